@@ -1,0 +1,72 @@
+// Package testredis gives tests a connection to the real redis-server that
+// the test command starts, and an embedded one for contract suites.
+//
+// The test command exports PARLEY_TEST_REDIS_URL and PARLEY_TEST_REQUIRE_REDIS=1;
+// without the URL a test that needs Redis is skipped, unless Redis is
+// required, in which case it fails.
+package testredis
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// URL returns the real Redis URL for tests, skipping or failing t when unset.
+func URL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("PARLEY_TEST_REDIS_URL")
+	if url == "" {
+		if os.Getenv("PARLEY_TEST_REQUIRE_REDIS") == "1" {
+			t.Fatal("PARLEY_TEST_REDIS_URL is not set but Redis is required")
+		}
+		t.Skip("needs a real Redis: run the test command (make test), which starts one")
+	}
+	return url
+}
+
+// Client connects to the real test Redis and closes the client at cleanup.
+func Client(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	opts, err := redis.ParseURL(URL(t))
+	if err != nil {
+		t.Fatalf("parse PARLEY_TEST_REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("ping test redis: %v", err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// Embedded starts an in-process miniredis and returns a client to it.
+func Embedded(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// Prefix returns a key prefix unique to this test, so tests sharing one
+// Redis never see each other's keys.
+func Prefix(t testing.TB) string {
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	return "test:" + name + ":" + uuid.NewString()[:8] + ":"
+}
+
+// Backends lists the stores a contract suite runs against: the real Redis
+// (when available) and the embedded one.
+func Backends(t *testing.T, run func(t *testing.T, rdb redis.UniversalClient)) {
+	t.Run("redis", func(t *testing.T) { run(t, Client(t)) })
+	t.Run("embedded", func(t *testing.T) { run(t, Embedded(t)) })
+}

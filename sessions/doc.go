@@ -1,0 +1,23 @@
+// Package sessions keeps conversation state in Redis and serializes the turns
+// of one conversation.
+//
+// A turn is [Store.Begin] (one round trip: take the conversation lock, load
+// the state, or find that this message was already answered), the handler,
+// then [Store.Commit] (one round trip: save the state, append history,
+// remember the answer for retries, release the lock) or [Store.Release] when
+// the turn failed and nothing may change.
+//
+//	turn, err := store.Begin(ctx, "pizzabot", "alice", sessions.Options{MessageID: "m1"})
+//	if turn.Duplicate != nil { return turn.Duplicate } // a retry: answer it the same way
+//	turn.State.Data["count"] = 1
+//	err = store.Commit(ctx, turn, sessions.Commit{History: &entry, Answer: body})
+//
+// Every key of one conversation carries the hash tag {bot:conversation}, so
+// each script touches a single Redis Cluster slot. State expires after a
+// sliding TTL. The lock is a lease with a random token that Commit checks, so
+// a turn that outlived its lease cannot overwrite a newer turn's state.
+//
+// Concurrency: a Store is safe for concurrent use. Turns of one conversation
+// queue first in process (in arrival order) and then on the Redis lock, so
+// several gateway replicas sharing one Redis never interleave a conversation.
+package sessions

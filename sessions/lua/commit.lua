@@ -1,0 +1,25 @@
+-- Commit a turn: save (or clear) the state, append to history, remember the
+-- answer for the message id, release the lock. Refuses if the lock is no
+-- longer ours (the lease expired and another turn took it).
+-- KEYS[1] lock key, KEYS[2] state key, KEYS[3] history key, KEYS[4] message marker key (optional)
+-- ARGV[1] lock token, ARGV[2] state JSON ('' clears the state), ARGV[3] state TTL ms,
+-- ARGV[4] history entry JSON ('' for none), ARGV[5] history length,
+-- ARGV[6] answer to remember for the message ('' for none), ARGV[7] marker TTL ms
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('LEASELOST conversation lock expired before commit')
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+if ARGV[4] ~= '' then
+  redis.call('LPUSH', KEYS[3], ARGV[4])
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+if KEYS[4] and ARGV[6] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7])
+end
+redis.call('DEL', KEYS[1])
+return 1

@@ -1,0 +1,269 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/redis/go-redis/v9"
+)
+
+func newStore(t *testing.T, rdb redis.UniversalClient) *Store {
+	return New(rdb, Config{KeyPrefix: testredis.Prefix(t)})
+}
+
+func TestTurnLifecycle(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(t, rdb)
+
+		turn, err := s.Begin(ctx, "bot", "c1", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !turn.New() || len(turn.State.Data) != 0 {
+			t.Fatalf("first turn state = %+v, want new and empty", turn.State)
+		}
+		st := turn.State
+		st.Data["size"] = "large"
+		st.Expect = "AskToppings"
+		st.Turns++
+		if err := s.Commit(ctx, turn, Commit{State: st, History: &HistoryEntry{Text: "hi", Reply: "size?"}}); err != nil {
+			t.Fatal(err)
+		}
+
+		turn, err = s.Begin(ctx, "bot", "c1", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if turn.New() || turn.State.Data["size"] != "large" || turn.State.Expect != "AskToppings" {
+			t.Fatalf("second turn state = %+v", turn.State)
+		}
+		// A failed turn releases without changing anything.
+		if err := s.Release(ctx, turn); err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := s.Get(ctx, "bot", "c1")
+		if err != nil || !ok || got.Turns != 1 || got.Data["size"] != "large" {
+			t.Fatalf("after release: %+v %v %v", got, ok, err)
+		}
+
+		// Ending the conversation clears the state but keeps history.
+		turn, err = s.Begin(ctx, "bot", "c1", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, turn, Commit{End: true, History: &HistoryEntry{Text: "bye"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := s.Get(ctx, "bot", "c1"); ok {
+			t.Fatal("state survived end of conversation")
+		}
+		hist, err := s.History(ctx, "bot", "c1")
+		if err != nil || len(hist) != 2 || hist[0].Text != "bye" || hist[1].Text != "hi" {
+			t.Fatalf("history = %+v, %v", hist, err)
+		}
+	})
+}
+
+func TestHistoryBoundedAndTTLSliding(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(t, rdb)
+		for i := 0; i < 7; i++ {
+			turn, err := s.Begin(ctx, "bot", "c", Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Commit(ctx, turn, Commit{State: turn.State, TTL: time.Hour, HistoryLength: 3,
+				History: &HistoryEntry{Text: fmt.Sprint(i)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		hist, _ := s.History(ctx, "bot", "c")
+		if len(hist) != 3 || hist[0].Text != "6" || hist[2].Text != "4" {
+			t.Fatalf("history = %+v, want the 3 newest", hist)
+		}
+		k := s.keys("bot", "c", "")
+		for _, key := range []string{k.state, k.history} {
+			ttl := rdb.PTTL(ctx, key).Val()
+			if ttl < 59*time.Minute || ttl > time.Hour {
+				t.Errorf("%s ttl = %v, want about 1h", key, ttl)
+			}
+		}
+		if n := rdb.Exists(ctx, k.lock).Val(); n != 0 {
+			t.Errorf("lock still held after commit")
+		}
+	})
+}
+
+func TestDuplicateMessageAnsweredFromMemory(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(t, rdb)
+		turn, err := s.Begin(ctx, "bot", "c", Options{MessageID: "m-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := turn.State
+		st.Turns = 1
+		if err := s.Commit(ctx, turn, Commit{State: st, Answer: []byte(`{"text":"hello"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.Begin(ctx, "bot", "c", Options{MessageID: "m-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(again.Duplicate) != `{"text":"hello"}` {
+			t.Fatalf("duplicate = %q, want the remembered answer", again.Duplicate)
+		}
+		// A different message id is a new turn, and the conversation is not locked.
+		other, err := s.Begin(ctx, "bot", "c", Options{MessageID: "m-2"})
+		if err != nil || other.Duplicate != nil || other.State.Turns != 1 {
+			t.Fatalf("second message: %+v %v", other, err)
+		}
+		s.Release(ctx, other)
+	})
+}
+
+func TestLeaseLostRejectsCommit(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(t, rdb)
+		slow, err := s.Begin(ctx, "bot", "c", Options{Lease: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Simulate the lease running out while the slow turn works, and a
+		// second replica (another Store) taking the conversation.
+		rdb.Del(ctx, slow.keys.lock)
+		other := New(rdb, Config{KeyPrefix: s.prefix})
+		fast, err := other.Begin(ctx, "bot", "c", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fast.State
+		st.Data["winner"] = "fast"
+		if err := other.Commit(ctx, fast, Commit{State: st}); err != nil {
+			t.Fatal(err)
+		}
+		st2 := slow.State
+		st2.Data["winner"] = "slow"
+		if err := s.Commit(ctx, slow, Commit{State: st2}); !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("stale commit: err = %v, want ErrLeaseLost", err)
+		}
+		got, _, _ := s.Get(ctx, "bot", "c")
+		if got.Data["winner"] != "fast" {
+			t.Fatalf("stale commit overwrote state: %+v", got.Data)
+		}
+	})
+}
+
+func TestBeginWaitsForContext(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		s := newStore(t, rdb)
+		other := New(rdb, Config{KeyPrefix: s.prefix})
+		held, err := s.Begin(context.Background(), "bot", "c", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Release(context.Background(), held)
+		for name, st := range map[string]*Store{"same process": s, "other replica": other} {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			_, err := st.Begin(ctx, "bot", "c", Options{})
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: Begin on a held conversation: err = %v, want deadline exceeded", name, err)
+			}
+		}
+	})
+}
+
+// TestConcurrentTurnsNeverLoseAnUpdate runs 50 concurrent increments of one
+// conversation's counter through two stores (two replicas sharing Redis).
+func TestConcurrentTurnsNeverLoseAnUpdate(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		prefix := testredis.Prefix(t)
+		replicas := []*Store{New(rdb, Config{KeyPrefix: prefix}), New(rdb, Config{KeyPrefix: prefix})}
+		const n = 50
+		var wg sync.WaitGroup
+		var failures atomic.Int32
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(s *Store) {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				turn, err := s.Begin(ctx, "bot", "counter", Options{})
+				if err != nil {
+					failures.Add(1)
+					t.Error(err)
+					return
+				}
+				st := turn.State
+				count, _ := st.Data["count"].(float64)
+				st.Data["count"] = count + 1
+				st.Turns++
+				if err := s.Commit(ctx, turn, Commit{State: st}); err != nil {
+					failures.Add(1)
+					t.Error(err)
+				}
+			}(replicas[i%2])
+		}
+		wg.Wait()
+		got, _, err := replicas[0].Get(context.Background(), "bot", "counter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Data["count"] != float64(n) || got.Turns != n || failures.Load() != 0 {
+			t.Fatalf("count = %v, turns = %d, failures = %d; want %d, %d, 0", got.Data["count"], got.Turns, failures.Load(), n, n)
+		}
+	})
+}
+
+// roundTrips counts commands and pipelines sent to Redis.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+func TestTurnCostsTwoRoundTrips(t *testing.T) {
+	rdb := testredis.Client(t)
+	ctx := context.Background()
+	s := newStore(t, rdb)
+	if err := s.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counter := &roundTrips{}
+	rdb.AddHook(counter)
+	for i := 0; i < 3; i++ {
+		before := counter.n.Load()
+		turn, err := s.Begin(ctx, "bot", "rt", Options{MessageID: fmt.Sprint("m", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, turn, Commit{State: turn.State, History: &HistoryEntry{Text: "x"}, Answer: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := counter.n.Load() - before; got != 2 {
+			t.Fatalf("turn %d used %d round trips, want 2", i, got)
+		}
+	}
+}
