@@ -53,3 +53,32 @@ type Reply struct {
 	// Expect routes the next turn of this conversation to the named intent.
 	Expect string `json:"expect,omitempty"`
 }
+
+// Outcome classifies how a turn ended.
+type Outcome string
+
+// Turn outcomes.
+const (
+	OutcomeHandled  Outcome = "handled"
+	OutcomeFallback Outcome = "fallback"
+	OutcomeError    Outcome = "error"
+	OutcomeTimeout  Outcome = "timeout"
+)
+
+// TurnResult is what one processed event produced, as channels render it.
+type TurnResult struct {
+	// Event is the event that was processed.
+	Event *Event `json:"-"`
+	// Conversation is the conversation the turn belongs to.
+	Conversation string `json:"conversation"`
+	// Decision is how the turn was routed.
+	Decision Decision `json:"decision"`
+	// Replies are the answers to send, in order.
+	Replies []Reply `json:"replies"`
+	// EndConversation is true when the conversation ended with this turn.
+	EndConversation bool `json:"end_conversation"`
+	// Outcome says whether a handler answered, the turn fell back, or failed.
+	Outcome Outcome `json:"outcome"`
+	// Duplicate is true when the event was a retry answered from memory.
+	Duplicate bool `json:"duplicate,omitempty"`
+}

@@ -1,0 +1,145 @@
+package channels
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/parleyhq/parley/intents"
+)
+
+// Settings are one bot's settings for one channel (credentials and options),
+// named as the platform's console names them.
+type Settings map[string]string
+
+// Request is an inbound webhook as the gateway received it.
+type Request struct {
+	// Bot is the bot named in the webhook URL.
+	Bot string
+	// Method, URL and Header are the HTTP request's.
+	Method string
+	URL    *url.URL
+	Header http.Header
+	// Body is the raw body, for signature checks over the exact bytes.
+	Body []byte
+	// Settings are the bot's settings for this channel.
+	Settings Settings
+	// Now is the gateway's clock, injectable for timestamp checks.
+	Now time.Time
+}
+
+// Inbound is what an adapter made of a request: events to process, or an
+// immediate response (a handshake, or a notification the bot ignores).
+type Inbound struct {
+	Events   []*intents.Event
+	Response *Response
+}
+
+// Response is written back to the platform as is.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// Adapter connects one platform.
+type Adapter interface {
+	// Name is the channel's name in URLs and settings ("web", "slack", ...).
+	Name() string
+	// Parse verifies req and normalizes it. A request that fails verification
+	// returns an *Error with status 401 and never reaches a handler.
+	Parse(req *Request) (*Inbound, error)
+	// Render answers the platform synchronously with the turns' results.
+	Render(req *Request, results []*intents.TurnResult) (*Response, error)
+}
+
+// Configurer is an adapter with settings to check when a bot connects it.
+type Configurer interface {
+	// ValidateSettings reports missing or malformed settings.
+	ValidateSettings(s Settings) error
+	// SecretSettings names the settings never echoed back by the API.
+	SecretSettings() []string
+}
+
+// Error is a request an adapter refuses, with the HTTP status to answer.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unauthorized is a request that failed verification.
+func Unauthorized(format string, args ...any) error {
+	return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: fmt.Sprintf(format, args...)}
+}
+
+// BadRequest is a malformed request.
+func BadRequest(format string, args ...any) error {
+	return &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: fmt.Sprintf(format, args...)}
+}
+
+// Registry holds the adapters a gateway serves. Build it once with
+// [NewRegistry]; it is read-only afterwards.
+type Registry struct {
+	adapters map[string]Adapter
+}
+
+// NewRegistry registers adapters; a duplicate name is an error.
+func NewRegistry(adapters ...Adapter) (*Registry, error) {
+	r := &Registry{adapters: make(map[string]Adapter, len(adapters))}
+	for _, a := range adapters {
+		if _, dup := r.adapters[a.Name()]; dup {
+			return nil, fmt.Errorf("channel %q registered twice", a.Name())
+		}
+		r.adapters[a.Name()] = a
+	}
+	return r, nil
+}
+
+// Get returns the adapter for name.
+func (r *Registry) Get(name string) (Adapter, bool) {
+	a, ok := r.adapters[name]
+	return a, ok
+}
+
+// Names lists the registered channels, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.adapters))
+	for n := range r.adapters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Redact returns settings with the adapter's secret values replaced by "***".
+func Redact(a Adapter, s Settings) Settings {
+	out := make(Settings, len(s))
+	for k, v := range s {
+		out[k] = v
+	}
+	if c, ok := a.(Configurer); ok {
+		for _, k := range c.SecretSettings() {
+			if _, set := out[k]; set {
+				out[k] = "***"
+			}
+		}
+	}
+	return out
+}
+
+// Validate checks settings with the adapter's rules, if it has any.
+func Validate(a Adapter, s Settings) error {
+	if c, ok := a.(Configurer); ok {
+		return c.ValidateSettings(s)
+	}
+	return nil
+}
+
+// ErrNotConfigured is returned for a channel the bot has not connected.
+var ErrNotConfigured = errors.New("channel not configured for this bot")

@@ -1,0 +1,109 @@
+// Command parley runs the Parley server and talks to it.
+//
+//	parley serve                       run the gateway (embedded store unless REDIS_URL is set)
+//	parley deploy DIR                  upload a bot directory (bot.yaml + intents/*.lua)
+//	parley invoke BOT TEXT [--user U]  run one turn and print the answer
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/parleyhq/parley/internal/app"
+	"github.com/parleyhq/parley/internal/config"
+)
+
+const usage = `Parley: serverless functions for conversations.
+
+Usage:
+  parley serve                                  run the server
+  parley deploy DIR [--url URL] [--key KEY]     upload a bot directory (bot.yaml, intents/*.lua)
+  parley invoke BOT TEXT [--user U] [--conversation C] [--url URL] [--key KEY]
+                                                run one turn through the bot and print the answer
+  parley version
+
+serve reads its configuration from the environment (see README: PARLEY_ADDR,
+REDIS_URL, PARLEY_DATA_DIR, PARLEY_ADMIN_KEY, ...). deploy and invoke talk to
+PARLEY_URL (default http://localhost:8080) with PARLEY_ADMIN_KEY.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(environ, stderr)
+	case "deploy":
+		err = deploy(args[1:], environ, stdout)
+	case "invoke":
+		err = invoke(args[1:], environ, stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "parley", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "parley: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "parley %s: %v\n\n%s", args[0], err, usage)
+			return 2
+		}
+		fmt.Fprintf(stderr, "parley %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func serve(environ []string, stderr io.Writer) error {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(handler)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	serveErr := a.Serve(ctx)
+	if err := a.Close(); err != nil {
+		log.Error("close store", "err", err)
+		if serveErr == nil {
+			serveErr = err
+		}
+	}
+	if serveErr == nil {
+		log.Info("parley stopped")
+	}
+	return serveErr
+}

@@ -1,0 +1,198 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/parleyhq/parley/bots"
+	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/sandbox"
+	"github.com/parleyhq/parley/sessions"
+)
+
+// ErrUnavailable wraps failures of the shared store (Redis down, or the
+// conversation stayed busy until the request's deadline). Nothing was
+// written; the client may retry.
+var ErrUnavailable = errors.New("conversation store unavailable")
+
+// Config configures an [Engine].
+type Config struct {
+	// Bots resolves bot snapshots.
+	Bots *bots.Catalog
+	// Sessions holds conversation state.
+	Sessions *sessions.Store
+	// Runtime runs Lua handlers.
+	Runtime *sandbox.Runtime
+	// Logger receives handler failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Engine runs turns. Create it with [New].
+type Engine struct {
+	bots     *bots.Catalog
+	sessions *sessions.Store
+	runtime  *sandbox.Runtime
+	log      *slog.Logger
+}
+
+// New returns an Engine.
+func New(cfg Config) *Engine {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{bots: cfg.Bots, sessions: cfg.Sessions, runtime: cfg.Runtime, log: log}
+}
+
+// Turn is a processed turn with the details developers need when testing.
+type Turn struct {
+	intents.TurnResult
+	// Version is the handler version that ran; 0 when no handler ran.
+	Version int `json:"version,omitempty"`
+	// Logs are the handler's log() lines.
+	Logs []string `json:"logs,omitempty"`
+	// HandlerTime is how long the handler ran.
+	HandlerTime time.Duration `json:"-"`
+	// Err is the handler's failure when Outcome is error or timeout.
+	Err error `json:"-"`
+}
+
+// Run processes one event. It returns an error only when the turn could not
+// be processed at all (unknown bot, store unavailable); a failing handler is
+// a Turn with Outcome error or timeout and the bot's error reply.
+func (e *Engine) Run(ctx context.Context, ev *intents.Event) (*Turn, error) {
+	bot, err := e.bots.Bot(ctx, ev.Bot)
+	if err != nil {
+		if errors.Is(err, bots.ErrBotNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = time.Now().UTC()
+	}
+	timeout := bot.Settings.Timeout()
+	st, err := e.sessions.Begin(ctx, bot.Name, ev.Conversation, sessions.Options{
+		MessageID: ev.ID,
+		Lease:     2*timeout + 5*time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if st.Duplicate != nil {
+		t := &Turn{}
+		if err := json.Unmarshal(st.Duplicate, t); err != nil {
+			return nil, fmt.Errorf("decode remembered answer: %w", err)
+		}
+		t.Event, t.Duplicate = ev, true
+		return t, nil
+	}
+
+	d := intents.Route(ev, intents.RouteInput{
+		Expect:     st.State.Expect,
+		Has:        bot.Has,
+		Classifier: bot.Classifier,
+		Threshold:  bot.Settings.Threshold(),
+	})
+	t := &Turn{TurnResult: intents.TurnResult{Event: ev, Conversation: ev.Conversation, Decision: d}}
+	next := st.State
+	next.Expect = ""
+	next.Turns++
+
+	if d.Source == intents.SourceBuiltin {
+		t.Outcome = intents.OutcomeFallback
+		t.Replies = []intents.Reply{{Text: bot.Settings.FallbackText()}}
+	} else {
+		h := bot.Handlers[d.Intent]
+		t.Version = h.Version
+		res, err := e.runtime.Run(ctx, sandbox.Call{
+			Key:     sandbox.PoolKey{Bot: bot.Name, Intent: d.Intent, Version: h.Version},
+			Program: h.Program,
+			Event:   ev,
+			Route:   d,
+			Session: st.State.Data,
+			Timeout: timeout,
+		})
+		t.Logs, t.HandlerTime = res.Logs, res.Duration
+		if err != nil {
+			// A failed turn changes nothing: release the conversation as it was.
+			if rerr := e.sessions.Release(ctx, st); rerr != nil {
+				e.log.Warn("release conversation after failed turn", "bot", bot.Name, "err", rerr)
+			}
+			return e.failed(t, bot, err), nil
+		}
+		t.Outcome = intents.OutcomeHandled
+		if d.Source == intents.SourceFallback {
+			t.Outcome = intents.OutcomeFallback
+		}
+		t.Replies = []intents.Reply{res.Reply}
+		t.EndConversation = res.Reply.EndConversation
+		next.Data = res.Session
+		next.Expect = res.Reply.Expect
+	}
+
+	answer, err := json.Marshal(t)
+	if err != nil {
+		e.sessions.Release(ctx, st)
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	err = e.sessions.Commit(ctx, st, sessions.Commit{
+		State:         next,
+		End:           t.EndConversation,
+		TTL:           bot.Settings.SessionTTL(),
+		HistoryLength: bot.Settings.HistoryLength,
+		History: &sessions.HistoryEntry{Time: ev.Timestamp, Text: ev.Text, Intent: d.Intent,
+			Reply: firstText(t.Replies), Outcome: string(t.Outcome)},
+		Answer: answer,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return t, nil
+}
+
+func (e *Engine) failed(t *Turn, bot *bots.Bot, err error) *Turn {
+	t.Err = err
+	t.Outcome = intents.OutcomeError
+	var se *sandbox.ScriptError
+	if errors.As(err, &se) && se.Kind == sandbox.KindTimeout {
+		t.Outcome = intents.OutcomeTimeout
+	}
+	t.Replies = []intents.Reply{{Text: bot.Settings.ErrorText()}}
+	e.log.Warn("handler failed", "bot", bot.Name, "intent", t.Decision.Intent, "version", t.Version,
+		"conversation", t.Conversation, "outcome", t.Outcome, "err", err)
+	return t
+}
+
+func firstText(replies []intents.Reply) string {
+	if len(replies) == 0 {
+		return ""
+	}
+	return replies[0].Text
+}
+
+// Conversation is a conversation's stored state and recent history.
+type Conversation struct {
+	Bot          string                  `json:"bot"`
+	Conversation string                  `json:"conversation"`
+	Active       bool                    `json:"active"`
+	State        sessions.State          `json:"state"`
+	History      []sessions.HistoryEntry `json:"history"`
+}
+
+// Describe returns a conversation's state and history, for the management API.
+func (e *Engine) Describe(ctx context.Context, bot, conversation string) (any, error) {
+	st, ok, err := e.sessions.Get(ctx, bot, conversation)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	hist, err := e.sessions.History(ctx, bot, conversation)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return &Conversation{Bot: bot, Conversation: conversation, Active: ok, State: st, History: hist}, nil
+}

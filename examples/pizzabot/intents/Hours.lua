@@ -1,0 +1,6 @@
+function handle(event, session)
+  return {
+    text = "We're open every day from 11:00 to 23:00.",
+    ssml = "<speak>We're open every day from eleven in the morning to eleven at night.</speak>",
+  }
+end

@@ -1,0 +1,11 @@
+// Package gateway is Parley's HTTP front door: platform webhooks under
+// /hooks/{bot}/{channel}, the management API under /v1, and health checks.
+//
+// It knows HTTP and nothing else: channel adapters verify and parse webhooks,
+// a [Dispatcher] runs turns, and a [Catalog] stores bots. Every error leaves
+// through one function that decides the status and writes
+// {"error": {"code": "...", "message": "..."}}; a panic anywhere in a handler
+// becomes a 500 of that shape, never a dropped connection.
+//
+// Concurrency: a Server is safe for concurrent use.
+package gateway

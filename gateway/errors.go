@@ -1,0 +1,92 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/parleyhq/parley/bots"
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/sandbox"
+)
+
+// apiError is an error with the status and code the API answers it with.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Extra   map[string]any
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func newError(status int, code, message string) *apiError {
+	return &apiError{Status: status, Code: code, Message: message}
+}
+
+var (
+	errBodyTooLarge = newError(http.StatusRequestEntityTooLarge, "body_too_large", "request body is too large")
+	errUnauthorized = newError(http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
+)
+
+// classify decides the HTTP answer for any error; it is the only place that does.
+func classify(err error) *apiError {
+	var ae *apiError
+	var ce *channels.Error
+	var ve *bots.ValidationError
+	var se *sandbox.ScriptError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &mbe):
+		return errBodyTooLarge
+	case errors.As(err, &ce):
+		return &apiError{Status: ce.Status, Code: ce.Code, Message: ce.Message}
+	case errors.As(err, &ve):
+		return newError(http.StatusBadRequest, "invalid", ve.Msg)
+	case errors.As(err, &se):
+		return &apiError{Status: http.StatusBadRequest, Code: "lua_" + string(se.Kind), Message: se.Error(),
+			Extra: map[string]any{"line": se.Line}}
+	case errors.Is(err, bots.ErrBotNotFound):
+		return newError(http.StatusNotFound, "bot_not_found", "unknown bot")
+	case errors.Is(err, bots.ErrIntentNotFound):
+		return newError(http.StatusNotFound, "intent_not_found", "unknown intent")
+	case errors.Is(err, bots.ErrVersionNotFound):
+		return newError(http.StatusNotFound, "version_not_found", "unknown version")
+	case errors.Is(err, engine.ErrUnavailable):
+		return newError(http.StatusServiceUnavailable, "unavailable", err.Error())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return newError(http.StatusServiceUnavailable, "unavailable", "request timed out")
+	case isNetworkError(err):
+		return newError(http.StatusServiceUnavailable, "unavailable", "the store is unreachable; retry shortly")
+	}
+	return newError(http.StatusInternalServerError, "internal", "internal error")
+}
+
+// fail writes err as the JSON error answer and stops the handler chain.
+func (s *Server) fail(c *gin.Context, err error) {
+	ae := classify(err)
+	if ae.Status >= 500 {
+		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "status", ae.Status, "err", err)
+		if ae.Status == http.StatusServiceUnavailable {
+			c.Header("Retry-After", "1")
+		}
+	}
+	body := gin.H{"code": ae.Code, "message": ae.Message}
+	for k, v := range ae.Extra {
+		body[k] = v
+	}
+	c.AbortWithStatusJSON(ae.Status, gin.H{"error": body})
+}
+
+// isNetworkError reports a failure to reach the store (Redis down or the
+// connection dropped), as opposed to a bug.
+func isNetworkError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}

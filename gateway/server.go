@@ -1,0 +1,242 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/parleyhq/parley/bots"
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/intents"
+)
+
+// Dispatcher runs one conversation turn.
+type Dispatcher interface {
+	Run(ctx context.Context, ev *intents.Event) (*engine.Turn, error)
+}
+
+// Catalog stores bots; *bots.Catalog implements it.
+type Catalog interface {
+	Bot(ctx context.Context, name string) (*bots.Bot, error)
+	PutBot(ctx context.Context, name string, s bots.Settings) (bool, error)
+	GetBot(ctx context.Context, name string) (*bots.BotInfo, error)
+	ListBots(ctx context.Context) ([]string, error)
+	DeleteBot(ctx context.Context, name string) error
+	PutChannel(ctx context.Context, bot, channel string, settings map[string]string) error
+	ChannelSettings(ctx context.Context, bot, channel string) (map[string]string, error)
+	DeleteChannel(ctx context.Context, bot, channel string) error
+	PutHandler(ctx context.Context, bot, intent, source string) (bots.Version, bool, error)
+	ListHandlers(ctx context.Context, bot string) ([]bots.HandlerInfo, error)
+	GetHandler(ctx context.Context, bot, intent string) (*bots.HandlerInfo, error)
+	Rollback(ctx context.Context, bot, intent string, version int) error
+	DeleteHandler(ctx context.Context, bot, intent string) error
+	PutNLU(ctx context.Context, bot string, n bots.NLU) error
+	GetNLU(ctx context.Context, bot string) (bots.NLU, error)
+}
+
+// Conversations reads conversation state for the management API.
+type Conversations interface {
+	Describe(ctx context.Context, bot, conversation string) (any, error)
+}
+
+// Pinger reports whether the shared store is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config configures a [Server].
+type Config struct {
+	// AdminKey authenticates the management API (required).
+	AdminKey string
+	// MaxBodyBytes bounds request bodies (default 1 MiB); larger ones get 413.
+	MaxBodyBytes int64
+	// Logger receives request failures; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock handed to channel adapters (default time.Now).
+	Now func() time.Time
+
+	Catalog       Catalog
+	Dispatcher    Dispatcher
+	Channels      *channels.Registry
+	Store         Pinger
+	Conversations Conversations
+}
+
+// Server serves Parley's HTTP API. Create it with [New].
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	engine *gin.Engine
+}
+
+// New builds the router.
+func New(cfg Config) (*Server, error) {
+	if cfg.AdminKey == "" {
+		return nil, fmt.Errorf("gateway: an admin key is required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, log: log, engine: gin.New()}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	r := s.engine
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.recover)
+	r.NoRoute(func(c *gin.Context) { s.fail(c, newError(http.StatusNotFound, "not_found", "no such route")) })
+	r.NoMethod(func(c *gin.Context) {
+		s.fail(c, newError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.ready)
+	r.POST("/hooks/:bot/:channel", s.hook)
+	r.GET("/hooks/:bot/:channel", s.hook)
+
+	v1 := r.Group("/v1", s.requireAdmin)
+	v1.GET("/bots", s.listBots)
+	v1.PUT("/bots/:bot", s.putBot)
+	v1.GET("/bots/:bot", s.getBot)
+	v1.DELETE("/bots/:bot", s.deleteBot)
+	v1.GET("/bots/:bot/channels", s.listChannels)
+	v1.PUT("/bots/:bot/channels/:channel", s.putChannel)
+	v1.GET("/bots/:bot/channels/:channel", s.getChannel)
+	v1.DELETE("/bots/:bot/channels/:channel", s.deleteChannel)
+	v1.GET("/bots/:bot/intents", s.listIntents)
+	v1.PUT("/bots/:bot/intents/:intent", s.putIntent)
+	v1.GET("/bots/:bot/intents/:intent", s.getIntent)
+	v1.DELETE("/bots/:bot/intents/:intent", s.deleteIntent)
+	v1.POST("/bots/:bot/intents/:intent/rollback", s.rollback)
+	v1.PUT("/bots/:bot/nlu", s.putNLU)
+	v1.GET("/bots/:bot/nlu", s.getNLU)
+	v1.POST("/bots/:bot/invoke", s.invoke)
+	v1.GET("/bots/:bot/conversations/:conversation", s.getConversation)
+}
+
+// recover turns a panic into a 500 JSON answer and logs it.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "path", c.Request.URL.Path, "panic", v)
+			s.fail(c, fmt.Errorf("panic: %v", v))
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) requireAdmin(c *gin.Context) {
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminKey)) != 1 {
+		s.fail(c, errUnauthorized)
+		return
+	}
+	c.Next()
+}
+
+func (s *Server) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// body reads the request body within the size limit.
+func (s *Server) body(c *gin.Context) ([]byte, error) {
+	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	return io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
+}
+
+// hook serves platform webhooks.
+func (s *Server) hook(c *gin.Context) {
+	botName, channel := c.Param("bot"), c.Param("channel")
+	adapter, ok := s.cfg.Channels.Get(channel)
+	if !ok {
+		s.fail(c, newError(http.StatusNotFound, "channel_not_found", fmt.Sprintf("unknown channel %q", channel)))
+		return
+	}
+	body, err := s.body(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	bot, err := s.cfg.Catalog.Bot(c, botName)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	settings, ok := bot.Channels[channel]
+	if !ok {
+		s.fail(c, newError(http.StatusNotFound, "channel_not_configured",
+			fmt.Sprintf("channel %s is not configured for bot %s", channel, botName)))
+		return
+	}
+	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: c.Request.URL,
+		Header: c.Request.Header, Body: body, Settings: settings, Now: s.cfg.Now()}
+	in, err := adapter.Parse(req)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if in.Response != nil && len(in.Events) == 0 {
+		write(c, in.Response)
+		return
+	}
+	results := make([]*intents.TurnResult, 0, len(in.Events))
+	for _, ev := range in.Events {
+		t, err := s.cfg.Dispatcher.Run(c, ev)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		results = append(results, &t.TurnResult)
+	}
+	resp, err := adapter.Render(req, results)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	write(c, resp)
+}
+
+func write(c *gin.Context, r *channels.Response) {
+	status := r.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if r.ContentType == "" {
+		c.Status(status)
+		c.Writer.WriteHeaderNow()
+		return
+	}
+	c.Data(status, r.ContentType, r.Body)
+}

@@ -1,0 +1,186 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/testredis"
+)
+
+const (
+	adminKey = "test-admin-key-0123456789"
+	webToken = "web-token-0123456789"
+)
+
+// testApp is a running Parley behind an httptest server.
+type testApp struct {
+	*App
+	URL  string
+	srv  *httptest.Server
+	stop context.CancelFunc
+	wait func()
+}
+
+type appOptions struct {
+	redisURL string // empty: embedded
+	dataDir  string
+	prefix   string
+}
+
+func testConfig(t *testing.T, o appOptions) config.Config {
+	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_CATALOG_REFRESH=200ms",
+		"PARLEY_SNAPSHOT_INTERVAL=1h", "PARLEY_REDIS_CONNECT_TIMEOUT=2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RedisURL, cfg.DataDir, cfg.KeyPrefix = o.redisURL, o.dataDir, o.prefix
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "parley:"
+	}
+	return cfg
+}
+
+func startApp(t *testing.T, o appOptions) *testApp {
+	t.Helper()
+	a, err := New(context.Background(), testConfig(t, o), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ta := &testApp{App: a, stop: cancel}
+	ta.wait = a.StartBackground(ctx)
+	ta.srv = httptest.NewServer(a.Handler())
+	ta.URL = ta.srv.URL
+	t.Cleanup(ta.Close)
+	return ta
+}
+
+// Close stops the app; safe to call twice.
+func (ta *testApp) Close() {
+	if ta.srv == nil {
+		return
+	}
+	ta.srv.Close()
+	ta.stop()
+	ta.wait()
+	ta.App.Close()
+	ta.srv = nil
+}
+
+// startRedisApp starts an app on the real test Redis with a key prefix of its own.
+func startRedisApp(t *testing.T) *testApp {
+	return startApp(t, appOptions{redisURL: testredis.URL(t), prefix: testredis.Prefix(t)})
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("PARLEY_TEST_VERBOSE") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// response is a decoded JSON answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (r response) errCode() string {
+	e, _ := r.Body["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+// do sends a request; body may be a string (sent as is) or a value (JSON).
+func do(t *testing.T, method, url, token string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			t.Fatalf("%s %s: answer is not JSON: %q", method, url, raw)
+		}
+	}
+	return out
+}
+
+// must fails the test unless the answer has the wanted status.
+func (r response) must(t *testing.T, status int) response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Raw)
+	}
+	return r
+}
+
+// setupBot creates a bot with the web channel and the given handlers.
+func (ta *testApp) setupBot(t *testing.T, bot string, settings map[string]any, handlers map[string]string) {
+	t.Helper()
+	if settings == nil {
+		settings = map[string]any{}
+	}
+	do(t, "PUT", ta.URL+"/v1/bots/"+bot, adminKey, settings).must(t, http.StatusCreated)
+	do(t, "PUT", ta.URL+"/v1/bots/"+bot+"/channels/web", adminKey, map[string]string{"token": webToken}).must(t, http.StatusOK)
+	for intent, src := range handlers {
+		do(t, "PUT", ta.URL+"/v1/bots/"+bot+"/intents/"+intent, adminKey, src).must(t, http.StatusCreated)
+	}
+}
+
+// say posts a web message and returns the decoded answer.
+func (ta *testApp) say(t *testing.T, bot string, msg map[string]any) response {
+	t.Helper()
+	return do(t, "POST", ta.URL+"/hooks/"+bot+"/web", webToken, msg)
+}
+
+// firstReply is the text of the first reply in a web answer.
+func firstReply(t *testing.T, r response) string {
+	t.Helper()
+	replies, _ := r.Body["replies"].([]any)
+	if len(replies) == 0 {
+		t.Fatalf("no replies in %s", r.Raw)
+	}
+	text, _ := replies[0].(map[string]any)["text"].(string)
+	return text
+}

@@ -1,0 +1,39 @@
+package app
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependenciesPointOneWay holds the layering: lower layers never import
+// higher ones, and each heavy dependency stays in its own package.
+func TestDependenciesPointOneWay(t *testing.T) {
+	const mod = "github.com/parleyhq/parley/"
+	forbidden := map[string][]string{
+		"intents":        {"github.com/", mod},
+		"sandbox":        {"github.com/gin-gonic/", "github.com/redis/", mod + "sessions", mod + "gateway", mod + "bots"},
+		"sessions":       {"github.com/gin-gonic/", "github.com/yuin/gopher-lua", mod + "gateway", mod + "sandbox"},
+		"channels":       {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "sessions"},
+		"channels/web":   {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "sessions"},
+		"engine":         {"github.com/gin-gonic/", mod + "gateway"},
+		"bots":           {"github.com/gin-gonic/", mod + "gateway", mod + "engine"},
+		"internal/store": {"github.com/gin-gonic/", mod + "gateway", mod + "sandbox"},
+	}
+	for pkg, bad := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", mod+pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == mod+pkg {
+				continue
+			}
+			for _, b := range bad {
+				if strings.HasPrefix(dep, b) {
+					t.Errorf("%s depends on %s", pkg, dep)
+				}
+			}
+		}
+	}
+}
