@@ -287,4 +287,3 @@ func (s *Server) getConversation(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, conv)
 }
-

@@ -79,7 +79,9 @@ type apiError struct {
 	Line    int    `json:"line"`
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("%s (HTTP %d, %s)", e.Message, e.Status, e.Code) }
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s (HTTP %d, %s)", e.Message, e.Status, e.Code)
+}
 
 // do sends body (JSON-encoded unless it is a string or nil) and decodes the
 // answer into out.
