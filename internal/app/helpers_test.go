@@ -35,10 +35,14 @@ type appOptions struct {
 	redisURL string // empty: embedded
 	dataDir  string
 	prefix   string
+	refresh  string // catalog refresh interval, default 200ms
 }
 
 func testConfig(t *testing.T, o appOptions) config.Config {
-	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_CATALOG_REFRESH=200ms",
+	if o.refresh == "" {
+		o.refresh = "200ms"
+	}
+	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_CATALOG_REFRESH=" + o.refresh,
 		"PARLEY_SNAPSHOT_INTERVAL=1h", "PARLEY_REDIS_CONNECT_TIMEOUT=2s"})
 	if err != nil {
 		t.Fatal(err)
