@@ -143,3 +143,17 @@ func Validate(a Adapter, s Settings) error {
 
 // ErrNotConfigured is returned for a channel the bot has not connected.
 var ErrNotConfigured = errors.New("channel not configured for this bot")
+
+// Budgeter is an adapter whose platform waits only so long for the answer
+// (voice assistants, interactions). The gateway bounds the whole turn by the
+// budget, and the handler's timeout is clipped to what is left of it.
+type Budgeter interface {
+	Budget() time.Duration
+}
+
+// ErrorRenderer is an adapter that answers a turn that could not run at all
+// (the store is down, the conversation stayed busy) in the platform's own
+// format, e.g. a spoken apology, instead of an HTTP error.
+type ErrorRenderer interface {
+	RenderError(req *Request, err error) *Response
+}

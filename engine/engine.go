@@ -75,7 +75,7 @@ func (e *Engine) Run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = time.Now().UTC()
 	}
-	timeout := bot.Settings.Timeout()
+	timeout := clip(ctx, bot.Settings.Timeout())
 	st, err := e.sessions.Begin(ctx, bot.Name, ev.Conversation, sessions.Options{
 		MessageID: ev.ID,
 		Lease:     2*timeout + 5*time.Second,
@@ -166,6 +166,27 @@ func (e *Engine) failed(t *Turn, bot *bots.Bot, err error) *Turn {
 	e.log.Warn("handler failed", "bot", bot.Name, "intent", t.Decision.Intent, "version", t.Version,
 		"conversation", t.Conversation, "outcome", t.Outcome, "err", err)
 	return t
+}
+
+// Minimum handler time and the share of a caller's deadline kept for
+// committing and rendering the answer.
+const (
+	minHandlerTime = 10 * time.Millisecond
+	renderMargin   = 250 * time.Millisecond
+)
+
+// clip bounds the handler timeout by the caller's deadline (a voice platform
+// waiting for the answer), keeping a margin to commit and render.
+func clip(ctx context.Context, timeout time.Duration) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return timeout
+	}
+	left := time.Until(deadline) - renderMargin
+	if left < minHandlerTime {
+		left = minHandlerTime
+	}
+	return min(timeout, left)
 }
 
 func firstText(replies []intents.Reply) string {

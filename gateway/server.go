@@ -211,10 +211,22 @@ func (s *Server) hook(c *gin.Context) {
 		write(c, in.Response)
 		return
 	}
+	ctx := context.Context(c)
+	if b, ok := adapter.(channels.Budgeter); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.Budget())
+		defer cancel()
+	}
 	results := make([]*intents.TurnResult, 0, len(in.Events))
 	for _, ev := range in.Events {
-		t, err := s.cfg.Dispatcher.Run(c, ev)
+		t, err := s.cfg.Dispatcher.Run(ctx, ev)
 		if err != nil {
+			if er, ok := adapter.(channels.ErrorRenderer); ok {
+				s.log.Warn("turn could not run; answering with the channel's apology", "bot", botName,
+					"channel", channel, "err", err)
+				write(c, er.RenderError(req, err))
+				return
+			}
 			s.fail(c, err)
 			return
 		}
