@@ -29,6 +29,16 @@ type Config struct {
 	Runtime *sandbox.Runtime
 	// Logger receives handler failures; nil discards them.
 	Logger *slog.Logger
+	// Observer, when set, is told about every processed turn (analytics,
+	// metrics). It must not block.
+	Observer Observer
+}
+
+// Observer watches processed turns.
+type Observer interface {
+	// TurnDone is called once per processed turn, after its commit (or after
+	// the release of a failed turn). Retries answered from memory are not reported.
+	TurnDone(ctx context.Context, t *Turn)
 }
 
 // Engine runs turns. Create it with [New].
@@ -37,6 +47,7 @@ type Engine struct {
 	sessions *sessions.Store
 	runtime  *sandbox.Runtime
 	log      *slog.Logger
+	observer Observer
 }
 
 // New returns an Engine.
@@ -45,7 +56,7 @@ func New(cfg Config) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{bots: cfg.Bots, sessions: cfg.Sessions, runtime: cfg.Runtime, log: log}
+	return &Engine{bots: cfg.Bots, sessions: cfg.Sessions, runtime: cfg.Runtime, log: log, observer: cfg.Observer}
 }
 
 // Turn is a processed turn with the details developers need when testing.
@@ -57,6 +68,10 @@ type Turn struct {
 	Logs []string `json:"logs,omitempty"`
 	// HandlerTime is how long the handler ran.
 	HandlerTime time.Duration `json:"-"`
+	// Duration is the whole turn, from loading the bot to the commit.
+	Duration time.Duration `json:"-"`
+	// NewConversation is true for a conversation's first turn.
+	NewConversation bool `json:"-"`
 	// Err is the handler's failure when Outcome is error or timeout.
 	Err error `json:"-"`
 }
@@ -65,6 +80,18 @@ type Turn struct {
 // be processed at all (unknown bot, store unavailable); a failing handler is
 // a Turn with Outcome error or timeout and the bot's error reply.
 func (e *Engine) Run(ctx context.Context, ev *intents.Event) (*Turn, error) {
+	start := time.Now()
+	t, err := e.run(ctx, ev)
+	if err == nil && !t.Duplicate {
+		t.Duration = time.Since(start)
+		if e.observer != nil {
+			e.observer.TurnDone(ctx, t)
+		}
+	}
+	return t, err
+}
+
+func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	bot, err := e.bots.Bot(ctx, ev.Bot)
 	if err != nil {
 		if errors.Is(err, bots.ErrBotNotFound) {
@@ -98,7 +125,8 @@ func (e *Engine) Run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 		Classifier: bot.Classifier,
 		Threshold:  bot.Settings.Threshold(),
 	})
-	t := &Turn{TurnResult: intents.TurnResult{Event: ev, Conversation: ev.Conversation, Decision: d}}
+	t := &Turn{TurnResult: intents.TurnResult{Event: ev, Conversation: ev.Conversation, Decision: d},
+		NewConversation: st.New()}
 	next := st.State
 	next.Expect = ""
 	next.Turns++
