@@ -52,6 +52,8 @@ type Reply struct {
 	EndConversation bool `json:"end_conversation,omitempty"`
 	// Expect routes the next turn of this conversation to the named intent.
 	Expect string `json:"expect,omitempty"`
+	// Sensitive marks the turn's user text as not to be stored in transcripts.
+	Sensitive bool `json:"sensitive,omitempty"`
 }
 
 // Outcome classifies how a turn ended.
