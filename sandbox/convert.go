@@ -1,0 +1,223 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/parleyhq/parley/intents"
+)
+
+// sessionError is a session value the host cannot convert; path names it
+// ("session.cart[2]").
+type sessionError struct {
+	path []string // innermost key first
+	msg  string
+}
+
+func (e *sessionError) Error() string {
+	p := "session"
+	for i := len(e.path) - 1; i >= 0; i-- {
+		if k := e.path[i]; len(k) > 0 && k[0] == '[' {
+			p += k
+		} else {
+			p += "." + k
+		}
+	}
+	return p + ": " + e.msg
+}
+
+// sessionTable converts the caller's session (as decoded by encoding/json,
+// with or without UseNumber) to a Lua table. Map keys are inserted in sorted
+// order so that pairs() is deterministic.
+func (v *vm) sessionTable(s map[string]any) (*lua.LTable, error) {
+	lv, err := v.fromGo(s, 0)
+	if err != nil {
+		return nil, err
+	}
+	return lv.(*lua.LTable), nil
+}
+
+func (v *vm) fromGo(x any, depth int) (lua.LValue, error) {
+	if depth > maxJSONDepth {
+		return nil, &sessionError{msg: fmt.Sprintf("nested deeper than %d levels", maxJSONDepth)}
+	}
+	switch t := x.(type) {
+	case nil:
+		return lua.LNil, nil
+	case string:
+		return lua.LString(t), nil
+	case bool:
+		return lua.LBool(t), nil
+	case float64:
+		return lua.LNumber(t), nil
+	case float32:
+		return lua.LNumber(t), nil
+	case int:
+		return lua.LNumber(t), nil
+	case int64:
+		return lua.LNumber(t), nil
+	case int32:
+		return lua.LNumber(t), nil
+	case uint64:
+		return lua.LNumber(t), nil
+	case uint32:
+		return lua.LNumber(t), nil
+	case uint:
+		return lua.LNumber(t), nil
+	case json.Number:
+		f, err := t.Float64()
+		if err != nil {
+			return nil, &sessionError{msg: fmt.Sprintf("bad number %q", string(t))}
+		}
+		return lua.LNumber(f), nil
+	case []any:
+		tb := v.L.CreateTable(len(t), 0)
+		for i, e := range t {
+			lv, err := v.fromGo(e, depth+1)
+			if err != nil {
+				addPath(err, "["+strconv.Itoa(i+1)+"]")
+				return nil, err
+			}
+			tb.RawSetInt(i+1, lv)
+		}
+		return tb, nil
+	case map[string]any:
+		tb := v.L.CreateTable(0, len(t))
+		if len(t) == 0 {
+			return tb, nil
+		}
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			lv, err := v.fromGo(t[k], depth+1)
+			if err != nil {
+				addPath(err, k)
+				return nil, err
+			}
+			if lv != lua.LNil {
+				tb.RawSetString(k, lv)
+			}
+		}
+		return tb, nil
+	default:
+		return nil, &sessionError{msg: fmt.Sprintf("unsupported type %T", x)}
+	}
+}
+
+func addPath(err error, key string) {
+	if se, ok := err.(*sessionError); ok {
+		se.path = append(se.path, key)
+	}
+}
+
+// sessionFromLua converts the session table back after a successful call,
+// enforcing the size cap on its JSON encoding.
+func (v *vm) sessionFromLua(script string, lv lua.LValue, maxBytes int) (map[string]any, *ScriptError) {
+	t, ok := lv.(*lua.LTable)
+	if !ok {
+		return nil, newScriptError(script, KindRuntime, "session must stay a table")
+	}
+	e := encoder{buf: v.buf[:0], max: maxBytes, wantGo: true, root: "session", materialize: v.materialize}
+	x, err := e.table(t, 0)
+	v.buf = e.buf[:0]
+	if err != nil {
+		ee := err.(*encodeError)
+		if ee.kind == KindLimit {
+			return nil, newScriptError(script, KindLimit, "session is larger than %d bytes as JSON", maxBytes)
+		}
+		return nil, newScriptError(script, ee.kind, "%s", ee.Error())
+	}
+	if len(e.buf) > maxBytes {
+		return nil, newScriptError(script, KindLimit, "session is larger than %d bytes as JSON", maxBytes)
+	}
+	switch m := x.(type) {
+	case map[string]any:
+		return m, nil
+	default:
+		// A session holding only keys 1..n encodes as an array; keep it an
+		// object so the session is always a map.
+		arr := m.([]any)
+		out := make(map[string]any, len(arr))
+		for i, e := range arr {
+			out[strconv.Itoa(i+1)] = e
+		}
+		return out, nil
+	}
+}
+
+// toReply converts handle's return value.
+func toReply(script string, ret lua.LValue, maxBytes int) (intents.Reply, *ScriptError) {
+	var r intents.Reply
+	switch x := ret.(type) {
+	case *lua.LNilType:
+		return r, nil
+	case lua.LString:
+		r.Text = string(x)
+	case *lua.LTable:
+		var err *ScriptError
+		str := func(field string) string {
+			switch f := x.RawGetString(field).(type) {
+			case *lua.LNilType:
+			case lua.LString, lua.LNumber:
+				return f.String()
+			default:
+				if err == nil {
+					err = newScriptError(script, KindRuntime, "reply.%s must be a string, not a %s", field, f.Type().String())
+				}
+			}
+			return ""
+		}
+		r.Text = str("text")
+		r.SSML = str("ssml")
+		r.Reprompt = str("reprompt")
+		r.Expect = str("expect")
+		if err != nil {
+			return intents.Reply{}, err
+		}
+		switch f := x.RawGetString("end_conversation").(type) {
+		case *lua.LNilType:
+		case lua.LBool:
+			r.EndConversation = bool(f)
+		default:
+			return intents.Reply{}, newScriptError(script, KindRuntime, "reply.end_conversation must be a boolean, not a %s", f.Type().String())
+		}
+		switch f := x.RawGetString("options").(type) {
+		case *lua.LNilType:
+		case *lua.LTable:
+			size := 0
+			n := f.Len()
+			for i := 1; i <= n; i++ {
+				switch o := f.RawGetInt(i).(type) {
+				case lua.LString, lua.LNumber:
+					s := o.String()
+					size += len(s) + 1
+					if size > maxBytes {
+						return intents.Reply{}, newScriptError(script, KindLimit, "reply is larger than %d bytes", maxBytes)
+					}
+					r.Options = append(r.Options, s)
+				default:
+					return intents.Reply{}, newScriptError(script, KindRuntime, "reply.options[%d] must be a string, not a %s", i, o.Type().String())
+				}
+			}
+		default:
+			return intents.Reply{}, newScriptError(script, KindRuntime, "reply.options must be an array of strings, not a %s", f.Type().String())
+		}
+	default:
+		return r, newScriptError(script, KindRuntime, "handle must return a string or a table, not a %s", ret.Type().String())
+	}
+	size := len(r.Text) + len(r.SSML) + len(r.Reprompt) + len(r.Expect)
+	for _, o := range r.Options {
+		size += len(o)
+	}
+	if size > maxBytes {
+		return intents.Reply{}, newScriptError(script, KindLimit, "reply is larger than %d bytes", maxBytes)
+	}
+	return r, nil
+}

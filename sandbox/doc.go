@@ -1,0 +1,122 @@
+// Package sandbox runs bot handlers written in Lua: one small script per
+// (bot, intent), compiled once at upload and run for every turn in pooled,
+// locked-down gopher-lua VMs.
+//
+// # Compiling and running
+//
+// [Compile] parses and compiles a script to bytecode once, then runs its main
+// chunk in a throwaway VM to check that it loads and defines handle. Every
+// failure is a [*ScriptError] with the Lua line number:
+//
+//	prog, err := sandbox.Compile("OrderPizza.lua", src)
+//	// err: OrderPizza.lua:12: syntax error near 'x'
+//
+//	rt := sandbox.New(sandbox.Config{Logger: logger})
+//	defer rt.Close()
+//	res, err := rt.Run(ctx, sandbox.Call{
+//		Key:     sandbox.PoolKey{Bot: "pizzeria", Intent: "OrderPizza", Version: 3},
+//		Program: prog,
+//		Event:   ev,
+//		Route:   decision,
+//		Session: session,
+//	})
+//	// res.Reply is the answer; res.Session replaces session.
+//
+// # The handler contract
+//
+// A script defines a global function handle(event, session) and returns
+// either a string (the reply text), a table, or nil (no reply):
+//
+//	function handle(event, session)
+//	  session.count = (session.count or 0) + 1
+//	  return {
+//	    text = "Hello, " .. event.user,
+//	    options = {"Margherita", "Diavola"},   -- quick replies
+//	    expect = "ChoosePizza",                -- route the next turn here
+//	  }
+//	end
+//
+// Reply table fields: text, ssml, reprompt, expect (strings), options (an
+// array of strings; numbers are converted) and end_conversation (boolean).
+// Other fields are ignored.
+//
+// event fields: id, bot, channel, user, conversation, text, intent (the
+// routed intent), source (how it was routed), confidence, slots (name to
+// string), locale, voice (boolean), timestamp (RFC 3339, absent when
+// unknown), raw (the platform payload as a JSON string, absent when empty;
+// decode it with json.decode) and candidates (an array of {intent=,
+// confidence=}, only when the router has suggestions).
+//
+// session is the conversation state as a table. Change it in place: after
+// handle returns, it is converted back (tables with keys 1..n become
+// arrays, other tables objects with string keys, integral numbers int64) and
+// must be storable as JSON within Config.MaxSessionBytes; functions and
+// other non-data values are errors. If the call fails in any way the
+// session is not returned, so a failed turn changes nothing.
+//
+// The main chunk runs again at every call in a fresh global environment:
+// globals set by the script, and top-level locals, live for one call only.
+// Nothing a call leaves behind is visible to the next, in the same
+// conversation or another. Keep the top level cheap. (The fresh environment
+// falls back to the built-ins for names it does not hold, so assigning nil to
+// a built-in name, as in tostring = nil, does not hide it.)
+//
+// # The safe baseline
+//
+// VMs open only the base, table, string and math libraries and expose a
+// frozen environment of whitelisted functions:
+//
+//   - No io, os beyond os.time, os.clock and os.date, debug, coroutine,
+//     channel or package; no load, loadstring, dofile, loadfile, require,
+//     module, getfenv, setfenv, collectgarbage, print, newproxy or _G.
+//   - string, table, math, os and json are read-only (writes raise
+//     "attempt to modify a read-only table", getmetatable returns false);
+//     math.randomseed and string.dump are gone. The string metatable is
+//     private, so getmetatable("") is false, and setmetatable accepts tables
+//     only and refuses protected metatables. rawset and table.insert,
+//     table.remove and table.sort refuse the read-only tables.
+//   - Calls that could allocate without bound in one step are capped:
+//     string.rep (64 KiB), table.concat, string.gsub and string.format
+//     (1 MiB), json.encode (1 MiB out), json.decode (1 MiB in, 32 levels),
+//     os.date formats (256 bytes), log lines (1 KiB each).
+//   - Lua patterns (string.find, match, gmatch, gsub) run on this package's
+//     own matcher, which follows Lua 5.1 but counts its steps: it checks the
+//     call's deadline every 1024 steps and gives up with "pattern too
+//     complex" after 1 Mi steps or 200 levels of nesting. gopher-lua's
+//     matcher cannot be interrupted and backtracks polynomially. Subjects
+//     are capped at 16 KiB; a plain find (string.find(s, sub, 1, true), or a
+//     pattern without special characters) has no cap.
+//   - log(...) joins its arguments like tostring into one line, kept in
+//     Result.Logs (up to Config.MaxLogLines) and sent to Config.Logger.
+//   - json.encode(v) writes sorted keys, arrays for tables with keys 1..n
+//     and {} for an empty table; json.decode(s) turns null into nil.
+//   - Each call has a deadline (Call.Timeout or Config.DefaultTimeout),
+//     checked before every VM instruction, which pcall cannot swallow. The
+//     caller's context bounds it too: a caller deadline is kept exactly, a
+//     cancellation is noticed within about 10 ms.
+//   - The call stack is limited to 200 frames and the value stack to 64 Ki
+//     slots, growing 4096 at a time so that unpack({}, 1, 1e8) fails fast.
+//   - gopher-lua's process-wide bound on the array part of tables
+//     (lua.MaxArrayIndex) is lowered to 2^18 when the first VM is built:
+//     with the default, t[67108000] = 1 allocates gigabytes in one
+//     uninterruptible step. Integer keys above it still work but live in
+//     the hash part, where the length operator does not count them.
+//
+// What the baseline does not guarantee yet: there is no hard memory cap. A
+// script can still allocate as fast as the VM runs until its deadline (for
+// example by doubling a string with ..), and a single Go call that is
+// already running is only stopped when it returns. A process-wide heap
+// watchdog is planned; until then keep deadlines short and give untrusted
+// tenants their own processes.
+//
+// # Concurrency
+//
+// A [Program] is immutable and may be shared by any number of goroutines
+// and Runtimes. A [Runtime] is safe for concurrent use. It keeps one pool
+// per [PoolKey], never sharing a VM between keys, and a VM serves one call
+// at a time. Each pool holds at most Config.MaxVMsPerPool VMs; a call that
+// finds them all busy waits until one is returned or its context ends. A
+// VM whose call timed out, was abandoned by its caller, panicked or hit a
+// size limit is closed rather than reused, as is one that has served
+// Config.MaxUses calls.
+package sandbox

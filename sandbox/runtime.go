@@ -1,0 +1,308 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parleyhq/parley/intents"
+)
+
+// Config configures a Runtime. The zero value of every field means its default.
+type Config struct {
+	// MaxVMsPerPool bounds the VMs of one pool, idle or busy; a call that
+	// finds them all busy waits for one. Default 2*GOMAXPROCS.
+	MaxVMsPerPool int
+	// MaxUses is how many calls a VM serves before it is closed and
+	// replaced, which returns memory a state keeps after growing. Default 10000.
+	MaxUses int
+	// DefaultTimeout is a call's budget when Call.Timeout is zero. Default 1s.
+	DefaultTimeout time.Duration
+	// MaxSessionBytes caps the JSON encoding of the session a handler
+	// leaves behind. Default 64 KiB.
+	MaxSessionBytes int
+	// MaxReplyBytes caps the total size of a reply's strings. Default 64 KiB.
+	MaxReplyBytes int
+	// MaxLogLines caps the log() lines kept per call; later lines are
+	// dropped. Default 20.
+	MaxLogLines int
+	// Logger receives handler log() lines, with bot, intent and version
+	// attributes. Nil discards them (they are still returned in Result.Logs).
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxVMsPerPool <= 0 {
+		c.MaxVMsPerPool = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.MaxUses <= 0 {
+		c.MaxUses = 10000
+	}
+	if c.DefaultTimeout <= 0 {
+		c.DefaultTimeout = time.Second
+	}
+	if c.MaxSessionBytes <= 0 {
+		c.MaxSessionBytes = 64 << 10
+	}
+	if c.MaxReplyBytes <= 0 {
+		c.MaxReplyBytes = 64 << 10
+	}
+	if c.MaxLogLines <= 0 {
+		c.MaxLogLines = 20
+	}
+	return c
+}
+
+// PoolKey identifies a pool of VMs: one per handler version of a bot.
+// VMs are never shared between keys, so never between bots.
+type PoolKey struct {
+	// Bot is the tenant.
+	Bot string
+	// Intent is the handler's intent.
+	Intent string
+	// Version is the handler's version; a new upload gets a new pool.
+	Version int
+}
+
+// String formats the key as bot/intent@version.
+func (k PoolKey) String() string {
+	return fmt.Sprintf("%s/%s@%d", k.Bot, k.Intent, k.Version)
+}
+
+// Call is one handler invocation.
+type Call struct {
+	// Key selects the pool of VMs to run on.
+	Key PoolKey
+	// Program is the compiled handler.
+	Program *Program
+	// Event is the user's turn. Required.
+	Event *intents.Event
+	// Route is the router's decision for the turn; its intent, source and
+	// candidates are shown to the handler.
+	Route intents.Decision
+	// Session is the conversation state before the turn, as decoded from
+	// JSON. Nil is an empty session. It is not modified.
+	Session map[string]any
+	// Timeout is the handler's budget; zero means Config.DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Result is what a successful call produced.
+type Result struct {
+	// Reply is the handler's answer.
+	Reply intents.Reply
+	// Session is the conversation state after the turn. It is nil when the
+	// call failed: a failed turn changes nothing.
+	Session map[string]any
+	// Logs are the handler's log() lines, at most Config.MaxLogLines.
+	Logs []string
+	// Duration is the time spent running the handler and converting its
+	// results, not counting any wait for a VM.
+	Duration time.Duration
+	// ColdStart is true when the call had to build a new VM.
+	ColdStart bool
+}
+
+// Stats are counters of a Runtime.
+type Stats struct {
+	// Pools is the number of live pools.
+	Pools int
+	// VMs is the number of live VMs, idle or busy.
+	VMs int
+	// ColdStarts counts calls that built a new VM.
+	ColdStarts uint64
+	// WarmStarts counts calls served by an idle VM.
+	WarmStarts uint64
+	// Discarded counts VMs closed when their call returned instead of going
+	// back to their pool: after a timeout, an abandoned call, a panic, a
+	// limit, MaxUses, or because the pool was dropped meanwhile.
+	Discarded uint64
+}
+
+// Runtime runs handlers in bounded pools of sandboxed VMs. It is safe for
+// concurrent use.
+type Runtime struct {
+	cfg    Config
+	vmcfg  vmConfig
+	lim    limits
+	pools  sync.Map // PoolKey -> *pool
+	closed atomic.Bool
+
+	vms        atomic.Int64
+	coldStarts atomic.Uint64
+	warmStarts atomic.Uint64
+	discarded  atomic.Uint64
+}
+
+// New returns a Runtime with cfg's zero fields set to their defaults.
+func New(cfg Config) *Runtime {
+	cfg = cfg.withDefaults()
+	return &Runtime{
+		cfg:   cfg,
+		vmcfg: vmConfig{logger: cfg.Logger, maxLogLines: cfg.MaxLogLines},
+		lim:   limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes},
+	}
+}
+
+// Run calls the program's handle(event, session) on a VM of c.Key's pool.
+//
+// Script failures are *ScriptError (kind "timeout" when the handler ran out
+// of its own budget). When ctx ends first, while waiting for a VM or while
+// the handler runs, the error wraps ctx.Err() instead. On any error the
+// Result carries no Session, so the caller keeps the old one.
+func (r *Runtime) Run(ctx context.Context, c Call) (Result, error) {
+	if c.Program == nil {
+		return Result{}, errors.New("sandbox: call without a program")
+	}
+	if c.Event == nil {
+		return Result{}, errors.New("sandbox: call without an event")
+	}
+	if r.closed.Load() {
+		return Result{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("sandbox: %s: %w", c.Program.name, err)
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = r.cfg.DefaultTimeout
+	}
+	p, err := r.pool(c.Key)
+	if err != nil {
+		return Result{}, err
+	}
+	v, cold, err := p.get(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: waiting for a VM of %s: %w", c.Key, err)
+	}
+	if cold {
+		r.coldStarts.Add(1)
+	} else {
+		r.warmStarts.Add(1)
+	}
+	res, o, err := v.run(ctx, &c, timeout, r.lim)
+	res.ColdStart = cold
+	p.put(v, o == keepVM && v.uses < r.cfg.MaxUses)
+	return res, err
+}
+
+// Drop closes a pool's idle VMs and forgets the pool, for example after a
+// new version of its handler was uploaded. Calls in flight finish; their VMs
+// are closed when they return.
+func (r *Runtime) Drop(key PoolKey) {
+	if p, ok := r.pools.LoadAndDelete(key); ok {
+		p.(*pool).drop()
+	}
+}
+
+// Close drops every pool. Later calls to Run return ErrClosed; calls in
+// flight finish.
+func (r *Runtime) Close() {
+	r.closed.Store(true)
+	r.pools.Range(func(k, _ any) bool {
+		r.Drop(k.(PoolKey))
+		return true
+	})
+}
+
+// Stats returns the current counters.
+func (r *Runtime) Stats() Stats {
+	n := 0
+	r.pools.Range(func(_, _ any) bool { n++; return true })
+	return Stats{
+		Pools:      n,
+		VMs:        int(r.vms.Load()),
+		ColdStarts: r.coldStarts.Load(),
+		WarmStarts: r.warmStarts.Load(),
+		Discarded:  r.discarded.Load(),
+	}
+}
+
+func (r *Runtime) pool(key PoolKey) (*pool, error) {
+	if p, ok := r.pools.Load(key); ok {
+		return p.(*pool), nil
+	}
+	p, _ := r.pools.LoadOrStore(key, &pool{rt: r, tokens: make(chan struct{}, r.cfg.MaxVMsPerPool)})
+	if r.closed.Load() {
+		// Close may have missed a pool stored while it ran.
+		r.Drop(key)
+		return nil, ErrClosed
+	}
+	return p.(*pool), nil
+}
+
+// pool is the VMs of one PoolKey. A token in tokens is held by every call
+// that has or is building a VM, so at most cap(tokens) VMs exist.
+type pool struct {
+	rt     *Runtime
+	tokens chan struct{}
+
+	mu      sync.Mutex
+	idle    []*vm
+	dropped bool
+}
+
+// get returns an idle VM, or builds one while the pool is below its bound,
+// or waits for a VM to come back until ctx ends.
+func (p *pool) get(ctx context.Context) (*vm, bool, error) {
+	select {
+	case p.tokens <- struct{}{}:
+	default:
+		select {
+		case p.tokens <- struct{}{}:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		v := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return v, false, nil
+	}
+	p.mu.Unlock()
+	v := newVM(p.rt.vmcfg)
+	p.rt.vms.Add(1)
+	return v, true, nil
+}
+
+// put returns v to the pool, or closes it when it is not to be reused or
+// the pool is gone, and releases the caller's token.
+func (p *pool) put(v *vm, keep bool) {
+	p.mu.Lock()
+	keep = keep && !p.dropped
+	if keep {
+		p.idle = append(p.idle, v)
+	}
+	p.mu.Unlock()
+	if !keep {
+		p.rt.closeVM(v)
+	}
+	<-p.tokens
+}
+
+// drop closes the idle VMs and marks the pool so returning VMs are closed.
+func (p *pool) drop() {
+	p.mu.Lock()
+	p.dropped = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, v := range idle {
+		v.close()
+		p.rt.vms.Add(-1)
+	}
+}
+
+func (r *Runtime) closeVM(v *vm) {
+	v.close()
+	r.vms.Add(-1)
+	r.discarded.Add(1)
+}
