@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,6 +37,11 @@ type Request struct {
 type Inbound struct {
 	Events   []*intents.Event
 	Response *Response
+	// Async asks the gateway to acknowledge the webhook with Response at once
+	// and to process Events later from the durable queue, answering through
+	// the adapter's [Sender]. Each event's ID must then be the platform's
+	// delivery id, which de-duplicates retries.
+	Async bool
 }
 
 // Response is written back to the platform as is.
@@ -157,3 +163,28 @@ type Budgeter interface {
 type ErrorRenderer interface {
 	RenderError(req *Request, err error) *Response
 }
+
+// Sender is an adapter that answers through the platform's send API, after
+// the webhook was acknowledged.
+type Sender interface {
+	// Send delivers one turn's replies to the conversation of res.Event.
+	// Failures should be *SendError so the queue knows whether to retry.
+	Send(ctx context.Context, s Settings, res *intents.TurnResult) error
+}
+
+// SendError is a failed send, saying whether a retry may succeed.
+type SendError struct {
+	// Status is the platform's HTTP status, when there was one.
+	Status int
+	// Retryable is true for 429, 5xx and network failures.
+	Retryable bool
+	// RetryAfter is the platform's requested wait (Retry-After), if any.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *SendError) Error() string {
+	return fmt.Sprintf("send failed (status %d, retryable %v): %v", e.Status, e.Retryable, e.Err)
+}
+
+func (e *SendError) Unwrap() error { return e.Err }
