@@ -44,5 +44,5 @@ end
 LUA
 PARLEY_URL=http://127.0.0.1:$pport PARLEY_ADMIN_KEY=$key "$work/parley" deploy "$work/bot" >/dev/null
 
-echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(redis-server --version | cut -d' ' -f3), loadgen, parley and redis on the same host"
+echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/'), loadgen, parley and redis on the same host"
 "$work/loadgen" -url "http://127.0.0.1:$pport" -bot loadbot -token load-web-token-123 "$@"
