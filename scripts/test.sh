@@ -58,4 +58,35 @@ export PARLEY_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 export PARLEY_TEST_REDIS_BIN="$(command -v redis-server)"
 export PARLEY_TEST_REQUIRE_REDIS=1
 go test -race -count=1 -timeout 30m "$@" ./...
+
+# The Redis-backed packages once more against Redis Cluster (one node owning
+# every slot): any multi-key operation whose keys are not hash-tagged into one
+# slot fails there with CROSSSLOT. PARLEY_TEST_CLUSTER=0 skips this step.
+if [ "${PARLEY_TEST_CLUSTER:-1}" != 0 ]; then
+  cport=""
+  for _ in $(seq 50); do
+    candidate=$(( 20000 + RANDOM % 20000 ))
+    if [ "$candidate" != "$port" ] && port_free "$candidate"; then cport=$candidate; break; fi
+  done
+  [ -n "$cport" ] || { log "no free port found for the cluster node"; exit 1; }
+  mkdir -p "$workdir/cluster"
+  log "starting a one-node Redis Cluster on 127.0.0.1:$cport"
+  redis-server --port "$cport" --bind 127.0.0.1 --save '' --appendonly no --cluster-enabled yes \
+    --cluster-config-file "$workdir/cluster/nodes.conf" --dir "$workdir/cluster" \
+    --logfile "$workdir/cluster/redis.log" --daemonize no &
+  cluster_pid=$!
+  trap 'kill "$cluster_pid" 2>/dev/null || true; cleanup' EXIT
+  for _ in $(seq 100); do port_free "$cport" || break; sleep 0.1; done
+  redis-cli -p "$cport" cluster addslotsrange 0 16383 >/dev/null
+  for _ in $(seq 100); do
+    redis-cli -p "$cport" cluster info | grep -q cluster_state:ok && break
+    sleep 0.1
+  done
+  redis-cli -p "$cport" cluster info | grep -q cluster_state:ok || { log "cluster did not become ready"; exit 1; }
+  pkgs=$(go list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... \
+    | awk '/internal\/testredis/ {print $1}')
+  log "go test -race against Redis Cluster: $(echo $pkgs | wc -w) packages"
+  PARLEY_TEST_REDIS_URL="redis://127.0.0.1:$cport/0?cluster=true" \
+    go test -race -count=1 -timeout 30m $pkgs
+fi
 log "all tests passed"

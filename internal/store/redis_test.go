@@ -201,7 +201,11 @@ func TestRedisDescribe(t *testing.T) {
 	if s.Embedded() {
 		t.Error("Embedded() = true for a real Redis")
 	}
-	if !strings.HasPrefix(s.Describe(), "redis redis") {
+	want := "redis redis"
+	if strings.Contains(url, "cluster=true") {
+		want = "redis cluster redis"
+	}
+	if !strings.HasPrefix(s.Describe(), want) {
 		t.Errorf("Describe() = %q", s.Describe())
 	}
 	startRun(t, s)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/google/uuid"
+	"github.com/parleyhq/parley/internal/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -31,21 +32,18 @@ func URL(t testing.TB) string {
 	return url
 }
 
-// Client connects to the real test Redis and closes the client at cleanup.
+// Client connects to the real test Redis (standalone or, with
+// "?cluster=true" in the URL, a Redis Cluster) and closes it at cleanup.
 func Client(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	opts, err := redis.ParseURL(URL(t))
-	if err != nil {
-		t.Fatalf("parse PARLEY_TEST_REDIS_URL: %v", err)
-	}
-	rdb := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatalf("ping test redis: %v", err)
+	st, err := store.Open(ctx, store.Config{URL: URL(t)})
+	if err != nil {
+		t.Fatalf("open test redis: %v", err)
 	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	t.Cleanup(func() { st.Close() })
+	return st.Client()
 }
 
 // Embedded starts an in-process miniredis and returns a client to it.
