@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/redis/go-redis/v9"
 )
 
 const usage = `Parley: serverless functions for conversations.
@@ -88,6 +89,7 @@ func serve(environ []string, stderr io.Writer) error {
 		handler = slog.NewJSONHandler(stderr, opts)
 	}
 	log := slog.New(handler)
+	redis.SetLogger(redisLogger{log.With("component", "redis")})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -106,4 +108,12 @@ func serve(environ []string, stderr io.Writer) error {
 		log.Info("parley stopped")
 	}
 	return serveErr
+}
+
+// redisLogger routes the Redis client's own messages (reconnects, dial
+// failures) into the structured log instead of raw stderr lines.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
