@@ -1,0 +1,115 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/intents"
+)
+
+const token = "web-token-0123456789"
+
+func request(auth, body string) *channels.Request {
+	h := http.Header{}
+	if auth != "" {
+		h.Set("Authorization", auth)
+	}
+	return &channels.Request{Bot: "b", Method: http.MethodPost, URL: &url.URL{Path: "/hooks/b/web"}, Header: h,
+		Body: []byte(body), Settings: channels.Settings{"token": token}, Now: time.Unix(1700000000, 0).UTC()}
+}
+
+func TestParse(t *testing.T) {
+	a := New()
+	in, err := a.Parse(request("Bearer "+token, `{"user":"u1","text":"hi","slots":{"size":"large"},"locale":"en-GB","id":"m1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := in.Events[0]
+	if ev.ID != "m1" || ev.Bot != "b" || ev.Channel != "web" || ev.User != "u1" || ev.Conversation != "u1" ||
+		ev.Text != "hi" || ev.Slots["size"] != "large" || ev.Locale != "en-GB" || !ev.Timestamp.Equal(time.Unix(1700000000, 0)) ||
+		!strings.Contains(string(ev.Raw), `"text":"hi"`) {
+		t.Fatalf("event = %+v", ev)
+	}
+	in, _ = a.Parse(request("Bearer "+token, `{"user":"u1","conversation":"c9","intent":"Help"}`))
+	if ev := in.Events[0]; ev.Conversation != "c9" || ev.Intent != "Help" || ev.Confidence != 1 || ev.ID == "" {
+		t.Fatalf("event with intent = %+v", ev)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	a := New()
+	for name, tc := range map[string]struct {
+		auth, body string
+		status     int
+	}{
+		"no token":      {"", `{"user":"u","text":"x"}`, 401},
+		"wrong token":   {"Bearer nope-nope-nope", `{"user":"u","text":"x"}`, 401},
+		"basic auth":    {"Basic " + token, `{"user":"u","text":"x"}`, 401},
+		"bad json":      {"Bearer " + token, `{"user":`, 400},
+		"trailing data": {"Bearer " + token, `{"user":"u","text":"x"} {}`, 400},
+		"no user":       {"Bearer " + token, `{"text":"x"}`, 400},
+		"no text":       {"Bearer " + token, `{"user":"u"}`, 400},
+		"long text":     {"Bearer " + token, `{"user":"u","text":"` + strings.Repeat("a", 5000) + `"}`, 400},
+		"bad utf8":      {"Bearer " + token, "{\"user\":\"u\",\"text\":\"\xff\"}", 400},
+	} {
+		_, err := a.Parse(request(tc.auth, tc.body))
+		ce, ok := err.(*channels.Error)
+		if !ok || ce.Status != tc.status {
+			t.Errorf("%s: err = %v, want status %d", name, err, tc.status)
+		}
+	}
+	// A bot whose web channel has no token accepts nobody.
+	req := request("Bearer ", `{"user":"u","text":"x"}`)
+	req.Settings = channels.Settings{}
+	if _, err := a.Parse(req); err == nil {
+		t.Error("empty configured token accepted an empty bearer")
+	}
+}
+
+func TestRender(t *testing.T) {
+	resp, err := New().Render(nil, []*intents.TurnResult{{
+		Conversation: "c", Decision: intents.Decision{Intent: "Greet"},
+		Replies:      []intents.Reply{{Text: "hi", Options: []string{"a", "b"}, Expect: "Next"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"conversation":"c","intent":"Greet","replies":[{"text":"hi","options":["a","b"]}],"end_conversation":false}`
+	if string(resp.Body) != want || resp.Status != 200 {
+		t.Fatalf("render = %d %s, want %s", resp.Status, resp.Body, want)
+	}
+}
+
+func TestValidateSettings(t *testing.T) {
+	a := New()
+	if err := a.ValidateSettings(channels.Settings{"token": token}); err != nil {
+		t.Error(err)
+	}
+	for _, s := range []channels.Settings{{}, {"token": "short"}, {"token": token, "extra": "x"}} {
+		if err := a.ValidateSettings(s); err == nil {
+			t.Errorf("settings %v accepted", s)
+		}
+	}
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	f.Add([]byte(`{"user":"u","text":"hi","slots":{"a":"b"}}`))
+	f.Add([]byte(`{"user":"u","intent":"X","conversation":"c","id":"1","locale":"en"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := DecodeMessage(body)
+		if err != nil {
+			if _, ok := err.(*channels.Error); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		if ev.User == "" || ev.Conversation == "" || ev.ID == "" || (ev.Text == "" && ev.Intent == "") {
+			t.Fatalf("accepted an incomplete message: %+v", ev)
+		}
+	})
+}
