@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/channels"
@@ -122,8 +121,6 @@ func DecodeMessage(body []byte) (*intents.Event, error) {
 		return nil, channels.BadRequest("\"text\" or \"intent\" is required")
 	case len(m.Text) > maxTextLength:
 		return nil, channels.BadRequest("\"text\" is at most %d bytes", maxTextLength)
-	case !utf8.ValidString(m.Text):
-		return nil, channels.BadRequest("\"text\" is not valid UTF-8")
 	case len(m.Slots) > maxSlots:
 		return nil, channels.BadRequest("at most %d slots", maxSlots)
 	}
