@@ -134,6 +134,12 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	if d.Source == intents.SourceBuiltin {
 		t.Outcome = intents.OutcomeFallback
 		t.Replies = []intents.Reply{{Text: bot.Settings.FallbackText()}}
+		// A greeting or goodbye the bot does not handle itself.
+		if text, end, ok := intents.BuiltinAnswer(ev.Intent); ok {
+			t.Outcome = intents.OutcomeHandled
+			t.Replies = []intents.Reply{{Text: text}}
+			t.EndConversation = end
+		}
 	} else {
 		h := bot.Handlers[d.Intent]
 		t.Version = h.Version

@@ -18,6 +18,50 @@ const FallbackIntent = "fallback"
 // DefaultFallbackText is the built-in answer when a bot has no fallback handler.
 const DefaultFallbackText = "Sorry, I didn't get that."
 
+// Lifecycle intents: what voice channels send for the platform's own requests
+// rather than for something the user said. A bot answers each with a handler
+// of that name; without one, the turn gets the built-in answer below and never
+// falls through to an expected intent, the classifier or the fallback handler
+// (a user who says "stop" in the middle of a question must be let go).
+const (
+	// WelcomeIntent starts a conversation: an incoming call, a skill launch.
+	WelcomeIntent = "welcome"
+	// StopIntent and CancelIntent are the user asking to leave.
+	StopIntent   = "stop"
+	CancelIntent = "cancel"
+	// SessionEndedIntent is the platform closing the conversation (the user
+	// hung up or stayed silent); whatever the bot answers is not delivered.
+	SessionEndedIntent = "session_ended"
+)
+
+// Built-in answers to lifecycle intents the bot has no handler for.
+const (
+	DefaultWelcomeText = "Hello! How can I help you?"
+	DefaultGoodbyeText = "Goodbye."
+)
+
+// Lifecycle reports whether intent is a lifecycle intent.
+func Lifecycle(intent string) bool {
+	switch intent {
+	case WelcomeIntent, StopIntent, CancelIntent, SessionEndedIntent:
+		return true
+	}
+	return false
+}
+
+// BuiltinAnswer is the built-in reply to a lifecycle intent the bot does not
+// handle: the greeting, or a goodbye that ends the conversation. ok is false
+// for any other intent, which gets the fallback text.
+func BuiltinAnswer(intent string) (text string, end, ok bool) {
+	switch intent {
+	case WelcomeIntent:
+		return DefaultWelcomeText, false, true
+	case StopIntent, CancelIntent, SessionEndedIntent:
+		return DefaultGoodbyeText, true, true
+	}
+	return "", false, false
+}
+
 // Candidate is one intent a classifier considered, with its confidence.
 type Candidate struct {
 	Intent     string  `json:"intent"`
@@ -60,6 +104,8 @@ type Decision struct {
 // platform resolved, the intent the previous turn expected, the classifier's
 // best match above the threshold, the bot's fallback handler, and finally the
 // built-in apology. A rule only wins when the bot has a handler for its intent.
+// A [Lifecycle] intent the bot does not handle goes straight to the built-in
+// answer.
 func Route(ev *Event, in RouteInput) Decision {
 	has := in.Has
 	if has == nil {
@@ -67,6 +113,9 @@ func Route(ev *Event, in RouteInput) Decision {
 	}
 	if ev.Intent != "" && has(ev.Intent) {
 		return Decision{Intent: ev.Intent, Source: SourcePlatform, Confidence: ev.Confidence}
+	}
+	if Lifecycle(ev.Intent) {
+		return Decision{Source: SourceBuiltin}
 	}
 	if in.Expect != "" && has(in.Expect) {
 		return Decision{Intent: in.Expect, Source: SourceExpect}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,25 @@ const callerPollInterval = 10 * time.Millisecond
 type deadline struct {
 	timer *time.Timer
 
+	// steps counts calls of Done, which the VM makes once per instruction:
+	// the call's instruction count. Only the goroutine running the call
+	// touches it; it is published to published every 1024 steps for the
+	// heap guard, and in full by disarm.
+	steps     int64
+	published atomic.Int64
+	// built estimates the bytes the call allocated in steps the VM cannot
+	// interrupt (concatenations); the heap guard reads it.
+	built atomic.Int64
+	// inHost is set while the call waits for a host function's I/O: it is
+	// not allocating then, so the heap guard passes it over.
+	inHost atomic.Bool
+	// limitHit is set by a cap that raised an error in this call (only
+	// the call's goroutine touches it): if the error ends the call, its
+	// outcome is "limit".
+	limitHit bool
+	// start is when the armed call began.
+	start time.Time
+
 	mu       sync.Mutex
 	done     chan struct{}
 	err      error // why done was closed; nil while it is open
@@ -32,6 +52,9 @@ type deadline struct {
 	armed    bool
 	at       time.Time // end of the armed call's own budget
 	parent   context.Context
+	// hostCancel cancels the context of the call's host functions, when
+	// one was made; an interruption cancels it too.
+	hostCancel context.CancelFunc
 }
 
 func newDeadline() *deadline {
@@ -51,8 +74,15 @@ func (d *deadline) arm(parent context.Context, now time.Time, timeout time.Durat
 	}
 	d.byCaller = false
 	d.armed = true
+	d.start = now
 	d.at = now.Add(timeout)
 	d.parent = parent
+	d.hostCancel = nil
+	d.steps = 0
+	d.published.Store(0)
+	d.built.Store(0)
+	d.inHost.Store(false)
+	d.limitHit = false
 	next := d.nextCheck(now)
 	d.mu.Unlock()
 	d.timer.Reset(next)
@@ -76,9 +106,46 @@ func (d *deadline) disarm() (err error, byCaller bool) {
 	d.armed = false
 	err, byCaller = d.err, d.byCaller
 	d.parent = nil
+	cancel := d.hostCancel
+	d.hostCancel = nil
 	d.mu.Unlock()
 	d.timer.Stop()
+	d.published.Store(d.steps)
+	if cancel != nil {
+		cancel()
+	}
 	return err, byCaller
+}
+
+// setHostCancel registers the cancel function of the call's host context.
+// It reports false when the call was already interrupted; the caller then
+// cancels at once.
+func (d *deadline) setHostCancel(cancel context.CancelFunc) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil || !d.armed {
+		return false
+	}
+	d.hostCancel = cancel
+	return true
+}
+
+// kill interrupts the armed call with err, as the heap guard does. It
+// reports whether the call was still running.
+func (d *deadline) kill(err error) bool {
+	d.mu.Lock()
+	if !d.armed || d.err != nil {
+		d.mu.Unlock()
+		return false
+	}
+	d.err = err
+	close(d.done)
+	cancel := d.hostCancel
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return true
 }
 
 // stop releases the timer for good.
@@ -112,6 +179,9 @@ func (d *deadline) fire() {
 		return
 	}
 	close(d.done)
+	if d.hostCancel != nil {
+		d.hostCancel()
+	}
 }
 
 // Deadline reports the end of the armed call's own budget.
@@ -123,8 +193,16 @@ func (d *deadline) Deadline() (time.Time, bool) {
 
 // Done is closed when the armed call must stop. It is only called on the
 // goroutine running the call, which is also the only one that replaces the
-// channel (in arm), so it needs no lock.
+// channel (in arm), so it needs no lock. Host functions get a context of
+// their own (see vm.hostContext), never this one.
+//
+// The VM calls Done before every instruction, which makes it the
+// instruction counter too.
 func (d *deadline) Done() <-chan struct{} {
+	d.steps++
+	if d.steps&1023 == 0 {
+		d.published.Store(d.steps)
+	}
 	return d.done
 }
 

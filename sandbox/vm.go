@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -26,13 +27,15 @@ const (
 
 var setGlobalsOnce sync.Once
 
-// setGlobals lowers gopher-lua's process-wide array-part bound. It runs before
-// the first VM is built, so every VM reads the value after it was written.
+// setGlobals lowers gopher-lua's process-wide array-part bound and caps the
+// .. operator (see concat.go). It runs before the first VM is built, so every
+// VM reads the values after they were written.
 func setGlobals() {
 	setGlobalsOnce.Do(func() {
 		if lua.MaxArrayIndex > maxArrayIndex {
 			lua.MaxArrayIndex = maxArrayIndex
 		}
+		wrapConcat()
 	})
 }
 
@@ -40,6 +43,9 @@ func setGlobals() {
 type vmConfig struct {
 	logger      *slog.Logger
 	maxLogLines int
+	kv          KV
+	http        HTTPClient
+	maxHTTPBody int
 }
 
 // vm is one sandboxed Lua state. It is used by one goroutine at a time.
@@ -54,13 +60,21 @@ type vm struct {
 
 	logger      *slog.Logger
 	maxLogLines int
+	kv          KV
+	http        HTTPClient
+	maxHTTPBody int
+	regexps     regexpCache
 
 	// Per-call state, attached by attach and cleared by detach.
-	active bool
-	ctx    context.Context
-	key    PoolKey
-	logs   []string
-	event  lazyEvent
+	active    bool
+	ctx       context.Context
+	key       PoolKey
+	logs      []string
+	event     lazyEvent
+	call      *Call           // limits and allow-list of the call; nil in validation
+	hostCtx   context.Context // made on the first host call that does I/O
+	hostWait  time.Duration   // time spent waiting for host I/O
+	httpCalls int
 
 	// strs caches the Lua values of event strings that repeat from call to
 	// call within a pool (bot, channel, locale, ...), saving an allocation each.
@@ -107,6 +121,9 @@ func newVM(cfg vmConfig) *vm {
 		dl:          newDeadline(),
 		logger:      cfg.logger,
 		maxLogLines: cfg.maxLogLines,
+		kv:          cfg.kv,
+		http:        cfg.http,
+		maxHTTPBody: cfg.maxHTTPBody,
 	}
 	v.readOnly = L.NewFunction(luaReadOnly)
 	v.buildEnv()
@@ -142,7 +159,6 @@ func (v *vm) buildEnv() {
 	base.RawSetString("pairs", L.NewFunction(v.luaPairs))
 	base.RawSetString("setmetatable", L.NewFunction(v.luaSetMetatable))
 	base.RawSetString("rawset", L.NewFunction(v.luaRawSet))
-	base.RawSetString("log", L.NewFunction(v.luaLog))
 
 	// string: wrapped where one call can take unbounded time or memory.
 	gstr := lib(lua.StringLibName)
@@ -202,6 +218,8 @@ func (v *vm) buildEnv() {
 	json.RawSetString("decode", L.NewFunction(jsonDecode))
 	base.RawSetString("json", v.freeze(json))
 
+	v.openHostModules(base)
+
 	v.eventMT = L.CreateTable(0, 3)
 	v.eventMT.RawSetString("__index", L.NewFunction(v.eventIndex))
 	v.eventMT.RawSetString("__newindex", L.NewFunction(v.eventNewIndex))
@@ -226,10 +244,19 @@ func (v *vm) buildEnv() {
 // freeze returns a read-only proxy of t: an empty table whose reads go to t
 // and whose writes raise. getmetatable of it returns false.
 func (v *vm) freeze(t *lua.LTable) *lua.LTable {
-	mt := v.L.CreateTable(0, 3)
+	return v.freezeCallable(t, nil)
+}
+
+// freezeCallable is freeze for a library that can also be called as a
+// function (log(...)); call gets the proxy as its first argument.
+func (v *vm) freezeCallable(t *lua.LTable, call lua.LGFunction) *lua.LTable {
+	mt := v.L.CreateTable(0, 4)
 	mt.RawSetString("__index", t)
 	mt.RawSetString("__newindex", v.readOnly)
 	mt.RawSetString("__metatable", lua.LFalse)
+	if call != nil {
+		mt.RawSetString("__call", v.L.NewFunction(call))
+	}
 	proxy := v.L.CreateTable(0, 0)
 	proxy.Metatable = mt
 	return proxy
@@ -316,15 +343,23 @@ func (v *vm) luaRawSet(L *lua.LState) int {
 // maxLogLineBytes caps one log line.
 const maxLogLineBytes = 1024
 
-// luaLog is log(...): its arguments, converted like tostring and joined by
-// spaces, become one line of the call's log.
-func (v *vm) luaLog(L *lua.LState) int {
+// logLine turns the arguments from first on, converted like tostring and
+// joined by spaces, into one line of the call's log. Lines of level warn and
+// error start with "warn: " and "error: ".
+func (v *vm) logLine(L *lua.LState, level slog.Level, first int) int {
 	if !v.active || len(v.logs) >= v.maxLogLines {
 		return 0
 	}
 	var b strings.Builder
-	for i := 1; i <= L.GetTop(); i++ {
-		if i > 1 {
+	switch level {
+	case slog.LevelWarn:
+		b.WriteString("warn: ")
+	case slog.LevelError:
+		b.WriteString("error: ")
+	}
+	prefix := b.Len()
+	for i := first; i <= L.GetTop(); i++ {
+		if i > first {
 			b.WriteByte(' ')
 		}
 		b.WriteString(L.ToStringMeta(L.Get(i)).String())
@@ -338,11 +373,11 @@ func (v *vm) luaLog(L *lua.LState) int {
 	}
 	v.logs = append(v.logs, line)
 	if v.logger != nil {
-		v.logger.LogAttrs(v.ctx, slog.LevelInfo, "handler log",
+		v.logger.LogAttrs(v.ctx, level, "handler log",
 			slog.String("bot", v.key.Bot),
 			slog.String("intent", v.key.Intent),
 			slog.Int("version", v.key.Version),
-			slog.String("line", line))
+			slog.String("line", line[prefix:]))
 	}
 	return 0
 }
@@ -359,18 +394,25 @@ func truncateUTF8(s string, n int) string {
 }
 
 // attach binds per-call state; detach unbinds it and hands back the logs.
-func (v *vm) attach(ctx context.Context, key PoolKey) {
+// c is nil for the validation run.
+func (v *vm) attach(ctx context.Context, key PoolKey, c *Call) {
 	v.active = true
 	v.ctx = ctx
 	v.key = key
+	v.call = c
 	v.logs = nil
+	v.hostCtx = nil
+	v.hostWait = 0
+	v.httpCalls = 0
 }
 
 func (v *vm) detach() []string {
 	logs := v.logs
 	v.active = false
 	v.ctx = nil
+	v.call = nil
 	v.logs = nil
+	v.hostCtx = nil
 	return logs
 }
 

@@ -72,7 +72,7 @@ func TestParseRejects(t *testing.T) {
 func TestRender(t *testing.T) {
 	resp, err := New().Render(nil, []*intents.TurnResult{{
 		Conversation: "c", Decision: intents.Decision{Intent: "Greet"},
-		Replies:      []intents.Reply{{Text: "hi", Options: []string{"a", "b"}, Expect: "Next"}},
+		Replies: []intents.Reply{{Text: "hi", Options: []string{"a", "b"}, Expect: "Next"}},
 	}})
 	if err != nil {
 		t.Fatal(err)
