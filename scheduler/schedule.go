@@ -1,0 +1,117 @@
+package scheduler
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Missed-run policies.
+const (
+	// MissedRunLate runs a fire time missed during an outage as soon as a
+	// replica is back (once, however many were missed).
+	MissedRunLate = "run_late"
+	// MissedSkip drops fire times older than the grace period.
+	MissedSkip = "skip"
+)
+
+// Target is one conversation a schedule runs in and pushes its reply to.
+type Target struct {
+	// Channel must be a channel the bot has connected that can push messages.
+	Channel string `json:"channel"`
+	// Conversation is the platform's conversation id (chat id, phone, PSID...).
+	Conversation string `json:"conversation"`
+	// User is the platform user id; it defaults to Conversation.
+	User string `json:"user,omitempty"`
+}
+
+// Schedule is one cron trigger of a bot.
+type Schedule struct {
+	// Cron is a standard five-field cron expression ("0 9 * * MON-FRI") or a
+	// descriptor such as "@hourly" or "@every 10m".
+	Cron string `json:"cron"`
+	// Timezone is an IANA zone name for the expression (default UTC).
+	Timezone string `json:"timezone,omitempty"`
+	// Intent is the handler to run.
+	Intent string `json:"intent"`
+	// Missed is "run_late" (default) or "skip".
+	Missed string `json:"missed,omitempty"`
+	// Targets are the conversations to run in; empty runs the handler once in
+	// a conversation of its own ("schedule:<name>") with nothing pushed.
+	Targets []Target `json:"targets,omitempty"`
+	// Disabled pauses the schedule without deleting it.
+	Disabled bool `json:"disabled,omitempty"`
+	// Created is set when the schedule is first stored; fire times before it
+	// are never run.
+	Created time.Time `json:"created"`
+}
+
+var (
+	parser       = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	scheduleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+)
+
+// MaxTargets bounds the conversations one schedule pushes to.
+const MaxTargets = 1000
+
+// ValidationError is a schedule the scheduler refuses.
+type ValidationError struct{ Msg string }
+
+func (e *ValidationError) Error() string { return e.Msg }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the schedule and its name.
+func (s *Schedule) Validate(name string) error {
+	if !scheduleName.MatchString(name) {
+		return invalid("schedule name %q must be 1-64 letters, digits, '_', '.' or '-'", name)
+	}
+	if s.Intent == "" {
+		return invalid("schedule %s: \"intent\" is required", name)
+	}
+	if _, err := s.spec(); err != nil {
+		return invalid("schedule %s: %v", name, err)
+	}
+	switch s.Missed {
+	case "", MissedRunLate, MissedSkip:
+	default:
+		return invalid("schedule %s: \"missed\" must be %q or %q", name, MissedRunLate, MissedSkip)
+	}
+	if len(s.Targets) > MaxTargets {
+		return invalid("schedule %s: at most %d targets", name, MaxTargets)
+	}
+	for i, t := range s.Targets {
+		if t.Channel == "" || t.Conversation == "" {
+			return invalid("schedule %s: target %d needs \"channel\" and \"conversation\"", name, i)
+		}
+	}
+	return nil
+}
+
+// spec parses the cron expression in the schedule's time zone.
+func (s *Schedule) spec() (cron.Schedule, error) {
+	loc := time.UTC
+	if s.Timezone != "" {
+		var err error
+		if loc, err = time.LoadLocation(s.Timezone); err != nil {
+			return nil, fmt.Errorf("unknown timezone %q", s.Timezone)
+		}
+	}
+	spec, err := parser.Parse(s.Cron)
+	if err != nil {
+		return nil, fmt.Errorf("cron %q: %v", s.Cron, err)
+	}
+	return inZone{spec, loc}, nil
+}
+
+// inZone evaluates a cron schedule in a time zone.
+type inZone struct {
+	cron.Schedule
+	loc *time.Location
+}
+
+func (z inZone) Next(t time.Time) time.Time { return z.Schedule.Next(t.In(z.loc)) }
