@@ -188,6 +188,13 @@ func toReply(script string, ret lua.LValue, maxBytes int) (intents.Reply, *Scrip
 		default:
 			return intents.Reply{}, newScriptError(script, KindRuntime, "reply.end_conversation must be a boolean, not a %s", f.Type().String())
 		}
+		switch f := x.RawGetString("sensitive").(type) {
+		case *lua.LNilType:
+		case lua.LBool:
+			r.Sensitive = bool(f)
+		default:
+			return intents.Reply{}, newScriptError(script, KindRuntime, "reply.sensitive must be a boolean, not a %s", f.Type().String())
+		}
 		switch f := x.RawGetString("options").(type) {
 		case *lua.LNilType:
 		case *lua.LTable:

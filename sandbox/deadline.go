@@ -38,6 +38,11 @@ type deadline struct {
 	// inHost is set while the call waits for a host function's I/O: it is
 	// not allocating then, so the heap guard passes it over.
 	inHost atomic.Bool
+	// running is set while a call is armed, for the heap guard.
+	running atomic.Bool
+	// nudge asks the heap guard to check now rather than at its next tick;
+	// nil without a guard. Set once when the VM registers.
+	nudge chan<- struct{}
 	// limitHit is set by a cap that raised an error in this call (only
 	// the call's goroutine touches it): if the error ends the call, its
 	// outcome is "limit".
@@ -52,6 +57,7 @@ type deadline struct {
 	armed    bool
 	at       time.Time // end of the armed call's own budget
 	parent   context.Context
+	gen      uint64 // counts arms, so the heap guard kills the call it chose
 	// hostCancel cancels the context of the call's host functions, when
 	// one was made; an interruption cancels it too.
 	hostCancel context.CancelFunc
@@ -74,6 +80,7 @@ func (d *deadline) arm(parent context.Context, now time.Time, timeout time.Durat
 	}
 	d.byCaller = false
 	d.armed = true
+	d.gen++
 	d.start = now
 	d.at = now.Add(timeout)
 	d.parent = parent
@@ -83,6 +90,7 @@ func (d *deadline) arm(parent context.Context, now time.Time, timeout time.Durat
 	d.built.Store(0)
 	d.inHost.Store(false)
 	d.limitHit = false
+	d.running.Store(true)
 	next := d.nextCheck(now)
 	d.mu.Unlock()
 	d.timer.Reset(next)
@@ -104,6 +112,7 @@ func (d *deadline) nextCheck(now time.Time) time.Duration {
 func (d *deadline) disarm() (err error, byCaller bool) {
 	d.mu.Lock()
 	d.armed = false
+	d.running.Store(false)
 	err, byCaller = d.err, d.byCaller
 	d.parent = nil
 	cancel := d.hostCancel
@@ -130,11 +139,18 @@ func (d *deadline) setHostCancel(cancel context.CancelFunc) bool {
 	return true
 }
 
-// kill interrupts the armed call with err, as the heap guard does. It
-// reports whether the call was still running.
-func (d *deadline) kill(err error) bool {
+// generation returns the number of the current (or last) armed call.
+func (d *deadline) generation() uint64 {
 	d.mu.Lock()
-	if !d.armed || d.err != nil {
+	defer d.mu.Unlock()
+	return d.gen
+}
+
+// kill interrupts the armed call number gen with err, as the heap guard
+// does. It reports whether that call was still running.
+func (d *deadline) kill(err error, gen uint64) bool {
+	d.mu.Lock()
+	if !d.armed || d.err != nil || d.gen != gen {
 		d.mu.Unlock()
 		return false
 	}
@@ -202,6 +218,9 @@ func (d *deadline) Done() <-chan struct{} {
 	d.steps++
 	if d.steps&1023 == 0 {
 		d.published.Store(d.steps)
+		if d.steps&(nudgeSteps-1) == 0 {
+			d.poke()
+		}
 	}
 	return d.done
 }
@@ -222,4 +241,31 @@ func (d *deadline) Value(key any) any {
 		return nil
 	}
 	return p.Value(key)
+}
+
+// Every nudgeSteps instructions, and every nudgeBytes built, a call asks
+// the heap guard to look at the heap at once: both are about 8 MiB of
+// allocation estimate, which a fast loop produces well within the guard's
+// polling interval.
+const (
+	nudgeSteps = 1 << 19
+	nudgeBytes = 8 << 20
+)
+
+// addBuilt adds n bytes to the call's allocation estimate.
+func (d *deadline) addBuilt(n int) {
+	total := d.built.Add(int64(n))
+	if (total-int64(n))/nudgeBytes != total/nudgeBytes {
+		d.poke()
+	}
+}
+
+// poke asks the heap guard for a check without waiting.
+func (d *deadline) poke() {
+	if d.nudge != nil {
+		select {
+		case d.nudge <- struct{}{}:
+		default:
+		}
+	}
 }

@@ -37,8 +37,8 @@
 //	end
 //
 // Reply table fields: text, ssml, reprompt, expect (strings), options (an
-// array of strings; numbers are converted) and end_conversation (boolean).
-// Other fields are ignored.
+// array of strings; numbers are converted), end_conversation and sensitive
+// (booleans; a sensitive turn's texts are not stored). Other fields are ignored.
 //
 // event fields: id, bot, channel, user, conversation, text, intent (the
 // routed intent), source (how it was routed), confidence, slots (name to
@@ -69,16 +69,23 @@
 //   - No io, os beyond os.time, os.clock and os.date, debug, coroutine,
 //     channel or package; no load, loadstring, dofile, loadfile, require,
 //     module, getfenv, setfenv, collectgarbage, print, newproxy or _G.
-//   - string, table, math, os and json are read-only (writes raise
-//     "attempt to modify a read-only table", getmetatable returns false);
+//
+//   - string, table, math, os, json and the host modules below are
+//     read-only (writes raise "attempt to modify a read-only table",
+//     getmetatable returns false);
 //     math.randomseed and string.dump are gone. The string metatable is
 //     private, so getmetatable("") is false, and setmetatable accepts tables
 //     only and refuses protected metatables. rawset and table.insert,
 //     table.remove and table.sort refuse the read-only tables.
+//
 //   - Calls that could allocate without bound in one step are capped:
-//     string.rep (64 KiB), table.concat, string.gsub and string.format
-//     (1 MiB), json.encode (1 MiB out), json.decode (1 MiB in, 32 levels),
-//     os.date formats (256 bytes), log lines (1 KiB each).
+//     string.rep (64 KiB), the .. operator, table.concat, string.gsub and
+//     string.format (1 MiB), json.encode (1 MiB out), json.decode (1 MiB
+//     in, 32 levels), os.date formats (256 bytes), log lines (1 KiB each),
+//     and every host module (below). The .. cap wraps gopher-lua's
+//     concatenation instruction (see concat.go), since no option reaches it.
+//     A cap that refuses work makes the call's outcome KindLimit.
+//
 //   - Lua patterns (string.find, match, gmatch, gsub) run on this package's
 //     own matcher, which follows Lua 5.1 but counts its steps: it checks the
 //     call's deadline every 1024 steps and gives up with "pattern too
@@ -86,28 +93,67 @@
 //     matcher cannot be interrupted and backtracks polynomially. Subjects
 //     are capped at 16 KiB; a plain find (string.find(s, sub, 1, true), or a
 //     pattern without special characters) has no cap.
-//   - log(...) joins its arguments like tostring into one line, kept in
-//     Result.Logs (up to Config.MaxLogLines) and sent to Config.Logger.
+//
+//   - log(...) (also log.info, log.warn, log.error) joins its arguments
+//     like tostring into one line, kept in Result.Logs (up to
+//     Config.MaxLogLines; warn and error lines start with "warn: " and
+//     "error: ") and sent to Config.Logger at that level.
+//
 //   - json.encode(v) writes sorted keys, arrays for tables with keys 1..n
 //     and {} for an empty table; json.decode(s) turns null into nil.
+//
 //   - Each call has a deadline (Call.Timeout or Config.DefaultTimeout),
 //     checked before every VM instruction, which pcall cannot swallow. The
 //     caller's context bounds it too: a caller deadline is kept exactly, a
 //     cancellation is noticed within about 10 ms.
+//
 //   - The call stack is limited to 200 frames and the value stack to 64 Ki
-//     slots, growing 4096 at a time so that unpack({}, 1, 1e8) fails fast.
+//     slots (2 Ki to start), growing 4096 at a time so that
+//     unpack({}, 1, 1e8) fails fast.
+//
 //   - gopher-lua's process-wide bound on the array part of tables
 //     (lua.MaxArrayIndex) is lowered to 2^18 when the first VM is built:
 //     with the default, t[67108000] = 1 allocates gigabytes in one
 //     uninterruptible step. Integer keys above it still work but live in
 //     the hash part, where the length operator does not count them.
 //
-// What the baseline does not guarantee yet: there is no hard memory cap. A
-// script can still allocate as fast as the VM runs until its deadline (for
-// example by doubling a string with ..), and a single Go call that is
-// already running is only stopped when it returns. A process-wide heap
-// watchdog is planned; until then keep deadlines short and give untrusted
-// tenants their own processes.
+//   - The heap guard (guard.go) bounds memory across calls: while VMs exist
+//     it polls the process heap every Config.HeapCheckInterval, and when
+//     the live heap passes Config.HeapLimit it interrupts the running call
+//     with the largest allocation estimate (KindLimit); its VM is discarded.
+//
+//   - Coroutines are not offered: each one is a whole Lua thread.
+//
+// What the baseline does not guarantee: the heap bound is a process bound
+// that holds within one polling interval plus one forced collection, not a
+// per-call cap (there is none in Go): a fast allocator overshoots the limit
+// by what it allocates in that time (tens of MiB on a loaded 2-core
+// machine, see docs/benchmarks.md), and a heap grown by something other
+// than handlers makes the guard interrupt the largest handler still. A Go
+// call that is already running (a host function, a capped built-in) is
+// only stopped when it returns; all of them are capped to keep that short.
+// Wall-clock timeouts and compute figures count time the goroutine waits
+// for a CPU. For tenants that must not share a fate, run separate processes.
+//
+// # Host modules
+//
+// Beyond json and log, handlers get time (now, format, parse), re (RE2
+// regular expressions with linear-time matching and bounded work), ssml
+// (escape, speak, pause), store (a bot-wide key/value store, through
+// Config.KV) and http (GET and POST to the hosts in Call.HTTPAllow, through
+// Config.HTTPClient, at most Call.MaxHTTPCalls per call). Host I/O runs
+// under a context that ends with the call's budget, its caller's context
+// and the heap guard, and its waiting time is not counted as compute.
+// Expected failures return nil and a message; bad arguments and caps raise.
+// The README documents the Lua API with examples.
+//
+// # Metering
+//
+// Every Result reports the call's Duration, its Compute (Duration less
+// host I/O waits), the Lua instructions it ran (counted by the deadline,
+// which the VM consults before every instruction) and its http requests.
+// [NewInvocation] turns a call and its outcome into an [Invocation] record
+// for invocation logs and billing.
 //
 // # Concurrency
 //

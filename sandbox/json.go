@@ -22,6 +22,9 @@ const (
 func (v *vm) jsonEncode(L *lua.LState) int {
 	e := encoder{max: maxJSONOutput, materialize: v.materialize}
 	if _, err := e.encode(L.CheckAny(1), 0); err != nil {
+		if ee, ok := err.(*encodeError); ok && ee.kind == KindLimit {
+			raiseLimit(L, "json.encode: %s", err.Error())
+		}
 		L.RaiseError("json.encode: %s", err.Error())
 	}
 	L.Push(lua.LString(e.buf))
@@ -31,7 +34,7 @@ func (v *vm) jsonEncode(L *lua.LState) int {
 func jsonDecode(L *lua.LState) int {
 	s := L.CheckString(1)
 	if len(s) > maxJSONInput {
-		L.RaiseError("json.decode: input is larger than %d bytes", maxJSONInput)
+		raiseLimit(L, "json.decode: input is larger than %d bytes", maxJSONInput)
 	}
 	v, err := decodeJSON(L, s)
 	if err != nil {

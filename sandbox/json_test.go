@@ -135,10 +135,10 @@ func TestJSONLimitsDirect(t *testing.T) {
 	}
 	rt := New(Config{DefaultTimeout: testTimeout})
 	defer rt.Close()
-	_, err := rt.Run(context.Background(), Call{Key: testKey, Program: mustCompile(t, `function handle()
-  local s = string.rep("x", 65536)
-  for i = 1, 5 do s = s .. s end
-  return tostring(json.decode(s))
-end`), Event: testEvent()})
-	wantScriptError(t, err, KindRuntime, "json.decode: input is larger than 1048576 bytes")
+	// Scripts cannot build a string this large (.. is capped at 1 MiB), but
+	// a session or event can hand them one.
+	_, err := rt.Run(context.Background(), Call{Key: testKey, Program: mustCompile(t, `function handle(e, s)
+  return tostring(json.decode(s.big))
+end`), Event: testEvent(), Session: map[string]any{"big": strings.Repeat(" ", 2<<20)}})
+	wantScriptError(t, err, KindLimit, "json.decode: input is larger than 1048576 bytes")
 }

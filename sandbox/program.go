@@ -90,7 +90,7 @@ func validate(p *Program) error {
 	L := v.L
 	start := time.Now()
 	ctx := context.Background()
-	v.attach(ctx, PoolKey{})
+	v.attach(ctx, PoolKey{}, nil)
 	v.dl.arm(ctx, start, validateTimeout)
 	L.SetContext(v.dl)
 	env, err := v.loadChunk(p)

@@ -51,7 +51,7 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	}
 
 	start := time.Now()
-	v.attach(ctx, c.Key)
+	v.attach(ctx, c.Key, c)
 	event := v.newEventTable(c.Event, &c.Route)
 	defer v.endEvent() // after the session conversion, which may materialize it
 	v.dl.arm(ctx, start, timeout)
@@ -75,11 +75,14 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	L.SetTop(0)
 	L.RemoveContext()
 	stopErr, byCaller := v.dl.disarm()
-	logs := v.detach()
+	limitHit := v.dl.limitHit
+	res := Result{Instructions: v.dl.steps, HTTPCalls: v.httpCalls}
+	hostWait := v.hostWait
+	res.Logs = v.detach()
 
-	res := Result{Logs: logs}
 	finish := func(err error, o outcome) (Result, outcome, error) {
 		res.Duration = time.Since(start)
+		res.Compute = max(res.Duration-hostWait, 0)
 		return res, o, err
 	}
 
@@ -87,10 +90,19 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 		switch {
 		case stopErr != nil && byCaller:
 			return finish(fmt.Errorf("sandbox: %s: call abandoned: %w", name, stopErr), closeVM)
+		case errors.Is(stopErr, errHeapLimit):
+			se := fromLuaError(name, KindLimit, perr)
+			se.Message = fmt.Sprintf("interrupted: the process heap passed its limit while this call was allocating (about %d MiB estimated)",
+				(v.dl.built.Load()+bytesPerStep*v.dl.steps)>>20)
+			return finish(se, closeVM)
 		case stopErr != nil:
 			return finish(timeoutError(name, perr, timeout), closeVM)
 		case isPanic(perr):
 			return finish(fromLuaError(name, KindRuntime, perr), closeVM)
+		case limitHit:
+			// A cap refused the work before doing it, but the script may
+			// have built large values on the way there.
+			return finish(fromLuaError(name, KindLimit, perr), closeVM)
 		default:
 			return finish(fromLuaError(name, KindRuntime, perr), keepVM)
 		}

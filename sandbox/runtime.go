@@ -34,7 +34,31 @@ type Config struct {
 	// Logger receives handler log() lines, with bot, intent and version
 	// attributes. Nil discards them (they are still returned in Result.Logs).
 	Logger *slog.Logger
+	// HeapLimit is the heap size, in bytes, above which the heap guard
+	// interrupts the running call with the largest allocation estimate
+	// (see guard.go). Default 1 GiB; negative disables the guard.
+	HeapLimit int64
+	// HeapCheckInterval is how often the heap guard looks at the heap
+	// while calls are running. Default 10ms.
+	HeapCheckInterval time.Duration
+	// KV backs the store module; nil makes every store call fail with
+	// "store: unavailable".
+	KV KV
+	// HTTP makes the http module's requests; nil makes every http call
+	// fail with "http: not available".
+	HTTP HTTPClient
+	// MaxHTTPResponseBytes caps the body of one http response. Default 256 KiB.
+	MaxHTTPResponseBytes int
 }
+
+// Defaults of per-call limits that a Call may override.
+const (
+	// DefaultMaxHTTPCalls is the http module's requests per call when
+	// Call.MaxHTTPCalls is zero.
+	DefaultMaxHTTPCalls = 10
+	// DefaultHeapLimit is Config.HeapLimit's default.
+	DefaultHeapLimit = 1 << 30
+)
 
 func (c Config) withDefaults() Config {
 	if c.MaxVMsPerPool <= 0 {
@@ -54,6 +78,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxLogLines <= 0 {
 		c.MaxLogLines = 20
+	}
+	if c.HeapLimit == 0 {
+		c.HeapLimit = DefaultHeapLimit
+	}
+	if c.HeapCheckInterval <= 0 {
+		c.HeapCheckInterval = 10 * time.Millisecond
+	}
+	if c.MaxHTTPResponseBytes <= 0 {
+		c.MaxHTTPResponseBytes = 256 << 10
 	}
 	return c
 }
@@ -90,6 +123,16 @@ type Call struct {
 	Session map[string]any
 	// Timeout is the handler's budget; zero means Config.DefaultTimeout.
 	Timeout time.Duration
+	// MaxSessionBytes caps the session's JSON encoding after the call;
+	// zero means Config.MaxSessionBytes.
+	MaxSessionBytes int
+	// MaxReplyBytes caps the reply; zero means Config.MaxReplyBytes.
+	MaxReplyBytes int
+	// MaxHTTPCalls caps the http module's requests in this call; zero
+	// means DefaultMaxHTTPCalls, negative allows none.
+	MaxHTTPCalls int
+	// HTTPAllow lists the hosts the http module may reach (see HTTPClient).
+	HTTPAllow []string
 }
 
 // Result is what a successful call produced.
@@ -106,6 +149,13 @@ type Result struct {
 	Duration time.Duration
 	// ColdStart is true when the call had to build a new VM.
 	ColdStart bool
+	// Instructions is the number of Lua VM instructions the call ran.
+	Instructions int64
+	// Compute is the call's Duration less the time it waited for host I/O
+	// (store, http): the compute it used, as far as wall-clock time can tell.
+	Compute time.Duration
+	// HTTPCalls is the number of http module requests the call made.
+	HTTPCalls int
 }
 
 // Stats are counters of a Runtime.
@@ -122,6 +172,8 @@ type Stats struct {
 	// back to their pool: after a timeout, an abandoned call, a panic, a
 	// limit, MaxUses, or because the pool was dropped meanwhile.
 	Discarded uint64
+	// HeapInterrupts counts calls the heap guard interrupted.
+	HeapInterrupts uint64
 }
 
 // Runtime runs handlers in bounded pools of sandboxed VMs. It is safe for
@@ -132,6 +184,7 @@ type Runtime struct {
 	lim    limits
 	pools  sync.Map // PoolKey -> *pool
 	closed atomic.Bool
+	guard  *heapGuard // nil when disabled
 
 	vms        atomic.Int64
 	coldStarts atomic.Uint64
@@ -142,11 +195,16 @@ type Runtime struct {
 // New returns a Runtime with cfg's zero fields set to their defaults.
 func New(cfg Config) *Runtime {
 	cfg = cfg.withDefaults()
-	return &Runtime{
-		cfg:   cfg,
-		vmcfg: vmConfig{logger: cfg.Logger, maxLogLines: cfg.MaxLogLines},
-		lim:   limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes},
+	r := &Runtime{
+		cfg: cfg,
+		vmcfg: vmConfig{logger: cfg.Logger, maxLogLines: cfg.MaxLogLines, kv: cfg.KV, http: cfg.HTTP,
+			maxHTTPBody: cfg.MaxHTTPResponseBytes},
+		lim: limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes},
 	}
+	if cfg.HeapLimit > 0 {
+		r.guard = newHeapGuard(uint64(cfg.HeapLimit), cfg.HeapCheckInterval)
+	}
+	return r
 }
 
 // Run calls the program's handle(event, session) on a VM of c.Key's pool.
@@ -185,7 +243,14 @@ func (r *Runtime) Run(ctx context.Context, c Call) (Result, error) {
 	} else {
 		r.warmStarts.Add(1)
 	}
-	res, o, err := v.run(ctx, &c, timeout, r.lim)
+	lim := r.lim
+	if c.MaxSessionBytes > 0 {
+		lim.maxSessionBytes = c.MaxSessionBytes
+	}
+	if c.MaxReplyBytes > 0 {
+		lim.maxReplyBytes = c.MaxReplyBytes
+	}
+	res, o, err := v.run(ctx, &c, timeout, lim)
 	res.ColdStart = cold
 	p.put(v, o == keepVM && v.uses < r.cfg.MaxUses)
 	return res, err
@@ -203,24 +268,33 @@ func (r *Runtime) Drop(key PoolKey) {
 // Close drops every pool. Later calls to Run return ErrClosed; calls in
 // flight finish.
 func (r *Runtime) Close() {
-	r.closed.Store(true)
+	if r.closed.Swap(true) {
+		return
+	}
 	r.pools.Range(func(k, _ any) bool {
 		r.Drop(k.(PoolKey))
 		return true
 	})
+	if r.guard != nil {
+		r.guard.close()
+	}
 }
 
 // Stats returns the current counters.
 func (r *Runtime) Stats() Stats {
 	n := 0
 	r.pools.Range(func(_, _ any) bool { n++; return true })
-	return Stats{
+	st := Stats{
 		Pools:      n,
 		VMs:        int(r.vms.Load()),
 		ColdStarts: r.coldStarts.Load(),
 		WarmStarts: r.warmStarts.Load(),
 		Discarded:  r.discarded.Load(),
 	}
+	if r.guard != nil {
+		st.HeapInterrupts = r.guard.interrupts.Load()
+	}
+	return st
 }
 
 func (r *Runtime) pool(key PoolKey) (*pool, error) {
@@ -270,6 +344,9 @@ func (p *pool) get(ctx context.Context) (*vm, bool, error) {
 	p.mu.Unlock()
 	v := newVM(p.rt.vmcfg)
 	p.rt.vms.Add(1)
+	if p.rt.guard != nil {
+		p.rt.guard.add(v.dl)
+	}
 	return v, true, nil
 }
 
@@ -296,13 +373,20 @@ func (p *pool) drop() {
 	p.idle = nil
 	p.mu.Unlock()
 	for _, v := range idle {
-		v.close()
-		p.rt.vms.Add(-1)
+		p.rt.release(v)
 	}
 }
 
 func (r *Runtime) closeVM(v *vm) {
+	r.release(v)
+	r.discarded.Add(1)
+}
+
+// release closes a VM and forgets it.
+func (r *Runtime) release(v *vm) {
+	if r.guard != nil {
+		r.guard.remove(v.dl)
+	}
 	v.close()
 	r.vms.Add(-1)
-	r.discarded.Add(1)
 }

@@ -24,17 +24,26 @@ func strRep(L *lua.LState) int {
 		return 1
 	}
 	if float64(len(s))*math.Floor(n) > maxRepBytes {
-		L.RaiseError("string.rep: result is larger than %d bytes", maxRepBytes)
+		raiseLimit(L, "string.rep: result is larger than %d bytes", maxRepBytes)
 	}
-	L.Push(lua.LString(strings.Repeat(s, int(n))))
+	out := strings.Repeat(s, int(n))
+	noteBuilt(L, len(out))
+	L.Push(lua.LString(out))
 	return 1
+}
+
+// noteBuilt adds n bytes to the running call's allocation estimate.
+func noteBuilt(L *lua.LState, n int) {
+	if d, ok := L.Context().(*deadline); ok {
+		d.addBuilt(n)
+	}
 }
 
 // matcherFor builds a matcher for a library call, refusing subjects over the
 // cap and binding the call's deadline.
 func matcherFor(L *lua.LState, fname, src, pat string) *matcher {
 	if len(src) > maxPatternSubject {
-		L.RaiseError("string.%s: subject is longer than %d bytes (patterns are capped; use a plain find)", fname, maxPatternSubject)
+		raiseLimit(L, "string.%s: subject is longer than %d bytes (patterns are capped; use a plain find)", fname, maxPatternSubject)
 	}
 	var done <-chan struct{}
 	var doneErr func() error
@@ -47,6 +56,9 @@ func matcherFor(L *lua.LState, fname, src, pat string) *matcher {
 // guard runs f and raises a pattern error as a Lua error.
 func guard(L *lua.LState, m *matcher, f func()) {
 	if msg := m.run(f); msg != "" {
+		if strings.Contains(msg, "too complex") {
+			raiseLimit(L, "%s", msg)
+		}
 		L.RaiseError("%s", msg)
 	}
 }
@@ -202,8 +214,9 @@ func strGsub(L *lua.LState) int {
 		}
 	})
 	if b.Len() > maxBuildBytes {
-		L.RaiseError("string.gsub: result is larger than %d bytes", maxBuildBytes)
+		raiseLimit(L, "string.gsub: result is larger than %d bytes", maxBuildBytes)
 	}
+	noteBuilt(L, b.Len())
 	L.Push(lua.LString(b.String()))
 	L.Push(lua.LNumber(n))
 	return 2
@@ -228,7 +241,7 @@ func gsubValue(L *lua.LState, m *matcher, b *strings.Builder, s, e int, repl lua
 	switch v := val.(type) {
 	case lua.LString, lua.LNumber:
 		if b.Len()+len(lua.LVAsString(v)) > maxBuildBytes {
-			L.RaiseError("string.gsub: result is larger than %d bytes", maxBuildBytes)
+			raiseLimit(L, "string.gsub: result is larger than %d bytes", maxBuildBytes)
 		}
 		b.WriteString(lua.LVAsString(v))
 	case *lua.LNilType:
@@ -264,7 +277,7 @@ func gsubString(L *lua.LState, m *matcher, b *strings.Builder, s, e int, repl st
 			b.WriteByte(repl[i])
 		}
 		if b.Len() > maxBuildBytes {
-			L.RaiseError("string.gsub: result is larger than %d bytes", maxBuildBytes)
+			raiseLimit(L, "string.gsub: result is larger than %d bytes", maxBuildBytes)
 		}
 	}
 }
@@ -310,7 +323,7 @@ func wrapFormat(format lua.LGFunction) lua.LGFunction {
 			arg++
 		}
 		if size > maxBuildBytes {
-			L.RaiseError("string.format: result may be larger than %d bytes", maxBuildBytes)
+			raiseLimit(L, "string.format: result may be larger than %d bytes", maxBuildBytes)
 		}
 		return format(L)
 	}
@@ -333,7 +346,7 @@ func formatDigits(L *lua.LState, f string, i int) (int, int) {
 func wrapDate(date lua.LGFunction) lua.LGFunction {
 	return func(L *lua.LState) int {
 		if L.GetTop() >= 1 && len(L.CheckString(1)) > maxDateFormatSize {
-			L.RaiseError("os.date: format is longer than %d bytes", maxDateFormatSize)
+			raiseLimit(L, "os.date: format is longer than %d bytes", maxDateFormatSize)
 		}
 		return date(L)
 	}
@@ -383,7 +396,7 @@ func tabConcat(L *lua.LState) int {
 			L.RaiseError("invalid value (at index %d) in table for 'concat'", k)
 		}
 		if b.Len()+len(s)+len(sep) > maxBuildBytes {
-			L.RaiseError("table.concat: result is larger than %d bytes", maxBuildBytes)
+			raiseLimit(L, "table.concat: result is larger than %d bytes", maxBuildBytes)
 		}
 		b.WriteString(s)
 		if k < j {
@@ -393,6 +406,7 @@ func tabConcat(L *lua.LState) int {
 			break
 		}
 	}
+	noteBuilt(L, b.Len())
 	L.Push(lua.LString(b.String()))
 	return 1
 }

@@ -13,7 +13,7 @@ import (
 // Options for every sandbox VM. See the package documentation for why.
 const (
 	vmCallStackSize    = 200
-	vmRegistrySize     = 4096
+	vmRegistrySize     = 2048
 	vmRegistryMaxSize  = 64 * 1024
 	vmRegistryGrowStep = 4096
 
@@ -239,6 +239,10 @@ func (v *vm) buildEnv() {
 	empty := L.CreateTable(0, 0)
 	L.G.Global = empty
 	L.Env = empty
+	// The opened libraries are also kept in the registry's _LOADED table;
+	// drop it, so the original tables (all of os, among others) are
+	// neither reachable nor kept in memory.
+	L.G.Registry.RawSetString("_LOADED", lua.LNil)
 }
 
 // freeze returns a read-only proxy of t: an empty table whose reads go to t

@@ -2,10 +2,11 @@
 function handle(e, s)
   local ok, err = pcall(json.decode, string.rep("[", 100) .. string.rep("]", 100))
   assert(not ok and err:find("nested deeper than 32"), err)
+  -- No script can build a string over 1 MiB (.. is capped), so the
+  -- decoder's input cap is tested in Go.
   local huge = string.rep(" ", 65536)
-  for i = 1, 5 do huge = huge .. huge end
-  ok, err = pcall(json.decode, huge .. "1")
-  assert(not ok and err:find("larger than"), err)
+  ok, err = pcall(function() for i = 1, 5 do huge = huge .. huge end end)
+  assert(not ok and err:find("concatenation is larger than"), err)
   local t = {} t.self = t
   ok, err = pcall(json.encode, t)
   assert(not ok and err:find("contains itself"), err)

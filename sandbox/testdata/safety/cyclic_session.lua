@@ -1,0 +1,7 @@
+-- expect: error runtime contains itself
+function handle(e, s)
+  s.keep = "changed"
+  s.loop = {}
+  s.loop.back = s.loop
+  return "ok"
+end
