@@ -2,7 +2,9 @@ package bots
 
 import (
 	"context"
+	"crypto/sha1"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/intents/nlu"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/redis/go-redis/v9"
 )
@@ -23,9 +25,12 @@ var (
 	uploadSource string
 	//go:embed lua/rollback.lua
 	rollbackSource string
+	//go:embed lua/nlu_model.lua
+	modelSource string
 
 	uploadScript   = redis.NewScript(uploadSource)
 	rollbackScript = redis.NewScript(rollbackSource)
+	modelScript    = redis.NewScript(modelSource)
 )
 
 // Config configures a [Catalog].
@@ -40,6 +45,15 @@ type Config struct {
 	// OnRetire is called with handler versions no longer current in this
 	// process, so their sandbox pools can be released. Optional.
 	OnRetire func(bot, intent string, version int)
+	// NLUSyncExamples is the most examples PutNLU trains on before it
+	// returns (default 2000); larger data trains in the background while the
+	// previous model keeps serving.
+	NLUSyncExamples int
+	// NLUTrainTimeout bounds one training (default 2m).
+	NLUTrainTimeout time.Duration
+	// OnTrain is called after every training of a bot's classifier in this
+	// process, with its duration and error. Optional.
+	OnTrain func(bot string, examples int, took time.Duration, err error)
 }
 
 // Catalog stores bots in Redis and caches snapshots of them. Create it with [New].
@@ -51,6 +65,20 @@ type Catalog struct {
 	mu       sync.Mutex
 	cache    map[string]*Bot
 	compiled map[string]*sandbox.Program // uploaded here, by sha256, until the next load uses them
+	models   map[string]storedModel      // by bot: the last model loaded, kept across reloads
+	trainers map[string]*trainer         // by bot: its background training in this process
+
+	beforeTraining func() // test hook: runs at the start of each background training
+}
+
+// trainer is one background training.
+type trainer struct{ cancel context.CancelFunc }
+
+// storedModel is a decoded model with the checksum of the NLU data it was
+// trained on.
+type storedModel struct {
+	sum   string
+	model *nlu.Model
 }
 
 // New returns a Catalog over rdb.
@@ -61,21 +89,33 @@ func New(rdb redis.UniversalClient, cfg Config) *Catalog {
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = 2 * time.Second
 	}
+	if cfg.NLUSyncExamples <= 0 {
+		cfg.NLUSyncExamples = 2000
+	}
+	if cfg.NLUTrainTimeout <= 0 {
+		cfg.NLUTrainTimeout = 2 * time.Minute
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Catalog{rdb: rdb, cfg: cfg, log: log, cache: make(map[string]*Bot), compiled: make(map[string]*sandbox.Program)}
+	return &Catalog{rdb: rdb, cfg: cfg, log: log, cache: make(map[string]*Bot), compiled: make(map[string]*sandbox.Program),
+		models: make(map[string]storedModel), trainers: make(map[string]*trainer)}
 }
 
 type botKeys struct {
 	settings, channels, current, nlu, gen string
+	// nluSum is the sha1 of the NLU data; model is the sha1 of the data it
+	// was trained on followed by the serialized model; training is the
+	// lease of the replica training a model for the data with that sha1.
+	nluSum, model, training string
 }
 
 func (c *Catalog) keys(bot string) botKeys {
 	base := c.cfg.KeyPrefix + "bot:{" + bot + "}:"
 	return botKeys{settings: base + "settings", channels: base + "channels", current: base + "intents",
-		nlu: base + "nlu", gen: base + "gen"}
+		nlu: base + "nlu", gen: base + "gen",
+		nluSum: base + "nlu:sum", model: base + "nlu:model", training: base + "nlu:training"}
 }
 
 func (c *Catalog) intentKey(bot, intent string) string {
@@ -201,7 +241,7 @@ func (c *Catalog) DeleteBot(ctx context.Context, name string) error {
 	if exists == 0 {
 		return ErrBotNotFound
 	}
-	keys := []string{k.settings, k.channels, k.current, k.nlu, k.gen}
+	keys := []string{k.settings, k.channels, k.current, k.nlu, k.gen, k.nluSum, k.model, k.training}
 	for _, intent := range intentsNow {
 		keys = append(keys, c.intentKey(name, intent))
 	}
@@ -214,6 +254,12 @@ func (c *Catalog) DeleteBot(ctx context.Context, name string) error {
 	if err := c.rdb.SRem(ctx, c.indexKey(), name).Err(); err != nil {
 		return fmt.Errorf("delete bot %s: %w", name, err)
 	}
+	c.mu.Lock()
+	if tr := c.trainers[name]; tr != nil {
+		tr.cancel()
+	}
+	delete(c.models, name)
+	c.mu.Unlock()
 	c.announce(ctx, name)
 	return nil
 }
@@ -431,9 +477,13 @@ func (c *Catalog) DeleteHandler(ctx context.Context, bot, intent string) error {
 	return nil
 }
 
-// PutNLU replaces a bot's NLU examples.
+// PutNLU replaces a bot's NLU data and trains its classifier. Up to
+// NLUSyncExamples examples, the model is trained before PutNLU returns and
+// stored with the data in one step. Larger data is stored at once and
+// trained in the background: the previous model keeps serving on every
+// replica until the new one is stored, which bumps the bot's generation.
 func (c *Catalog) PutNLU(ctx context.Context, bot string, n NLU) error {
-	if err := n.Validate(); err != nil {
+	if err := validateNLU(n); err != nil {
 		return err
 	}
 	if err := c.requireBot(ctx, bot); err != nil {
@@ -443,14 +493,133 @@ func (c *Catalog) PutNLU(ctx context.Context, bot string, n NLU) error {
 	if err != nil {
 		return fmt.Errorf("encode nlu: %w", err)
 	}
+	sum := checksum(raw)
 	k := c.keys(bot)
+	if n.Examples() > c.cfg.NLUSyncExamples {
+		if _, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, k.nlu, raw, 0)
+			p.Set(ctx, k.nluSum, sum, 0)
+			p.Set(ctx, k.training, sum, c.cfg.NLUTrainTimeout)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("save nlu of %s: %w", bot, err)
+		}
+		c.trainInBackground(bot, n, sum)
+		return nil
+	}
+	m, model, err := c.train(ctx, bot, n)
+	if err != nil {
+		return err
+	}
 	if _, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, k.nlu, raw, 0)
+		p.Set(ctx, k.nluSum, sum, 0)
+		if m != nil {
+			p.Set(ctx, k.model, sum+string(model), 0)
+		} else {
+			p.Del(ctx, k.model) // no examples: no classifier
+		}
+		p.Del(ctx, k.training)
 		p.Incr(ctx, k.gen)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("save nlu of %s: %w", bot, err)
 	}
+	c.mu.Lock()
+	if tr := c.trainers[bot]; tr != nil {
+		tr.cancel()
+	}
+	if m != nil {
+		c.models[bot] = storedModel{sum: sum, model: m}
+	}
+	c.mu.Unlock()
+	c.announce(ctx, bot)
+	return nil
+}
+
+// checksum identifies NLU data as Redis scripts can (redis.sha1hex).
+func checksum(raw []byte) string {
+	h := sha1.Sum(raw)
+	return hex.EncodeToString(h[:])
+}
+
+// train trains and serializes a model, within NLUTrainTimeout.
+func (c *Catalog) train(ctx context.Context, bot string, n NLU) (*nlu.Model, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.NLUTrainTimeout)
+	defer cancel()
+	start := time.Now()
+	m, err := nlu.Train(ctx, n, nlu.Options{})
+	var raw []byte
+	if err == nil {
+		raw, err = m.MarshalBinary()
+	}
+	if c.cfg.OnTrain != nil {
+		c.cfg.OnTrain(bot, n.Examples(), time.Since(start), err)
+	}
+	if err != nil {
+		if errors.Is(err, nlu.ErrNoData) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("train nlu of %s: %w", bot, err)
+	}
+	c.log.Info("trained classifier", "bot", bot, "examples", n.Examples(), "took", time.Since(start),
+		"model_bytes", len(raw))
+	return m, raw, nil
+}
+
+// trainInBackground trains a model for data with checksum sum and stores it
+// unless the data has changed by then. A newer upload to this replica
+// cancels an older training of the same bot. The training outlives the
+// request that started it, so it runs under its own context, bounded by
+// NLUTrainTimeout.
+func (c *Catalog) trainInBackground(bot string, n NLU, sum string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &trainer{cancel: cancel}
+	c.mu.Lock()
+	if prev := c.trainers[bot]; prev != nil {
+		prev.cancel()
+	}
+	c.trainers[bot] = tr
+	c.mu.Unlock()
+	go func() {
+		defer func() {
+			cancel()
+			c.mu.Lock()
+			if c.trainers[bot] == tr {
+				delete(c.trainers, bot)
+			}
+			c.mu.Unlock()
+		}()
+		if c.beforeTraining != nil {
+			c.beforeTraining()
+		}
+		m, raw, err := c.train(ctx, bot, n)
+		if err != nil || m == nil {
+			if err != nil && ctx.Err() == nil {
+				c.log.Error("background training failed; the previous model keeps serving", "bot", bot, "err", err)
+			}
+			return
+		}
+		if err := c.storeModel(ctx, bot, sum, m, raw); err != nil && ctx.Err() == nil {
+			c.log.Error("store trained model", "bot", bot, "err", err)
+		}
+	}()
+}
+
+// storeModel stores a model trained on the data with checksum sum, if that
+// is still the bot's data, and announces the change.
+func (c *Catalog) storeModel(ctx context.Context, bot, sum string, m *nlu.Model, raw []byte) error {
+	k := c.keys(bot)
+	ok, err := modelScript.Run(ctx, c.rdb, []string{k.nlu, k.nluSum, k.model, k.gen, k.training}, sum, raw).Int()
+	if err != nil {
+		return err
+	}
+	if ok == 0 {
+		return nil // the data changed meanwhile; its own training stores its model
+	}
+	c.mu.Lock()
+	c.models[bot] = storedModel{sum: sum, model: m}
+	c.mu.Unlock()
 	c.announce(ctx, bot)
 	return nil
 }
@@ -501,14 +670,17 @@ func (c *Catalog) load(ctx context.Context, name string) (*Bot, error) {
 		return nil, ErrBotNotFound
 	}
 	k := c.keys(name)
-	var settings, nlu, gen *redis.StringCmd
+	var settings, gen, nluSum, modelSum *redis.StringCmd
 	var channels, current *redis.MapStringStringCmd
+	var hasNLU *redis.IntCmd
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		gen = p.Get(ctx, k.gen)
 		settings = p.Get(ctx, k.settings)
 		channels = p.HGetAll(ctx, k.channels)
 		current = p.HGetAll(ctx, k.current)
-		nlu = p.Get(ctx, k.nlu)
+		hasNLU = p.Exists(ctx, k.nlu)
+		nluSum = p.Get(ctx, k.nluSum)
+		modelSum = p.GetRange(ctx, k.model, 0, sumLen-1)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -530,12 +702,13 @@ func (c *Catalog) load(ctx context.Context, name string) (*Bot, error) {
 		}
 		b.Channels[ch] = s
 	}
-	if raw, err := nlu.Bytes(); err == nil {
-		var n NLU
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return nil, fmt.Errorf("decode nlu of %s: %w", name, err)
+	if hasNLU.Val() > 0 {
+		if b.Model, err = c.loadModel(ctx, name, nluSum.Val(), modelSum.Val()); err != nil {
+			return nil, err
 		}
-		b.Classifier = intents.NewExampleMatcher(n.Intents)
+		if b.Model != nil {
+			b.Classifier = b.Model
+		}
 	}
 
 	versions := current.Val()
@@ -582,6 +755,98 @@ func (c *Catalog) load(ctx context.Context, name string) (*Bot, error) {
 		}
 	}
 	return b, nil
+}
+
+// sumLen is the length of a checksum: sha1 in hex.
+const sumLen = 40
+
+// loadModel returns the bot's stored model, decoding it only when it is not
+// the one this replica already has. A model trained on older data (a newer
+// upload still training) keeps serving. When there is no model, or only one
+// in an older format, the data is trained again here: small data before
+// loadModel returns, large data in the background (until then the bot has no
+// classifier).
+func (c *Catalog) loadModel(ctx context.Context, bot, dataSum, modelSum string) (*nlu.Model, error) {
+	c.mu.Lock()
+	have, ok := c.models[bot]
+	c.mu.Unlock()
+	if ok && have.sum == modelSum && modelSum != "" {
+		c.resumeTraining(ctx, bot, dataSum, modelSum)
+		return have.model, nil
+	}
+	k := c.keys(bot)
+	if len(modelSum) == sumLen {
+		raw, err := c.rdb.Get(ctx, k.model).Bytes()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("load model of %s: %w", bot, err)
+		}
+		if len(raw) > sumLen {
+			m, err := nlu.UnmarshalModel(raw[sumLen:])
+			if err == nil {
+				sum := string(raw[:sumLen])
+				c.mu.Lock()
+				c.models[bot] = storedModel{sum: sum, model: m}
+				c.mu.Unlock()
+				c.resumeTraining(ctx, bot, dataSum, sum)
+				return m, nil
+			}
+			c.log.Warn("stored model is unreadable or from an older release; retraining", "bot", bot, "err", err)
+		}
+	}
+	raw, err := c.rdb.Get(ctx, k.nlu).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load nlu of %s: %w", bot, err)
+	}
+	var n NLU
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return nil, fmt.Errorf("decode nlu of %s: %w", bot, err)
+	}
+	sum := checksum(raw)
+	if n.Examples() > c.cfg.NLUSyncExamples {
+		c.resumeTraining(ctx, bot, sum, "")
+		return nil, nil
+	}
+	m, model, err := c.train(ctx, bot, n)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	if err := c.storeModel(ctx, bot, sum, m, model); err != nil {
+		c.log.Warn("store retrained model", "bot", bot, "err", err)
+	}
+	return m, nil
+}
+
+// resumeTraining starts a background training when the stored model is
+// older than the data and no replica holds the training lease (the one that
+// accepted the upload stopped before it finished).
+func (c *Catalog) resumeTraining(ctx context.Context, bot, dataSum, modelSum string) {
+	if dataSum == "" || dataSum == modelSum {
+		return
+	}
+	c.mu.Lock()
+	busy := c.trainers[bot] != nil
+	c.mu.Unlock()
+	if busy {
+		return
+	}
+	k := c.keys(bot)
+	ok, err := c.rdb.SetNX(ctx, k.training, dataSum, c.cfg.NLUTrainTimeout).Result()
+	if err != nil || !ok {
+		return
+	}
+	raw, err := c.rdb.Get(ctx, k.nlu).Bytes()
+	if err != nil {
+		return
+	}
+	var n NLU
+	if err := json.Unmarshal(raw, &n); err != nil || checksum(raw) != dataSum {
+		return
+	}
+	c.log.Info("resuming an unfinished training", "bot", bot)
+	c.trainInBackground(bot, n, dataSum)
 }
 
 // program finds an already compiled program for a stored version.

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/intents/nlu"
 	"github.com/parleyhq/parley/sandbox"
 )
 
@@ -61,15 +63,49 @@ type Settings struct {
 	ErrorReply string `json:"error_reply,omitempty"`
 	// FallbackReply is what users get when nothing matched and there is no fallback handler.
 	FallbackReply string `json:"fallback_reply,omitempty"`
-	// NLUThreshold is the minimum classifier confidence for routing (default 0.5).
+	// NLUThreshold is the minimum classifier confidence for routing; zero
+	// means the NLU data's threshold, or else the one the classifier
+	// calibrated when it was trained.
 	NLUThreshold float64 `json:"nlu_threshold,omitempty"`
+	// MaxConcurrentTurns bounds the bot's handler calls running at once
+	// (default 32, at most 10000); more wait briefly, then get BusyReply.
+	MaxConcurrentTurns int `json:"max_concurrent_turns,omitempty"`
+	// MaxSessionBytes caps a conversation's session as JSON (default 65536, at most 1 MiB).
+	MaxSessionBytes int `json:"max_session_bytes,omitempty"`
+	// MaxReplyBytes caps one reply (default 65536, at most 1 MiB).
+	MaxReplyBytes int `json:"max_reply_bytes,omitempty"`
+	// MaxHTTPCalls caps the outbound http requests of one turn (default 10, at most 100).
+	MaxHTTPCalls int `json:"max_http_calls,omitempty"`
+	// HTTPAllow lists the hosts handlers may reach with the http module:
+	// "api.example.com", "api.example.com:8443", "*.example.com" or an IP
+	// address. Empty allows none.
+	HTTPAllow []string `json:"http_allow,omitempty"`
+	// BusyReply is what users get when the bot has too many turns running.
+	BusyReply string `json:"busy_reply,omitempty"`
 }
 
 // Defaults applied by the accessors on [Settings].
 const (
-	DefaultTimeout    = time.Second
-	DefaultErrorReply = "Sorry, something went wrong. Please try again."
+	DefaultTimeout            = time.Second
+	DefaultErrorReply         = "Sorry, something went wrong. Please try again."
+	DefaultMaxConcurrentTurns = 32
+	DefaultMaxSessionBytes    = 64 << 10
+	DefaultMaxReplyBytes      = 64 << 10
+	DefaultMaxHTTPCalls       = 10
+	DefaultBusyReply          = "I'm a bit busy right now, please try again in a moment."
 )
+
+// Upper bounds of the per-bot limits.
+const (
+	maxConcurrentTurns = 10000
+	maxLimitBytes      = 1 << 20
+	maxHTTPCalls       = 100
+	maxHTTPAllow       = 64
+)
+
+// allowEntry is an http_allow entry: a host name, a *. wildcard, an IPv4
+// address or a bracketed IPv6 address, with an optional port.
+var allowEntry = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$|^\[[0-9a-f:.]+\](:[0-9]{1,5})?$`)
 
 // Validate checks the ranges of every field.
 func (s Settings) Validate() error {
@@ -82,10 +118,65 @@ func (s Settings) Validate() error {
 		return invalid("history_length must be between 1 and 1000")
 	case s.NLUThreshold < 0 || s.NLUThreshold > 1:
 		return invalid("nlu_threshold must be between 0 and 1")
-	case len(s.ErrorReply) > 4096 || len(s.FallbackReply) > 4096 || len(s.DisplayName) > 256:
-		return invalid("display_name, error_reply and fallback_reply are limited to 4096 bytes")
+	case len(s.ErrorReply) > 4096 || len(s.FallbackReply) > 4096 || len(s.DisplayName) > 256 || len(s.BusyReply) > 4096:
+		return invalid("display_name, error_reply, fallback_reply and busy_reply are limited to 4096 bytes")
+	case s.MaxConcurrentTurns < 0 || s.MaxConcurrentTurns > maxConcurrentTurns:
+		return invalid("max_concurrent_turns must be between 1 and %d", maxConcurrentTurns)
+	case s.MaxSessionBytes < 0 || s.MaxSessionBytes > maxLimitBytes:
+		return invalid("max_session_bytes must be between 1 and %d", maxLimitBytes)
+	case s.MaxReplyBytes < 0 || s.MaxReplyBytes > maxLimitBytes:
+		return invalid("max_reply_bytes must be between 1 and %d", maxLimitBytes)
+	case s.MaxHTTPCalls < 0 || s.MaxHTTPCalls > maxHTTPCalls:
+		return invalid("max_http_calls must be between 1 and %d", maxHTTPCalls)
+	case len(s.HTTPAllow) > maxHTTPAllow:
+		return invalid("http_allow lists at most %d hosts", maxHTTPAllow)
+	}
+	for _, h := range s.HTTPAllow {
+		if len(h) > 260 || !allowEntry.MatchString(strings.ToLower(h)) {
+			return invalid("http_allow: %q is not a host, *.domain, or IP address with an optional port", h)
+		}
 	}
 	return nil
+}
+
+// ConcurrentTurns is the bound on the bot's handler calls running at once.
+func (s Settings) ConcurrentTurns() int {
+	if s.MaxConcurrentTurns == 0 {
+		return DefaultMaxConcurrentTurns
+	}
+	return s.MaxConcurrentTurns
+}
+
+// SessionBytes is the cap on a session's JSON size.
+func (s Settings) SessionBytes() int {
+	if s.MaxSessionBytes == 0 {
+		return DefaultMaxSessionBytes
+	}
+	return s.MaxSessionBytes
+}
+
+// ReplyBytes is the cap on one reply's size.
+func (s Settings) ReplyBytes() int {
+	if s.MaxReplyBytes == 0 {
+		return DefaultMaxReplyBytes
+	}
+	return s.MaxReplyBytes
+}
+
+// HTTPCalls is the cap on outbound http requests per turn.
+func (s Settings) HTTPCalls() int {
+	if s.MaxHTTPCalls == 0 {
+		return DefaultMaxHTTPCalls
+	}
+	return s.MaxHTTPCalls
+}
+
+// BusyText is the answer sent when the bot has too many turns running.
+func (s Settings) BusyText() string {
+	if s.BusyReply == "" {
+		return DefaultBusyReply
+	}
+	return s.BusyReply
 }
 
 // Timeout is the handler time limit.
@@ -104,14 +195,6 @@ func (s Settings) SessionTTL() time.Duration {
 	return time.Duration(s.SessionTTLSeconds) * time.Second
 }
 
-// Threshold is the routing threshold for classifier matches.
-func (s Settings) Threshold() float64 {
-	if s.NLUThreshold == 0 {
-		return intents.DefaultExampleThreshold
-	}
-	return s.NLUThreshold
-}
-
 // ErrorText is the answer sent when a handler fails.
 func (s Settings) ErrorText() string {
 	if s.ErrorReply == "" {
@@ -128,34 +211,20 @@ func (s Settings) FallbackText() string {
 	return s.FallbackReply
 }
 
-// NLU is a bot's training data for routing text to intents.
-type NLU struct {
-	// Intents maps an intent name to example utterances.
-	Intents map[string][]string `json:"intents"`
-}
+// NLU is a bot's training data for routing text to intents: example
+// utterances per intent (with slot markup), slot types and an optional
+// threshold. See [nlu.Data].
+type NLU = nlu.Data
 
-// NLU limits.
-const (
-	maxExamples      = 20000
-	maxExampleLength = 512
-)
-
-// Validate checks names and sizes.
-func (n NLU) Validate() error {
-	total := 0
-	for name, examples := range n.Intents {
+// validateNLU checks intent names and the data's own limits.
+func validateNLU(n NLU) error {
+	for name := range n.Intents {
 		if err := ValidateIntentName(name); err != nil {
 			return err
 		}
-		for _, ex := range examples {
-			if len(ex) > maxExampleLength {
-				return invalid("intent %s: example longer than %d bytes", name, maxExampleLength)
-			}
-		}
-		total += len(examples)
 	}
-	if total > maxExamples {
-		return invalid("at most %d examples in all, got %d", maxExamples, total)
+	if err := n.Validate(); err != nil {
+		return invalid("%s", err.Error())
 	}
 	return nil
 }
@@ -175,10 +244,14 @@ type Handler struct {
 
 // Bot is an immutable snapshot of one bot as the request path uses it.
 type Bot struct {
-	Name       string
-	Settings   Settings
-	Channels   map[string]map[string]string
-	Handlers   map[string]Handler
+	Name     string
+	Settings Settings
+	Channels map[string]map[string]string
+	Handlers map[string]Handler
+	// Model is the bot's trained classifier and slot extractor; nil when
+	// the bot has no NLU data.
+	Model *nlu.Model
+	// Classifier is Model as routing uses it; nil when Model is nil.
 	Classifier intents.Classifier
 	generation int64
 }
@@ -187,4 +260,20 @@ type Bot struct {
 func (b *Bot) Has(intent string) bool {
 	_, ok := b.Handlers[intent]
 	return ok
+}
+
+// DefaultThreshold is the routing threshold of a bot whose model has none.
+const DefaultThreshold = 0.5
+
+// Threshold is the minimum classifier confidence for routing a message to an
+// intent: the bot's nlu_threshold setting, else the NLU data's threshold,
+// else the one calibrated in training.
+func (b *Bot) Threshold() float64 {
+	switch {
+	case b.Settings.NLUThreshold > 0:
+		return b.Settings.NLUThreshold
+	case b.Model != nil:
+		return b.Model.Threshold()
+	}
+	return DefaultThreshold
 }

@@ -32,6 +32,13 @@ type Config struct {
 	// Observer, when set, is told about every processed turn (analytics,
 	// metrics). It must not block.
 	Observer Observer
+	// Invocations, when set, receives the metering record of every handler
+	// call (invocation logs, usage). It must not block.
+	Invocations InvocationRecorder
+	// BusyWait bounds how long a turn waits when its bot runs
+	// max_concurrent_turns handlers already (default 2s, and at most half
+	// the handler's timeout); then the turn fails with ErrBusy.
+	BusyWait time.Duration
 }
 
 // Observer watches processed turns.
@@ -48,6 +55,10 @@ type Engine struct {
 	runtime  *sandbox.Runtime
 	log      *slog.Logger
 	observer Observer
+
+	invocations InvocationRecorder
+	limits      botLimits
+	maxBusyWait time.Duration
 }
 
 // New returns an Engine.
@@ -56,7 +67,11 @@ func New(cfg Config) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{bots: cfg.Bots, sessions: cfg.Sessions, runtime: cfg.Runtime, log: log, observer: cfg.Observer}
+	if cfg.BusyWait <= 0 {
+		cfg.BusyWait = DefaultBusyWait
+	}
+	return &Engine{bots: cfg.Bots, sessions: cfg.Sessions, runtime: cfg.Runtime, log: log, observer: cfg.Observer,
+		invocations: cfg.Invocations, maxBusyWait: cfg.BusyWait}
 }
 
 // Turn is a processed turn with the details developers need when testing.
@@ -70,6 +85,8 @@ type Turn struct {
 	HandlerTime time.Duration `json:"-"`
 	// Duration is the whole turn, from loading the bot to the commit.
 	Duration time.Duration `json:"-"`
+	// RoutingTime is how long choosing the intent took.
+	RoutingTime time.Duration `json:"-"`
 	// NewConversation is true for a conversation's first turn.
 	NewConversation bool `json:"-"`
 	// Err is the handler's failure when Outcome is error or timeout.
@@ -119,14 +136,18 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 		return t, nil
 	}
 
+	routeStart := time.Now()
 	d := intents.Route(ev, intents.RouteInput{
 		Expect:     st.State.Expect,
 		Has:        bot.Has,
 		Classifier: bot.Classifier,
-		Threshold:  bot.Settings.Threshold(),
+		Threshold:  bot.Threshold(),
 	})
+	if d.Source == intents.SourceClassifier || d.Source == intents.SourceFallback {
+		addSlots(ev, bot)
+	}
 	t := &Turn{TurnResult: intents.TurnResult{Event: ev, Conversation: ev.Conversation, Decision: d},
-		NewConversation: st.New()}
+		NewConversation: st.New(), RoutingTime: time.Since(routeStart)}
 	next := st.State
 	next.Expect = ""
 	next.Turns++
@@ -143,21 +164,38 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	} else {
 		h := bot.Handlers[d.Intent]
 		t.Version = h.Version
-		res, err := e.runtime.Run(ctx, sandbox.Call{
-			Key:     sandbox.PoolKey{Bot: bot.Name, Intent: d.Intent, Version: h.Version},
-			Program: h.Program,
-			Event:   ev,
-			Route:   d,
-			Session: st.State.Data,
-			Timeout: timeout,
-		})
+		call := sandbox.Call{
+			Key:             sandbox.PoolKey{Bot: bot.Name, Intent: d.Intent, Version: h.Version},
+			Program:         h.Program,
+			Event:           ev,
+			Route:           d,
+			Session:         st.State.Data,
+			Timeout:         timeout,
+			MaxSessionBytes: bot.Settings.SessionBytes(),
+			MaxReplyBytes:   bot.Settings.ReplyBytes(),
+			MaxHTTPCalls:    bot.Settings.HTTPCalls(),
+			HTTPAllow:       bot.Settings.HTTPAllow,
+		}
+		slots := e.limits.get(bot.Name, bot.Settings.ConcurrentTurns())
+		if !slots.acquire(ctx, e.busyWait(timeout)) {
+			if rerr := e.sessions.Release(ctx, st); rerr != nil {
+				e.log.Warn("release conversation after a rejected turn", "bot", bot.Name, "err", rerr)
+			}
+			e.record(ctx, sandbox.Invocation{Bot: bot.Name, Intent: d.Intent, Version: h.Version,
+				Conversation: ev.Conversation, Start: time.Now(), Outcome: sandbox.OutcomeRejected,
+				Error: "too many turns running (max_concurrent_turns)"})
+			return nil, &BusyError{Bot: bot.Name, Reply: bot.Settings.BusyText(), RetryAfter: time.Second}
+		}
+		res, err := e.runtime.Run(ctx, call)
+		slots.release()
+		e.record(ctx, sandbox.NewInvocation(&call, res, err))
 		t.Logs, t.HandlerTime = res.Logs, res.Duration
 		if err != nil {
 			// A failed turn changes nothing: release the conversation as it was.
 			if rerr := e.sessions.Release(ctx, st); rerr != nil {
-				e.log.Warn("release conversation after failed turn", "bot", bot.Name, "err", rerr)
+				e.log.WarnContext(ctx, "release conversation after failed turn", "bot", bot.Name, "err", rerr)
 			}
-			return e.failed(t, bot, err), nil
+			return e.failed(ctx, t, bot, err), nil
 		}
 		t.Outcome = intents.OutcomeHandled
 		if d.Source == intents.SourceFallback {
@@ -179,9 +217,8 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 		End:           t.EndConversation,
 		TTL:           bot.Settings.SessionTTL(),
 		HistoryLength: bot.Settings.HistoryLength,
-		History: &sessions.HistoryEntry{Time: ev.Timestamp, Text: ev.Text, Intent: d.Intent,
-			Reply: firstText(t.Replies), Outcome: string(t.Outcome)},
-		Answer: answer,
+		History:       historyEntry(t),
+		Answer:        answer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -189,7 +226,14 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	return t, nil
 }
 
-func (e *Engine) failed(t *Turn, bot *bots.Bot, err error) *Turn {
+// record reports an invocation to the recorder, if there is one.
+func (e *Engine) record(ctx context.Context, inv sandbox.Invocation) {
+	if e.invocations != nil {
+		e.invocations.Record(ctx, inv)
+	}
+}
+
+func (e *Engine) failed(ctx context.Context, t *Turn, bot *bots.Bot, err error) *Turn {
 	t.Err = err
 	t.Outcome = intents.OutcomeError
 	var se *sandbox.ScriptError
@@ -197,7 +241,7 @@ func (e *Engine) failed(t *Turn, bot *bots.Bot, err error) *Turn {
 		t.Outcome = intents.OutcomeTimeout
 	}
 	t.Replies = []intents.Reply{{Text: bot.Settings.ErrorText()}}
-	e.log.Warn("handler failed", "bot", bot.Name, "intent", t.Decision.Intent, "version", t.Version,
+	e.log.WarnContext(ctx, "handler failed", "bot", bot.Name, "intent", t.Decision.Intent, "version", t.Version,
 		"conversation", t.Conversation, "outcome", t.Outcome, "err", err)
 	return t
 }
@@ -221,6 +265,36 @@ func clip(ctx context.Context, timeout time.Duration) time.Duration {
 		left = minHandlerTime
 	}
 	return min(timeout, left)
+}
+
+// addSlots puts the slot values the bot's model finds in the text into
+// ev.Slots, keeping those the platform already gave.
+func addSlots(ev *intents.Event, bot *bots.Bot) {
+	if bot.Model == nil || ev.Text == "" {
+		return
+	}
+	for name, v := range bot.Model.SlotsAt(ev.Text, ev.Timestamp) {
+		if _, given := ev.Slots[name]; given {
+			continue
+		}
+		if ev.Slots == nil {
+			ev.Slots = make(map[string]string)
+		}
+		ev.Slots[name] = v
+	}
+}
+
+// historyEntry is the turn as the session's recent history keeps it: without
+// its texts when the handler marked the turn sensitive.
+func historyEntry(t *Turn) *sessions.HistoryEntry {
+	h := &sessions.HistoryEntry{Time: t.Event.Timestamp, Text: t.Event.Text, Intent: t.Decision.Intent,
+		Reply: firstText(t.Replies), Outcome: string(t.Outcome)}
+	for _, r := range t.Replies {
+		if r.Sensitive {
+			h.Text, h.Reply = "", ""
+		}
+	}
+	return h
 }
 
 func firstText(replies []intents.Reply) string {

@@ -308,3 +308,15 @@ func (s *Store) History(ctx context.Context, bot, conversation string) ([]Histor
 	}
 	return out, nil
 }
+
+// Delete removes a conversation's state, recent history and lock, as erasing
+// a user requires. A turn still running in it loses its lock and commits
+// nothing. Answers remembered for retried messages are not found this way;
+// they expire after Commit.AnswerTTL (default 24h).
+func (s *Store) Delete(ctx context.Context, bot, conversation string) error {
+	k := s.keys(bot, conversation, "")
+	if err := s.rdb.Del(ctx, k.lock, k.state, k.history).Err(); err != nil {
+		return fmt.Errorf("delete conversation: %w", err)
+	}
+	return nil
+}

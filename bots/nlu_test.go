@@ -1,0 +1,226 @@
+package bots
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/intents/nlu"
+	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/redis/go-redis/v9"
+)
+
+// trainings counts the trainings of one catalog.
+type trainings struct{ n atomic.Int32 }
+
+func (tr *trainings) config(prefix string) Config {
+	return Config{KeyPrefix: prefix, RefreshInterval: 50 * time.Millisecond,
+		OnTrain: func(string, int, time.Duration, error) { tr.n.Add(1) }}
+}
+
+var shopNLU = NLU{
+	Intents: map[string][]string{
+		"Order":    {"I want a [large](size) pizza", "order a pizza", "can I get a [small](size) pizza"},
+		"Greet":    {"hello", "hi there", "good morning"},
+		"fallback": {"what is the weather", "tell me a joke"},
+	},
+	Slots: map[string]Slot{"size": {Values: map[string][]string{"large": {"big"}}}},
+}
+
+// bigger is shopNLU plus an Hours intent.
+func bigger() NLU {
+	n := NLU{Intents: map[string][]string{"Hours": {"when are you open", "opening hours", "are you open today"}}, Slots: shopNLU.Slots}
+	for k, v := range shopNLU.Intents {
+		n.Intents[k] = v
+	}
+	return n
+}
+
+type Slot = nlu.Slot
+
+func best(t *testing.T, b *Bot, text string) string {
+	t.Helper()
+	if b.Model == nil {
+		t.Fatalf("bot %s has no model", b.Name)
+	}
+	c := b.Classifier.Classify(text)
+	if len(c) == 0 || c[0].Confidence < b.Threshold() {
+		return "fallback"
+	}
+	return c[0].Intent
+}
+
+func newBot(t *testing.T, c *Catalog, name string) {
+	t.Helper()
+	if _, err := c.PutBot(context.Background(), name, Settings{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestModelSharedBetweenReplicas: the replica that receives the upload trains
+// and stores the model; another replica uses the stored one without training.
+func TestModelSharedBetweenReplicas(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		prefix := testredis.Prefix(t)
+		var ta, tb trainings
+		a, b := New(rdb, ta.config(prefix)), New(rdb, tb.config(prefix))
+		newBot(t, a, "shop")
+		if err := a.PutNLU(ctx, "shop", shopNLU); err != nil {
+			t.Fatal(err)
+		}
+		if ta.n.Load() != 1 {
+			t.Fatalf("uploading replica trained %d times, want 1", ta.n.Load())
+		}
+		bot, err := b.Bot(ctx, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := best(t, bot, "I'd like a big pizza"); got != "Order" {
+			t.Errorf("replica b routes to %q", got)
+		}
+		if got := bot.Model.Slots("a big one"); got["size"] != "large" {
+			t.Errorf("slots on replica b = %v", got)
+		}
+		if tb.n.Load() != 0 {
+			t.Errorf("replica b trained %d times, want 0 (it should load the stored model)", tb.n.Load())
+		}
+		// The management view still counts examples.
+		info, err := b.GetBot(ctx, "shop")
+		if err != nil || info.NLU["Order"] != 3 {
+			t.Errorf("GetBot = %+v, %v", info, err)
+		}
+		// Reloading after an unrelated change reuses the decoded model.
+		if _, err := a.PutBot(ctx, "shop", Settings{DisplayName: "Shop"}); err != nil {
+			t.Fatal(err)
+		}
+		b.invalidate("shop")
+		again, err := b.Bot(ctx, "shop")
+		if err != nil || again.Model != bot.Model || again.Settings.DisplayName != "Shop" {
+			t.Errorf("reload: model reused %v, settings %+v, err %v", again.Model == bot.Model, again.Settings, err)
+		}
+	})
+}
+
+// TestRetrainWhileServing: large data trains in the background while the
+// previous model keeps answering on every replica; the new model takes over
+// when it is stored.
+func TestRetrainWhileServing(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		prefix := testredis.Prefix(t)
+		var ta, tb trainings
+		cfgA := ta.config(prefix)
+		cfgA.NLUSyncExamples = 8 // shopNLU (8 examples) trains at once, bigger() in the background
+		a, b := New(rdb, cfgA), New(rdb, tb.config(prefix))
+		release := make(chan struct{})
+		a.beforeTraining = func() { <-release }
+		for _, c := range []*Catalog{a, b} {
+			go c.Run(ctx)
+		}
+		newBot(t, a, "shop")
+		if err := a.PutNLU(ctx, "shop", shopNLU); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.PutNLU(ctx, "shop", bigger()); err != nil {
+			t.Fatal(err)
+		}
+		// The new data is stored at once...
+		if n, err := a.GetNLU(ctx, "shop"); err != nil || len(n.Intents) != 4 {
+			t.Fatalf("GetNLU = %v, %v", n.Intents, err)
+		}
+		// ... but both replicas keep serving the previous model.
+		for name, c := range map[string]*Catalog{"a": a, "b": b} {
+			bot, err := c.Bot(ctx, "shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := best(t, bot, "order a pizza"); got != "Order" {
+				t.Errorf("replica %s while training: %q", name, got)
+			}
+			for _, intent := range bot.Model.Intents() {
+				if intent == "Hours" {
+					t.Errorf("replica %s serves the new model before it is stored", name)
+				}
+			}
+		}
+		close(release)
+		for name, c := range map[string]*Catalog{"a": a, "b": b} {
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				bot, err := c.Bot(ctx, "shop")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if best(t, bot, "what are your opening hours") == "Hours" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("replica %s never served the new model", name)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if ta.n.Load() != 2 || tb.n.Load() != 0 {
+			t.Errorf("trainings: a %d (want 2), b %d (want 0)", ta.n.Load(), tb.n.Load())
+		}
+	})
+}
+
+// TestModelRetrainedWhenMissingOrOld: a stored model from another format
+// version, or none at all (data from before models were stored), is
+// retrained by the replica that loads the bot and stored for the others.
+func TestModelRetrainedWhenMissingOrOld(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		prefix := testredis.Prefix(t)
+		var ta trainings
+		a := New(rdb, ta.config(prefix))
+		newBot(t, a, "shop")
+		if err := a.PutNLU(ctx, "shop", shopNLU); err != nil {
+			t.Fatal(err)
+		}
+		k := a.keys("shop")
+		sum, err := rdb.Get(ctx, k.nluSum).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, damage := range map[string]func(){
+			"old format": func() { rdb.Set(ctx, k.model, sum+"PNLU\x00\x00\x00\x00stale", 0) },
+			"missing":    func() { rdb.Del(ctx, k.model, k.nluSum) },
+		} {
+			damage()
+			var tc, td trainings
+			c, d := New(rdb, tc.config(prefix)), New(rdb, td.config(prefix))
+			bot, err := c.Bot(ctx, "shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := best(t, bot, "hello there"); got != "Greet" || tc.n.Load() != 1 {
+				t.Errorf("%s: routed to %q after %d trainings", name, got, tc.n.Load())
+			}
+			if _, err := d.Bot(ctx, "shop"); err != nil || td.n.Load() != 0 {
+				t.Errorf("%s: the next replica trained again (%d, %v)", name, td.n.Load(), err)
+			}
+		}
+	})
+}
+
+func TestPutNLURejectsBadData(t *testing.T) {
+	ctx := context.Background()
+	c := New(testredis.Embedded(t), Config{})
+	newBot(t, c, "shop")
+	for _, n := range []NLU{
+		{Intents: map[string][]string{"bad name!": {"x"}}},
+		{Intents: map[string][]string{"A": {"x"}}, Slots: map[string]Slot{"s": {Regex: "("}}},
+		{Intents: map[string][]string{"A": {"x"}}, Threshold: 2},
+	} {
+		var ve *ValidationError
+		if err := c.PutNLU(ctx, "shop", n); err == nil || !errors.As(err, &ve) {
+			t.Errorf("%+v: err = %v, want a ValidationError", n, err)
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/sandbox"
+)
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		entry, host, port string
+		want              bool
+	}{
+		{"api.example.com", "api.example.com", "443", true},
+		{"API.Example.com", "api.example.com", "80", true},
+		{"api.example.com", "example.com", "443", false},
+		{"api.example.com", "api.example.com.evil.com", "443", false},
+		{"api.example.com:8443", "api.example.com", "8443", true},
+		{"api.example.com:8443", "api.example.com", "443", false},
+		{"*.example.com", "a.b.example.com", "443", true},
+		{"*.example.com", "example.com", "443", false},
+		{"*.example.com", "evilexample.com", "443", false},
+		{"127.0.0.1", "127.0.0.1", "1234", true},
+		{"127.0.0.1", "localhost", "1234", false},
+		{"[::1]:80", "::1", "80", true},
+	}
+	for _, tt := range tests {
+		if got := Match(tt.entry, tt.host, tt.port); got != tt.want {
+			t.Errorf("Match(%q, %q, %q) = %v", tt.entry, tt.host, tt.port, got)
+		}
+	}
+}
+
+func TestPublic(t *testing.T) {
+	for _, s := range []string{"127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.169.254", "100.64.0.1",
+		"0.0.0.0", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "64:ff9b::a00:1", "224.0.0.1"} {
+		if Public(netip.MustParseAddr(s)) {
+			t.Errorf("%s counted as public", s)
+		}
+	}
+	for _, s := range []string{"8.8.8.8", "203.0.113.7", "2606:4700::1111"} {
+		if !Public(netip.MustParseAddr(s)) {
+			t.Errorf("%s counted as private", s)
+		}
+	}
+}
+
+func server(t *testing.T) (*httptest.Server, string) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo":
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("X-Method", r.Method)
+			w.Header().Set("X-Token", r.Header.Get("X-Token"))
+			w.Header().Set("X-Agent", r.Header.Get("User-Agent"))
+			w.Write(b)
+		case "/big":
+			w.Write([]byte(strings.Repeat("x", 2000)))
+		case "/slow":
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		case "/redirect-out":
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+		case "/redirect-in":
+			http.Redirect(w, r, "/echo", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	return srv, u.Hostname()
+}
+
+func TestDo(t *testing.T) {
+	srv, host := server(t)
+	c := New(Config{})
+	ctx := context.Background()
+	allow := []string{host}
+
+	resp, err := c.Do(ctx, &sandbox.HTTPRequest{Bot: "b", Allow: allow, Method: "POST", URL: srv.URL + "/echo",
+		Body: []byte("hello"), Header: map[string]string{"x-token": "t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 || string(resp.Body) != "hello" || resp.Header["x-method"] != "POST" ||
+		resp.Header["x-token"] != "t" || resp.Header["x-agent"] != "Parley" {
+		t.Errorf("response %+v", resp)
+	}
+	resp, err = c.Do(ctx, &sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: srv.URL + "/redirect-in"})
+	if err != nil || resp.Status != 200 || resp.Header["x-method"] != "GET" {
+		t.Errorf("redirect inside the allow-list: %+v, %v", resp, err)
+	}
+
+	for _, tt := range []struct {
+		name string
+		req  sandbox.HTTPRequest
+		want string
+	}{
+		{"no allow-list", sandbox.HTTPRequest{Method: "GET", URL: srv.URL + "/echo"}, "no hosts are allow-listed"},
+		{"not listed", sandbox.HTTPRequest{Allow: []string{"api.example.com"}, Method: "GET", URL: srv.URL + "/echo"}, "is not allow-listed"},
+		{"localhost by name", sandbox.HTTPRequest{Allow: []string{"localhost"}, Method: "GET",
+			URL: strings.Replace(srv.URL, host, "localhost", 1) + "/echo"}, "private address"},
+		{"scheme", sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: "file:///etc/passwd"}, "only http and https"},
+		{"credentials", sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: "http://u:p@" + host + "/"}, "credentials"},
+		{"redirect out", sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: srv.URL + "/redirect-out"}, "redirect refused"},
+		{"too large", sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: srv.URL + "/big", MaxResponseBytes: 1000}, "larger than 1000 bytes"},
+		{"host header", sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: srv.URL + "/echo", Header: map[string]string{"host": "x"}}, "cannot be set"},
+		{"method", sandbox.HTTPRequest{Allow: allow, Method: "DELETE", URL: srv.URL + "/echo"}, "not supported"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.Do(ctx, &tt.req)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPrivateResolution: a public-looking allow-listed name that resolves to
+// a private address is refused at connect time.
+func TestPrivateResolution(t *testing.T) {
+	srv, _ := server(t)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	c := New(Config{Resolver: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		return nil, errors.New("no DNS in tests")
+	}}})
+	// A name that cannot be resolved fails cleanly.
+	_, err := c.Do(context.Background(), &sandbox.HTTPRequest{Allow: []string{"api.example.com"}, Method: "GET",
+		URL: "http://api.example.com:" + port + "/echo"})
+	if err == nil || !strings.Contains(err.Error(), "cannot resolve") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	srv, host := server(t)
+	c := New(Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Do(ctx, &sandbox.HTTPRequest{Allow: []string{host}, Method: "GET", URL: srv.URL + "/slow"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v", d)
+	}
+}
