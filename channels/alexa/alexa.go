@@ -1,0 +1,381 @@
+package alexa
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/voice"
+	"github.com/parleyhq/parley/intents"
+)
+
+// Name is the channel's name in URLs and settings.
+const Name = "alexa"
+
+// Settings.
+const (
+	SettingSkillID         = "skill_id"
+	SettingVerifySignature = "verify_signature"
+	SettingCardTitle       = "card_title"
+)
+
+// DefaultBudget is how long a turn may take: Alexa waits about 8 seconds,
+// less one for the network.
+const DefaultBudget = 7 * time.Second
+
+// Limits on request fields.
+const (
+	maxID       = 512
+	maxCardText = 8000
+)
+
+// Config configures an [Adapter]. The zero value is the production default.
+type Config struct {
+	// FetchCertificate downloads the PEM certificate chain at a
+	// SignatureCertChainUrl that passed [CertURL]. Nil: an HTTP GET with a
+	// 5-second timeout, no redirects and at most 64 KiB.
+	FetchCertificate func(url string) ([]byte, error)
+	// Roots are the trusted root certificates; nil means the system's.
+	Roots *x509.CertPool
+	// Budget bounds a whole turn; zero means DefaultBudget.
+	Budget time.Duration
+	// Logger receives a warning for every request whose signature was not
+	// verified (verify_signature=false); nil discards it.
+	Logger *slog.Logger
+}
+
+// Adapter implements [channels.Adapter], [channels.Configurer],
+// [channels.Budgeter] and [channels.ErrorRenderer] for Alexa custom skills.
+type Adapter struct {
+	certs  *certCache
+	budget time.Duration
+	log    *slog.Logger
+}
+
+// New returns the Alexa adapter.
+func New(cfg Config) *Adapter {
+	if cfg.FetchCertificate == nil {
+		cfg.FetchCertificate = fetchHTTP(defaultClient())
+	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = DefaultBudget
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Adapter{
+		certs:  &certCache{fetch: cfg.FetchCertificate, roots: cfg.Roots, entries: make(map[string]*certEntry)},
+		budget: cfg.Budget,
+		log:    cfg.Logger,
+	}
+}
+
+// Name implements [channels.Adapter].
+func (*Adapter) Name() string { return Name }
+
+// Budget implements [channels.Budgeter].
+func (a *Adapter) Budget() time.Duration { return a.budget }
+
+// SecretSettings implements [channels.Configurer]: the skill id is public.
+func (*Adapter) SecretSettings() []string { return nil }
+
+// ValidateSettings implements [channels.Configurer].
+func (*Adapter) ValidateSettings(s channels.Settings) error {
+	if err := voice.CheckSettingNames(Name, s, SettingSkillID, SettingVerifySignature, SettingCardTitle); err != nil {
+		return err
+	}
+	id := s[SettingSkillID]
+	if !strings.HasPrefix(id, "amzn1.") || len(id) > maxID || strings.ContainsAny(id, " \t\r\n") {
+		return channels.BadRequest("the alexa channel needs \"skill_id\", the skill's id (amzn1.ask.skill....)")
+	}
+	if v, ok := s[SettingVerifySignature]; ok {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return channels.BadRequest("\"verify_signature\" is true or false")
+		}
+	}
+	if len(s[SettingCardTitle]) > 200 {
+		return channels.BadRequest("\"card_title\" is at most 200 characters")
+	}
+	return nil
+}
+
+// verifySignature reports whether the bot wants signatures verified (the default).
+func verifySignature(s channels.Settings) bool {
+	v, err := strconv.ParseBool(s[SettingVerifySignature])
+	return err != nil || v
+}
+
+// Parse implements [channels.Adapter].
+func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
+	if req.Method != http.MethodPost {
+		return nil, &channels.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "the alexa channel takes POST"}
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if verifySignature(req.Settings) {
+		if err := a.certs.verifySignature(req.Header, req.Body, now); err != nil {
+			return nil, channels.Unauthorized("alexa request verification failed: %v", err)
+		}
+	} else {
+		a.log.Warn("ALEXA REQUEST SIGNATURE NOT VERIFIED: verify_signature is false for this bot; "+
+			"anyone can call this skill endpoint. Use it only for local testing.", "bot", req.Bot)
+	}
+	var env envelope
+	if err := json.Unmarshal(req.Body, &env); err != nil {
+		return nil, channels.BadRequest("body is not an Alexa request: %v", err)
+	}
+	r := &env.Request
+	ts, ok := r.timestamp()
+	if !ok {
+		return nil, channels.BadRequest("request.timestamp is missing or malformed")
+	}
+	maxAge := MaxRequestAge
+	if strings.HasPrefix(r.Type, "AlexaSkillEvent.") {
+		maxAge = MaxEventAge
+	}
+	if d := now.Sub(ts); d > maxAge || d < -maxAge {
+		return nil, channels.Unauthorized("alexa request timestamp %s is more than %s away from now", ts.UTC().Format(time.RFC3339), maxAge)
+	}
+	if !skillMatches(&env, req.Settings[SettingSkillID]) {
+		return nil, channels.Unauthorized("alexa request is for another skill than this bot's skill_id")
+	}
+
+	ev, err := event(req, &env, ts)
+	if err != nil {
+		return nil, err
+	}
+	if ev == nil { // a request type that is not a conversation turn
+		return &channels.Inbound{Response: emptyResponse()}, nil
+	}
+	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+}
+
+// skillMatches checks every application id the request carries.
+func skillMatches(env *envelope, skillID string) bool {
+	if skillID == "" {
+		return false
+	}
+	ids := []string{env.Context.System.Application.ApplicationID}
+	if env.Session != nil {
+		ids = append(ids, env.Session.Application.ApplicationID)
+	}
+	seen := false
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if id != skillID {
+			return false
+		}
+		seen = true
+	}
+	return seen
+}
+
+// event normalizes a verified request; nil for request types that are not
+// turns of a conversation.
+func event(req *channels.Request, env *envelope, ts time.Time) (*intents.Event, error) {
+	r := &env.Request
+	ev := &intents.Event{
+		ID:        r.RequestID,
+		Bot:       req.Bot,
+		Channel:   Name,
+		Locale:    r.Locale,
+		Voice:     true,
+		Timestamp: ts.UTC(),
+		Raw:       json.RawMessage(req.Body),
+	}
+	switch r.Type {
+	case "LaunchRequest":
+		ev.Intent = intents.WelcomeIntent
+	case "IntentRequest":
+		var in intent
+		if err := json.Unmarshal(r.Intent, &in); err != nil || in.Name == "" {
+			return nil, channels.BadRequest("IntentRequest without an intent")
+		}
+		ev.Intent, ev.Text = voice.AmazonIntent(in.Name)
+		if ev.Intent != "" {
+			ev.Confidence = 1
+		}
+		if slots := in.slotValues(); len(slots) > 0 {
+			ev.Slots = slots
+		}
+	case "SessionEndedRequest":
+		ev.Intent = intents.SessionEndedIntent
+	default:
+		return nil, nil
+	}
+	if env.Session == nil || env.Session.SessionID == "" || len(env.Session.SessionID) > maxID {
+		return nil, channels.BadRequest("%s without a session", r.Type)
+	}
+	if ev.ID == "" || len(ev.ID) > maxID {
+		return nil, channels.BadRequest("request.requestId is missing")
+	}
+	ev.Conversation = env.Session.SessionID
+	ev.User = env.Context.System.User.UserID
+	if ev.User == "" {
+		ev.User = env.Session.User.UserID
+	}
+	if ev.User == "" {
+		ev.User = ev.Conversation
+	}
+	return ev, nil
+}
+
+// Response is Alexa's response envelope.
+type Response struct {
+	Version           string            `json:"version"`
+	SessionAttributes map[string]string `json:"sessionAttributes,omitempty"`
+	Response          ResponseBody      `json:"response"`
+}
+
+// ResponseBody is the "response" object of a [Response].
+type ResponseBody struct {
+	OutputSpeech     *OutputSpeech `json:"outputSpeech,omitempty"`
+	Card             *Card         `json:"card,omitempty"`
+	Reprompt         *Reprompt     `json:"reprompt,omitempty"`
+	Directives       []Directive   `json:"directives,omitempty"`
+	ShouldEndSession *bool         `json:"shouldEndSession,omitempty"`
+}
+
+// OutputSpeech is speech in SSML.
+type OutputSpeech struct {
+	Type string `json:"type"`
+	SSML string `json:"ssml"`
+}
+
+// Card is a simple card shown in the Alexa app.
+type Card struct {
+	Type    string `json:"type"`
+	Title   string `json:"title"`
+	Content string `json:"content"`
+}
+
+// Reprompt is said when the user stays silent.
+type Reprompt struct {
+	OutputSpeech OutputSpeech `json:"outputSpeech"`
+}
+
+// Directive is a Dialog directive.
+type Directive struct {
+	Type          string          `json:"type"`
+	SlotToElicit  string          `json:"slotToElicit,omitempty"`
+	UpdatedIntent json.RawMessage `json:"updatedIntent,omitempty"`
+}
+
+func speech(sp voice.Speech) *OutputSpeech {
+	return &OutputSpeech{Type: "SSML", SSML: sp.SSML}
+}
+
+// Render implements [channels.Adapter].
+func (a *Adapter) Render(req *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+	var env envelope
+	_ = json.Unmarshal(req.Body, &env) // Parse accepted it
+	if env.Request.Type == "SessionEndedRequest" {
+		return emptyResponse(), nil
+	}
+	ans := voice.NewAnswer(results[0])
+	return respond(a.answer(req, &env, ans))
+}
+
+// RenderError implements [channels.ErrorRenderer]: an apology, with the
+// session left open so the user can try again.
+func (a *Adapter) RenderError(req *channels.Request, err error) *channels.Response {
+	var env envelope
+	_ = json.Unmarshal(req.Body, &env)
+	if env.Request.Type == "SessionEndedRequest" {
+		return emptyResponse()
+	}
+	resp, _ := respond(a.answer(req, &env, voice.Apology()))
+	return resp
+}
+
+// answer builds the response to an answer, choosing the dialog step.
+func (a *Adapter) answer(req *channels.Request, env *envelope, ans voice.Answer) Response {
+	var in intent
+	d := voice.Dialog{}
+	hasModel := false
+	if env.Request.Type == "IntentRequest" && json.Unmarshal(env.Request.Intent, &in) == nil {
+		d.Intent = in.Name
+		for name := range in.Slots {
+			d.Slots = append(d.Slots, name)
+		}
+		sort.Strings(d.Slots)
+		// dialogState is only sent for intents with a dialog model, the
+		// condition for Dialog directives.
+		hasModel = env.Request.DialogState != ""
+		d.Managed = env.Request.DialogState == "STARTED" || env.Request.DialogState == "IN_PROGRESS"
+	}
+	step, slotName := ans.Next(d)
+	if !hasModel && (step == voice.ElicitSlot || step == voice.ConfirmIntent) {
+		step = voice.Listen
+	}
+
+	out := Response{Version: "1.0"}
+	body := &out.Response
+	if step == voice.Delegate {
+		body.Directives = []Directive{{Type: "Dialog.Delegate"}}
+		return out
+	}
+	if !ans.Speech.IsZero() {
+		body.OutputSpeech = speech(ans.Speech)
+		if text := voice.Truncate(ans.Speech.Text, maxCardText); text != "" {
+			title := req.Settings[SettingCardTitle]
+			if title == "" {
+				title = req.Bot
+			}
+			body.Card = &Card{Type: "Simple", Title: title, Content: text}
+		}
+	}
+	end := step == voice.Close
+	body.ShouldEndSession = &end
+	if !end && !ans.Reprompt.IsZero() {
+		body.Reprompt = &Reprompt{OutputSpeech: *speech(ans.Reprompt)}
+	}
+	switch step {
+	case voice.ElicitSlot:
+		body.Directives = []Directive{{Type: "Dialog.ElicitSlot", SlotToElicit: slotName, UpdatedIntent: env.Request.Intent}}
+	case voice.ConfirmIntent:
+		body.Directives = []Directive{{Type: "Dialog.ConfirmIntent", UpdatedIntent: env.Request.Intent}}
+	}
+	if !end {
+		attrs := map[string]string{}
+		if ans.Intent != "" {
+			attrs["parley_intent"] = ans.Intent
+		}
+		if ans.Expect != "" {
+			attrs["parley_expect"] = ans.Expect
+		}
+		if len(attrs) > 0 {
+			out.SessionAttributes = attrs
+		}
+	}
+	return out
+}
+
+func respond(r Response) (*channels.Response, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return &channels.Response{Status: http.StatusOK, ContentType: "application/json;charset=UTF-8",
+		Body: bytes.TrimRight(buf.Bytes(), "\n")}, nil
+}
+
+// emptyResponse is the answer to requests that take no speech, such as
+// SessionEndedRequest.
+func emptyResponse() *channels.Response {
+	return &channels.Response{Status: http.StatusOK, ContentType: "application/json;charset=UTF-8",
+		Body: []byte(`{"version":"1.0","response":{}}`)}
+}

@@ -1,0 +1,84 @@
+package alexa
+
+import (
+	"testing"
+
+	"github.com/parleyhq/parley/channels/internal/golden"
+	"github.com/parleyhq/parley/intents"
+)
+
+// TestGolden parses each real request in testdata (signed with the local
+// PKI), renders a typical answer, and compares both with the golden file.
+func TestGolden(t *testing.T) {
+	p := newPKI(t)
+	a := p.adapter()
+	cases := []struct {
+		name   string
+		answer func(ev *intents.Event) *intents.TurnResult
+	}{
+		{"launch_request", golden.Builtin},
+		{"intent_request", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "GetWeatherIntent", intents.Reply{
+				Text: "It is sunny in Seattle.", SSML: "<speak>It is <emphasis>sunny</emphasis> in Seattle.</speak>",
+				Reprompt: "Anything else?"})
+		}},
+		{"intent_entity_resolution", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "OrderPizza", intents.Reply{Text: "A large one. Thin or thick crust?",
+				Reprompt: "Thin or thick?", Options: []string{"thin", "thick"}, Expect: "crust"})
+		}},
+		{"intent_multiple_values", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "AddToppings", intents.Reply{Text: "Mushroom and olive it is."})
+		}},
+		{"confirm_intent", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "OrderPizza", intents.Reply{Text: "A large thin pizza. Shall I order it?",
+				Options: []string{"yes", "no"}, Expect: "OrderPizza"})
+		}},
+		{"dialog_delegate", golden.Builtin},
+		{"help_intent", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "help", intents.Reply{Text: "You can order a pizza or ask for opening hours."})
+		}},
+		{"stop_intent", golden.Builtin},
+		{"cancel_intent", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "cancel", intents.Reply{Text: "Order cancelled. Bye!", EndConversation: true})
+		}},
+		{"fallback_intent", golden.Builtin},
+		{"yes_intent", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "Confirm", intents.Reply{Text: "Ordered!", EndConversation: true})
+		}},
+		{"handler_error", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Failed(ev, "GetWeatherIntent", intents.OutcomeTimeout)
+		}},
+		{"invalid_ssml", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "GetWeatherIntent", intents.Reply{Text: "Rain in Oslo.",
+				SSML: "<speak>Rain in <city>Oslo</speak>"})
+		}},
+		{"session_ended_request", golden.Builtin},
+		{"session_ended_error", golden.Builtin},
+		{"exception_encountered", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := p.signedRequest(t, golden.Read(t, c.name+".json"))
+			in, err := a.Parse(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.answer == nil {
+				if len(in.Events) != 0 || in.Response == nil {
+					t.Fatalf("want an immediate answer, got %+v", in)
+				}
+				golden.Check(t, c.name, golden.Render(nil, in.Response))
+				return
+			}
+			if len(in.Events) != 1 {
+				t.Fatalf("got %d events", len(in.Events))
+			}
+			ev := in.Events[0]
+			resp, err := a.Render(req, []*intents.TurnResult{c.answer(ev)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden.Check(t, c.name, golden.Render(ev, resp))
+		})
+	}
+}

@@ -1,0 +1,217 @@
+package dialogflow
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/voice"
+	"github.com/parleyhq/parley/intents"
+)
+
+// Name is the channel's name in URLs and settings.
+const Name = "dialogflow"
+
+// DefaultBudget is how long a turn may take: Dialogflow ES waits 5 seconds
+// for its webhook, less half a second for the network.
+const DefaultBudget = 4500 * time.Millisecond
+
+// Limits on request fields.
+const (
+	maxID   = 512
+	maxText = 4096
+)
+
+// Config configures an [Adapter]. The zero value is the production default.
+type Config struct {
+	// Budget bounds a whole turn; zero means DefaultBudget.
+	Budget time.Duration
+}
+
+// Adapter implements [channels.Adapter], [channels.Configurer],
+// [channels.Budgeter] and [channels.ErrorRenderer] for Dialogflow ES.
+type Adapter struct {
+	budget time.Duration
+}
+
+// New returns the Dialogflow ES adapter.
+func New(cfg Config) *Adapter {
+	if cfg.Budget <= 0 {
+		cfg.Budget = DefaultBudget
+	}
+	return &Adapter{budget: cfg.Budget}
+}
+
+// Name implements [channels.Adapter].
+func (*Adapter) Name() string { return Name }
+
+// Budget implements [channels.Budgeter].
+func (a *Adapter) Budget() time.Duration { return a.budget }
+
+// SecretSettings implements [channels.Configurer].
+func (*Adapter) SecretSettings() []string { return voice.AuthSecrets }
+
+// ValidateSettings implements [channels.Configurer]: basic auth or a header secret.
+func (*Adapter) ValidateSettings(s channels.Settings) error {
+	if err := voice.CheckSettingNames(Name, s, voice.SettingUsername, voice.SettingPassword,
+		voice.SettingHeaderName, voice.SettingHeaderValue); err != nil {
+		return err
+	}
+	return voice.ValidateAuth(Name, s)
+}
+
+// WebhookRequest is the part of Dialogflow ES's webhook request Parley reads.
+type WebhookRequest struct {
+	ResponseID  string `json:"responseId"`
+	Session     string `json:"session"`
+	QueryResult struct {
+		QueryText    string                     `json:"queryText"`
+		Action       string                     `json:"action"`
+		Parameters   map[string]json.RawMessage `json:"parameters"`
+		LanguageCode string                     `json:"languageCode"`
+		Intent       struct {
+			Name        string `json:"name"`
+			DisplayName string `json:"displayName"`
+			IsFallback  bool   `json:"isFallback"`
+		} `json:"intent"`
+		IntentDetectionConfidence float64 `json:"intentDetectionConfidence"`
+	} `json:"queryResult"`
+	OriginalDetectIntentRequest struct {
+		Source  string `json:"source"`
+		Payload struct {
+			Telephony struct {
+				CallerID string `json:"caller_id"`
+			} `json:"telephony"`
+		} `json:"payload"`
+	} `json:"originalDetectIntentRequest"`
+}
+
+// Parse implements [channels.Adapter].
+func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
+	if req.Method != http.MethodPost {
+		return nil, &channels.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "the dialogflow channel takes POST"}
+	}
+	if err := voice.CheckAuth(Name, req.Settings, req.Header); err != nil {
+		return nil, err
+	}
+	var w WebhookRequest
+	if err := json.Unmarshal(req.Body, &w); err != nil {
+		return nil, channels.BadRequest("body is not a Dialogflow webhook request: %v", err)
+	}
+	conv := lastSegment(w.Session)
+	switch q := &w.QueryResult; {
+	case conv == "" || len(w.Session) > maxID:
+		return nil, channels.BadRequest("session is missing")
+	case len(w.ResponseID) > maxID:
+		return nil, channels.BadRequest("responseId is too long")
+	case len(q.QueryText) > maxText || !utf8.ValidString(q.QueryText):
+		return nil, channels.BadRequest("queryText is longer than %d bytes or not UTF-8", maxText)
+	}
+	q := &w.QueryResult
+	user := w.OriginalDetectIntentRequest.Payload.Telephony.CallerID
+	if user == "" {
+		user = conv
+	}
+	ev := &intents.Event{
+		ID:           w.ResponseID,
+		Bot:          req.Bot,
+		Channel:      Name,
+		User:         user,
+		Conversation: conv,
+		Text:         q.QueryText,
+		Intent:       intentName(q.Action, q.Intent.DisplayName, q.Intent.IsFallback),
+		Locale:       q.LanguageCode,
+		Voice:        true,
+		Timestamp:    req.Now,
+		Raw:          json.RawMessage(req.Body),
+	}
+	if ev.Intent != "" {
+		ev.Confidence = q.IntentDetectionConfidence
+	}
+	if slots := voice.SlotValues(q.Parameters); len(slots) > 0 {
+		ev.Slots = slots
+	}
+	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+}
+
+// intentName maps Dialogflow's matched intent to the event's intent.
+func intentName(action, display string, fallback bool) string {
+	switch {
+	case action == "input.welcome" || display == "Default Welcome Intent":
+		return intents.WelcomeIntent
+	case fallback || action == "input.unknown" || display == "Default Fallback Intent":
+		return ""
+	}
+	return voice.IntentName(display)
+}
+
+// lastSegment is the session id at the end of a session path
+// ("projects/p/agent/sessions/<id>", or with environments and users).
+func lastSegment(path string) string {
+	path = strings.TrimRight(path, "/")
+	return path[strings.LastIndexByte(path, '/')+1:]
+}
+
+// WebhookResponse is Dialogflow ES's webhook response.
+type WebhookResponse struct {
+	FulfillmentText     string    `json:"fulfillmentText,omitempty"`
+	FulfillmentMessages []Message `json:"fulfillmentMessages,omitempty"`
+}
+
+// Message is one fulfillment message.
+type Message struct {
+	Platform                  string      `json:"platform,omitempty"`
+	Text                      *Text       `json:"text,omitempty"`
+	TelephonySynthesizeSpeech *Synthesize `json:"telephonySynthesizeSpeech,omitempty"`
+}
+
+// Text is a text message.
+type Text struct {
+	Text []string `json:"text"`
+}
+
+// Synthesize is speech for the phone gateway.
+type Synthesize struct {
+	SSML string `json:"ssml"`
+}
+
+// Render implements [channels.Adapter].
+func (a *Adapter) Render(req *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+	return respond(answer(voice.NewAnswer(results[0])))
+}
+
+// RenderError implements [channels.ErrorRenderer]: the apology as the
+// fulfillment text.
+func (a *Adapter) RenderError(req *channels.Request, err error) *channels.Response {
+	resp, _ := respond(answer(voice.Apology()))
+	return resp
+}
+
+func answer(ans voice.Answer) WebhookResponse {
+	var w WebhookResponse
+	if ans.Speech.IsZero() {
+		return w
+	}
+	w.FulfillmentText = ans.Speech.Text
+	w.FulfillmentMessages = []Message{{Text: &Text{Text: []string{ans.Speech.Text}}}}
+	if ans.HasSSML {
+		w.FulfillmentMessages = append(w.FulfillmentMessages,
+			Message{Platform: "TELEPHONY", TelephonySynthesizeSpeech: &Synthesize{SSML: ans.Speech.SSML}})
+	}
+	return w
+}
+
+func respond(v any) (*channels.Response, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return &channels.Response{Status: http.StatusOK, ContentType: "application/json; charset=utf-8",
+		Body: bytes.TrimRight(buf.Bytes(), "\n")}, nil
+}

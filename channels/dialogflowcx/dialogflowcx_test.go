@@ -1,0 +1,111 @@
+package dialogflowcx
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/internal/golden"
+	"github.com/parleyhq/parley/intents"
+)
+
+var (
+	testNow      = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	testSettings = channels.Settings{"header_name": "X-Parley-Secret", "header_value": "a-long-secret-value"}
+)
+
+func request(body []byte) *channels.Request {
+	h := http.Header{"Content-Type": {"application/json"}, "X-Parley-Secret": {"a-long-secret-value"}}
+	return &channels.Request{Bot: "pizzabot", Method: http.MethodPost, Header: h, Body: body, Settings: testSettings, Now: testNow}
+}
+
+func TestGolden(t *testing.T) {
+	cases := []struct {
+		name   string
+		answer func(ev *intents.Event) *intents.TurnResult
+	}{
+		{"order_status", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "order-status", intents.Reply{Text: "Your order ships tomorrow."})
+		}},
+		{"welcome_voice", golden.Builtin},
+		{"form_parameters", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "ChooseSize", intents.Reply{Text: "Two large pizzas, delivered. Is that right?",
+				SSML:    `<speak>Two <emphasis>large</emphasis> pizzas, delivered. Is that right?</speak>`,
+				Options: []string{"yes", "no"}, Expect: "Confirm"})
+		}},
+		{"confirm_end", func(ev *intents.Event) *intents.TurnResult {
+			return golden.Handled(ev, "Confirm", intents.Reply{Text: "Ordered. Goodbye!", EndConversation: true})
+		}},
+	}
+	a := New(Config{})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := request(golden.Read(t, c.name+".json"))
+			in, err := a.Parse(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := in.Events[0]
+			resp, err := a.Render(req, []*intents.TurnResult{c.answer(ev)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden.Check(t, c.name, golden.Render(ev, resp))
+		})
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	a := New(Config{})
+	req := request(golden.Read(t, "order_status.json"))
+	req.Header.Set("X-Parley-Secret", "wrong-secret-value!")
+	var ce *channels.Error
+	if _, err := a.Parse(req); !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized {
+		t.Errorf("wrong header secret: %v", err)
+	}
+	if err := a.ValidateSettings(channels.Settings{"header_name": "X-Secret"}); err == nil {
+		t.Error("settings without a header value accepted")
+	}
+	if got := a.SecretSettings(); len(got) != 2 {
+		t.Errorf("SecretSettings = %v", got)
+	}
+}
+
+func TestFailedTurnKeepsSessionParameters(t *testing.T) {
+	a := New(Config{})
+	req := request(golden.Read(t, "order_status.json"))
+	in, _ := a.Parse(req)
+	resp, _ := a.Render(req, []*intents.TurnResult{golden.Failed(in.Events[0], "order-status", intents.OutcomeError)})
+	var w map[string]any
+	if err := json.Unmarshal(resp.Body, &w); err != nil || w["sessionInfo"] != nil || w["fulfillmentResponse"] == nil {
+		t.Errorf("failed turn = %s", resp.Body)
+	}
+	resp = a.RenderError(req, errors.New("store down"))
+	if resp.Status != http.StatusOK || json.Unmarshal(resp.Body, &w) != nil || w["fulfillmentResponse"] == nil {
+		t.Errorf("RenderError = %s", resp.Body)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"order_status", "welcome_voice", "form_parameters"} {
+		f.Add(golden.Read(f, name+".json"))
+	}
+	a := New(Config{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := request(body)
+		in, err := a.Parse(req)
+		if err != nil {
+			if _, ok := err.(*channels.Error); !ok {
+				t.Fatalf("error %T is not a *channels.Error", err)
+			}
+			return
+		}
+		ev := in.Events[0]
+		if _, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "x", intents.Reply{Text: ev.Text, EndConversation: true})}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

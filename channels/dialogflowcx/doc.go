@@ -1,0 +1,23 @@
+// Package dialogflowcx is the Dialogflow CX (v3) webhook channel
+// ("dialogflow-cx"): a flow's fulfillment calls POST /hooks/{bot}/dialogflow-cx
+// and Parley answers with a WebhookResponse.
+//
+// The webhook's tag names the Parley intent to run (set the tag to the
+// handler's name in the CX console); without a tag, the matched intent's
+// display name is used ("Default Welcome Intent" is "welcome"). The
+// session's parameters and the matched intent's resolved parameters become
+// slots; the text or transcript is the text; the session id is the
+// conversation.
+//
+// The answer is fulfillment_response text messages (and output audio SSML when
+// the handler returned SSML), the routing state mirrored in session
+// parameters (parley_intent, parley_expect: conditions in the flow can use
+// them), and, when the handler ends the conversation, a transition to the
+// current flow's END_SESSION page.
+//
+// CX has no request signature: configure basic auth (username, password) or a
+// header (header_name, header_value) on the webhook, and the same in the
+// channel's settings.
+//
+// Concurrency: an Adapter is safe for concurrent use.
+package dialogflowcx

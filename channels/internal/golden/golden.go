@@ -1,0 +1,116 @@
+// Package golden compares channel adapters' normalized events and rendered
+// responses with golden files, for the adapters' tests: testdata/<case>.json
+// (or .form) is the request as the platform sends it, testdata/<case>.golden
+// what Parley made of it. Run the tests with -update to rewrite the golden
+// files after a deliberate change, and review the diff.
+package golden
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/intents"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// Render formats an event and a response as a golden file: the event as
+// indented JSON (without the raw payload, which is the request itself), and
+// the response's status, content type and body (JSON indented).
+func Render(ev *intents.Event, resp *channels.Response) []byte {
+	var b bytes.Buffer
+	b.WriteString("-- event --\n")
+	if ev == nil {
+		b.WriteString("none\n")
+	} else {
+		e := *ev
+		e.Raw = nil
+		out, _ := json.MarshalIndent(e, "", "  ")
+		b.Write(out)
+		b.WriteByte('\n')
+	}
+	b.WriteString("-- response --\n")
+	if resp == nil {
+		b.WriteString("none\n")
+		return b.Bytes()
+	}
+	fmt.Fprintf(&b, "status: %d\ncontent-type: %s\n\n", resp.Status, resp.ContentType)
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, resp.Body, "", "  ") == nil {
+		b.Write(pretty.Bytes())
+	} else {
+		b.Write(resp.Body)
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+// Check compares got with testdata/<name>.golden, or rewrites it with -update.
+func Check(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// Read returns testdata/<file>.
+func Read(t testing.TB, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Handled is the result of a handler of intent answering ev.
+func Handled(ev *intents.Event, intent string, replies ...intents.Reply) *intents.TurnResult {
+	r := &intents.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: intents.OutcomeHandled,
+		Decision: intents.Decision{Intent: intent, Source: intents.SourcePlatform, Confidence: ev.Confidence},
+		Replies:  replies}
+	if ev.Intent != intent {
+		r.Decision.Source = intents.SourceExpect
+	}
+	for _, rep := range replies {
+		r.EndConversation = r.EndConversation || rep.EndConversation
+	}
+	return r
+}
+
+// Builtin is the engine's answer when the bot has no handler for ev: the
+// built-in greeting or goodbye for lifecycle intents, the fallback text
+// otherwise.
+func Builtin(ev *intents.Event) *intents.TurnResult {
+	r := &intents.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: intents.OutcomeFallback,
+		Decision: intents.Decision{Source: intents.SourceBuiltin},
+		Replies:  []intents.Reply{{Text: intents.DefaultFallbackText}}}
+	if text, end, ok := intents.BuiltinAnswer(ev.Intent); ok {
+		r.Outcome, r.EndConversation = intents.OutcomeHandled, end
+		r.Replies = []intents.Reply{{Text: text}}
+	}
+	return r
+}
+
+// Failed is a turn whose handler of intent failed: the bot's error reply.
+func Failed(ev *intents.Event, intent string, outcome intents.Outcome) *intents.TurnResult {
+	return &intents.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: outcome,
+		Decision: intents.Decision{Intent: intent, Source: intents.SourcePlatform},
+		Replies:  []intents.Reply{{Text: "Sorry, something went wrong. Please try again."}}}
+}

@@ -1,0 +1,252 @@
+package telegram
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/intents"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+const (
+	testSecret = "test_secret-Token_0123"
+	testToken  = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
+)
+
+func request(body []byte, settings channels.Settings) *channels.Request {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set(SecretHeader, settings[SettingSecretToken])
+	return &channels.Request{Bot: "pizzabot", Method: http.MethodPost, URL: &url.URL{Path: "/hooks/pizzabot/telegram"},
+		Header: h, Body: body, Settings: settings, Now: time.Unix(1441645600, 0)}
+}
+
+type call struct {
+	Path string          `json:"path"`
+	Body json.RawMessage `json:"body"`
+}
+
+type fakeTelegram struct {
+	mu    sync.Mutex
+	calls []call
+	reply func(w http.ResponseWriter)
+}
+
+func newFake(t *testing.T) (*fakeTelegram, *httptest.Server) {
+	f := &fakeTelegram{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.calls = append(f.calls, call{Path: r.URL.Path, Body: body})
+		reply := f.reply
+		f.mu.Unlock()
+		if reply != nil {
+			reply(w)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true,"result":{"message_id":1}}`)
+	}))
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+type golden struct {
+	Response int              `json:"response_status"`
+	Async    bool             `json:"async"`
+	Events   []*intents.Event `json:"events"`
+	Sends    []call           `json:"sends"`
+}
+
+// TestGolden parses each update in testdata, answers each event with a reply
+// with options, and compares the normalized events and the Bot API calls
+// (path with the token masked, and body) with the golden file.
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.json")
+	if len(files) < 9 {
+		t.Fatalf("only %d cases", len(files))
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		t.Run(name, func(t *testing.T) {
+			body, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fake, srv := newFake(t)
+			settings := channels.Settings{SettingSecretToken: testSecret, SettingBotToken: testToken, SettingAPIBaseURL: srv.URL}
+			a := New(Config{})
+			in, err := a.Parse(request(body, settings))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := golden{Async: in.Async}
+			if in.Response != nil {
+				g.Response = in.Response.Status
+			}
+			for _, ev := range in.Events {
+				res := &intents.TurnResult{Event: ev, Conversation: ev.Conversation,
+					Replies: []intents.Reply{{Text: "You said: " + ev.Text, Options: []string{"Large", "Small"}}}}
+				if err := a.Send(context.Background(), settings, res); err != nil {
+					t.Fatal(err)
+				}
+				shown := *ev
+				shown.Raw = nil
+				g.Events = append(g.Events, &shown)
+			}
+			for _, c := range fake.calls {
+				c.Path = strings.Replace(c.Path, testToken, "<bot_token>", 1)
+				g.Sends = append(g.Sends, c)
+			}
+			got, _ := json.MarshalIndent(g, "", "  ")
+			got = append(got, '\n')
+			path := filepath.Join("testdata", name+".golden")
+			if *update {
+				os.WriteFile(path, got, 0o644)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("golden mismatch for %s:\n got %s\nwant %s", name, got, want)
+			}
+		})
+	}
+}
+
+// TestVerify: the secret token header must match exactly; the negatives are
+// those of the protocol notes.
+func TestVerify(t *testing.T) {
+	long := strings.Repeat("a", 257)
+	for _, c := range []struct {
+		name, secret, header string
+		ok                   bool
+	}{
+		{"match", testSecret, testSecret, true},
+		{"header absent", testSecret, "", false},
+		{"wrong case", testSecret, strings.ToUpper(testSecret), false},
+		{"prefix only", testSecret, testSecret[:5], false},
+		{"longer", testSecret, testSecret + "x", false},
+		{"no secret configured", "", "", false},
+		{"257 characters", long, long, true}, // Verify compares; ValidateSettings refuses such a secret
+	} {
+		h := http.Header{}
+		if c.header != "" {
+			h.Set(SecretHeader, c.header)
+		}
+		err := Verify(c.secret, h)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		var ce *channels.Error
+		if err != nil && (!errors.As(err, &ce) || ce.Status != http.StatusUnauthorized) {
+			t.Errorf("%s: not a 401: %v", c.name, err)
+		}
+	}
+	for tok, ok := range map[string]bool{"abc_DEF-123": true, "": false, long: false, strings.Repeat("a", 256): true, "a+b": false, "a=b": false, "a b": false} {
+		if ValidSecretToken(tok) != ok {
+			t.Errorf("ValidSecretToken(%.20q) = %v", tok, !ok)
+		}
+	}
+	req := request([]byte(`{"update_id":1,"message":{"text":"hi","from":{"id":1},"chat":{"id":1}}}`), channels.Settings{SettingSecretToken: testSecret})
+	req.Header.Set(SecretHeader, "wrong")
+	if _, err := New(Config{}).Parse(req); err == nil {
+		t.Fatal("a wrong secret parsed")
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	fake, srv := newFake(t)
+	settings := channels.Settings{SettingBotToken: testToken, SettingAPIBaseURL: srv.URL}
+	res := &intents.TurnResult{Conversation: "1111111", Replies: []intents.Reply{{Text: "hi"}}}
+	cases := []struct {
+		reply     func(w http.ResponseWriter)
+		retryable bool
+		after     time.Duration
+	}{
+		{func(w http.ResponseWriter) {
+			w.WriteHeader(429)
+			io.WriteString(w, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}`)
+		}, true, 3 * time.Second},
+		{func(w http.ResponseWriter) { w.WriteHeader(502) }, true, 0},
+		{func(w http.ResponseWriter) {
+			w.WriteHeader(403)
+			io.WriteString(w, `{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}`)
+		}, false, 0},
+	}
+	for i, c := range cases {
+		fake.mu.Lock()
+		fake.reply = c.reply
+		fake.mu.Unlock()
+		err := New(Config{}).Send(context.Background(), settings, res)
+		var se *channels.SendError
+		if !errors.As(err, &se) || se.Retryable != c.retryable || se.RetryAfter != c.after {
+			t.Errorf("case %d: %v (%+v)", i, err, se)
+		}
+	}
+	// A network failure names neither the URL nor the token.
+	settings[SettingAPIBaseURL] = "http://127.0.0.1:1"
+	err := New(Config{}).Send(context.Background(), settings, res)
+	var se *channels.SendError
+	if !errors.As(err, &se) || !se.Retryable || strings.Contains(err.Error(), testToken) {
+		t.Fatalf("network failure: %v", err)
+	}
+}
+
+func TestValidateSettings(t *testing.T) {
+	a := New(Config{})
+	for _, c := range []struct {
+		s  channels.Settings
+		ok bool
+	}{
+		{channels.Settings{"secret_token": "abc", "bot_token": testToken}, true},
+		{channels.Settings{"secret_token": "abc", "bot_token": testToken, "api_base_url": "http://127.0.0.1:9"}, true},
+		{channels.Settings{"secret_token": "a+c", "bot_token": testToken}, false},
+		{channels.Settings{"bot_token": testToken}, false},
+		{channels.Settings{"secret_token": "abc"}, false},
+		{channels.Settings{"secret_token": "abc", "bot_token": "12/../x"}, false},
+		{channels.Settings{"secret_token": "abc", "bot_token": testToken, "webhook": "x"}, false},
+	} {
+		if err := a.ValidateSettings(c.s); (err == nil) != c.ok {
+			t.Errorf("%v: %v", c.s, err)
+		}
+	}
+}
+
+func FuzzParseUpdate(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in, err := ParseUpdate(body)
+		if err != nil {
+			return
+		}
+		for _, ev := range in.Events {
+			if ev.ID == "" || ev.User == "" || ev.Conversation == "" || ev.Text == "" || !in.Async {
+				t.Fatalf("incomplete event %+v", ev)
+			}
+			if _, err := NewSendMessage(ev.Conversation, intents.Reply{Text: "x"}); err != nil {
+				t.Fatalf("cannot answer conversation %q: %v", ev.Conversation, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,301 @@
+package twilio
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/intents"
+)
+
+// Name is the messaging channel's name in URLs and settings.
+const Name = "twilio"
+
+// Settings of the messaging channel.
+const (
+	SettingAuthToken  = "auth_token"
+	SettingAccountSID = "account_sid"
+	SettingWebhookURL = "webhook_url"
+)
+
+// DefaultBudget is how long a messaging turn may take: Twilio waits 15
+// seconds for the webhook's answer, less a second for the network.
+const DefaultBudget = 14 * time.Second
+
+// Limits on request fields.
+const (
+	maxSID         = 64
+	maxAddress     = 256
+	maxInboundText = 8192
+	maxBody        = 1600 // characters of one message Twilio sends
+)
+
+// Config configures an [Adapter]. The zero value is the production default.
+type Config struct {
+	// Budget bounds a whole turn; zero means DefaultBudget.
+	Budget time.Duration
+}
+
+// Adapter implements [channels.Adapter], [channels.Configurer] and
+// [channels.Budgeter] for Twilio Messaging: SMS, MMS and WhatsApp.
+type Adapter struct {
+	budget time.Duration
+}
+
+// New returns the Twilio Messaging adapter.
+func New(cfg Config) *Adapter {
+	if cfg.Budget <= 0 {
+		cfg.Budget = DefaultBudget
+	}
+	return &Adapter{budget: cfg.Budget}
+}
+
+// Name implements [channels.Adapter].
+func (*Adapter) Name() string { return Name }
+
+// Budget implements [channels.Budgeter].
+func (a *Adapter) Budget() time.Duration { return a.budget }
+
+// SecretSettings implements [channels.Configurer].
+func (*Adapter) SecretSettings() []string { return []string{SettingAuthToken} }
+
+// ValidateSettings implements [channels.Configurer].
+func (*Adapter) ValidateSettings(s channels.Settings) error {
+	known := []string{SettingAuthToken, SettingAccountSID, SettingWebhookURL}
+	for k := range s {
+		if !slices.Contains(known, k) {
+			return channels.BadRequest("unknown twilio channel setting %q (known: %v)", k, known)
+		}
+	}
+	if len(s[SettingAuthToken]) < 16 {
+		return channels.BadRequest("the twilio channel needs the account's \"auth_token\"")
+	}
+	if sid := s[SettingAccountSID]; sid != "" && (!strings.HasPrefix(sid, "AC") || len(sid) != 34) {
+		return channels.BadRequest("\"account_sid\" is the account's SID, AC followed by 32 characters")
+	}
+	if raw := s[SettingWebhookURL]; raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			return channels.BadRequest("\"webhook_url\" is the absolute URL configured for the number in Twilio")
+		}
+	}
+	return nil
+}
+
+// Parse implements [channels.Adapter].
+func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
+	var form url.Values
+	var signed url.Values // the parameters the signature covers
+	switch req.Method {
+	case http.MethodPost:
+		var err error
+		if form, err = url.ParseQuery(string(req.Body)); err != nil {
+			return nil, channels.BadRequest("body is not form-encoded: %v", err)
+		}
+		signed = form
+	case http.MethodGet:
+		if req.URL != nil {
+			form = req.URL.Query()
+		}
+	default:
+		return nil, &channels.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Message: "the twilio channel takes POST (or GET)"}
+	}
+	if !verified(req, signed) {
+		return nil, channels.Unauthorized("missing or wrong X-Twilio-Signature for the twilio channel (is \"webhook_url\" the URL Twilio calls?)")
+	}
+	if sid := req.Settings[SettingAccountSID]; sid != "" && form.Get("AccountSid") != sid {
+		return nil, channels.Unauthorized("the message is for another Twilio account")
+	}
+	ev, err := ParseForm(form)
+	if err != nil {
+		return nil, err
+	}
+	if ev == nil {
+		return &channels.Inbound{Response: twimlResponse(nil)}, nil
+	}
+	ev.Bot, ev.Channel, ev.Timestamp = req.Bot, Name, req.Now.UTC()
+	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+}
+
+// verified checks the signature over the URL Twilio called: the webhook_url
+// setting, or the request's own URL as a proxy forwarded it. A
+// connection-override fragment (#rc=...) may or may not be part of what
+// Twilio signs, so both are tried.
+func verified(req *channels.Request, params url.Values) bool {
+	u := req.Settings[SettingWebhookURL]
+	if u == "" {
+		u = requestURL(req)
+	} else if req.Method == http.MethodGet && req.URL != nil && req.URL.RawQuery != "" {
+		base, frag, hasFrag := strings.Cut(u, "#")
+		base, _, _ = strings.Cut(base, "?")
+		u = base + "?" + req.URL.RawQuery
+		if hasFrag {
+			u += "#" + frag
+		}
+	}
+	if u == "" {
+		return false
+	}
+	sig, token := req.Header.Get(SignatureHeader), req.Settings[SettingAuthToken]
+	if ValidSignature(token, u, params, sig) {
+		return true
+	}
+	if base, _, ok := strings.Cut(u, "#"); ok {
+		return ValidSignature(token, base, params, sig)
+	}
+	return false
+}
+
+// requestURL rebuilds the public URL of a request: the scheme and host a
+// proxy reports (X-Forwarded-Proto, X-Forwarded-Host), else the request's
+// own, with https as the default scheme. Empty when the host is unknown.
+func requestURL(req *channels.Request) string {
+	if req.URL == nil {
+		return ""
+	}
+	first := func(h string) string {
+		v, _, _ := strings.Cut(req.Header.Get(h), ",")
+		return strings.TrimSpace(v)
+	}
+	host := first("X-Forwarded-Host")
+	if host == "" {
+		host = req.URL.Host
+	}
+	if host == "" {
+		host = req.Header.Get("Host")
+	}
+	if host == "" {
+		return ""
+	}
+	scheme := first("X-Forwarded-Proto")
+	if scheme == "" {
+		scheme = req.URL.Scheme
+	}
+	if scheme == "" {
+		scheme = "https"
+	}
+	return scheme + "://" + host + req.URL.RequestURI()
+}
+
+// ParseForm normalizes a verified inbound-message webhook into an event, or
+// nil for a status callback. The event ID is the MessageSid, so a retried
+// webhook is answered once; the user and the conversation are the sender
+// (a phone number, or whatsapp:+number).
+func ParseForm(form url.Values) (*intents.Event, error) {
+	if st := form.Get("MessageStatus"); st != "" {
+		return nil, nil // a status callback of a message the bot sent
+	}
+	if st := form.Get("SmsStatus"); st != "" && st != "received" {
+		return nil, nil
+	}
+	sid := form.Get("MessageSid")
+	if sid == "" {
+		sid = form.Get("SmsMessageSid")
+	}
+	from := form.Get("From")
+	switch {
+	case sid == "" || len(sid) > maxSID:
+		return nil, channels.BadRequest("MessageSid is missing")
+	case from == "" || len(from) > maxAddress || !utf8.ValidString(from):
+		return nil, channels.BadRequest("From is missing")
+	}
+	text := form.Get("Body")
+	if text == "" {
+		text = form.Get("ButtonPayload")
+	}
+	if len(text) > maxInboundText || !utf8.ValidString(text) {
+		return nil, channels.BadRequest("Body is longer than %d bytes or not UTF-8", maxInboundText)
+	}
+	return &intents.Event{ID: sid, User: from, Conversation: from, Text: text, Raw: rawJSON(form)}, nil
+}
+
+// rawJSON is the form as a JSON object (the first value of each name), so
+// that handlers can json.decode(event.raw) as on every other channel.
+func rawJSON(form url.Values) json.RawMessage {
+	flat := make(map[string]string, len(form))
+	for k, v := range form {
+		if len(v) > 0 && utf8.ValidString(k) && utf8.ValidString(v[0]) {
+			flat[k] = v[0]
+		}
+	}
+	raw, _ := json.Marshal(flat)
+	return raw
+}
+
+// Render implements [channels.Adapter]: TwiML with one <Message> per reply;
+// options, which SMS cannot show as buttons, are listed under the text.
+func (*Adapter) Render(_ *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+	var bodies []string
+	for _, r := range results {
+		for _, rep := range r.Replies {
+			if b := messageBody(rep); b != "" {
+				bodies = append(bodies, b)
+			}
+		}
+	}
+	return twimlResponse(bodies), nil
+}
+
+// messageBody is a reply as SMS text: its text, then one line per option.
+func messageBody(r intents.Reply) string {
+	var b strings.Builder
+	b.WriteString(r.Text)
+	for _, o := range r.Options {
+		if o == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("• " + o)
+	}
+	s := b.String()
+	n := 0
+	for i := range s {
+		if n == maxBody {
+			return s[:i]
+		}
+		n++
+	}
+	return s
+}
+
+// twimlResponse is a TwiML messaging response with a <Message> per body; none gives
+// the empty <Response/>, which sends nothing.
+func twimlResponse(bodies []string) *channels.Response {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
+	if len(bodies) == 0 {
+		b.WriteString("<Response/>")
+	} else {
+		b.WriteString("<Response>")
+		for _, body := range bodies {
+			b.WriteString("<Message>")
+			b.WriteString(escapeText(body))
+			b.WriteString("</Message>")
+		}
+		b.WriteString("</Response>")
+	}
+	return &channels.Response{Status: http.StatusOK, ContentType: "text/xml; charset=utf-8", Body: []byte(b.String())}
+}
+
+// xmlEscaper escapes text as twilio-go's TwiML writer does.
+var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
+
+// escapeText is s as XML character data: the markup characters escaped and
+// characters XML cannot hold (controls, invalid UTF-8) replaced by U+FFFD.
+func escapeText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r != 0xFFFE && r != 0xFFFF && r != utf8.RuneError {
+			return r
+		}
+		return '\uFFFD'
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	return xmlEscaper.Replace(s)
+}
