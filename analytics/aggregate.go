@@ -1,0 +1,437 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Dimensions a query can group and filter by.
+const (
+	DimChannel = "channel"
+	DimIntent  = "intent"
+	DimSource  = "source"
+	DimOutcome = "outcome"
+)
+
+var dimensions = []string{DimChannel, DimIntent, DimSource, DimOutcome}
+
+// dimField is the field prefix of each dimension in a bucket's hash.
+var dimField = map[string]string{DimChannel: "c|", DimIntent: "i|", DimSource: "s|", DimOutcome: "o|"}
+
+// totalField is the field of a bucket's totals.
+const totalField = "*"
+
+// tuple is one cell of a bucket's cube: the dimensions that can be
+// combined in one query. No value contains '|': channels, sources and
+// outcomes are fixed names, intents are handler names, which cannot.
+type tuple struct{ channel, intent, outcome string }
+
+func (t tuple) field() string { return t.channel + "|" + t.intent + "|" + t.outcome }
+
+func parseTuple(f string) (tuple, bool) {
+	ch, rest, ok1 := strings.Cut(f, "|")
+	in, out, ok2 := strings.Cut(rest, "|")
+	return tuple{channel: ch, intent: in, outcome: out}, ok1 && ok2
+}
+
+// get returns the tuple's value of a dimension; a tuple has no source.
+func (t tuple) get(dim string) string {
+	switch dim {
+	case DimChannel:
+		return t.channel
+	case DimIntent:
+		return t.intent
+	}
+	return t.outcome
+}
+
+// counts are the additive figures of a set of turns, in the order they are
+// encoded in Redis.
+type counts [numCounts]int64
+
+// Positions in counts.
+const (
+	cTurns         = iota // processed turns (rejected webhooks are not turns)
+	cConversations        // conversations started
+	cEnded                // conversations ended
+	cNewUsers             // users seen for the first time
+	cLatency              // sum of turn latencies, microseconds
+	cHandler              // sum of handler times, microseconds
+	cConfidence           // sum of confidences x 10000, of turns that had one
+	cConfident            // turns that had a confidence
+	cOutcomes             // first of the outcome counts, in the order of outcomes
+	cSources       = cOutcomes + 5
+	cBins          = cSources + 5 // first latency histogram bin
+)
+
+// The outcomes and sources counted, in their order in counts (and in
+// [Outcomes] and [Sources]).
+var (
+	outcomes = []string{OutcomeHandled, OutcomeFallback, OutcomeError, OutcomeTimeout, OutcomeRejected}
+	sources  = []string{"platform", "expect", "classifier", "fallback", "builtin"}
+)
+
+func indexOf(list []string, v string) int {
+	for i, s := range list {
+		if s == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *counts) add(t *Turn) {
+	if o := indexOf(outcomes, t.Outcome); o >= 0 {
+		c[cOutcomes+o]++
+	}
+	if t.Outcome == OutcomeRejected {
+		return
+	}
+	c[cTurns]++
+	if s := indexOf(sources, t.Source); s >= 0 {
+		c[cSources+s]++
+	}
+	if t.NewConversation {
+		c[cConversations]++
+	}
+	if t.EndConversation {
+		c[cEnded]++
+	}
+	if t.NewUser {
+		c[cNewUsers]++
+	}
+	c[cLatency] += t.Latency.Microseconds()
+	c[cHandler] += t.HandlerTime.Microseconds()
+	if t.Confidence > 0 {
+		c[cConfidence] += int64(math.Round(t.Confidence * 10000))
+		c[cConfident]++
+	}
+	c[cBins+binOf(t.Latency)]++
+}
+
+func (c *counts) merge(o *counts) {
+	for i, v := range o {
+		c[i] += v
+	}
+}
+
+func (c *counts) bins() []int64 { return c[cBins:] }
+
+// encode writes the non-zero counts as "index:value" pairs separated by
+// commas, the form the merge script adds up.
+func (c *counts) encode() string {
+	var b []byte
+	for i, v := range c {
+		if v == 0 {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return string(b)
+}
+
+// decode adds an encoded value to c; malformed pairs and indexes it does
+// not know are skipped.
+func (c *counts) decode(s string) {
+	idx, v, neg, inValue, ok := 0, int64(0), false, false, true
+	put := func() {
+		if ok && inValue && idx < numCounts {
+			if neg {
+				v = -v
+			}
+			c[idx] += v
+		}
+		idx, v, neg, inValue, ok = 0, 0, false, false, true
+	}
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch >= '0' && ch <= '9':
+			if inValue {
+				v = v*10 + int64(ch-'0')
+			} else if idx < numCounts {
+				idx = idx*10 + int(ch-'0')
+			}
+		case ch == ':' && !inValue:
+			inValue = true
+		case ch == '-' && inValue && v == 0:
+			neg = true
+		case ch == ',':
+			put()
+		default:
+			ok = false
+		}
+	}
+	put()
+}
+
+type bucketID struct {
+	bot   string
+	step  Step
+	start int64 // Unix seconds
+}
+
+// fieldKey names a field of a bucket without building the string: kind is
+// 0 for the totals, the dimension's letter for a dimension value, or 'x'
+// for a cube tuple.
+type fieldKey struct {
+	kind  byte
+	value string // the dimension value
+	tup   tuple
+}
+
+func (k fieldKey) name() string {
+	switch k.kind {
+	case 0:
+		return totalField
+	case 'x':
+		return k.tup.field()
+	}
+	return string(k.kind) + "|" + k.value
+}
+
+// bucket sums one bucket's turns by every field it will write.
+type bucket struct {
+	fields map[fieldKey]*counts           // totals, one field per dimension value, the cube
+	users  map[string]map[string]struct{} // channel ("" for all) -> user ids
+}
+
+func (b *bucket) add(k fieldKey, t *Turn) {
+	c := b.fields[k]
+	if c == nil {
+		c = &counts{}
+		b.fields[k] = c
+	}
+	c.add(t)
+}
+
+type fallbackID struct {
+	bot  string
+	day  int64 // Unix seconds
+	text string
+}
+
+// aggregate sums turns in memory so that a flush writes each field once.
+type aggregate struct {
+	buckets   map[bucketID]*bucket
+	fallbacks map[fallbackID]int64
+	live      func(Step, time.Time) bool // false for buckets already past their retention
+}
+
+func newAggregate(live func(Step, time.Time) bool) *aggregate {
+	return &aggregate{buckets: make(map[bucketID]*bucket), fallbacks: make(map[fallbackID]int64), live: live}
+}
+
+// add counts t in its minute, hour and day buckets. Its utterance joins the
+// fallback top list only when withText is set.
+func (a *aggregate) add(t *Turn, withText bool) {
+	tup := tuple{channel: label(t.Channel), intent: label(t.Intent), outcome: t.Outcome}
+	source := label(t.Source)
+	if t.Outcome == OutcomeRejected {
+		tup.intent, source = None, None
+	}
+	for _, s := range steps {
+		start := s.Floor(t.At)
+		if !a.live(s, start) {
+			continue
+		}
+		id := bucketID{bot: t.Bot, step: s, start: start.Unix()}
+		b := a.buckets[id]
+		if b == nil {
+			b = &bucket{fields: make(map[fieldKey]*counts)}
+			a.buckets[id] = b
+		}
+		b.add(fieldKey{}, t)
+		b.add(fieldKey{kind: 'c', value: tup.channel}, t)
+		b.add(fieldKey{kind: 'i', value: tup.intent}, t)
+		b.add(fieldKey{kind: 's', value: source}, t)
+		b.add(fieldKey{kind: 'o', value: tup.outcome}, t)
+		b.add(fieldKey{kind: 'x', tup: tup}, t)
+		if t.User != "" && t.Outcome != OutcomeRejected {
+			if b.users == nil {
+				b.users = make(map[string]map[string]struct{})
+			}
+			for _, ch := range []string{"", tup.channel} {
+				set := b.users[ch]
+				if set == nil {
+					set = make(map[string]struct{})
+					b.users[ch] = set
+				}
+				set[t.User] = struct{}{}
+			}
+		}
+	}
+	if withText {
+		if u := t.fallbackUtterance(); u != "" {
+			a.fallbacks[fallbackID{bot: t.Bot, day: Day.Floor(t.At).Unix(), text: u}]++
+		}
+	}
+}
+
+// pipe is a pipeline that is sent whenever it grows large, so that writing a
+// big aggregate never holds millions of commands in memory. Scripts run as
+// EVALSHA; those Redis does not know (after a restart or SCRIPT FLUSH) are
+// sent again in full.
+type pipe struct {
+	ctx    context.Context
+	rdb    redis.UniversalClient
+	p      redis.Pipeliner
+	err    error
+	resent map[*redis.Cmd]*redis.Cmd
+}
+
+const maxPipeline = 1000
+
+func (s *Service) pipeline(ctx context.Context) *pipe {
+	return &pipe{ctx: ctx, rdb: s.rdb, p: s.rdb.Pipeline()}
+}
+
+func (p *pipe) maybeExec() {
+	if p.p.Len() >= maxPipeline {
+		p.exec()
+	}
+}
+
+func (p *pipe) exec() {
+	if p.p.Len() == 0 {
+		return
+	}
+	cmds, err := p.p.Exec(p.ctx)
+	if err != nil {
+		err = p.resend(cmds)
+	}
+	if err != nil && p.err == nil {
+		p.err = err
+	}
+}
+
+// result is the command whose answer counts for cmd: cmd itself, or the
+// EVAL that replaced it after a NOSCRIPT.
+func (p *pipe) result(cmd *redis.Cmd) *redis.Cmd {
+	if r, ok := p.resent[cmd]; ok {
+		return r
+	}
+	return cmd
+}
+
+// resend runs again, as EVAL, the scripts that failed with NOSCRIPT, and
+// returns the first error left.
+func (p *pipe) resend(cmds []redis.Cmder) error {
+	retry := p.rdb.Pipeline()
+	var first error
+	for _, c := range cmds {
+		err := c.Err()
+		if err == nil {
+			continue
+		}
+		args := c.Args()
+		if len(args) < 3 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if src, ok := scriptSources[fmt.Sprint(args[1])]; ok {
+			again := append([]any{"eval", src}, args[2:]...)
+			r := retry.Do(p.ctx, again...)
+			if orig, ok := c.(*redis.Cmd); ok {
+				if p.resent == nil {
+					p.resent = make(map[*redis.Cmd]*redis.Cmd)
+				}
+				p.resent[orig] = r
+			}
+			continue
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if retry.Len() > 0 {
+		if _, err := retry.Exec(p.ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// writeAggregate adds a's counts, users and utterances to Redis: one merge
+// script per bucket hash, one PFADD per user set. Buckets whose retention
+// is over are left out.
+func (s *Service) writeAggregate(p *pipe, a *aggregate, now time.Time) {
+	ctx := p.ctx
+	for id, b := range a.buckets {
+		start := time.Unix(id.start, 0).UTC()
+		expireAt := start.Add(id.step.Duration()).Add(s.retention(id.step))
+		if !expireAt.After(now) {
+			continue
+		}
+		views := []any{expireAt.Unix(), numCounts}
+		cube := []any{expireAt.Unix(), numCounts}
+		for k, c := range b.fields {
+			if k.kind == 'x' {
+				cube = append(cube, k.name(), c.encode())
+			} else {
+				views = append(views, k.name(), c.encode())
+			}
+		}
+		mergeScript.EvalSha(ctx, p.p, []string{s.keys.counters(id.bot, id.step, start)}, views...)
+		if len(cube) > 2 {
+			mergeScript.EvalSha(ctx, p.p, []string{s.keys.cube(id.bot, id.step, start)}, cube...)
+		}
+		for ch, set := range b.users {
+			key := s.keys.users(id.bot, id.step, start, ch)
+			members := make([]any, 0, len(set))
+			for u := range set {
+				members = append(members, u)
+			}
+			p.p.PFAdd(ctx, key, members...)
+			p.p.ExpireAt(ctx, key, expireAt)
+		}
+		p.maybeExec()
+	}
+	touched := make(map[string]time.Time)
+	for id, n := range a.fallbacks {
+		day := time.Unix(id.day, 0).UTC()
+		expireAt := day.Add(24 * time.Hour).Add(s.cfg.Retention.Fallbacks)
+		if !expireAt.After(now) {
+			continue
+		}
+		key := s.keys.fallbacks(id.bot, day)
+		p.p.ZIncrBy(ctx, key, float64(n), id.text)
+		touched[key] = expireAt
+		p.maybeExec()
+	}
+	for key, expireAt := range touched {
+		// Keep the top of the list: an utterance that is not among the most
+		// frequent ones of the day is forgotten.
+		p.p.ZRemRangeByRank(ctx, key, 0, -(maxFallbacksPerDay + 1))
+		p.p.ExpireAt(ctx, key, expireAt)
+	}
+}
+
+// liveAt returns a test of whether a bucket is still within its retention at now.
+func (s *Service) liveAt(now time.Time) func(Step, time.Time) bool {
+	return func(step Step, start time.Time) bool {
+		return start.Add(step.Duration()).Add(s.retention(step)).After(now)
+	}
+}
+
+func (s *Service) retention(step Step) time.Duration {
+	switch step {
+	case Minute:
+		return s.cfg.Retention.Minute
+	case Hour:
+		return s.cfg.Retention.Hour
+	}
+	return s.cfg.Retention.Day
+}

@@ -1,0 +1,230 @@
+package analytics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Stages of a turn, as the parley_stage_duration_seconds histogram labels them.
+const (
+	// StageAdapter is a channel adapter verifying and parsing a webhook, and rendering the answer.
+	StageAdapter = "adapter"
+	// StageRouting is choosing the intent.
+	StageRouting = "routing"
+	// StageHandler is the Lua handler.
+	StageHandler = "handler"
+	// StageRedis is one Redis round trip (a command or a pipeline), of any component.
+	StageRedis = "redis"
+	// StageSend is writing the answer to the platform.
+	StageSend = "send"
+)
+
+// durationBuckets are the bounds, in seconds, of every latency histogram.
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// Metrics are Parley's Prometheus metrics. Create them with [NewMetrics];
+// a nil *Metrics records nothing.
+type Metrics struct {
+	reg           prometheus.Registerer
+	turns         *prometheus.CounterVec
+	turnDuration  *prometheus.HistogramVec
+	stages        *prometheus.HistogramVec
+	dropped       *prometheus.CounterVec
+	recorded      prometheus.Counter
+	flushDuration prometheus.Histogram
+	flushErrors   prometheus.Counter
+	verification  *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+	stageOf       map[string]prometheus.Observer // the known stages, resolved once
+}
+
+// NewMetrics creates Parley's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		reg: reg,
+		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_turns_total",
+			Help: "Processed turns by bot, channel, intent and outcome (handled, fallback, error, timeout).",
+		}, []string{"bot", "channel", "intent", "outcome"}),
+		turnDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "parley_turn_duration_seconds",
+			Help:    "Duration of whole turns, from loading the bot to the commit, by bot and channel.",
+			Buckets: durationBuckets,
+		}, []string{"bot", "channel"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "parley_stage_duration_seconds",
+			Help:    "Duration of each stage of a turn: adapter, routing, handler, redis (one round trip), send.",
+			Buckets: durationBuckets,
+		}, []string{"stage"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_analytics_dropped_turns_total",
+			Help: "Turns that analytics could not record: buffer_full (the recorder was behind) or store (Redis failed).",
+		}, []string{"reason"}),
+		recorded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_analytics_recorded_turns_total",
+			Help: "Turns written to Redis by the analytics recorder.",
+		}),
+		flushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "parley_analytics_flush_duration_seconds",
+			Help:    "Duration of one analytics flush (all round trips of one batch).",
+			Buckets: durationBuckets,
+		}),
+		flushErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_analytics_flush_errors_total",
+			Help: "Failed analytics flush attempts.",
+		}),
+		verification: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_webhook_verification_failures_total",
+			Help: "Webhooks refused because their signature or token did not verify, by bot and channel.",
+		}, []string{"bot", "channel"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_webhook_rejections_total",
+			Help: "Webhooks to a configured bot and channel that did not become a turn, by HTTP status.",
+		}, []string{"bot", "channel", "status"}),
+	}
+	reg.MustRegister(m.turns, m.turnDuration, m.stages, m.dropped, m.recorded, m.flushDuration,
+		m.flushErrors, m.verification, m.rejected)
+	m.stageOf = make(map[string]prometheus.Observer)
+	for _, s := range []string{StageAdapter, StageRouting, StageHandler, StageRedis, StageSend} {
+		m.stageOf[s] = m.stages.WithLabelValues(s)
+	}
+	return m
+}
+
+// ObserveTurn counts a processed turn and its stage timings.
+func (m *Metrics) ObserveTurn(t *Turn) {
+	if m == nil {
+		return
+	}
+	if t.Outcome == OutcomeRejected {
+		return
+	}
+	m.turns.WithLabelValues(t.Bot, t.Channel, label(t.Intent), t.Outcome).Inc()
+	m.turnDuration.WithLabelValues(t.Bot, t.Channel).Observe(t.Latency.Seconds())
+	if t.HandlerTime > 0 {
+		m.stageOf[StageHandler].Observe(t.HandlerTime.Seconds())
+	}
+	if t.RoutingTime > 0 {
+		m.stageOf[StageRouting].Observe(t.RoutingTime.Seconds())
+	}
+}
+
+// ObserveStage records the duration of one stage.
+func (m *Metrics) ObserveStage(stage string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if o, ok := m.stageOf[stage]; ok {
+		o.Observe(d.Seconds())
+		return
+	}
+	m.stages.WithLabelValues(stage).Observe(d.Seconds())
+}
+
+// WebhookRejected counts a webhook to a configured bot and channel that was
+// answered with an error status instead of running a turn; 401 and 403 count
+// as verification failures.
+func (m *Metrics) WebhookRejected(bot, channel string, status int) {
+	if m == nil {
+		return
+	}
+	m.rejected.WithLabelValues(bot, channel, strconv.Itoa(status)).Inc()
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		m.verification.WithLabelValues(bot, channel).Inc()
+	}
+}
+
+func (m *Metrics) droppedTurns(reason string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.dropped.WithLabelValues(reason).Add(float64(n))
+}
+
+func (m *Metrics) flushed(n int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.recorded.Add(float64(n))
+	m.flushDuration.Observe(d.Seconds())
+}
+
+func (m *Metrics) flushFailed() {
+	if m == nil {
+		return
+	}
+	m.flushErrors.Inc()
+}
+
+// WatchQueue exports the depth of a queue as parley_queue_depth{queue=name}.
+func (m *Metrics) WatchQueue(name string, depth func() int) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "parley_queue_depth",
+		Help:        "Items waiting in an in-process queue.",
+		ConstLabels: prometheus.Labels{"queue": name},
+	}, func() float64 { return float64(depth()) }))
+}
+
+// SandboxStats are the Lua sandbox's pool figures, as [Metrics.WatchSandbox] exports them.
+type SandboxStats struct {
+	// Pools is the number of handler pools, VMs the VMs in them, idle or busy.
+	Pools, VMs int
+	// ColdStarts and WarmStarts count calls that built a VM or reused one.
+	ColdStarts, WarmStarts uint64
+	// Discarded counts VMs closed after a call instead of being reused.
+	Discarded uint64
+}
+
+// WatchSandbox exports the sandbox's pool sizes, read from stats at each scrape.
+func (m *Metrics) WatchSandbox(stats func() SandboxStats) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_sandbox_pools", Help: "Live Lua VM pools (one per bot, intent and handler version)."},
+			func() float64 { return float64(stats().Pools) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_sandbox_vms", Help: "Live Lua VMs, idle or busy."},
+			func() float64 { return float64(stats().VMs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_cold_starts_total", Help: "Handler calls that had to build a new VM."},
+			func() float64 { return float64(stats().ColdStarts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_warm_starts_total", Help: "Handler calls served by an idle pooled VM."},
+			func() float64 { return float64(stats().WarmStarts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_discarded_vms_total", Help: "VMs closed after a call (timeout, limit, panic, retired pool)."},
+			func() float64 { return float64(stats().Discarded) }),
+	)
+}
+
+// RedisHook times every Redis round trip of the client it is added to as
+// the redis stage.
+func (m *Metrics) RedisHook() redis.Hook { return redisHook{m} }
+
+type redisHook struct{ m *Metrics }
+
+func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmd)
+		h.m.ObserveStage(StageRedis, time.Since(start))
+		return err
+	}
+}
+
+func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmds)
+		h.m.ObserveStage(StageRedis, time.Since(start))
+		return err
+	}
+}

@@ -1,0 +1,556 @@
+package analytics
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/internal/logctx"
+	"github.com/parleyhq/parley/sessions"
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed lua/user.lua
+	userSource string
+	//go:embed lua/erase.lua
+	eraseSource string
+	//go:embed lua/merge.lua
+	mergeSource string
+	//go:embed lua/transcript.lua
+	transcriptSource string
+
+	userScript  = redis.NewScript(userSource)
+	eraseScript = redis.NewScript(eraseSource)
+	mergeScript = redis.NewScript(mergeSource)
+
+	transcriptScript = redis.NewScript(transcriptSource)
+
+	// scriptSources finds a script's source by its SHA1, to send it in
+	// full when Redis has forgotten it (NOSCRIPT).
+	scriptSources = map[string]string{userScript.Hash(): userSource, eraseScript.Hash(): eraseSource,
+		mergeScript.Hash(): mergeSource, transcriptScript.Hash(): transcriptSource}
+)
+
+// Defaults for [Config] fields left zero.
+const (
+	DefaultMinuteRetention     = 48 * time.Hour
+	DefaultHourRetention       = 35 * 24 * time.Hour
+	DefaultDayRetention        = 400 * 24 * time.Hour
+	DefaultFallbackRetention   = 30 * 24 * time.Hour
+	DefaultTranscriptRetention = 7 * 24 * time.Hour
+	DefaultTranscriptMaxTurns  = 200
+	DefaultFlushInterval       = time.Second
+	DefaultBufferSize          = 100_000
+	DefaultKeyPrefix           = "parley:"
+)
+
+// Internal limits.
+const (
+	maxFlushBatch      = 10_000           // turns written per round of pipelines
+	maxFallbacksPerDay = 10_000           // distinct utterances kept per bot and day
+	maxFallbackRefs    = 500              // fallback utterances remembered per user, for erasure
+	erasureMarkerTTL   = time.Hour        // how long a late turn of an erased user is still recognized
+	settingsTTL        = 10 * time.Second // how long a replica trusts its copy of a bot's settings
+	flushTimeout       = 10 * time.Second // bound of one flush, the final one included
+	flushAttempts      = 3
+)
+
+// Retention says how long each kind of aggregate is kept.
+type Retention struct {
+	// Minute, Hour and Day keep the buckets of each step (default 48 hours,
+	// 35 days, 400 days).
+	Minute, Hour, Day time.Duration
+	// Fallbacks keeps the daily lists of unmatched utterances (default 30 days).
+	Fallbacks time.Duration
+}
+
+// Config configures a [Service].
+type Config struct {
+	// KeyPrefix starts every key (default "parley:").
+	KeyPrefix string
+	// Retention bounds the aggregates' lifetime.
+	Retention Retention
+	// TranscriptRetention is how long a conversation's transcript is kept
+	// after its last turn, for bots without a setting of their own (default
+	// 7 days). Negative keeps no transcripts.
+	TranscriptRetention time.Duration
+	// TranscriptMaxTurns bounds a transcript to its latest turns, for bots
+	// without a setting of their own (default 200).
+	TranscriptMaxTurns int
+	// FlushInterval is how often buffered turns are written (default 1s).
+	FlushInterval time.Duration
+	// BufferSize bounds the turns waiting to be written (default 100000).
+	// When it is full, further turns are not recorded (counted in
+	// parley_analytics_dropped_turns_total); a turn never waits for analytics.
+	BufferSize int
+	// EraseSettle is how long an erasure waits for turns that other replicas
+	// still hold in their buffers (default twice FlushInterval). Negative
+	// does not wait.
+	EraseSettle time.Duration
+	// Sessions, when set, is used to erase users' sessions and to show a
+	// conversation's state with its transcript.
+	Sessions *sessions.Store
+	// Metrics receives the turn metrics; nil records none.
+	Metrics *Metrics
+	// Logger receives flush failures and, at debug level, every turn; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock that places turns in buckets and resolves relative
+	// query times (default time.Now).
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Retention.Minute, DefaultMinuteRetention)
+	def(&c.Retention.Hour, DefaultHourRetention)
+	def(&c.Retention.Day, DefaultDayRetention)
+	def(&c.Retention.Fallbacks, DefaultFallbackRetention)
+	def(&c.TranscriptRetention, DefaultTranscriptRetention)
+	def(&c.FlushInterval, DefaultFlushInterval)
+	def(&c.EraseSettle, 2*c.FlushInterval)
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = DefaultKeyPrefix
+	}
+	if c.TranscriptMaxTurns <= 0 {
+		c.TranscriptMaxTurns = DefaultTranscriptMaxTurns
+	}
+	if c.BufferSize <= 0 {
+		c.BufferSize = DefaultBufferSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Service records turns and answers analytics queries. Create it with [New].
+type Service struct {
+	rdb  redis.UniversalClient
+	cfg  Config
+	keys keys
+	log  *slog.Logger
+	m    *Metrics
+
+	mu        sync.Mutex
+	buf       []Turn // turns waiting for the next flush
+	spare     []Turn // the previous buffer, reused
+	highWater int
+	wake      chan struct{}
+
+	flushMu sync.Mutex // one flush at a time
+
+	settingsMu sync.Mutex
+	settings   map[string]cachedSettings
+}
+
+// New returns a Service over rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Service {
+	cfg = cfg.withDefaults()
+	return &Service{
+		rdb:       rdb,
+		cfg:       cfg,
+		keys:      keys{prefix: cfg.KeyPrefix},
+		log:       cfg.Logger,
+		m:         cfg.Metrics,
+		highWater: max(1, min(cfg.BufferSize/2, maxFlushBatch)),
+		wake:      make(chan struct{}, 1),
+		settings:  make(map[string]cachedSettings),
+	}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// Observe records a processed turn. It never blocks and never touches
+// Redis: the turn waits in a bounded buffer for the next flush, and is
+// counted as dropped when the buffer is full.
+func (s *Service) Observe(ctx context.Context, t Turn) {
+	if t.At.IsZero() {
+		t.At = s.now()
+	}
+	if t.RequestID == "" {
+		t.RequestID = logctx.RequestID(ctx)
+	}
+	s.m.ObserveTurn(&t)
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.DebugContext(ctx, "turn", "bot", t.Bot, "channel", t.Channel, "conversation", t.Conversation,
+			"intent", t.Intent, "source", t.Source, "outcome", t.Outcome,
+			"latency_ms", float64(t.Latency.Microseconds())/1000, "handler_ms", float64(t.HandlerTime.Microseconds())/1000)
+	}
+	s.enqueue(t)
+}
+
+// ObserveStage records a stage timing in the metrics.
+func (s *Service) ObserveStage(stage string, d time.Duration) { s.m.ObserveStage(stage, d) }
+
+// WebhookRejected records a webhook to a configured bot and channel that
+// Parley refused before a turn could run, as a turn with outcome rejected.
+func (s *Service) WebhookRejected(bot, channel string, status int) {
+	s.m.WebhookRejected(bot, channel, status)
+	s.enqueue(Turn{At: s.now(), Bot: bot, Channel: channel, Outcome: OutcomeRejected})
+}
+
+func (s *Service) enqueue(t Turn) {
+	s.mu.Lock()
+	if len(s.buf) >= s.cfg.BufferSize {
+		s.mu.Unlock()
+		s.m.droppedTurns("buffer_full", 1)
+		return
+	}
+	s.buf = append(s.buf, t)
+	n := len(s.buf)
+	s.mu.Unlock()
+	if n == s.highWater {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Buffered is the number of turns waiting to be written.
+func (s *Service) Buffered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.buf)
+}
+
+// Load registers the service's scripts with Redis (on every shard of a
+// cluster), so that the first flush does not pay for loading them.
+func (s *Service) Load(ctx context.Context) error {
+	for _, sc := range []*redis.Script{userScript, eraseScript, mergeScript, transcriptScript} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return fmt.Errorf("load analytics scripts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run writes buffered turns every FlushInterval (sooner when the buffer
+// fills up) until ctx ends, then writes what is left and returns. A failed
+// flush is logged and its turns are counted as dropped.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.Load(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("could not preload analytics scripts; they load on first use", "err", err)
+	}
+	tick := time.NewTicker(s.cfg.FlushInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			if err := s.flushDetached(ctx); err != nil {
+				return fmt.Errorf("analytics: final flush: %w", err)
+			}
+			return nil
+		case <-tick.C:
+		case <-s.wake:
+		}
+		err := s.flushDetached(ctx)
+		switch {
+		case err != nil && !failing:
+			s.log.Warn("analytics flush failed; turns of this batch are lost, later ones are retried", "err", err)
+			failing = true
+		case err == nil && failing:
+			s.log.Info("analytics flush works again")
+			failing = false
+		}
+	}
+}
+
+// flushDetached flushes under its own deadline, so that a flush started just
+// before shutdown is finished rather than abandoned.
+func (s *Service) flushDetached(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	return s.Flush(ctx)
+}
+
+// Flush writes every buffered turn now. A batch that still fails after a
+// few attempts is dropped, counted, and its error returned.
+func (s *Service) Flush(ctx context.Context) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	batch := s.buf
+	s.buf, s.spare = s.spare[:0], nil
+	s.mu.Unlock()
+	defer func() {
+		clear(batch)
+		s.mu.Lock()
+		s.spare = batch[:0]
+		s.mu.Unlock()
+	}()
+
+	for rest := batch; len(rest) > 0; {
+		n := min(len(rest), maxFlushBatch)
+		start := time.Now()
+		if err := s.writeRetrying(ctx, rest[:n]); err != nil {
+			s.m.droppedTurns("store", len(rest))
+			return err
+		}
+		s.m.flushed(n, time.Since(start))
+		rest = rest[n:]
+	}
+	return nil
+}
+
+func (s *Service) writeRetrying(ctx context.Context, turns []Turn) error {
+	w := &write{turns: turns}
+	backoff := 100 * time.Millisecond
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = s.write(ctx, w); err == nil {
+			return nil
+		}
+		s.m.flushFailed()
+		if attempt == flushAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff *= 4
+	}
+}
+
+// write is one batch on its way to Redis. The user index is updated once,
+// even when the rest of the batch is retried.
+type write struct {
+	turns      []Turn
+	usersDone  bool
+	suppressed []bool // the user was erased after this turn: keep no identity
+}
+
+// write sends a batch in two round trips: first the user index (one script
+// per user, which also tells who is new and who was erased), then counters,
+// unique users, fallback utterances and transcripts in one pipeline.
+func (s *Service) write(ctx context.Context, w *write) error {
+	now := s.now()
+	if !w.usersDone {
+		if err := s.indexUsers(ctx, w); err != nil {
+			return err
+		}
+		w.usersDone = true
+	}
+	agg := newAggregate(s.liveAt(now))
+	for i := range w.turns {
+		agg.add(&w.turns[i], !w.suppressed[i])
+	}
+	settings := s.botSettings(ctx, w.turns)
+	p := s.pipeline(ctx)
+	s.writeAggregate(p, agg, now)
+	s.writeTranscripts(p, w, settings)
+	p.exec()
+	if p.err != nil {
+		return fmt.Errorf("write analytics: %w", p.err)
+	}
+	return nil
+}
+
+// WriteAggregates adds turns to the counters, unique users and fallback
+// lists directly, as a flush would, without the user index or transcripts.
+// The caller sets Turn.NewUser. It is meant for loading synthetic data.
+func (s *Service) WriteAggregates(ctx context.Context, turns []Turn) error {
+	now := s.now()
+	agg := newAggregate(s.liveAt(now))
+	for i := range turns {
+		if turns[i].At.IsZero() {
+			turns[i].At = now
+		}
+		agg.add(&turns[i], true)
+	}
+	p := s.pipeline(ctx)
+	s.writeAggregate(p, agg, now)
+	p.exec()
+	if p.err != nil {
+		return fmt.Errorf("write analytics: %w", p.err)
+	}
+	return nil
+}
+
+// indexUsers runs the user script once per shard of the batch's users,
+// marks each user's first recorded turn as NewUser, and the turns of users
+// erased after them as suppressed.
+func (s *Service) indexUsers(ctx context.Context, w *write) error {
+	w.suppressed = make([]bool, len(w.turns))
+	type user struct {
+		keys  userKeys
+		turns []int
+	}
+	type shard struct {
+		users []*user
+	}
+	users := make(map[[2]string]*user)
+	shardsOf := make(map[string]*shard)
+	var order []*shard
+	for i := range w.turns {
+		t := &w.turns[i]
+		if t.User == "" || t.Outcome == OutcomeRejected {
+			continue
+		}
+		id := [2]string{t.Bot, t.User}
+		u := users[id]
+		if u == nil {
+			u = &user{keys: s.keys.user(t.Bot, t.User)}
+			users[id] = u
+			sh := shardsOf[u.keys.shard]
+			if sh == nil {
+				sh = &shard{}
+				shardsOf[u.keys.shard] = sh
+				order = append(order, sh)
+			}
+			sh.users = append(sh.users, u)
+		}
+		u.turns = append(u.turns, i)
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	retention := max(s.cfg.Retention.Day, s.cfg.TranscriptRetention).Milliseconds()
+	cmds := make([]*redis.Cmd, len(order))
+	p := s.pipeline(ctx)
+	for i, sh := range order {
+		keys := make([]string, 0, 4*len(sh.users))
+		args := []any{retention, maxFallbackRefs}
+		for _, u := range sh.users {
+			keys = append(keys, u.keys.info, u.keys.conversations, u.keys.fallbacks, u.keys.erased)
+			args = append(args, len(u.turns))
+			for _, ti := range u.turns {
+				t := &w.turns[ti]
+				ref := ""
+				if f := t.fallbackUtterance(); f != "" {
+					ref = Day.stamp(t.At) + "\x1f" + f
+				}
+				args = append(args, t.At.UnixMilli(), t.Conversation, ref)
+			}
+		}
+		cmds[i] = userScript.EvalSha(ctx, p.p, keys, args...)
+	}
+	p.exec()
+	if p.err != nil {
+		return fmt.Errorf("index users: %w", p.err)
+	}
+	for i, sh := range order {
+		res, err := p.result(cmds[i]).Int64Slice()
+		if err != nil || len(res) != 2*len(sh.users) {
+			return fmt.Errorf("index users: unexpected answer %v: %w", cmds[i].Val(), err)
+		}
+		for j, u := range sh.users {
+			isNew, erased := res[2*j] == 1, res[2*j+1]
+			first := -1
+			for _, ti := range u.turns {
+				if w.turns[ti].At.UnixMilli() <= erased {
+					w.suppressed[ti] = true
+					continue
+				}
+				if first < 0 || w.turns[ti].At.Before(w.turns[first].At) {
+					first = ti
+				}
+			}
+			if isNew && first >= 0 {
+				w.turns[first].NewUser = true
+			}
+		}
+	}
+	return nil
+}
+
+// writeTranscripts appends the batch's turns to their conversations'
+// transcripts and updates the conversations' descriptions and daily index.
+func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolvedSettings) {
+	ctx := p.ctx
+	type conv struct{ bot, id string }
+	groups := make(map[conv][]int)
+	type shardID struct{ bot, tag string }
+	shardsOf := make(map[shardID][]conv)
+	var shardOrder []shardID
+	for i := range w.turns {
+		t := &w.turns[i]
+		if w.suppressed[i] || t.Outcome == OutcomeRejected || t.Conversation == "" {
+			continue
+		}
+		if settings[t.Bot].retention <= 0 {
+			continue
+		}
+		c := conv{t.Bot, t.Conversation}
+		if _, ok := groups[c]; !ok {
+			sh := shardID{t.Bot, s.keys.conversationShard(t.Bot, t.Conversation)}
+			if _, ok := shardsOf[sh]; !ok {
+				shardOrder = append(shardOrder, sh)
+			}
+			shardsOf[sh] = append(shardsOf[sh], c)
+		}
+		groups[c] = append(groups[c], i)
+	}
+	// The daily indexes get all their conversations in one ZADD each.
+	type indexKey struct {
+		bot string
+		day int64
+	}
+	index := make(map[indexKey][]redis.Z)
+	var buf []byte
+	for _, sh := range shardOrder {
+		set := settings[sh.bot]
+		var keys []string
+		args := []any{set.retention.Milliseconds(), set.maxTurns}
+		for _, c := range shardsOf[sh] {
+			idx := groups[c]
+			slices.SortStableFunc(idx, func(a, b int) int { return w.turns[a].At.Compare(w.turns[b].At) })
+			first, last := &w.turns[idx[0]], &w.turns[idx[len(idx)-1]]
+			var sessions int64
+			ended := ""
+			entries := make([]any, 0, len(idx))
+			for n, i := range idx {
+				t := &w.turns[i]
+				buf = entryOf(t).appendJSON(buf[:0])
+				entries = append(entries, string(buf))
+				if t.NewConversation {
+					sessions++
+				}
+				if t.EndConversation {
+					ended = strconv.FormatInt(t.At.UnixMilli(), 10)
+				}
+				day := Day.Floor(t.At).Unix()
+				if n == len(idx)-1 || Day.Floor(w.turns[idx[n+1]].At).Unix() != day {
+					k := indexKey{c.bot, day}
+					index[k] = append(index[k], redis.Z{Score: float64(t.At.UnixMilli()), Member: c.id})
+				}
+			}
+			keys = append(keys, s.keys.transcript(c.bot, c.id), s.keys.conversation(c.bot, c.id))
+			args = append(args, len(entries), first.At.UnixMilli(), last.User, last.Channel, last.At.UnixMilli(), ended, sessions)
+			args = append(args, entries...)
+		}
+		transcriptScript.EvalSha(ctx, p.p, keys, args...)
+		p.maybeExec()
+	}
+	for k, members := range index {
+		start := time.Unix(k.day, 0).UTC()
+		key := s.keys.conversationIndex(k.bot, start)
+		p.p.ZAddGT(ctx, key, members...)
+		p.p.ExpireAt(ctx, key, start.Add(24*time.Hour).Add(settings[k.bot].retention))
+	}
+}
+
+func msTime(v string) time.Time {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}

@@ -1,0 +1,113 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley/analytics"
+	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/sandbox"
+	"github.com/parleyhq/parley/sessions"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+)
+
+// observability is the process's metrics registry and analytics service.
+type observability struct {
+	cfg       config.Config
+	registry  *prometheus.Registry
+	metrics   *analytics.Metrics
+	analytics *analytics.Service
+}
+
+// newObservability creates the registry (no global default registry), the
+// metrics and the analytics service, and times every Redis round trip of rdb.
+func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessions.Store, log *slog.Logger) *observability {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := analytics.NewMetrics(reg)
+	rdb.AddHook(m.RedisHook())
+	svc := analytics.New(rdb, analytics.Config{
+		KeyPrefix: cfg.KeyPrefix,
+		Retention: analytics.Retention{Minute: cfg.AnalyticsMinuteRetention, Hour: cfg.AnalyticsHourRetention,
+			Day: cfg.AnalyticsDayRetention, Fallbacks: cfg.AnalyticsFallbackRetention},
+		TranscriptRetention: cfg.TranscriptRetention,
+		TranscriptMaxTurns:  cfg.TranscriptMaxTurns,
+		FlushInterval:       cfg.AnalyticsFlushInterval,
+		BufferSize:          cfg.AnalyticsBuffer,
+		Sessions:            sess,
+		Metrics:             m,
+		Logger:              log.With("component", "analytics"),
+	})
+	m.WatchQueue("analytics", svc.Buffered)
+	return &observability{cfg: cfg, registry: reg, metrics: m, analytics: svc}
+}
+
+// watchSandbox exports the sandbox's pool sizes.
+func (o *observability) watchSandbox(rt *sandbox.Runtime) {
+	o.metrics.WatchSandbox(func() analytics.SandboxStats {
+		st := rt.Stats()
+		return analytics.SandboxStats{Pools: st.Pools, VMs: st.VMs, ColdStarts: st.ColdStarts,
+			WarmStarts: st.WarmStarts, Discarded: st.Discarded}
+	})
+}
+
+// handler serves GET /metrics; nil when PARLEY_METRICS is off.
+func (o *observability) handler() http.Handler {
+	if o.cfg.MetricsAccess == "off" {
+		return nil
+	}
+	return promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry})
+}
+
+// run writes recorded turns until ctx ends; with analytics off there is nothing to write.
+func (o *observability) run(ctx context.Context) error {
+	if !o.cfg.Analytics {
+		<-ctx.Done()
+		return nil
+	}
+	return o.analytics.Run(ctx)
+}
+
+// close writes turns recorded after run stopped.
+func (o *observability) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return o.analytics.Flush(ctx)
+}
+
+// TurnDone implements engine.Observer: every processed turn goes to the
+// metrics, and to analytics when recording is on.
+func (o *observability) TurnDone(ctx context.Context, t *engine.Turn) {
+	rec := analyticsTurn(t)
+	if !o.cfg.Analytics {
+		o.metrics.ObserveTurn(&rec)
+		return
+	}
+	o.analytics.Observe(ctx, rec)
+}
+
+// analyticsTurn is an engine turn as analytics records it.
+func analyticsTurn(t *engine.Turn) analytics.Turn {
+	rec := analytics.Turn{Conversation: t.Conversation, Intent: t.Decision.Intent, Source: string(t.Decision.Source),
+		Confidence: t.Decision.Confidence, Outcome: string(t.Outcome), Latency: t.Duration, HandlerTime: t.HandlerTime,
+		RoutingTime: t.RoutingTime, NewConversation: t.NewConversation, EndConversation: t.EndConversation}
+	if ev := t.Event; ev != nil {
+		rec.Bot, rec.Channel, rec.User, rec.Text = ev.Bot, ev.Channel, ev.User, ev.Text
+	}
+	var texts []string
+	for _, r := range t.Replies {
+		if r.Text != "" {
+			texts = append(texts, r.Text)
+		}
+		rec.Sensitive = rec.Sensitive || r.Sensitive
+	}
+	rec.Reply = strings.Join(texts, "\n")
+	return rec
+}
