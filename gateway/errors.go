@@ -6,12 +6,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/sandbox"
+	"github.com/parleyhq/parley/scheduler"
 )
 
 // apiError is an error with the status and code the API answers it with.
@@ -20,6 +23,9 @@ type apiError struct {
 	Code    string
 	Message string
 	Extra   map[string]any
+	// RetryAfter, when set, is sent as the Retry-After header (503 and 429
+	// answers get one second otherwise).
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -39,16 +45,25 @@ func classify(err error) *apiError {
 	var ce *channels.Error
 	var ve *bots.ValidationError
 	var se *sandbox.ScriptError
+	var sve *scheduler.ValidationError
 	var mbe *http.MaxBytesError
+	var be *engine.BusyError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &be):
+		// The bot's own busy reply, for clients that show the message.
+		return &apiError{Status: http.StatusTooManyRequests, Code: "busy", Message: be.Reply, RetryAfter: be.RetryAfter}
 	case errors.As(err, &mbe):
 		return errBodyTooLarge
 	case errors.As(err, &ce):
 		return &apiError{Status: ce.Status, Code: ce.Code, Message: ce.Message}
 	case errors.As(err, &ve):
 		return newError(http.StatusBadRequest, "invalid", ve.Msg)
+	case errors.As(err, &sve):
+		return newError(http.StatusBadRequest, "invalid", sve.Msg)
+	case errors.Is(err, scheduler.ErrNotFound):
+		return newError(http.StatusNotFound, "schedule_not_found", "unknown schedule")
 	case errors.As(err, &se):
 		return &apiError{Status: http.StatusBadRequest, Code: "lua_" + string(se.Kind), Message: se.Error(),
 			Extra: map[string]any{"line": se.Line}}
@@ -72,10 +87,11 @@ func classify(err error) *apiError {
 func (s *Server) fail(c *gin.Context, err error) {
 	ae := classify(err)
 	if ae.Status >= 500 {
-		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "status", ae.Status, "err", err)
-		if ae.Status == http.StatusServiceUnavailable {
-			c.Header("Retry-After", "1")
-		}
+		s.log.ErrorContext(c, "request failed", "method", c.Request.Method, "path", c.FullPath(), "status", ae.Status, "err", err)
+	}
+	if ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusTooManyRequests {
+		secs := int((ae.RetryAfter + time.Second - 1) / time.Second)
+		c.Header("Retry-After", strconv.Itoa(max(secs, 1)))
 	}
 	body := gin.H{"code": ae.Code, "message": ae.Message}
 	for k, v := range ae.Extra {

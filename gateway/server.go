@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/engine"
@@ -67,6 +68,21 @@ type Config struct {
 	Channels      *channels.Registry
 	Store         Pinger
 	Conversations Conversations
+	// Queue takes the events of asynchronous channels ([channels.Inbound].Async)
+	// and keeps their dead letters; nil refuses such events.
+	Queue     Queue
+	Schedules Schedules
+	// Invocations serves GET /v1/bots/{bot}/logs and /usage; nil answers 501.
+	Invocations Invocations
+	// Analytics serves the analytics, conversation list and erasure routes;
+	// nil answers them with 404.
+	Analytics Analytics
+	// Instruments receives stage timings and refused webhooks; nil records nothing.
+	Instruments Instruments
+	// Metrics serves GET /metrics (Prometheus text format); nil leaves the route out.
+	Metrics http.Handler
+	// MetricsRequireKey makes GET /metrics require the admin key.
+	MetricsRequireKey bool
 }
 
 // Server serves Parley's HTTP API. Create it with [New].
@@ -104,6 +120,7 @@ func (s *Server) routes() {
 	r := s.engine
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	r.Use(s.trace)
 	r.Use(s.recover)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, newError(http.StatusNotFound, "not_found", "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
@@ -133,6 +150,10 @@ func (s *Server) routes() {
 	v1.GET("/bots/:bot/nlu", s.getNLU)
 	v1.POST("/bots/:bot/invoke", s.invoke)
 	v1.GET("/bots/:bot/conversations/:conversation", s.getConversation)
+	s.deadLetterRoutes(v1)
+	s.scheduleRoutes(v1)
+	s.invocationRoutes(v1)
+	s.analyticsRoutes(r, v1)
 }
 
 // recover turns a panic into a 500 JSON answer and logs it.
@@ -200,15 +221,22 @@ func (s *Server) hook(c *gin.Context) {
 			fmt.Sprintf("channel %s is not configured for bot %s", channel, botName)))
 		return
 	}
+	c.Set(ctxHookTarget, true)
 	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: c.Request.URL,
 		Header: c.Request.Header, Body: body, Settings: settings, Now: s.cfg.Now()}
+	parseStart := time.Now()
 	in, err := adapter.Parse(req)
+	s.stage(analytics.StageAdapter, parseStart)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	if in.Response != nil && len(in.Events) == 0 {
 		write(c, in.Response)
+		return
+	}
+	if in.Async {
+		s.enqueue(c, in)
 		return
 	}
 	ctx := context.Context(c)
@@ -222,8 +250,9 @@ func (s *Server) hook(c *gin.Context) {
 		t, err := s.cfg.Dispatcher.Run(ctx, ev)
 		if err != nil {
 			if er, ok := adapter.(channels.ErrorRenderer); ok {
-				s.log.Warn("turn could not run; answering with the channel's apology", "bot", botName,
+				s.log.WarnContext(c, "turn could not run; answering with the channel's apology", "bot", botName,
 					"channel", channel, "err", err)
+				c.Set(ctxTurnFailed, classify(err).Status)
 				write(c, er.RenderError(req, err))
 				return
 			}
@@ -232,12 +261,16 @@ func (s *Server) hook(c *gin.Context) {
 		}
 		results = append(results, &t.TurnResult)
 	}
+	renderStart := time.Now()
 	resp, err := adapter.Render(req, results)
+	s.stage(analytics.StageAdapter, renderStart)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	sendStart := time.Now()
 	write(c, resp)
+	s.stage(analytics.StageSend, sendStart)
 }
 
 func write(c *gin.Context, r *channels.Response) {

@@ -45,7 +45,7 @@ done
 port_free "$port" && { log "redis-server did not start:"; cat "$workdir/redis.log" >&2; exit 1; }
 
 log "gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
   log "these files need gofmt:"; echo "$unformatted" >&2; exit 1
 fi

@@ -24,20 +24,23 @@ type botFile struct {
 	Settings bots.Settings                `yaml:"settings"`
 	Channels map[string]map[string]string `yaml:"channels"`
 	NLU      map[string][]string          `yaml:"nlu"`
+	// Schedules are cron triggers by name, in the API's JSON shape.
+	Schedules map[string]map[string]any `yaml:"schedules"`
 }
 
 // The yaml tags of bots.Settings are its json names.
 func (b *botFile) UnmarshalYAML(node *yaml.Node) error {
 	var raw struct {
-		Name     string                       `yaml:"name"`
-		Settings map[string]any               `yaml:"settings"`
-		Channels map[string]map[string]string `yaml:"channels"`
-		NLU      map[string][]string          `yaml:"nlu"`
+		Name      string                       `yaml:"name"`
+		Settings  map[string]any               `yaml:"settings"`
+		Channels  map[string]map[string]string `yaml:"channels"`
+		NLU       map[string][]string          `yaml:"nlu"`
+		Schedules map[string]map[string]any    `yaml:"schedules"`
 	}
 	if err := node.Decode(&raw); err != nil {
 		return err
 	}
-	b.Name, b.Channels, b.NLU = raw.Name, raw.Channels, raw.NLU
+	b.Name, b.Channels, b.NLU, b.Schedules = raw.Name, raw.Channels, raw.NLU, raw.Schedules
 	return remarshal(raw.Settings, &b.Settings)
 }
 
@@ -96,6 +99,12 @@ func deploy(args, environ []string, stdout io.Writer) error {
 			note = " (unchanged)"
 		}
 		fmt.Fprintf(stdout, "intent %s: version %d%s sha256 %s\n", s.intent, out.Version, note, out.SHA256[:12])
+	}
+	for _, name := range sortedKeys(bot.Schedules) {
+		if err := c.do("PUT", base+"/schedules/"+url.PathEscape(name), bot.Schedules[name], nil); err != nil {
+			return fmt.Errorf("schedule %s: %w", name, err)
+		}
+		fmt.Fprintf(stdout, "schedule %s: %v\n", name, bot.Schedules[name]["cron"])
 	}
 	return nil
 }

@@ -3,6 +3,8 @@
 //	parley serve                       run the gateway (embedded store unless REDIS_URL is set)
 //	parley deploy DIR                  upload a bot directory (bot.yaml + intents/*.lua)
 //	parley invoke BOT TEXT [--user U]  run one turn and print the answer
+//	parley analytics BOT [--from --to --by]  print a bot's analytics
+//	parley nlu eval DATA.json          evaluate the built-in intent classifier
 package main
 
 import (
@@ -27,10 +29,17 @@ Usage:
   parley deploy DIR [--url URL] [--key KEY]     upload a bot directory (bot.yaml, intents/*.lua)
   parley invoke BOT TEXT [--user U] [--conversation C] [--url URL] [--key KEY]
                                                 run one turn through the bot and print the answer
+  parley analytics BOT [--from -24h] [--to now] [--by intent,channel] [--step hour]
+                       [--channel C] [--intent I] [--series] [--fallbacks N]
+                                                print turns, users, fallback and error rates and
+                                                latency percentiles as a table
+  parley nlu eval DATA.json [--json] [--holdout 0.2]
+                                                train the built-in classifier on a data set and report
+                                                accuracy, out-of-scope recall, confusions and timings
   parley version
 
 serve reads its configuration from the environment (see README: PARLEY_ADDR,
-REDIS_URL, PARLEY_DATA_DIR, PARLEY_ADMIN_KEY, ...). deploy and invoke talk to
+REDIS_URL, PARLEY_DATA_DIR, PARLEY_ADMIN_KEY, ...). deploy, invoke and analytics talk to
 PARLEY_URL (default http://localhost:8080) with PARLEY_ADMIN_KEY.
 `
 
@@ -54,6 +63,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		err = deploy(args[1:], environ, stdout)
 	case "invoke":
 		err = invoke(args[1:], environ, stdout)
+	case "analytics":
+		err = analyticsCommand(args[1:], environ, stdout)
+	case "nlu":
+		err = nluCommand(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "parley", version)
 	case "help", "-h", "--help":

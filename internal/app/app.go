@@ -20,35 +20,73 @@ import (
 
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/alexa"
+	"github.com/parleyhq/parley/channels/dialogflow"
+	"github.com/parleyhq/parley/channels/dialogflowcx"
+	"github.com/parleyhq/parley/channels/discord"
+	"github.com/parleyhq/parley/channels/lex"
+	"github.com/parleyhq/parley/channels/line"
+	"github.com/parleyhq/parley/channels/messenger"
+	"github.com/parleyhq/parley/channels/slack"
+	"github.com/parleyhq/parley/channels/telegram"
+	"github.com/parleyhq/parley/channels/twilio"
+	"github.com/parleyhq/parley/channels/twiliovoice"
 	"github.com/parleyhq/parley/channels/web"
+	"github.com/parleyhq/parley/channels/whatsapp"
+	"github.com/parleyhq/parley/egress"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/gateway"
+	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/logctx"
 	"github.com/parleyhq/parley/internal/store"
+	"github.com/parleyhq/parley/invocations"
+	"github.com/parleyhq/parley/kvstore"
+	"github.com/parleyhq/parley/queue"
 	"github.com/parleyhq/parley/sandbox"
+	"github.com/parleyhq/parley/scheduler"
 	"github.com/parleyhq/parley/sessions"
 )
 
 // App is one running Parley process.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    *store.Store
-	catalog  *bots.Catalog
-	runtime  *sandbox.Runtime
-	server   *gateway.Server
-	adminKey string
+	cfg       config.Config
+	log       *slog.Logger
+	store     *store.Store
+	catalog   *bots.Catalog
+	runtime   *sandbox.Runtime
+	server    *gateway.Server
+	queue     *queue.Queue
+	queueConn *store.Store // the queue's own connections to a real Redis; nil with the embedded store
+	scheduler *scheduler.Scheduler
+	adminKey  string
+
+	invocations *invocations.Recorder
+	obs         *observability
 }
 
 // channelAdapters lists every channel Parley serves. Register new adapters here.
-func channelAdapters() (*channels.Registry, error) {
+func channelAdapters(log *slog.Logger) (*channels.Registry, error) {
 	return channels.NewRegistry(
 		web.New(),
+		slack.New(slack.Config{}),
+		telegram.New(telegram.Config{}),
+		alexa.New(alexa.Config{Logger: log.With("component", "alexa")}),
+		twiliovoice.New(twiliovoice.Config{}),
+		dialogflow.New(dialogflow.Config{}),
+		dialogflowcx.New(dialogflowcx.Config{}),
+		lex.New(lex.Config{}),
+		twilio.New(twilio.Config{}),
+		messenger.New(messenger.Config{}),
+		whatsapp.New(whatsapp.Config{}),
+		line.New(line.Config{}),
+		discord.New(discord.Config{}),
 	)
 }
 
 // New opens the store and builds every component. Close releases them.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	log = slog.New(logctx.NewHandler(log.Handler())) // every record logged with a request's context names the request
 	st, err := store.Open(ctx, store.Config{
 		URL:              cfg.RedisURL,
 		DataDir:          cfg.DataDir,
@@ -65,7 +103,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	rdb := st.Client()
-	a.runtime = sandbox.New(sandbox.Config{MaxVMsPerPool: cfg.PoolSize, Logger: log.With("component", "lua")})
+	kv := kvstore.New(rdb, kvstore.Config{KeyPrefix: cfg.KeyPrefix})
+	if err := kv.Load(ctx); err != nil {
+		log.Warn("could not preload store module scripts; they load on first use", "err", err)
+	}
+	a.runtime = sandbox.New(sandbox.Config{
+		MaxVMsPerPool: cfg.PoolSize,
+		Logger:        log.With("component", "lua"),
+		HeapLimit:     cfg.SandboxHeapLimit,
+		KV:            kv,
+		HTTP:          egress.New(egress.Config{}),
+	})
+	a.invocations = invocations.New(rdb, invocations.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "invocations")})
 	a.catalog = bots.New(rdb, bots.Config{
 		KeyPrefix:       cfg.KeyPrefix,
 		RefreshInterval: cfg.CatalogRefresh,
@@ -78,11 +127,50 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := sess.Load(ctx); err != nil {
 		log.Warn("could not preload session scripts; they load on first use", "err", err)
 	}
-	eng := engine.New(engine.Config{Bots: a.catalog, Sessions: sess, Runtime: a.runtime, Logger: log.With("component", "engine")})
-	registry, err := channelAdapters()
+	a.obs = newObservability(cfg, rdb, sess, log)
+	a.obs.watchSandbox(a.runtime)
+	eng := engine.New(engine.Config{Bots: a.catalog, Sessions: sess, Runtime: a.runtime, Logger: log.With("component", "engine"),
+		Invocations: a.invocations, Observer: a.obs})
+	registry, err := channelAdapters(log)
 	if err != nil {
 		a.Close()
 		return nil, err
+	}
+	a.scheduler = scheduler.New(rdb, scheduler.Config{
+		KeyPrefix: cfg.KeyPrefix,
+		Logger:    log.With("component", "scheduler"),
+		Runner:    eng,
+		Bots:      a.catalog,
+		Channels:  registry,
+	})
+	queuePoll, qrdb := cfg.QueuePoll, rdb
+	if st.Embedded() {
+		// One process: every enqueue wakes its partition, so polls only catch strays.
+		queuePoll = max(queuePoll, time.Second)
+	} else {
+		// The queue's workers poll all the time: give them connections of their
+		// own, so they never wait for (or delay) the request path's.
+		a.queueConn, err = store.Open(ctx, store.Config{URL: cfg.RedisURL, ConnectTimeout: cfg.RedisConnectTimeout,
+			Logger: log.With("component", "queue")})
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		qrdb = a.queueConn.Client()
+	}
+	a.queue = queue.New(qrdb, queue.Config{
+		KeyPrefix:    cfg.KeyPrefix,
+		Partitions:   cfg.QueuePartitions,
+		Lease:        cfg.QueueLease,
+		PollInterval: queuePoll,
+		DrainTimeout: cfg.ShutdownTimeout,
+		Runner:       turnRunner{eng},
+		Sender:       senderFor(registry),
+		Settings:     a.channelSettings,
+		Logger:       log.With("component", "queue"),
+	})
+	if err := a.queue.Load(ctx); err != nil {
+		log.Warn("could not preload queue scripts; they load on first use", "err", err)
 	}
 	a.server, err = gateway.New(gateway.Config{
 		AdminKey:      a.adminKey,
@@ -92,7 +180,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Dispatcher:    eng,
 		Channels:      registry,
 		Store:         st,
-		Conversations: eng,
+		Conversations: a.obs.analytics,
+		Invocations:   a.invocations,
+		Queue:         a.queue,
+		Schedules:     a.scheduler,
+
+		Analytics:         a.obs.analytics,
+		Instruments:       a.obs.analytics,
+		Metrics:           a.obs.handler(),
+		MetricsRequireKey: cfg.MetricsAccess == "admin",
 	})
 	if err != nil {
 		a.Close()
@@ -111,7 +207,7 @@ func (a *App) AdminKey() string { return a.adminKey }
 // maintenance until ctx ends. The returned function waits for them to stop.
 func (a *App) StartBackground(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{a.catalog.Run, a.store.Run} {
+	for _, run := range []func(context.Context) error{a.catalog.Run, a.store.Run, a.scheduler.Run, a.queue.Run, a.invocations.Run, a.obs.run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -165,11 +261,19 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close stops the sandbox and closes the store (the embedded store saves a
-// final snapshot).
+// Close stops the sandbox, writes the turns analytics still holds, and
+// closes the store (the embedded store saves a final snapshot).
 func (a *App) Close() error {
 	if a.runtime != nil {
 		a.runtime.Close()
+	}
+	if a.obs != nil {
+		if err := a.obs.close(); err != nil {
+			a.log.Warn("analytics: turns recorded during shutdown were lost", "err", err)
+		}
+	}
+	if a.queueConn != nil {
+		a.queueConn.Close()
 	}
 	return a.store.Close()
 }
@@ -203,4 +307,48 @@ func loadAdminKey(cfg config.Config, log *slog.Logger) (string, error) {
 	log.Warn("generated an admin key for the management API; it is shown only this once (it is kept in "+path+")",
 		"admin_key", key)
 	return key, nil
+}
+
+// turnRunner runs the queue's turns on the engine; an unknown bot is a
+// failure no retry can fix.
+type turnRunner struct{ eng *engine.Engine }
+
+func (r turnRunner) Run(ctx context.Context, ev *intents.Event) (*intents.TurnResult, error) {
+	t, err := r.eng.Run(ctx, ev)
+	if errors.Is(err, bots.ErrBotNotFound) {
+		return nil, queue.Permanent(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t.TurnResult, nil
+}
+
+// senderFor finds the adapters that send replies themselves.
+func senderFor(r *channels.Registry) func(string) (channels.Sender, bool) {
+	return func(name string) (channels.Sender, bool) {
+		a, ok := r.Get(name)
+		if !ok {
+			return nil, false
+		}
+		s, ok := a.(channels.Sender)
+		return s, ok
+	}
+}
+
+// channelSettings reads a bot's settings for a channel from the catalog's
+// cache, for the queue's sends.
+func (a *App) channelSettings(ctx context.Context, bot, channel string) (channels.Settings, error) {
+	b, err := a.catalog.Bot(ctx, bot)
+	if errors.Is(err, bots.ErrBotNotFound) {
+		return nil, queue.Permanent(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, ok := b.Channels[channel]
+	if !ok {
+		return nil, queue.Permanent(channels.ErrNotConfigured)
+	}
+	return s, nil
 }

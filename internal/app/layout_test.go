@@ -11,14 +11,20 @@ import (
 func TestDependenciesPointOneWay(t *testing.T) {
 	const mod = "github.com/parleyhq/parley/"
 	forbidden := map[string][]string{
-		"intents":        {"github.com/", mod},
-		"sandbox":        {"github.com/gin-gonic/", "github.com/redis/", mod + "sessions", mod + "gateway", mod + "bots"},
-		"sessions":       {"github.com/gin-gonic/", "github.com/yuin/gopher-lua", mod + "gateway", mod + "sandbox"},
-		"channels":       {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "sessions"},
-		"channels/web":   {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "sessions"},
-		"engine":         {"github.com/gin-gonic/", mod + "gateway"},
-		"bots":           {"github.com/gin-gonic/", mod + "gateway", mod + "engine"},
-		"internal/store": {"github.com/gin-gonic/", mod + "gateway", mod + "sandbox"},
+		"intents":           {"github.com/", mod},
+		"sandbox":           {"github.com/gin-gonic/", "github.com/redis/", "net/http", mod + "sessions", mod + "gateway", mod + "bots"},
+		"kvstore":           {"github.com/gin-gonic/", mod + "gateway", mod + "engine"},
+		"egress":            {"github.com/gin-gonic/", "github.com/redis/", mod + "gateway", mod + "engine"},
+		"invocations":       {"github.com/gin-gonic/", mod + "gateway", mod + "engine"},
+		"sessions":          {"github.com/gin-gonic/", "github.com/yuin/gopher-lua", mod + "gateway", mod + "sandbox"},
+		"channels":          {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "sessions"},
+		"channels/web":      {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "sessions"},
+		"channels/slack":    {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "sessions"},
+		"channels/telegram": {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "sessions"},
+		"queue":             {"github.com/gin-gonic/", "github.com/yuin/", mod + "gateway", mod + "engine", mod + "sandbox", mod + "bots"},
+		"engine":            {"github.com/gin-gonic/", mod + "gateway"},
+		"bots":              {"github.com/gin-gonic/", mod + "gateway", mod + "engine"},
+		"internal/store":    {"github.com/gin-gonic/", mod + "gateway", mod + "sandbox"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).CombinedOutput()

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -38,6 +39,48 @@ type Config struct {
 	CatalogRefresh time.Duration
 	// RedisConnectTimeout bounds the start-up check of a real Redis (PARLEY_REDIS_CONNECT_TIMEOUT, default 5s).
 	RedisConnectTimeout time.Duration
+	// QueuePartitions is the number of streams of the async channels' queue
+	// (PARLEY_QUEUE_PARTITIONS, default 16); every replica must use the same.
+	QueuePartitions int
+	// QueueLease is how long a replica owns a queue partition without renewing
+	// it: a crashed replica's work moves after this long (PARLEY_QUEUE_LEASE, default 15s).
+	QueueLease time.Duration
+	// QueuePoll is how often an idle queue partition is checked for events
+	// enqueued on other replicas (PARLEY_QUEUE_POLL, default 100ms).
+	QueuePoll time.Duration
+	// SandboxHeapLimit is the heap size above which the sandbox interrupts
+	// the handler call that allocates most (PARLEY_SANDBOX_HEAP_LIMIT, bytes
+	// or with a KiB/MiB/GiB suffix, default 1GiB; "off" disables it, which
+	// is -1 here).
+	SandboxHeapLimit int64
+	// Analytics records every turn for the analytics API (PARLEY_ANALYTICS,
+	// on or off, default on). Off keeps the API for data already recorded,
+	// and erasure.
+	Analytics bool
+	// AnalyticsMinuteRetention, AnalyticsHourRetention and
+	// AnalyticsDayRetention keep the buckets of each step
+	// (PARLEY_ANALYTICS_MINUTE_RETENTION 48h, PARLEY_ANALYTICS_HOUR_RETENTION
+	// 35d, PARLEY_ANALYTICS_DAY_RETENTION 400d).
+	AnalyticsMinuteRetention, AnalyticsHourRetention, AnalyticsDayRetention time.Duration
+	// AnalyticsFallbackRetention keeps the daily lists of unmatched
+	// utterances (PARLEY_ANALYTICS_FALLBACK_RETENTION, default 30d).
+	AnalyticsFallbackRetention time.Duration
+	// AnalyticsFlushInterval is how often recorded turns are written to
+	// Redis (PARLEY_ANALYTICS_FLUSH_INTERVAL, default 1s).
+	AnalyticsFlushInterval time.Duration
+	// AnalyticsBuffer bounds the turns waiting to be written; beyond it turns
+	// are not recorded (PARLEY_ANALYTICS_BUFFER, default 100000).
+	AnalyticsBuffer int
+	// TranscriptRetention keeps a conversation's transcript this long after
+	// its last turn, for bots without a setting of their own
+	// (PARLEY_TRANSCRIPT_RETENTION, default 7d; "0" keeps none, which is -1 here).
+	TranscriptRetention time.Duration
+	// TranscriptMaxTurns bounds a transcript to its latest turns
+	// (PARLEY_TRANSCRIPT_MAX_TURNS, default 200).
+	TranscriptMaxTurns int
+	// MetricsAccess says who may read GET /metrics: public, admin (with the
+	// admin key) or off (PARLEY_METRICS, default public).
+	MetricsAccess string
 	// LogLevel is debug, info, warn or error (PARLEY_LOG_LEVEL, default info).
 	LogLevel slog.Level
 	// LogFormat is text or json (PARLEY_LOG_FORMAT, default text).
@@ -70,6 +113,11 @@ func Load(environ []string) (Config, error) {
 	check(duration(env, "PARLEY_SHUTDOWN_TIMEOUT", 30*time.Second, &c.ShutdownTimeout))
 	check(duration(env, "PARLEY_CATALOG_REFRESH", 2*time.Second, &c.CatalogRefresh))
 	check(duration(env, "PARLEY_REDIS_CONNECT_TIMEOUT", 5*time.Second, &c.RedisConnectTimeout))
+	check(duration(env, "PARLEY_QUEUE_LEASE", 15*time.Second, &c.QueueLease))
+	check(duration(env, "PARLEY_QUEUE_POLL", 100*time.Millisecond, &c.QueuePoll))
+	check(integer(env, "PARLEY_QUEUE_PARTITIONS", 16, &c.QueuePartitions))
+	check(byteSize(env, "PARLEY_SANDBOX_HEAP_LIMIT", 1<<30, &c.SandboxHeapLimit))
+	check(c.loadAnalytics(env))
 	var body, pool int
 	check(integer(env, "PARLEY_MAX_BODY_BYTES", 1<<20, &body))
 	check(integer(env, "PARLEY_POOL_SIZE", 0, &pool))
@@ -121,5 +169,85 @@ func integer(env map[string]string, key string, def int, out *int) error {
 		return fmt.Errorf("%s must be a positive integer, got %q", key, v)
 	}
 	*out = n
+	return nil
+}
+
+// byteSize reads a size in bytes, with an optional KiB, MiB or GiB suffix;
+// "off" stores -1.
+func byteSize(env map[string]string, key string, def int64, out *int64) error {
+	*out = def
+	v := strings.TrimSpace(env[key])
+	if v == "" {
+		return nil
+	}
+	if strings.EqualFold(v, "off") {
+		*out = -1
+		return nil
+	}
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			v, mult = strings.TrimSpace(n), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%s must be a positive size like 512MiB or 2GiB, or off, got %q", key, env[key])
+	}
+	*out = n * mult
+	return nil
+}
+
+// loadAnalytics reads the analytics and metrics variables.
+func (c *Config) loadAnalytics(env map[string]string) error {
+	var errs []string
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	const day = 24 * time.Hour
+	switch v := or(env["PARLEY_ANALYTICS"], "on"); v {
+	case "on", "off":
+		c.Analytics = v == "on"
+	default:
+		errs = append(errs, fmt.Sprintf("PARLEY_ANALYTICS must be on or off, got %q", v))
+	}
+	check(days(env, "PARLEY_ANALYTICS_MINUTE_RETENTION", 48*time.Hour, &c.AnalyticsMinuteRetention))
+	check(days(env, "PARLEY_ANALYTICS_HOUR_RETENTION", 35*day, &c.AnalyticsHourRetention))
+	check(days(env, "PARLEY_ANALYTICS_DAY_RETENTION", 400*day, &c.AnalyticsDayRetention))
+	check(days(env, "PARLEY_ANALYTICS_FALLBACK_RETENTION", 30*day, &c.AnalyticsFallbackRetention))
+	check(duration(env, "PARLEY_ANALYTICS_FLUSH_INTERVAL", time.Second, &c.AnalyticsFlushInterval))
+	check(integer(env, "PARLEY_ANALYTICS_BUFFER", 100000, &c.AnalyticsBuffer))
+	if v := strings.TrimSpace(env["PARLEY_TRANSCRIPT_RETENTION"]); v == "0" || v == "off" {
+		c.TranscriptRetention = -1
+	} else {
+		check(days(env, "PARLEY_TRANSCRIPT_RETENTION", 7*day, &c.TranscriptRetention))
+	}
+	check(integer(env, "PARLEY_TRANSCRIPT_MAX_TURNS", 200, &c.TranscriptMaxTurns))
+	switch c.MetricsAccess = or(env["PARLEY_METRICS"], "public"); c.MetricsAccess {
+	case "public", "admin", "off":
+	default:
+		errs = append(errs, fmt.Sprintf("PARLEY_METRICS must be public, admin or off, got %q", c.MetricsAccess))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// days reads a duration that may also be a number of days ("30d").
+func days(env map[string]string, key string, def time.Duration, out *time.Duration) error {
+	v := strings.TrimSpace(env[key])
+	n, ok := strings.CutSuffix(v, "d")
+	if !ok {
+		return duration(env, key, def, out)
+	}
+	d, err := strconv.Atoi(n)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%s must be a positive duration like 36h or 30d, got %q", key, v)
+	}
+	*out = time.Duration(d) * 24 * time.Hour
 	return nil
 }

@@ -44,3 +44,26 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSandboxHeapLimit(t *testing.T) {
+	for _, tt := range []struct {
+		v    string
+		want int64
+		bad  bool
+	}{
+		{"", 1 << 30, false}, {"512MiB", 512 << 20, false}, {"2GiB", 2 << 30, false}, {"65536", 65536, false},
+		{"64 KiB", 64 << 10, false}, {"off", -1, false}, {"OFF", -1, false},
+		{"0", 0, true}, {"-5MiB", 0, true}, {"lots", 0, true}, {"1TB", 0, true},
+	} {
+		c, err := Load([]string{"PARLEY_SANDBOX_HEAP_LIMIT=" + tt.v})
+		if tt.bad {
+			if err == nil {
+				t.Errorf("%q accepted", tt.v)
+			}
+			continue
+		}
+		if err != nil || c.SandboxHeapLimit != tt.want {
+			t.Errorf("%q: got %d, %v; want %d", tt.v, c.SandboxHeapLimit, err, tt.want)
+		}
+	}
+}
