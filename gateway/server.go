@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -222,7 +223,7 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	c.Set(ctxHookTarget, true)
-	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: c.Request.URL,
+	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: publicURL(c.Request),
 		Header: c.Request.Header, Body: body, Settings: settings, Now: s.cfg.Now()}
 	parseStart := time.Now()
 	in, err := adapter.Parse(req)
@@ -284,4 +285,18 @@ func write(c *gin.Context, r *channels.Response) {
 		return
 	}
 	c.Data(status, r.ContentType, r.Body)
+}
+
+// publicURL is the request's URL with the host (and, over TLS, the scheme)
+// filled in: a server request carries only the path, and adapters that sign
+// over the full URL (Twilio) need the host the platform called.
+func publicURL(r *http.Request) *url.URL {
+	u := *r.URL
+	if u.Host == "" {
+		u.Host = r.Host
+	}
+	if u.Scheme == "" && r.TLS != nil {
+		u.Scheme = "https"
+	}
+	return &u
 }

@@ -115,6 +115,39 @@ func TestTwilioSMSEndToEnd(t *testing.T) {
 	}
 }
 
+// TestTwilioSignatureWithoutWebhookURL: with no webhook_url configured the
+// signed URL is rebuilt from the request: the Host the platform called (https
+// assumed, as Twilio requires it in production), or the host and scheme a
+// proxy reports in X-Forwarded-Host and X-Forwarded-Proto.
+func TestTwilioSignatureWithoutWebhookURL(t *testing.T) {
+	ta := startRedisApp(t)
+	ta.setupBot(t, "pizzabot", nil, map[string]string{"fallback": chatCounter})
+	const token = "0123456789abcdef0123456789abcdef"
+	ta.connectChat(t, "pizzabot", "twilio", map[string]string{"auth_token": token})
+	hook := ta.URL + "/hooks/pizzabot/twilio"
+	host := strings.TrimPrefix(ta.URL, "http://")
+	form := func(sid string) url.Values {
+		return url.Values{"MessageSid": {sid}, "SmsStatus": {"received"}, "AccountSid": {"AC00000000000000000000000000000000"},
+			"From": {"+14155551234"}, "To": {"+15005550006"}, "Body": {"hi"}, "NumMedia": {"0"}}
+	}
+	post := func(f url.Values, signedURL string, extra http.Header) response {
+		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+		for k, v := range extra {
+			h[k] = v
+		}
+		h.Set(twilio.SignatureHeader, twilio.Signature(token, signedURL, f))
+		return chatPost(t, http.MethodPost, hook, h, []byte(f.Encode()))
+	}
+	direct := form("SM55555555555555555555555555555555")
+	post(direct, "https://"+host+"/hooks/pizzabot/twilio", nil).must(t, http.StatusOK)
+	proxied := form("SM66666666666666666666666666666666")
+	fwd := http.Header{"X-Forwarded-Host": {"bots.example.com"}, "X-Forwarded-Proto": {"https"}}
+	post(proxied, "https://bots.example.com/hooks/pizzabot/twilio", fwd).must(t, http.StatusOK)
+	// Signed for a different host: refused.
+	other := form("SM77777777777777777777777777777777")
+	post(other, "https://elsewhere.example.com/hooks/pizzabot/twilio", nil).must(t, http.StatusUnauthorized)
+}
+
 // TestDiscordEndToEnd: PING is answered with PONG; a signed slash command
 // runs the command's Lua handler and gets an interaction response with
 // buttons; a button press comes back as text; the same interaction id runs
