@@ -59,34 +59,55 @@ export PARLEY_TEST_REDIS_BIN="$(command -v redis-server)"
 export PARLEY_TEST_REQUIRE_REDIS=1
 go test -race -count=1 -timeout 30m "$@" ./...
 
-# The Redis-backed packages once more against Redis Cluster (one node owning
-# every slot): any multi-key operation whose keys are not hash-tagged into one
-# slot fails there with CROSSSLOT. PARLEY_TEST_CLUSTER=0 skips this step.
+# The Redis-backed packages once more against a three-node Redis Cluster
+# (each node owning a third of the slots): any multi-key operation whose keys
+# are not hash-tagged into one slot fails there with CROSSSLOT, and any
+# operation that assumes one server (SCAN, PUBLISH/SUBSCRIBE) is exercised
+# across nodes. PARLEY_TEST_CLUSTER=0 skips this step.
 if [ "${PARLEY_TEST_CLUSTER:-1}" != 0 ]; then
-  cport=""
-  for _ in $(seq 50); do
+  cports=()
+  for _ in $(seq 200); do
     candidate=$(( 20000 + RANDOM % 20000 ))
-    if [ "$candidate" != "$port" ] && port_free "$candidate"; then cport=$candidate; break; fi
+    if [ "$candidate" != "$port" ] && port_free "$candidate" && port_free "$((candidate + 10000))"; then
+      case " ${cports[*]} " in *" $candidate "*) continue ;; esac
+      cports+=("$candidate")
+      [ "${#cports[@]}" = 3 ] && break
+    fi
   done
-  [ -n "$cport" ] || { log "no free port found for the cluster node"; exit 1; }
-  mkdir -p "$workdir/cluster"
-  log "starting a one-node Redis Cluster on 127.0.0.1:$cport"
-  redis-server --port "$cport" --bind 127.0.0.1 --save '' --appendonly no --cluster-enabled yes \
-    --cluster-config-file "$workdir/cluster/nodes.conf" --dir "$workdir/cluster" \
-    --logfile "$workdir/cluster/redis.log" --daemonize no &
-  cluster_pid=$!
-  trap 'kill "$cluster_pid" 2>/dev/null || true; cleanup' EXIT
-  for _ in $(seq 100); do port_free "$cport" || break; sleep 0.1; done
-  redis-cli -p "$cport" cluster addslotsrange 0 16383 >/dev/null
-  for _ in $(seq 100); do
-    redis-cli -p "$cport" cluster info | grep -q cluster_state:ok && break
+  [ "${#cports[@]}" = 3 ] || { log "no free ports found for the cluster nodes"; exit 1; }
+  cluster_pids=()
+  trap 'for p in "${cluster_pids[@]}"; do kill "$p" 2>/dev/null || true; done; cleanup' EXIT
+  log "starting a three-node Redis Cluster on 127.0.0.1:${cports[*]}"
+  for cp in "${cports[@]}"; do
+    mkdir -p "$workdir/cluster-$cp"
+    redis-server --port "$cp" --bind 127.0.0.1 --save '' --appendonly no --cluster-enabled yes \
+      --cluster-config-file "$workdir/cluster-$cp/nodes.conf" --dir "$workdir/cluster-$cp" \
+      --logfile "$workdir/cluster-$cp/redis.log" --daemonize no &
+    cluster_pids+=($!)
+  done
+  for cp in "${cports[@]}"; do
+    for _ in $(seq 100); do port_free "$cp" || break; sleep 0.1; done
+  done
+  redis-cli -p "${cports[0]}" cluster addslotsrange 0 5460 >/dev/null
+  redis-cli -p "${cports[1]}" cluster addslotsrange 5461 10922 >/dev/null
+  redis-cli -p "${cports[2]}" cluster addslotsrange 10923 16383 >/dev/null
+  redis-cli -p "${cports[0]}" cluster meet 127.0.0.1 "${cports[1]}" >/dev/null
+  redis-cli -p "${cports[0]}" cluster meet 127.0.0.1 "${cports[2]}" >/dev/null
+  ready=""
+  for _ in $(seq 200); do
+    ready=yes
+    for cp in "${cports[@]}"; do
+      info=$(redis-cli -p "$cp" cluster info)
+      echo "$info" | grep -q cluster_state:ok && echo "$info" | grep -q cluster_known_nodes:3 || ready=""
+    done
+    [ -n "$ready" ] && break
     sleep 0.1
   done
-  redis-cli -p "$cport" cluster info | grep -q cluster_state:ok || { log "cluster did not become ready"; exit 1; }
+  [ -n "$ready" ] || { log "cluster did not become ready"; redis-cli -p "${cports[0]}" cluster info >&2; exit 1; }
   pkgs=$(go list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... \
     | awk '/internal\/testredis/ {print $1}')
   log "go test -race against Redis Cluster: $(echo $pkgs | wc -w) packages"
-  PARLEY_TEST_REDIS_URL="redis://127.0.0.1:$cport/0?cluster=true" \
+  PARLEY_TEST_REDIS_URL="redis://127.0.0.1:${cports[0]}/0?cluster=true" \
     go test -race -count=1 -timeout 30m $pkgs
 fi
 log "all tests passed"
