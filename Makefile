@@ -13,7 +13,7 @@ build:
 
 # Go benchmarks of the hot paths (see docs/benchmarks.md).
 bench:
-	go test -run '^$$' -bench . -benchmem ./sandbox/ ./engine/
+	go test -run '^$$' -bench . -benchmem ./sandbox/ ./engine/ ./intents/nlu/
 
 # HTTP load test of the web channel against a real Redis (see docs/benchmarks.md).
 load:
