@@ -574,3 +574,30 @@ func TestSnapshotWithSubscriber(t *testing.T) {
 		t.Errorf("BLPOP: %v", err)
 	}
 }
+
+// TestSnapshotStreamGroupAtStart: a consumer group created at "0" on a new,
+// empty stream (as a work queue creates it) survives a restart.
+func TestSnapshotStreamGroupAtStart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := openT(t, Config{DataDir: dir})
+	if err := s.Client().XGroupCreateMkStream(ctx, "jobs", "workers", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s2 := openT(t, Config{DataDir: dir})
+	groups, err := s2.Client().XInfoGroups(ctx, "jobs").Result()
+	if err != nil || len(groups) != 1 || groups[0].Name != "workers" {
+		t.Fatalf("groups after restore = %+v, %v; want workers", groups, err)
+	}
+	if err := s2.Client().XAdd(ctx, &redis.XAddArgs{Stream: "jobs", Values: []string{"k", "v"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s2.Client().XReadGroup(ctx, &redis.XReadGroupArgs{Group: "workers", Consumer: "c",
+		Streams: []string{"jobs", ">"}, Count: 10, Block: -1}).Result()
+	if err != nil || len(msgs) != 1 || len(msgs[0].Messages) != 1 {
+		t.Fatalf("XREADGROUP after restore = %v, %v; want the new entry", msgs, err)
+	}
+}

@@ -261,14 +261,18 @@ func (r *keyRecord) validate() error {
 	return nil
 }
 
-// streamID is a parsed stream entry ID, "ms-seq".
+// streamID is a parsed stream entry ID, "ms-seq". A bare "ms" means
+// sequence 0, as Redis reads it: a group created at "0" reports that.
 type streamID struct{ ms, seq uint64 }
 
 func parseStreamID(s string) (streamID, error) {
 	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		b = "0"
+	}
 	ms, err1 := strconv.ParseUint(a, 10, 64)
 	seq, err2 := strconv.ParseUint(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil {
 		return streamID{}, fmt.Errorf("bad stream ID %q", s)
 	}
 	return streamID{ms, seq}, nil
