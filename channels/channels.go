@@ -157,6 +157,21 @@ type Budgeter interface {
 	Budget() time.Duration
 }
 
+// Deadline implements [Budgeter] with a fixed budget per turn: embed it in
+// an adapter.
+type Deadline struct{ budget time.Duration }
+
+// NewDeadline returns a Deadline of d, or of def when d is not positive.
+func NewDeadline(d, def time.Duration) Deadline {
+	if d <= 0 {
+		d = def
+	}
+	return Deadline{budget: d}
+}
+
+// Budget implements [Budgeter].
+func (d Deadline) Budget() time.Duration { return d.budget }
+
 // ErrorRenderer is an adapter that answers a turn that could not run at all
 // (the store is down, the conversation stayed busy) in the platform's own
 // format, e.g. a spoken apology, instead of an HTTP error.

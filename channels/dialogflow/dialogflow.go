@@ -35,34 +35,17 @@ type Config struct {
 // Adapter implements [channels.Adapter], [channels.Configurer],
 // [channels.Budgeter] and [channels.ErrorRenderer] for Dialogflow ES.
 type Adapter struct {
-	budget time.Duration
+	voice.WebhookAuth // basic auth or a header secret
+	channels.Deadline
 }
 
 // New returns the Dialogflow ES adapter.
 func New(cfg Config) *Adapter {
-	if cfg.Budget <= 0 {
-		cfg.Budget = DefaultBudget
-	}
-	return &Adapter{budget: cfg.Budget}
+	return &Adapter{WebhookAuth: voice.WebhookAuth{Channel: Name}, Deadline: channels.NewDeadline(cfg.Budget, DefaultBudget)}
 }
 
 // Name implements [channels.Adapter].
 func (*Adapter) Name() string { return Name }
-
-// Budget implements [channels.Budgeter].
-func (a *Adapter) Budget() time.Duration { return a.budget }
-
-// SecretSettings implements [channels.Configurer].
-func (*Adapter) SecretSettings() []string { return voice.AuthSecrets }
-
-// ValidateSettings implements [channels.Configurer]: basic auth or a header secret.
-func (*Adapter) ValidateSettings(s channels.Settings) error {
-	if err := voice.CheckSettingNames(Name, s, voice.SettingUsername, voice.SettingPassword,
-		voice.SettingHeaderName, voice.SettingHeaderValue); err != nil {
-		return err
-	}
-	return voice.ValidateAuth(Name, s)
-}
 
 // WebhookRequest is the part of Dialogflow ES's webhook request Parley reads.
 type WebhookRequest struct {

@@ -41,25 +41,20 @@ type Config struct {
 	Budget time.Duration
 }
 
-// Adapter implements [channels.Adapter], [channels.Configurer] and
-// [channels.Budgeter] for Twilio Messaging: SMS, MMS and WhatsApp.
+// Adapter implements [channels.Adapter], [channels.Configurer],
+// [channels.Budgeter] and [channels.ErrorRenderer] for Twilio Messaging:
+// SMS, MMS and WhatsApp.
 type Adapter struct {
-	budget time.Duration
+	channels.Deadline
 }
 
 // New returns the Twilio Messaging adapter.
 func New(cfg Config) *Adapter {
-	if cfg.Budget <= 0 {
-		cfg.Budget = DefaultBudget
-	}
-	return &Adapter{budget: cfg.Budget}
+	return &Adapter{Deadline: channels.NewDeadline(cfg.Budget, DefaultBudget)}
 }
 
 // Name implements [channels.Adapter].
 func (*Adapter) Name() string { return Name }
-
-// Budget implements [channels.Budgeter].
-func (a *Adapter) Budget() time.Duration { return a.budget }
 
 // SecretSettings implements [channels.Configurer].
 func (*Adapter) SecretSettings() []string { return []string{SettingAuthToken} }
@@ -240,6 +235,17 @@ func (*Adapter) Render(_ *channels.Request, results []*intents.TurnResult) (*cha
 		}
 	}
 	return twimlResponse(bodies), nil
+}
+
+// Apology is the message sent when a turn could not run at all (the store
+// is unreachable, the conversation stayed busy).
+const Apology = "Sorry, I can't answer right now. Please try again in a moment."
+
+// RenderError implements [channels.ErrorRenderer]: the apology as a message,
+// since Twilio does not retry a failed webhook and the sender would
+// otherwise hear nothing.
+func (*Adapter) RenderError(*channels.Request, error) *channels.Response {
+	return twimlResponse([]string{Apology})
 }
 
 // messageBody is a reply as SMS text: its text, then one line per option.

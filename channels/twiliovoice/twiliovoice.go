@@ -56,22 +56,16 @@ type Config struct {
 // Adapter implements [channels.Adapter], [channels.Configurer],
 // [channels.Budgeter] and [channels.ErrorRenderer] for Twilio Voice.
 type Adapter struct {
-	budget time.Duration
+	channels.Deadline
 }
 
 // New returns the Twilio Voice adapter.
 func New(cfg Config) *Adapter {
-	if cfg.Budget <= 0 {
-		cfg.Budget = DefaultBudget
-	}
-	return &Adapter{budget: cfg.Budget}
+	return &Adapter{Deadline: channels.NewDeadline(cfg.Budget, DefaultBudget)}
 }
 
 // Name implements [channels.Adapter].
 func (*Adapter) Name() string { return Name }
-
-// Budget implements [channels.Budgeter].
-func (a *Adapter) Budget() time.Duration { return a.budget }
 
 // SecretSettings implements [channels.Configurer].
 func (*Adapter) SecretSettings() []string { return []string{SettingAuthToken} }

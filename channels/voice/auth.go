@@ -45,6 +45,27 @@ func CheckSettingNames(channel string, s channels.Settings, allowed ...string) e
 	return nil
 }
 
+// WebhookAuth implements the settings half of [channels.Configurer] for the
+// channels authenticated by basic auth or a header secret: embed it in the
+// adapter.
+type WebhookAuth struct {
+	// Channel names the channel in error messages.
+	Channel string
+}
+
+// SecretSettings implements [channels.Configurer].
+func (WebhookAuth) SecretSettings() []string { return AuthSecrets }
+
+// ValidateSettings implements [channels.Configurer]: the authentication
+// settings and nothing else.
+func (w WebhookAuth) ValidateSettings(s channels.Settings) error {
+	if err := CheckSettingNames(w.Channel, s, SettingUsername, SettingPassword,
+		SettingHeaderName, SettingHeaderValue); err != nil {
+		return err
+	}
+	return ValidateAuth(w.Channel, s)
+}
+
 // ValidateAuth checks that s configures exactly one way to authenticate the
 // platform: "username" and "password" (basic auth), or "header_name" and
 // "header_value"; secrets have at least 12 characters.
