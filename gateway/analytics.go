@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -55,11 +56,11 @@ func (s *Server) analyticsRoutes(r *gin.Engine, v1 *gin.RouterGroup) {
 			r.GET("/metrics", metrics)
 		}
 	}
-	v1.GET("/bots/:bot/analytics", s.getAnalytics)
-	v1.GET("/bots/:bot/analytics/fallbacks", s.getFallbacks)
+	v1.GET("/bots/:bot/analytics", analyticsRoute(s, analytics.ParseQuery, Analytics.Query))
+	v1.GET("/bots/:bot/analytics/fallbacks", analyticsRoute(s, analytics.ParseFallbackQuery, Analytics.Fallbacks))
 	v1.GET("/bots/:bot/analytics/settings", s.getAnalyticsSettings)
 	v1.PUT("/bots/:bot/analytics/settings", s.putAnalyticsSettings)
-	v1.GET("/bots/:bot/conversations", s.listConversations)
+	v1.GET("/bots/:bot/conversations", analyticsRoute(s, analytics.ParseConversationQuery, Analytics.Conversations))
 	v1.DELETE("/bots/:bot/users/:user", s.eraseUser)
 }
 
@@ -133,58 +134,27 @@ func badQuery(err error) error {
 	return err
 }
 
-func (s *Server) getAnalytics(c *gin.Context) {
-	an, ok := s.analyticsFor(c)
-	if !ok {
-		return
+// analyticsRoute answers a query of the bot's analytics: parse reads the
+// query string, run answers it.
+func analyticsRoute[Q, R any](s *Server, parse func(url.Values, time.Time) (Q, error),
+	run func(Analytics, context.Context, string, Q) (R, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		an, ok := s.analyticsFor(c)
+		if !ok {
+			return
+		}
+		q, err := parse(c.Request.URL.Query(), s.cfg.Now())
+		if err != nil {
+			s.fail(c, badQuery(err))
+			return
+		}
+		rep, err := run(an, c, c.Param("bot"), q)
+		if err != nil {
+			s.fail(c, badQuery(err))
+			return
+		}
+		c.JSON(http.StatusOK, rep)
 	}
-	q, err := analytics.ParseQuery(c.Request.URL.Query(), s.cfg.Now())
-	if err != nil {
-		s.fail(c, badQuery(err))
-		return
-	}
-	rep, err := an.Query(c, c.Param("bot"), q)
-	if err != nil {
-		s.fail(c, badQuery(err))
-		return
-	}
-	c.JSON(http.StatusOK, rep)
-}
-
-func (s *Server) getFallbacks(c *gin.Context) {
-	an, ok := s.analyticsFor(c)
-	if !ok {
-		return
-	}
-	q, err := analytics.ParseFallbackQuery(c.Request.URL.Query(), s.cfg.Now())
-	if err != nil {
-		s.fail(c, badQuery(err))
-		return
-	}
-	rep, err := an.Fallbacks(c, c.Param("bot"), q)
-	if err != nil {
-		s.fail(c, badQuery(err))
-		return
-	}
-	c.JSON(http.StatusOK, rep)
-}
-
-func (s *Server) listConversations(c *gin.Context) {
-	an, ok := s.analyticsFor(c)
-	if !ok {
-		return
-	}
-	q, err := analytics.ParseConversationQuery(c.Request.URL.Query(), s.cfg.Now())
-	if err != nil {
-		s.fail(c, badQuery(err))
-		return
-	}
-	list, err := an.Conversations(c, c.Param("bot"), q)
-	if err != nil {
-		s.fail(c, badQuery(err))
-		return
-	}
-	c.JSON(http.StatusOK, list)
 }
 
 func (s *Server) getAnalyticsSettings(c *gin.Context) {

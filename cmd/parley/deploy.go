@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/parleyhq/parley/bots"
@@ -16,14 +17,17 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// botFile is bot.yaml: a bot's name, settings, channels and NLU examples.
+// botFile is bot.yaml: a bot's name, settings, channels and NLU data.
 // Channel setting values may name environment variables as ${VAR}, so
 // secrets stay out of the repository.
 type botFile struct {
 	Name     string                       `yaml:"name"`
 	Settings bots.Settings                `yaml:"settings"`
 	Channels map[string]map[string]string `yaml:"channels"`
-	NLU      map[string][]string          `yaml:"nlu"`
+	// NLU is the classifier's training data: in bot.yaml either the API's
+	// shape (intents, slots, threshold) or, for short, just the intents'
+	// examples by intent name.
+	NLU *bots.NLU `yaml:"nlu"`
 	// Schedules are cron triggers by name, in the API's JSON shape.
 	Schedules map[string]map[string]any `yaml:"schedules"`
 }
@@ -34,13 +38,25 @@ func (b *botFile) UnmarshalYAML(node *yaml.Node) error {
 		Name      string                       `yaml:"name"`
 		Settings  map[string]any               `yaml:"settings"`
 		Channels  map[string]map[string]string `yaml:"channels"`
-		NLU       map[string][]string          `yaml:"nlu"`
+		NLU       map[string]any               `yaml:"nlu"`
 		Schedules map[string]map[string]any    `yaml:"schedules"`
 	}
 	if err := node.Decode(&raw); err != nil {
 		return err
 	}
-	b.Name, b.Channels, b.NLU, b.Schedules = raw.Name, raw.Channels, raw.NLU, raw.Schedules
+	b.Name, b.Channels, b.Schedules = raw.Name, raw.Channels, raw.Schedules
+	if raw.NLU != nil {
+		b.NLU = &bots.NLU{}
+		var err error
+		if _, full := raw.NLU["intents"]; full {
+			err = remarshal(raw.NLU, b.NLU)
+		} else {
+			err = remarshal(raw.NLU, &b.NLU.Intents)
+		}
+		if err != nil {
+			return fmt.Errorf("nlu: %w", err)
+		}
+	}
 	return remarshal(raw.Settings, &b.Settings)
 }
 
@@ -49,15 +65,26 @@ type deployedIntent struct {
 	Version   int    `json:"version"`
 	SHA256    string `json:"sha256"`
 	Unchanged bool   `json:"unchanged"`
+	// Canary is set when the version runs as a canary.
+	Canary *bots.Canary `json:"canary"`
 }
 
 func deploy(args, environ []string, stdout io.Writer) error {
-	flags, rest, err := parseFlags(args)
+	flags, rest, err := parseFlags(args, "canary")
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
 		return usageError{"deploy takes one bot directory"}
+	}
+	// --canary P uploads every changed handler as a canary for P% of new conversations.
+	query := ""
+	if raw, ok := flags["canary"]; ok {
+		p, err := strconv.Atoi(strings.TrimSuffix(raw, "%"))
+		if err != nil || p < 0 || p > 100 {
+			return usageError{fmt.Sprintf("--canary takes a percentage from 0 to 100, not %q", raw)}
+		}
+		query = "?canary=" + strconv.Itoa(p)
 	}
 	dir := rest[0]
 	bot, scripts, err := readBotDir(dir, environ)
@@ -80,14 +107,14 @@ func deploy(args, environ []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "channel %s: connected at /hooks/%s/%s\n", name, bot.Name, name)
 	}
 	if bot.NLU != nil {
-		if err := c.do("PUT", base+"/nlu", bots.NLU{Intents: bot.NLU}, nil); err != nil {
+		if err := c.do("PUT", base+"/nlu", bot.NLU, nil); err != nil {
 			return fmt.Errorf("nlu: %w", err)
 		}
-		fmt.Fprintf(stdout, "nlu: %d intents\n", len(bot.NLU))
+		fmt.Fprintf(stdout, "nlu: %d intents, %d slot types\n", len(bot.NLU.Intents), len(bot.NLU.Slots))
 	}
 	for _, s := range scripts {
 		var out deployedIntent
-		if err := c.do("PUT", base+"/intents/"+url.PathEscape(s.intent), s.source, &out); err != nil {
+		if err := c.do("PUT", base+"/intents/"+url.PathEscape(s.intent)+query, s.source, &out); err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.Line > 0 {
 				return fmt.Errorf("%s:%d: %s", s.path, ae.Line, ae.Message)
@@ -95,8 +122,11 @@ func deploy(args, environ []string, stdout io.Writer) error {
 			return fmt.Errorf("%s: %w", s.path, err)
 		}
 		note := ""
+		if out.Canary != nil {
+			note = fmt.Sprintf(" canary at %d%%", out.Canary.Percent)
+		}
 		if out.Unchanged {
-			note = " (unchanged)"
+			note += " (unchanged)"
 		}
 		fmt.Fprintf(stdout, "intent %s: version %d%s sha256 %s\n", s.intent, out.Version, note, out.SHA256[:12])
 	}

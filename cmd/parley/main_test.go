@@ -111,3 +111,41 @@ func TestCLIUsageErrors(t *testing.T) {
 		t.Errorf("invoke against nothing: exit %d, %q", code, errOut)
 	}
 }
+
+// TestDeployFullNLUForm: bot.yaml's nlu section in the API's shape, with
+// slot types and a threshold, reaches the classifier: a message is routed by
+// meaning and its slot comes back as the canonical value of a synonym.
+func TestDeployFullNLUForm(t *testing.T) {
+	url := startServer(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "intents"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bot.yaml"), []byte(`name: slots
+nlu:
+  threshold: 0.1
+  intents:
+    OrderPizza:
+      - I want a [large](size) pizza
+      - a [small](size) pizza please
+      - order a pizza
+      - can I get a [big](size:large) pizza
+    Hours:
+      - when are you open
+      - what are your opening hours
+  slots:
+    size:
+      values:
+        large: [big, huge]
+        small: [tiny]
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "intents", "OrderPizza.lua"), []byte("function handle(e) return 'size=' .. tostring(e.slots.size) end\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "intents", "Hours.lua"), []byte("function handle() return 'open 9-5' end\n"), 0o644)
+	env := []string{"PARLEY_URL=" + url, "PARLEY_ADMIN_KEY=" + testKey}
+	code, out, errOut := runCLI(t, env, "deploy", dir)
+	if code != 0 || !strings.Contains(out, "nlu: 2 intents, 1 slot types") {
+		t.Fatalf("deploy exit %d: %s %s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, env, "invoke", "slots", "I want a huge pizza", "--user", "bob")
+	if code != 0 || !strings.Contains(out, "size=large") {
+		t.Fatalf("invoke: exit %d, output:\n%s%s\nwant size=large", code, out, errOut)
+	}
+}
