@@ -41,6 +41,7 @@ type Metrics struct {
 	flushErrors   prometheus.Counter
 	verification  *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
+	vmStarts      *prometheus.CounterVec
 	stageOf       map[string]prometheus.Observer // the known stages, resolved once
 }
 
@@ -90,6 +91,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.turns, m.turnDuration, m.stages, m.dropped, m.recorded, m.flushDuration,
 		m.flushErrors, m.verification, m.rejected)
+	m.vmStarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_sandbox_starts_total",
+		Help: "Handler calls by bot and start: cold (the call built a Lua VM) or warm (it reused an idle one).",
+	}, []string{"bot", "start"})
+	reg.MustRegister(m.vmStarts)
 	m.stageOf = make(map[string]prometheus.Observer)
 	for _, s := range []string{StageAdapter, StageRouting, StageHandler, StageRedis, StageSend} {
 		m.stageOf[s] = m.stages.WithLabelValues(s)
@@ -174,10 +180,28 @@ func (m *Metrics) WatchQueue(name string, depth func() int) {
 	}, func() float64 { return float64(depth()) }))
 }
 
+// ObserveVMStart counts a handler call of bot that built a Lua VM (cold)
+// or reused an idle one.
+func (m *Metrics) ObserveVMStart(bot string, cold bool) {
+	if m == nil {
+		return
+	}
+	start := "warm"
+	if cold {
+		start = "cold"
+	}
+	m.vmStarts.WithLabelValues(bot, start).Inc()
+}
+
 // SandboxStats are the Lua sandbox's pool figures, as [Metrics.WatchSandbox] exports them.
 type SandboxStats struct {
 	// Pools is the number of handler pools, VMs the VMs in them, idle or busy.
 	Pools, VMs int
+	// IdleVMs is the VMs waiting in their pools for a call.
+	IdleVMs int
+	// ReapedVMs and ReapedPools count the VMs closed and the empty pools
+	// forgotten after being idle.
+	ReapedVMs, ReapedPools uint64
 	// ColdStarts and WarmStarts count calls that built a VM or reused one.
 	ColdStarts, WarmStarts uint64
 	// Discarded counts VMs closed after a call instead of being reused.
@@ -200,6 +224,12 @@ func (m *Metrics) WatchSandbox(stats func() SandboxStats) {
 			func() float64 { return float64(stats().WarmStarts) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_discarded_vms_total", Help: "VMs closed after a call (timeout, limit, panic, retired pool)."},
 			func() float64 { return float64(stats().Discarded) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_sandbox_idle_vms", Help: "Lua VMs idle in their pools, waiting for a call."},
+			func() float64 { return float64(stats().IdleVMs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_reaped_vms_total", Help: "Idle Lua VMs closed by the reaper after the idle timeout."},
+			func() float64 { return float64(stats().ReapedVMs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_reaped_pools_total", Help: "Empty, idle pools forgotten by the reaper (scaled to zero)."},
+			func() float64 { return float64(stats().ReapedPools) }),
 	)
 }
 

@@ -27,10 +27,13 @@ var (
 	rollbackSource string
 	//go:embed lua/nlu_model.lua
 	modelSource string
+	//go:embed lua/canary.lua
+	canarySource string
 
 	uploadScript   = redis.NewScript(uploadSource)
 	rollbackScript = redis.NewScript(rollbackSource)
 	modelScript    = redis.NewScript(modelSource)
+	canaryScript   = redis.NewScript(canarySource)
 )
 
 // Config configures a [Catalog].
@@ -42,8 +45,9 @@ type Config struct {
 	RefreshInterval time.Duration
 	// Logger receives reload and subscription errors; nil discards them.
 	Logger *slog.Logger
-	// OnRetire is called with handler versions no longer current in this
-	// process, so their sandbox pools can be released. Optional.
+	// OnRetire is called with handler versions this process no longer
+	// serves (neither stable, canary nor previous), so their sandbox pools
+	// can be released. Optional.
 	OnRetire func(bot, intent string, version int)
 	// NLUSyncExamples is the most examples PutNLU trains on before it
 	// returns (default 2000); larger data trains in the background while the
@@ -62,8 +66,15 @@ type Catalog struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	cache    map[string]*Bot
+	mu    sync.Mutex
+	cache map[string]*Bot
+	// last is the newest snapshot loaded per bot, kept after its cache
+	// entry is dropped so a reload reuses its compiled programs and knows
+	// which versions it retires.
+	last map[string]*Bot
+	// epochs counts the invalidations of each bot, so a load that read
+	// Redis before a change is not cached after it.
+	epochs   map[string]uint64
 	compiled map[string]*sandbox.Program // uploaded here, by sha256, until the next load uses them
 	models   map[string]storedModel      // by bot: the last model loaded, kept across reloads
 	trainers map[string]*trainer         // by bot: its background training in this process
@@ -100,11 +111,15 @@ func New(rdb redis.UniversalClient, cfg Config) *Catalog {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Catalog{rdb: rdb, cfg: cfg, log: log, cache: make(map[string]*Bot), compiled: make(map[string]*sandbox.Program),
+		last: make(map[string]*Bot), epochs: make(map[string]uint64),
 		models: make(map[string]storedModel), trainers: make(map[string]*trainer)}
 }
 
 type botKeys struct {
 	settings, channels, current, nlu, gen string
+	// rollouts holds, per intent, its canary (version and percent) and the
+	// previous stable version, as JSON.
+	rollouts string
 	// nluSum is the sha1 of the NLU data; model is the sha1 of the data it
 	// was trained on followed by the serialized model; training is the
 	// lease of the replica training a model for the data with that sha1.
@@ -114,7 +129,7 @@ type botKeys struct {
 func (c *Catalog) keys(bot string) botKeys {
 	base := c.cfg.KeyPrefix + "bot:{" + bot + "}:"
 	return botKeys{settings: base + "settings", channels: base + "channels", current: base + "intents",
-		nlu: base + "nlu", gen: base + "gen",
+		nlu: base + "nlu", gen: base + "gen", rollouts: base + "rollouts",
 		nluSum: base + "nlu:sum", model: base + "nlu:model", training: base + "nlu:training"}
 }
 
@@ -127,9 +142,7 @@ func (c *Catalog) changesKey() string { return c.cfg.KeyPrefix + "changes" }
 
 // announce drops the local snapshot of bot and tells the other replicas to drop theirs.
 func (c *Catalog) announce(ctx context.Context, bot string) {
-	c.mu.Lock()
-	delete(c.cache, bot)
-	c.mu.Unlock()
+	c.invalidate(bot)
 	if err := c.rdb.Publish(ctx, c.changesKey(), bot).Err(); err != nil {
 		c.log.Warn("announce bot change", "bot", bot, "err", err)
 	}
@@ -171,7 +184,36 @@ type BotInfo struct {
 	Settings Settings       `json:"settings"`
 	Channels []string       `json:"channels"`
 	Intents  map[string]int `json:"intents"`
-	NLU      map[string]int `json:"nlu_examples,omitempty"`
+	// Canaries are the running canaries, by intent.
+	Canaries map[string]Canary `json:"canaries,omitempty"`
+	NLU      map[string]int    `json:"nlu_examples,omitempty"`
+}
+
+// Canary is an intent's version on trial and its share of new conversations.
+type Canary struct {
+	Version int `json:"version"`
+	Percent int `json:"percent"`
+}
+
+// rollout is an intent's entry in the rollouts hash: its canary, and the
+// stable version before the last promotion.
+type rollout struct {
+	Canary   int `json:"canary,omitempty"`
+	Percent  int `json:"percent,omitempty"`
+	Previous int `json:"previous,omitempty"`
+}
+
+// decodeRollouts decodes a rollouts hash; unreadable entries are ignored
+// (the intent serves its stable version).
+func decodeRollouts(raw map[string]string) map[string]rollout {
+	out := make(map[string]rollout, len(raw))
+	for intent, v := range raw {
+		var r rollout
+		if json.Unmarshal([]byte(v), &r) == nil {
+			out[intent] = r
+		}
+	}
+	return out
 }
 
 // GetBot describes a bot.
@@ -179,12 +221,13 @@ func (c *Catalog) GetBot(ctx context.Context, name string) (*BotInfo, error) {
 	k := c.keys(name)
 	var settings *redis.StringCmd
 	var channels *redis.StringSliceCmd
-	var current *redis.MapStringStringCmd
+	var current, rollouts *redis.MapStringStringCmd
 	var nlu *redis.StringCmd
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		settings = p.Get(ctx, k.settings)
 		channels = p.HKeys(ctx, k.channels)
 		current = p.HGetAll(ctx, k.current)
+		rollouts = p.HGetAll(ctx, k.rollouts)
 		nlu = p.Get(ctx, k.nlu)
 		return nil
 	})
@@ -203,6 +246,14 @@ func (c *Catalog) GetBot(ctx context.Context, name string) (*BotInfo, error) {
 	sort.Strings(info.Channels)
 	for intent, v := range current.Val() {
 		info.Intents[intent], _ = strconv.Atoi(v)
+	}
+	for intent, r := range decodeRollouts(rollouts.Val()) {
+		if r.Canary != 0 {
+			if info.Canaries == nil {
+				info.Canaries = make(map[string]Canary)
+			}
+			info.Canaries[intent] = Canary{Version: r.Canary, Percent: r.Percent}
+		}
 	}
 	if raw, err := nlu.Bytes(); err == nil {
 		var n NLU
@@ -241,7 +292,7 @@ func (c *Catalog) DeleteBot(ctx context.Context, name string) error {
 	if exists == 0 {
 		return ErrBotNotFound
 	}
-	keys := []string{k.settings, k.channels, k.current, k.nlu, k.gen, k.nluSum, k.model, k.training}
+	keys := []string{k.settings, k.channels, k.current, k.rollouts, k.nlu, k.gen, k.nluSum, k.model, k.training}
 	for _, intent := range intentsNow {
 		keys = append(keys, c.intentKey(name, intent))
 	}
@@ -333,45 +384,128 @@ func (c *Catalog) ChannelSettings(ctx context.Context, bot, channel string) (map
 // MaxSourceBytes bounds an uploaded handler's source.
 const MaxSourceBytes = 256 << 10
 
-// PutHandler compiles source and stores it as the intent's new current
-// version. Uploading the current source again returns the current version
-// with unchanged set. A script that does not compile is rejected with a
-// *sandbox.ScriptError.
+// PutHandler compiles source and stores it as the intent's new stable
+// version, which every conversation gets from its next turn on (a plain
+// upload keeps no previous version). Uploading the stable source again
+// returns the stable version with unchanged set; so does uploading the
+// running canary's source, which leaves the canary as it is. Any other source
+// is refused with a *CanaryConflictError while a canary runs. A script that
+// does not compile is rejected with a *sandbox.ScriptError.
 func (c *Catalog) PutHandler(ctx context.Context, bot, intent, source string) (v Version, unchanged bool, err error) {
+	v, st, err := c.upload(ctx, bot, intent, source, -1)
+	return v, st != uploadStored, err
+}
+
+// CanaryUpload is the outcome of [Catalog.PutCanary].
+type CanaryUpload struct {
+	Version
+	// Unchanged is set when no new version was stored.
+	Unchanged bool
+	// Stable is set when the source is the intent's stable version: no
+	// canary was started or changed.
+	Stable bool
+}
+
+// Outcomes of the upload script.
+const (
+	uploadStored = iota
+	uploadUnchanged
+	uploadPercent
+	uploadConflict
+	uploadNoStable
+	uploadCanaryUnchanged
+)
+
+// PutCanary compiles source and stores it as the intent's canary for
+// percent (0-100) of the conversations that start using the intent, chosen
+// by [Bucket]. The stable version keeps serving the others, and every
+// conversation stays on the version it got until it ends. A canary replaces
+// any earlier canary of the intent. Uploading the canary's source again only
+// sets its percent; uploading the stable source changes nothing (unchanged
+// is set in both cases). The intent must have a stable version.
+func (c *Catalog) PutCanary(ctx context.Context, bot, intent, source string, percent int) (CanaryUpload, error) {
+	if err := validPercent(percent); err != nil {
+		return CanaryUpload{}, err
+	}
+	v, st, err := c.upload(ctx, bot, intent, source, percent)
+	if err != nil {
+		return CanaryUpload{}, err
+	}
+	return CanaryUpload{Version: v, Unchanged: st != uploadStored, Stable: st == uploadUnchanged}, nil
+}
+
+func validPercent(percent int) error {
+	if percent < 0 || percent > 100 {
+		return invalid("canary percent must be between 0 and 100")
+	}
+	return nil
+}
+
+// upload stores a handler version: stable when percent is negative, else a
+// canary. It returns the upload script's outcome.
+func (c *Catalog) upload(ctx context.Context, bot, intent, source string, percent int) (v Version, outcome int, err error) {
 	if err := ValidateIntentName(intent); err != nil {
-		return Version{}, false, err
+		return Version{}, 0, err
 	}
 	if err := c.requireBot(ctx, bot); err != nil {
-		return Version{}, false, err
+		return Version{}, 0, err
 	}
 	prog, err := sandbox.Compile(intent+".lua", source)
 	if err != nil {
-		return Version{}, false, err
+		return Version{}, 0, err
 	}
 	k := c.keys(bot)
 	created := time.Now().UTC().Format(time.RFC3339)
-	res, err := uploadScript.Run(ctx, c.rdb, []string{c.intentKey(bot, intent), k.current, k.gen},
-		intent, source, prog.SHA256(), created).Int64Slice()
+	res, err := uploadScript.Run(ctx, c.rdb, []string{c.intentKey(bot, intent), k.current, k.gen, k.rollouts},
+		intent, source, prog.SHA256(), created, percent).Int64Slice()
 	if err != nil {
-		return Version{}, false, fmt.Errorf("save handler %s/%s: %w", bot, intent, err)
+		return Version{}, 0, fmt.Errorf("save handler %s/%s: %w", bot, intent, err)
+	}
+	v = Version{Version: int(res[0]), SHA256: prog.SHA256()}
+	outcome = int(res[1])
+	switch outcome {
+	case uploadUnchanged, uploadCanaryUnchanged:
+		return v, outcome, nil
+	case uploadPercent:
+		c.announce(ctx, bot)
+		return v, outcome, nil
+	case uploadConflict:
+		conflict := &CanaryConflictError{Intent: intent, Version: int(res[0])}
+		if len(res) > 2 {
+			conflict.Percent = int(res[2])
+		}
+		return Version{}, outcome, conflict
+	case uploadNoStable:
+		return Version{}, outcome, invalid("intent %s has no stable version yet: upload it without a canary first", intent)
 	}
 	c.mu.Lock()
 	c.compiled[prog.SHA256()] = prog
 	c.mu.Unlock()
-	if res[1] == 1 {
-		return Version{Version: int(res[0]), SHA256: prog.SHA256()}, true, nil
-	}
 	c.announce(ctx, bot)
-	return Version{Version: int(res[0]), SHA256: prog.SHA256(), Created: created}, false, nil
+	v.Created = created
+	return v, outcome, nil
 }
 
 // HandlerInfo is one intent's handler as the management API shows it.
 type HandlerInfo struct {
-	Intent   string    `json:"intent"`
-	Current  int       `json:"version"`
-	SHA256   string    `json:"sha256"`
+	Intent  string `json:"intent"`
+	Current int    `json:"version"`
+	SHA256  string `json:"sha256"`
+	// Canary is the running canary, if any.
+	Canary *Canary `json:"canary,omitempty"`
+	// Previous is the stable version before the last promotion, still
+	// serving the conversations that began on it; 0 when none.
+	Previous int       `json:"previous,omitempty"`
 	Source   string    `json:"source,omitempty"`
 	Versions []Version `json:"versions,omitempty"`
+}
+
+// setRollout fills the canary and previous version from a rollout entry.
+func (h *HandlerInfo) setRollout(r rollout) {
+	if r.Canary != 0 {
+		h.Canary = &Canary{Version: r.Canary, Percent: r.Percent}
+	}
+	h.Previous = r.Previous
 }
 
 // ListHandlers returns the current version of every intent of a bot.
@@ -379,10 +513,15 @@ func (c *Catalog) ListHandlers(ctx context.Context, bot string) ([]HandlerInfo, 
 	if err := c.requireBot(ctx, bot); err != nil {
 		return nil, err
 	}
-	current, err := c.rdb.HGetAll(ctx, c.keys(bot).current).Result()
-	if err != nil {
+	var currentCmd, rolloutsCmd *redis.MapStringStringCmd
+	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		currentCmd = p.HGetAll(ctx, c.keys(bot).current)
+		rolloutsCmd = p.HGetAll(ctx, c.keys(bot).rollouts)
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("list handlers of %s: %w", bot, err)
 	}
+	current, rollouts := currentCmd.Val(), decodeRollouts(rolloutsCmd.Val())
 	names := make([]string, 0, len(current))
 	for name := range current {
 		names = append(names, name)
@@ -401,7 +540,9 @@ func (c *Catalog) ListHandlers(ctx context.Context, bot string) ([]HandlerInfo, 
 	for i, name := range names {
 		var v Version
 		_ = json.Unmarshal([]byte(metas[i].Val()), &v)
-		out = append(out, HandlerInfo{Intent: name, Current: v.Version, SHA256: v.SHA256})
+		info := HandlerInfo{Intent: name, Current: v.Version, SHA256: v.SHA256}
+		info.setRollout(rollouts[name])
+		out = append(out, info)
 	}
 	return out, nil
 }
@@ -418,11 +559,20 @@ func (c *Catalog) GetHandler(ctx context.Context, bot, intent string) (*HandlerI
 	if err != nil {
 		return nil, fmt.Errorf("read handler %s/%s: %w", bot, intent, err)
 	}
-	fields, err := c.rdb.HGetAll(ctx, c.intentKey(bot, intent)).Result()
-	if err != nil {
+	var fieldsCmd *redis.MapStringStringCmd
+	var rolloutCmd *redis.StringCmd
+	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fieldsCmd = p.HGetAll(ctx, c.intentKey(bot, intent))
+		rolloutCmd = p.HGet(ctx, c.keys(bot).rollouts, intent)
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read handler %s/%s: %w", bot, intent, err)
 	}
+	fields := fieldsCmd.Val()
 	info := &HandlerInfo{Intent: intent, Source: fields["src:"+cur]}
+	if raw := rolloutCmd.Val(); raw != "" {
+		info.setRollout(decodeRollouts(map[string]string{intent: raw})[intent])
+	}
 	for field, raw := range fields {
 		if !strings.HasPrefix(field, "meta:") {
 			continue
@@ -440,13 +590,15 @@ func (c *Catalog) GetHandler(ctx context.Context, bot, intent string) (*HandlerI
 	return info, nil
 }
 
-// Rollback makes an earlier (or later) stored version current again.
+// Rollback makes an earlier (or later) stored version the intent's stable
+// version and the only one served: its canary and previous version are
+// dropped, and every conversation gets this version from its next turn on.
 func (c *Catalog) Rollback(ctx context.Context, bot, intent string, version int) error {
 	if err := c.requireBot(ctx, bot); err != nil {
 		return err
 	}
 	k := c.keys(bot)
-	ok, err := rollbackScript.Run(ctx, c.rdb, []string{c.intentKey(bot, intent), k.current, k.gen},
+	ok, err := rollbackScript.Run(ctx, c.rdb, []string{c.intentKey(bot, intent), k.current, k.gen, k.rollouts},
 		intent, version).Int()
 	if err != nil {
 		return fmt.Errorf("roll back %s/%s: %w", bot, intent, err)
@@ -464,6 +616,7 @@ func (c *Catalog) DeleteHandler(ctx context.Context, bot, intent string) error {
 	var del *redis.IntCmd
 	if _, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.HDel(ctx, k.current, intent)
+		p.HDel(ctx, k.rollouts, intent)
 		p.Del(ctx, c.intentKey(bot, intent))
 		p.Incr(ctx, k.gen)
 		return nil
@@ -475,6 +628,45 @@ func (c *Catalog) DeleteHandler(ctx context.Context, bot, intent string) error {
 		return ErrIntentNotFound
 	}
 	return nil
+}
+
+// SetCanaryPercent changes the share (0-100) of new conversations that an
+// intent's canary gets. Conversations already pinned keep their version.
+func (c *Catalog) SetCanaryPercent(ctx context.Context, bot, intent string, percent int) error {
+	if err := validPercent(percent); err != nil {
+		return err
+	}
+	_, err := c.changeCanary(ctx, bot, intent, "percent", percent)
+	return err
+}
+
+// PromoteCanary makes an intent's canary its stable version and returns it.
+// The old stable version becomes the previous one: conversations that
+// began on it finish on it, new ones get the promoted version.
+func (c *Catalog) PromoteCanary(ctx context.Context, bot, intent string) (version int, err error) {
+	return c.changeCanary(ctx, bot, intent, "promote", 0)
+}
+
+// AbortCanary drops an intent's canary and returns its version; the
+// conversations pinned to it move to the stable version at their next turn.
+func (c *Catalog) AbortCanary(ctx context.Context, bot, intent string) (version int, err error) {
+	return c.changeCanary(ctx, bot, intent, "abort", 0)
+}
+
+func (c *Catalog) changeCanary(ctx context.Context, bot, intent, action string, percent int) (int, error) {
+	if err := c.requireBot(ctx, bot); err != nil {
+		return 0, err
+	}
+	k := c.keys(bot)
+	v, err := canaryScript.Run(ctx, c.rdb, []string{k.current, k.gen, k.rollouts}, intent, action, percent).Int()
+	if err != nil {
+		return 0, fmt.Errorf("%s canary of %s/%s: %w", action, bot, intent, err)
+	}
+	if v == 0 {
+		return 0, ErrNoCanary
+	}
+	c.announce(ctx, bot)
+	return v, nil
 }
 
 // PutNLU replaces a bot's NLU data and trains its classifier. Up to
@@ -648,21 +840,63 @@ func (c *Catalog) GetNLU(ctx context.Context, bot string) (NLU, error) {
 func (c *Catalog) Bot(ctx context.Context, name string) (*Bot, error) {
 	c.mu.Lock()
 	b := c.cache[name]
+	epoch := c.epochs[name]
 	c.mu.Unlock()
 	if b != nil {
 		return b, nil
 	}
 	b, err := c.load(ctx, name)
+	if errors.Is(err, ErrBotNotFound) {
+		c.mu.Lock()
+		delete(c.last, name)
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
+	var retired []retiredVersion
 	c.mu.Lock()
-	prev := c.cache[name]
-	if prev == nil || prev.generation <= b.generation {
-		c.cache[name] = b
+	// A load that raced with an invalidation may have read the state before
+	// the change: it answers this call but is not cached, or the replica
+	// would serve it until the next generation check.
+	if c.epochs[name] == epoch {
+		if prev := c.cache[name]; prev == nil || prev.generation <= b.generation {
+			c.cache[name] = b
+		}
+	}
+	if last := c.last[name]; last == nil || last.generation < b.generation {
+		retired = retiredBy(last, b)
+		c.last[name] = b
 	}
 	c.mu.Unlock()
+	if c.cfg.OnRetire != nil {
+		for _, r := range retired {
+			c.cfg.OnRetire(name, r.intent, r.version)
+		}
+	}
 	return b, nil
+}
+
+type retiredVersion struct {
+	intent  string
+	version int
+}
+
+// retiredBy lists the handler versions served in prev but not in next.
+func retiredBy(prev, next *Bot) []retiredVersion {
+	if prev == nil {
+		return nil
+	}
+	var out []retiredVersion
+	for intent, h := range prev.Handlers {
+		now := next.Handlers[intent]
+		for _, r := range h.releases() {
+			if !now.serves(r.Version) {
+				out = append(out, retiredVersion{intent: intent, version: r.Version})
+			}
+		}
+	}
+	return out
 }
 
 func (c *Catalog) load(ctx context.Context, name string) (*Bot, error) {
@@ -671,13 +905,14 @@ func (c *Catalog) load(ctx context.Context, name string) (*Bot, error) {
 	}
 	k := c.keys(name)
 	var settings, gen, nluSum, modelSum *redis.StringCmd
-	var channels, current *redis.MapStringStringCmd
+	var channels, current, rollouts *redis.MapStringStringCmd
 	var hasNLU *redis.IntCmd
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		gen = p.Get(ctx, k.gen)
 		settings = p.Get(ctx, k.settings)
 		channels = p.HGetAll(ctx, k.channels)
 		current = p.HGetAll(ctx, k.current)
+		rollouts = p.HGetAll(ctx, k.rollouts)
 		hasNLU = p.Exists(ctx, k.nlu)
 		nluSum = p.Get(ctx, k.nluSum)
 		modelSum = p.GetRange(ctx, k.model, 0, sumLen-1)
@@ -711,48 +946,71 @@ func (c *Catalog) load(ctx context.Context, name string) (*Bot, error) {
 		}
 	}
 
-	versions := current.Val()
-	names := make([]string, 0, len(versions))
-	for intent := range versions {
-		names = append(names, intent)
+	// Every version a conversation may be pinned to is compiled now, never
+	// on a turn: the stable one, the canary and the previous stable one.
+	type wanted struct {
+		intent string
+		role   int // 0 stable, 1 canary, 2 previous
+		ver    string
+		src    *redis.SliceCmd
 	}
-	srcs := make([]*redis.SliceCmd, len(names))
+	ros := decodeRollouts(rollouts.Val())
+	var want []*wanted
+	for intent, v := range current.Val() {
+		want = append(want, &wanted{intent: intent, role: 0, ver: v})
+		r := ros[intent]
+		if r.Canary != 0 {
+			want = append(want, &wanted{intent: intent, role: 1, ver: strconv.Itoa(r.Canary)})
+		}
+		if r.Previous != 0 && strconv.Itoa(r.Previous) != v {
+			want = append(want, &wanted{intent: intent, role: 2, ver: strconv.Itoa(r.Previous)})
+		}
+	}
 	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, intent := range names {
-			srcs[i] = p.HMGet(ctx, c.intentKey(name, intent), "src:"+versions[intent], "meta:"+versions[intent])
+		for _, w := range want {
+			w.src = p.HMGet(ctx, c.intentKey(name, w.intent), "src:"+w.ver, "meta:"+w.ver)
 		}
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("load handlers of %s: %w", name, err)
 	}
 	c.mu.Lock()
-	prev := c.cache[name]
+	prev := c.last[name]
 	c.mu.Unlock()
-	for i, intent := range names {
-		vals := srcs[i].Val()
+	canaries, previous := make(map[string]Release), make(map[string]Release)
+	for _, w := range want {
+		vals := w.src.Val()
 		src, _ := vals[0].(string)
 		metaRaw, _ := vals[1].(string)
 		var meta Version
 		if err := json.Unmarshal([]byte(metaRaw), &meta); err != nil {
-			return nil, fmt.Errorf("decode version of %s/%s: %w", name, intent, err)
+			return nil, fmt.Errorf("decode version %s of %s/%s: %w", w.ver, name, w.intent, err)
 		}
-		prog := c.program(prev, intent, meta)
+		prog := c.program(prev, w.intent, meta)
 		if prog == nil {
-			if prog, err = sandbox.Compile(intent+".lua", src); err != nil {
+			if prog, err = sandbox.Compile(w.intent+".lua", src); err != nil {
 				// Stored sources compiled at upload; failing now means a
 				// runtime upgrade changed the rules. Serve the rest of the bot.
-				c.log.Error("stored handler no longer compiles", "bot", name, "intent", intent, "version", meta.Version, "err", err)
+				c.log.Error("stored handler no longer compiles", "bot", name, "intent", w.intent, "version", meta.Version, "err", err)
 				continue
 			}
 		}
-		b.Handlers[intent] = Handler{Version: meta.Version, Program: prog}
-	}
-	if prev != nil && c.cfg.OnRetire != nil {
-		for intent, h := range prev.Handlers {
-			if now, ok := b.Handlers[intent]; !ok || now.Version != h.Version {
-				c.cfg.OnRetire(name, intent, h.Version)
-			}
+		rel := Release{Version: meta.Version, Program: prog}
+		switch w.role {
+		case 0:
+			b.Handlers[w.intent] = Handler{Version: rel.Version, Program: rel.Program}
+		case 1:
+			canaries[w.intent] = rel
+		case 2:
+			previous[w.intent] = rel
 		}
+	}
+	for intent, h := range b.Handlers {
+		if rel, ok := canaries[intent]; ok {
+			h.Canary, h.CanaryPercent = rel, ros[intent].Percent
+		}
+		h.Previous = previous[intent]
+		b.Handlers[intent] = h
 	}
 	return b, nil
 }
@@ -849,11 +1107,14 @@ func (c *Catalog) resumeTraining(ctx context.Context, bot, dataSum, modelSum str
 	c.trainInBackground(bot, n, dataSum)
 }
 
-// program finds an already compiled program for a stored version.
+// program finds an already compiled program for a stored version: one the
+// previous snapshot served, or one uploaded through this replica.
 func (c *Catalog) program(prev *Bot, intent string, v Version) *sandbox.Program {
 	if prev != nil {
-		if h, ok := prev.Handlers[intent]; ok && h.Program.SHA256() == v.SHA256 {
-			return h.Program
+		for _, r := range prev.Handlers[intent].releases() {
+			if r.Program.SHA256() == v.SHA256 {
+				return r.Program
+			}
 		}
 	}
 	c.mu.Lock()
@@ -894,6 +1155,7 @@ func (c *Catalog) Run(ctx context.Context) error {
 func (c *Catalog) invalidate(bot string) {
 	c.mu.Lock()
 	delete(c.cache, bot)
+	c.epochs[bot]++
 	c.mu.Unlock()
 }
 

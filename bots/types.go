@@ -3,12 +3,14 @@ package bots
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/intents/nlu"
+	"github.com/parleyhq/parley/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
 )
 
@@ -17,7 +19,22 @@ var (
 	ErrBotNotFound     = errors.New("unknown bot")
 	ErrIntentNotFound  = errors.New("unknown intent")
 	ErrVersionNotFound = errors.New("unknown version")
+	ErrNoCanary        = errors.New("no canary")
 )
+
+// CanaryConflictError refuses a plain upload to an intent whose canary is
+// running: promote or abort the canary first, or upload as a canary to
+// replace it.
+type CanaryConflictError struct {
+	Intent  string
+	Version int
+	Percent int
+}
+
+func (e *CanaryConflictError) Error() string {
+	return fmt.Sprintf("intent %s has canary version %d at %d%%; promote or abort it first, or upload as a canary to replace it",
+		e.Intent, e.Version, e.Percent)
+}
 
 // ValidationError reports input the catalog refuses.
 type ValidationError struct{ Msg string }
@@ -80,8 +97,23 @@ type Settings struct {
 	// "api.example.com", "api.example.com:8443", "*.example.com" or an IP
 	// address. Empty allows none.
 	HTTPAllow []string `json:"http_allow,omitempty"`
-	// BusyReply is what users get when the bot has too many turns running.
+	// BusyReply is what users get when the bot has too many turns running
+	// or is over a rate limit.
 	BusyReply string `json:"busy_reply,omitempty"`
+	// RateLimitPerBot limits the turns of the whole bot, across all
+	// replicas: a count per s, m, h or d such as "100/s" or "6000/m", with
+	// bursts of up to the count. Empty (the default) means no limit.
+	RateLimitPerBot string `json:"rate_limit_per_bot,omitempty"`
+	// RateLimitPerUser limits the turns of each conversation, written like
+	// RateLimitPerBot. Empty (the default) means no limit.
+	RateLimitPerUser string `json:"rate_limit_per_user,omitempty"`
+	// MinVMs is how many Lua VMs each of the bot's handlers keeps warm
+	// when idle (default 0: idle handlers scale to zero, at most 32).
+	MinVMs int `json:"min_vms,omitempty"`
+	// MaxVMs caps the Lua VMs of each of the bot's handlers (default: the
+	// server's PARLEY_POOL_SIZE, at most 256); more concurrent turns of one
+	// handler wait for a VM.
+	MaxVMs int `json:"max_vms,omitempty"`
 }
 
 // Defaults applied by the accessors on [Settings].
@@ -101,6 +133,8 @@ const (
 	maxLimitBytes      = 1 << 20
 	maxHTTPCalls       = 100
 	maxHTTPAllow       = 64
+	maxMinVMs          = 32
+	maxMaxVMs          = 256
 )
 
 // allowEntry is an http_allow entry: a host name, a *. wildcard, an IPv4
@@ -130,11 +164,23 @@ func (s Settings) Validate() error {
 		return invalid("max_http_calls must be between 1 and %d", maxHTTPCalls)
 	case len(s.HTTPAllow) > maxHTTPAllow:
 		return invalid("http_allow lists at most %d hosts", maxHTTPAllow)
+	case s.MinVMs < 0 || s.MinVMs > maxMinVMs:
+		return invalid("min_vms must be between 0 and %d", maxMinVMs)
+	case s.MaxVMs < 0 || s.MaxVMs > maxMaxVMs:
+		return invalid("max_vms must be between 1 and %d", maxMaxVMs)
+	case s.MaxVMs > 0 && s.MinVMs > s.MaxVMs:
+		return invalid("min_vms (%d) must not be larger than max_vms (%d)", s.MinVMs, s.MaxVMs)
 	}
 	for _, h := range s.HTTPAllow {
 		if len(h) > 260 || !allowEntry.MatchString(strings.ToLower(h)) {
 			return invalid("http_allow: %q is not a host, *.domain, or IP address with an optional port", h)
 		}
+	}
+	if _, err := ratelimit.ParseRate(s.RateLimitPerBot); err != nil {
+		return invalid("rate_limit_per_bot: %s", err.Error())
+	}
+	if _, err := ratelimit.ParseRate(s.RateLimitPerUser); err != nil {
+		return invalid("rate_limit_per_user: %s", err.Error())
 	}
 	return nil
 }
@@ -177,6 +223,14 @@ func (s Settings) BusyText() string {
 		return DefaultBusyReply
 	}
 	return s.BusyReply
+}
+
+// RateLimits are the bot's rate limits; zero rates mean no limit. Settings
+// that fail [Settings.Validate] count as no limit.
+func (s Settings) RateLimits() ratelimit.Limits {
+	perBot, _ := ratelimit.ParseRate(s.RateLimitPerBot)
+	perUser, _ := ratelimit.ParseRate(s.RateLimitPerUser)
+	return ratelimit.Limits{Bot: perBot, Conversation: perUser}
 }
 
 // Timeout is the handler time limit.
@@ -236,10 +290,88 @@ type Version struct {
 	Created string `json:"created"`
 }
 
-// Handler is a bot's current handler for one intent.
-type Handler struct {
+// Release is one compiled handler version.
+type Release struct {
 	Version int
 	Program *sandbox.Program
+}
+
+// Handler is a bot's handler for one intent: the stable version, and the
+// other versions conversations may still be pinned to.
+type Handler struct {
+	// Version and Program are the stable version, which every conversation
+	// gets unless the canary or its pin decides otherwise.
+	Version int
+	Program *sandbox.Program
+	// Canary is the version on trial; zero when there is none.
+	Canary Release
+	// CanaryPercent is the share of new conversations (0-100) that Canary gets.
+	CanaryPercent int
+	// Previous is the stable version before the last promotion, kept for
+	// the conversations that began on it; zero when there is none.
+	Previous Release
+}
+
+// Select returns the version that answers a conversation: the version it is
+// pinned to (0: none) while that version is still served (stable, canary or
+// previous); otherwise the canary when the conversation's bucket falls within
+// the canary's share, else the stable version. The caller pins the result.
+func (h Handler) Select(intent, conversation string, pinned int) Release {
+	switch {
+	case pinned == 0:
+	case pinned == h.Version:
+		return Release{Version: h.Version, Program: h.Program}
+	case pinned == h.Canary.Version && h.Canary.Program != nil:
+		return h.Canary
+	case pinned == h.Previous.Version && h.Previous.Program != nil:
+		return h.Previous
+	}
+	if h.Canary.Program != nil && Bucket(intent, conversation) < h.CanaryPercent {
+		return h.Canary
+	}
+	return Release{Version: h.Version, Program: h.Program}
+}
+
+// releases lists the versions the handler serves: stable, canary, previous.
+func (h Handler) releases() []Release {
+	out := make([]Release, 0, 3)
+	for _, r := range []Release{{Version: h.Version, Program: h.Program}, h.Canary, h.Previous} {
+		if r.Program != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// serves reports whether version is one the handler serves.
+func (h Handler) serves(version int) bool {
+	for _, r := range h.releases() {
+		if r.Version == version {
+			return true
+		}
+	}
+	return false
+}
+
+// Bucket places a conversation in one of 100 buckets for an intent's canary,
+// by a deterministic hash of the intent and conversation id: a canary at
+// percent p gets the conversations with Bucket < p, on every replica. Raising
+// p keeps the conversations already in the canary. The intent is part of the
+// hash so that the same conversations do not try every canary of a bot.
+func Bucket(intent, conversation string) int {
+	h := fnv.New64a()
+	h.Write([]byte(intent))
+	h.Write([]byte{0})
+	h.Write([]byte(conversation))
+	// Finish with a 64-bit mixer (splitmix64): FNV alone spreads short,
+	// similar ids poorly over a small modulus.
+	x := h.Sum64()
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return int(x % 100)
 }
 
 // Bot is an immutable snapshot of one bot as the request path uses it.

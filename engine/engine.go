@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	// max_concurrent_turns handlers already (default 2s, and at most half
 	// the handler's timeout); then the turn fails with ErrBusy.
 	BusyWait time.Duration
+	// Limiter, when set, enforces the bots' rate_limit_per_bot and
+	// rate_limit_per_user settings; nil means no rate limits.
+	Limiter *ratelimit.Limiter
 }
 
 // Observer watches processed turns.
@@ -59,6 +63,7 @@ type Engine struct {
 	invocations InvocationRecorder
 	limits      botLimits
 	maxBusyWait time.Duration
+	limiter     *ratelimit.Limiter
 }
 
 // New returns an Engine.
@@ -71,7 +76,7 @@ func New(cfg Config) *Engine {
 		cfg.BusyWait = DefaultBusyWait
 	}
 	return &Engine{bots: cfg.Bots, sessions: cfg.Sessions, runtime: cfg.Runtime, log: log, observer: cfg.Observer,
-		invocations: cfg.Invocations, maxBusyWait: cfg.BusyWait}
+		invocations: cfg.Invocations, maxBusyWait: cfg.BusyWait, limiter: cfg.Limiter}
 }
 
 // Turn is a processed turn with the details developers need when testing.
@@ -119,6 +124,9 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = time.Now().UTC()
 	}
+	if err := e.rateLimit(ctx, bot, ev); err != nil {
+		return nil, err
+	}
 	timeout := clip(ctx, bot.Settings.Timeout())
 	st, err := e.sessions.Begin(ctx, bot.Name, ev.Conversation, sessions.Options{
 		MessageID: ev.ID,
@@ -162,7 +170,9 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 			t.EndConversation = end
 		}
 	} else {
-		h := bot.Handlers[d.Intent]
+		// The conversation stays on the version it began the intent with
+		// while the bot still serves it (see bots.Handler.Select).
+		h := bot.Handlers[d.Intent].Select(d.Intent, ev.Conversation, st.State.Versions[d.Intent])
 		t.Version = h.Version
 		call := sandbox.Call{
 			Key:             sandbox.PoolKey{Bot: bot.Name, Intent: d.Intent, Version: h.Version},
@@ -175,6 +185,8 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 			MaxReplyBytes:   bot.Settings.ReplyBytes(),
 			MaxHTTPCalls:    bot.Settings.HTTPCalls(),
 			HTTPAllow:       bot.Settings.HTTPAllow,
+			MinVMs:          bot.Settings.MinVMs,
+			MaxVMs:          bot.Settings.MaxVMs,
 		}
 		slots := e.limits.get(bot.Name, bot.Settings.ConcurrentTurns())
 		if !slots.acquire(ctx, e.busyWait(timeout)) {
@@ -184,7 +196,8 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 			e.record(ctx, sandbox.Invocation{Bot: bot.Name, Intent: d.Intent, Version: h.Version,
 				Conversation: ev.Conversation, Start: time.Now(), Outcome: sandbox.OutcomeRejected,
 				Error: "too many turns running (max_concurrent_turns)"})
-			return nil, &BusyError{Bot: bot.Name, Reply: bot.Settings.BusyText(), RetryAfter: time.Second}
+			return nil, &BusyError{Bot: bot.Name, Reply: bot.Settings.BusyText(), RetryAfter: time.Second,
+				Limit: LimitConcurrency}
 		}
 		res, err := e.runtime.Run(ctx, call)
 		slots.release()
@@ -205,6 +218,7 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 		t.EndConversation = res.Reply.EndConversation
 		next.Data = res.Session
 		next.Expect = res.Reply.Expect
+		next.Versions = pin(st.State.Versions, bot, d.Intent, h.Version)
 	}
 
 	answer, err := json.Marshal(t)
@@ -224,6 +238,23 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return t, nil
+}
+
+// pin returns the conversation's pinned versions with intent pinned to
+// version, saved with the turn's commit. Pins of intents the bot no longer
+// has are dropped.
+func pin(pins map[string]int, bot *bots.Bot, intent string, version int) map[string]int {
+	if pins[intent] == version && len(pins) == 1 {
+		return pins
+	}
+	out := make(map[string]int, len(pins)+1)
+	for name, v := range pins {
+		if bot.Has(name) {
+			out[name] = v
+		}
+	}
+	out[intent] = version
+	return out
 }
 
 // record reports an invocation to the recorder, if there is one.

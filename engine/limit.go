@@ -7,28 +7,54 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parleyhq/parley/bots"
+	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
 )
 
 // ErrBusy is matched (errors.Is) by the *BusyError that Run returns when a
 // bot already runs as many handler calls as its max_concurrent_turns allows
-// and none finished within the short wait. Nothing was written; the client
-// may retry after a moment.
+// and none finished within the short wait, or when the turn is over the
+// bot's rate_limit_per_bot or rate_limit_per_user. Nothing was written; the
+// client may retry after RetryAfter.
 var ErrBusy = errors.New("bot is busy")
 
-// BusyError is a turn rejected because its bot is at its concurrency limit.
+// The limits a [BusyError] names.
+const (
+	LimitConcurrency = "max_concurrent_turns"
+	LimitPerBot      = "rate_limit_per_bot"
+	LimitPerUser     = "rate_limit_per_user"
+)
+
+// BusyError is a turn rejected because its bot is at its concurrency limit
+// or over one of its rate limits.
 type BusyError struct {
 	// Bot is the bot that is busy.
 	Bot string
 	// Reply is the bot's busy_reply, for channels that answer with text.
 	Reply string
-	// RetryAfter suggests when to try again.
+	// RetryAfter suggests when to try again; for a rate limit it is when
+	// the turn would be allowed.
 	RetryAfter time.Duration
+	// Limit is the setting that refused the turn: LimitConcurrency,
+	// LimitPerBot or LimitPerUser.
+	Limit string
 }
 
 func (e *BusyError) Error() string {
+	switch e.Limit {
+	case LimitPerBot:
+		return "bot " + e.Bot + " is over its rate limit (rate_limit_per_bot)"
+	case LimitPerUser:
+		return "bot " + e.Bot + ": the conversation is over its rate limit (rate_limit_per_user)"
+	}
 	return "bot " + e.Bot + " is busy: too many turns running"
 }
+
+// RateLimited reports whether the turn was refused by a rate limit rather
+// than by the concurrency limit.
+func (e *BusyError) RateLimited() bool { return e.Limit == LimitPerBot || e.Limit == LimitPerUser }
 
 // Is makes errors.Is(err, ErrBusy) true.
 func (e *BusyError) Is(target error) bool { return target == ErrBusy }
@@ -103,4 +129,22 @@ func (s *slots) release() { <-s.tokens }
 // busyWait is how long a turn with the given handler timeout waits for a slot.
 func (e *Engine) busyWait(timeout time.Duration) time.Duration {
 	return max(min(e.maxBusyWait, timeout/2), 10*time.Millisecond)
+}
+
+// rateLimit checks the turn against the bot's rate limits, before it takes
+// the conversation, so a refused turn costs one round trip and holds nothing.
+// Every delivery counts, a platform's retry of a message included.
+func (e *Engine) rateLimit(ctx context.Context, bot *bots.Bot, ev *intents.Event) error {
+	if e.limiter == nil {
+		return nil
+	}
+	d := e.limiter.Allow(ctx, bot.Name, ev.Conversation, bot.Settings.RateLimits())
+	if d.Allowed {
+		return nil
+	}
+	limit := LimitPerBot
+	if d.Scope == ratelimit.ScopeConversation {
+		limit = LimitPerUser
+	}
+	return &BusyError{Bot: bot.Name, Reply: bot.Settings.BusyText(), RetryAfter: d.RetryAfter, Limit: limit}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"github.com/parleyhq/parley/bots"
@@ -162,10 +163,21 @@ func (s *Server) listIntents(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"intents": list})
 }
 
+// putIntent uploads a handler version: the new stable version, or with
+// ?canary=PERCENT a canary for that share of new conversations.
 func (s *Server) putIntent(c *gin.Context) {
 	body, err := s.body(c)
 	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if raw, ok := c.GetQuery("canary"); ok {
+		percent, err := strconv.Atoi(raw)
+		if err != nil {
+			s.fail(c, newError(http.StatusBadRequest, "invalid", "canary must be a percentage from 0 to 100"))
+			return
+		}
+		s.putCanary(c, string(body), percent)
 		return
 	}
 	v, unchanged, err := s.cfg.Catalog.PutHandler(c, c.Param("bot"), c.Param("intent"), string(body))
@@ -178,6 +190,70 @@ func (s *Server) putIntent(c *gin.Context) {
 		status = http.StatusOK
 	}
 	c.JSON(status, gin.H{"intent": c.Param("intent"), "version": v.Version, "sha256": v.SHA256, "unchanged": unchanged})
+}
+
+func (s *Server) putCanary(c *gin.Context, source string, percent int) {
+	up, err := s.cfg.Catalog.PutCanary(c, c.Param("bot"), c.Param("intent"), source, percent)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusCreated
+	if up.Unchanged {
+		status = http.StatusOK
+	}
+	out := gin.H{"intent": c.Param("intent"), "version": up.Version.Version, "sha256": up.SHA256, "unchanged": up.Unchanged}
+	if !up.Stable {
+		out["canary"] = bots.Canary{Version: up.Version.Version, Percent: percent}
+	}
+	c.JSON(status, out)
+}
+
+// setCanary changes the share of new conversations a canary gets.
+func (s *Server) setCanary(c *gin.Context) {
+	var req struct {
+		Percent *int `json:"percent"`
+	}
+	if err := s.decode(c, &req, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if req.Percent == nil {
+		s.fail(c, newError(http.StatusBadRequest, "invalid", "\"percent\" is required (0-100)"))
+		return
+	}
+	if err := s.cfg.Catalog.SetCanaryPercent(c, c.Param("bot"), c.Param("intent"), *req.Percent); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.getIntentRollout(c)
+}
+
+func (s *Server) promoteCanary(c *gin.Context) {
+	if _, err := s.cfg.Catalog.PromoteCanary(c, c.Param("bot"), c.Param("intent")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.getIntentRollout(c)
+}
+
+func (s *Server) abortCanary(c *gin.Context) {
+	if _, err := s.cfg.Catalog.AbortCanary(c, c.Param("bot"), c.Param("intent")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.getIntentRollout(c)
+}
+
+// getIntentRollout answers a canary change with the intent's versions after it.
+func (s *Server) getIntentRollout(c *gin.Context) {
+	info, err := s.cfg.Catalog.GetHandler(c, c.Param("bot"), c.Param("intent"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"intent": info.Intent, "version": info.Current, "sha256": info.SHA256,
+		"canary": info.Canary, "previous": info.Previous})
 }
 
 func (s *Server) getIntent(c *gin.Context) {

@@ -13,6 +13,8 @@ import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/queue"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/scheduler"
 )
@@ -48,12 +50,20 @@ func classify(err error) *apiError {
 	var sve *scheduler.ValidationError
 	var mbe *http.MaxBytesError
 	var be *engine.BusyError
+	var cce *bots.CanaryConflictError
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &be):
 		// The bot's own busy reply, for clients that show the message.
-		return &apiError{Status: http.StatusTooManyRequests, Code: "busy", Message: be.Reply, RetryAfter: be.RetryAfter}
+		code := "busy"
+		if be.RateLimited() {
+			code = "rate_limited"
+		}
+		return &apiError{Status: http.StatusTooManyRequests, Code: code, Message: be.Reply, RetryAfter: be.RetryAfter}
+	case errors.Is(err, queue.ErrFull):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "queue_full",
+			Message: "too many events are waiting; retry later", RetryAfter: 5 * time.Second}
 	case errors.As(err, &mbe):
 		return errBodyTooLarge
 	case errors.As(err, &ce):
@@ -73,6 +83,11 @@ func classify(err error) *apiError {
 		return newError(http.StatusNotFound, "intent_not_found", "unknown intent")
 	case errors.Is(err, bots.ErrVersionNotFound):
 		return newError(http.StatusNotFound, "version_not_found", "unknown version")
+	case errors.Is(err, bots.ErrNoCanary):
+		return newError(http.StatusNotFound, "canary_not_found", "the intent has no canary")
+	case errors.As(err, &cce):
+		return &apiError{Status: http.StatusConflict, Code: "canary_running", Message: cce.Error(),
+			Extra: map[string]any{"canary": bots.Canary{Version: cce.Version, Percent: cce.Percent}}}
 	case errors.Is(err, engine.ErrUnavailable):
 		return newError(http.StatusServiceUnavailable, "unavailable", err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -105,4 +120,19 @@ func (s *Server) fail(c *gin.Context, err error) {
 func isNetworkError(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// busyAnswer is the answer to a turn refused by one of its bot's limits
+// (concurrency or rate) on a channel whose platform shows only answers in
+// its own format (an [channels.ErrorRenderer]: voice assistants, SMS): the
+// bot's busy reply as an ordinary answer, so the user hears or reads it.
+// It is nil for other errors and other channels, which get 429 with
+// Retry-After.
+func busyAnswer(adapter channels.Adapter, ev *intents.Event, err error) *intents.TurnResult {
+	var be *engine.BusyError
+	if _, ok := adapter.(channels.ErrorRenderer); !ok || !errors.As(err, &be) {
+		return nil
+	}
+	return &intents.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: intents.OutcomeError,
+		Replies: []intents.Reply{{Text: be.Reply}}}
 }

@@ -98,13 +98,16 @@ func (s *Server) usage(c *gin.Context) {
 		total.ComputeMS += d.ComputeMS
 		total.Instructions += d.Instructions
 		total.HTTPCalls += d.HTTPCalls
+		total.ColdStarts += d.ColdStarts
+		total.WarmStarts += d.WarmStarts
 		for o, n := range d.Outcomes {
 			total.Outcomes[o] += n
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"bot": bot, "from": from.Format(time.DateOnly), "to": to.Format(time.DateOnly),
 		"days": days, "total": gin.H{"invocations": total.Invocations, "compute_ms": total.ComputeMS,
-			"instructions": total.Instructions, "http_calls": total.HTTPCalls, "outcomes": total.Outcomes}})
+			"instructions": total.Instructions, "http_calls": total.HTTPCalls, "cold_starts": total.ColdStarts,
+			"warm_starts": total.WarmStarts, "outcomes": total.Outcomes}})
 }
 
 // invocationBot checks that the logs are served and the bot exists.

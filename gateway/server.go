@@ -38,6 +38,10 @@ type Catalog interface {
 	ListHandlers(ctx context.Context, bot string) ([]bots.HandlerInfo, error)
 	GetHandler(ctx context.Context, bot, intent string) (*bots.HandlerInfo, error)
 	Rollback(ctx context.Context, bot, intent string, version int) error
+	PutCanary(ctx context.Context, bot, intent, source string, percent int) (bots.CanaryUpload, error)
+	SetCanaryPercent(ctx context.Context, bot, intent string, percent int) error
+	PromoteCanary(ctx context.Context, bot, intent string) (int, error)
+	AbortCanary(ctx context.Context, bot, intent string) (int, error)
 	DeleteHandler(ctx context.Context, bot, intent string) error
 	PutNLU(ctx context.Context, bot string, n bots.NLU) error
 	GetNLU(ctx context.Context, bot string) (bots.NLU, error)
@@ -147,6 +151,9 @@ func (s *Server) routes() {
 	v1.GET("/bots/:bot/intents/:intent", s.getIntent)
 	v1.DELETE("/bots/:bot/intents/:intent", s.deleteIntent)
 	v1.POST("/bots/:bot/intents/:intent/rollback", s.rollback)
+	v1.PUT("/bots/:bot/intents/:intent/canary", s.setCanary)
+	v1.POST("/bots/:bot/intents/:intent/canary/promote", s.promoteCanary)
+	v1.POST("/bots/:bot/intents/:intent/canary/abort", s.abortCanary)
 	v1.PUT("/bots/:bot/nlu", s.putNLU)
 	v1.GET("/bots/:bot/nlu", s.getNLU)
 	v1.POST("/bots/:bot/invoke", s.invoke)
@@ -250,6 +257,13 @@ func (s *Server) hook(c *gin.Context) {
 	for _, ev := range in.Events {
 		t, err := s.cfg.Dispatcher.Run(ctx, ev)
 		if err != nil {
+			if busy := busyAnswer(adapter, ev, err); busy != nil {
+				// Over a limit: the bot's busy reply, as an answer in the channel's
+				// own format, after the answers of the events before.
+				c.Set(ctxTurnFailed, http.StatusTooManyRequests)
+				results = append(results, busy)
+				break
+			}
 			if er, ok := adapter.(channels.ErrorRenderer); ok {
 				s.log.WarnContext(c, "turn could not run; answering with the channel's apology", "bot", botName,
 					"channel", channel, "err", err)

@@ -70,18 +70,22 @@ type Entry struct {
 	ComputeMS    float64   `json:"compute_ms"`
 	Instructions int64     `json:"instructions"`
 	HTTPCalls    int       `json:"http_calls,omitempty"`
+	ColdStart    bool      `json:"cold_start,omitempty"`
 	Error        string    `json:"error,omitempty"`
 	Line         int       `json:"line,omitempty"`
 	Logs         []string  `json:"logs,omitempty"`
 }
 
-// Day is one bot's usage on one UTC day.
+// Day is one bot's usage on one UTC day. ColdStarts and WarmStarts count
+// the calls that built a Lua VM and those that reused an idle one.
 type Day struct {
 	Date         string           `json:"date"` // YYYY-MM-DD
 	Invocations  int64            `json:"invocations"`
 	ComputeMS    float64          `json:"compute_ms"`
 	Instructions int64            `json:"instructions"`
 	HTTPCalls    int64            `json:"http_calls"`
+	ColdStarts   int64            `json:"cold_starts"`
+	WarmStarts   int64            `json:"warm_starts"`
 	Outcomes     map[string]int64 `json:"outcomes"`
 }
 
@@ -232,6 +236,7 @@ func NewEntry(inv sandbox.Invocation) Entry {
 		ComputeMS:    float64(inv.Compute.Microseconds()) / 1000,
 		Instructions: inv.Instructions,
 		HTTPCalls:    inv.HTTPCalls,
+		ColdStart:    inv.ColdStart,
 		Error:        truncate(inv.Error, maxErrorBytes),
 		Line:         inv.Line,
 	}
@@ -264,6 +269,7 @@ type usageKey struct {
 type usage struct {
 	key                                   string
 	n, computeUS, instructions, httpCalls int64
+	coldStarts, warmStarts                int64
 	outcomes                              map[string]int64
 }
 
@@ -296,6 +302,12 @@ func (r *Recorder) write(ctx context.Context, batch []sandbox.Invocation) {
 		u.computeUS += inv.Compute.Microseconds()
 		u.instructions += inv.Instructions
 		u.httpCalls += int64(inv.HTTPCalls)
+		if inv.ColdStart {
+			u.coldStarts++
+		}
+		if inv.WarmStart {
+			u.warmStarts++
+		}
 		u.outcomes[string(inv.Outcome)]++
 	}
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -311,6 +323,12 @@ func (r *Recorder) write(ctx context.Context, batch []sandbox.Invocation) {
 			p.HIncrBy(ctx, u.key, "instructions", u.instructions)
 			if u.httpCalls > 0 {
 				p.HIncrBy(ctx, u.key, "http_calls", u.httpCalls)
+			}
+			if u.coldStarts > 0 {
+				p.HIncrBy(ctx, u.key, "cold_starts", u.coldStarts)
+			}
+			if u.warmStarts > 0 {
+				p.HIncrBy(ctx, u.key, "warm_starts", u.warmStarts)
 			}
 			for o, n := range u.outcomes {
 				p.HIncrBy(ctx, u.key, "outcome:"+o, n)
@@ -395,6 +413,10 @@ func (r *Recorder) Usage(ctx context.Context, bot string, from, to time.Time) ([
 				d.Instructions = x
 			case "http_calls":
 				d.HTTPCalls = x
+			case "cold_starts":
+				d.ColdStarts = x
+			case "warm_starts":
+				d.WarmStarts = x
 			default:
 				if o, ok := strings.CutPrefix(k, "outcome:"); ok {
 					d.Outcomes[o] = x

@@ -18,7 +18,13 @@
 // a reclaimed entry from being sent twice, and the entry is acknowledged
 // last. Failed turns and sends are retried with backoff, honouring the
 // platform's Retry-After; what still fails goes to the bot's dead letters,
-// which can be listed, replayed and deleted.
+// which can be listed, replayed and deleted. A turn refused because the bot
+// is over a limit ([Later]) is retried after its delay without counting as
+// a try, for up to Config.MaxDelay in all.
+//
+// The queue is bounded: a partition holding Config.MaxPending events
+// refuses more with [ErrFull] (the gateway answers 503, and the platform
+// delivers the webhook again later).
 //
 // Example:
 //

@@ -42,6 +42,8 @@ const (
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultDrainTimeout  = 10 * time.Second
 	DefaultDeadLetterMax = 10000
+	DefaultMaxPending    = 10000
+	DefaultMaxDelay      = 15 * time.Minute
 	DefaultKeyPrefix     = "parley:"
 	group                = "parley"
 )
@@ -85,6 +87,13 @@ type Config struct {
 	// DeadLetterMax bounds each bot's dead letters, oldest dropped first
 	// (default 10000).
 	DeadLetterMax int64
+	// MaxPending bounds the events waiting in one partition, in flight
+	// included (default 10000); Enqueue refuses more with [ErrFull].
+	MaxPending int64
+	// MaxDelay bounds how long an event may wait in all for its bot to be
+	// back under its limits ([Later] failures, which are not counted as
+	// tries) before it goes to the dead letters (default 15m).
+	MaxDelay time.Duration
 	// ID names this replica in leases and consumer groups (default random).
 	ID string
 	// Runner runs turns (required for Run).
@@ -128,6 +137,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	if cfg.DeadLetterMax <= 0 {
 		cfg.DeadLetterMax = DefaultDeadLetterMax
 	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
 	if cfg.ID == "" {
 		cfg.ID = uuid.NewString()
 	}
@@ -137,6 +149,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 	def(&cfg.Backoff, DefaultBackoff)
 	def(&cfg.MaxBackoff, DefaultMaxBackoff)
 	def(&cfg.DrainTimeout, DefaultDrainTimeout)
+	def(&cfg.MaxDelay, DefaultMaxDelay)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -182,9 +195,14 @@ func (q *Queue) Load(ctx context.Context) error {
 	return nil
 }
 
+// ErrFull is returned by Enqueue when the event's partition already holds
+// MaxPending events: the platform should deliver the webhook again later.
+var ErrFull = errors.New("queue: too many events waiting")
+
 // Enqueue stores ev for processing. ev.ID must be the platform's delivery
 // id: a delivery already enqueued within DedupTTL is not enqueued again, and
-// Enqueue reports false for it.
+// Enqueue reports false for it. A partition holding MaxPending events
+// refuses more with ErrFull, before the delivery is marked seen.
 func (q *Queue) Enqueue(ctx context.Context, ev *intents.Event) (bool, error) {
 	if ev.ID == "" || ev.Bot == "" || ev.Channel == "" {
 		return false, errors.New("queue: an event needs an id, a bot and a channel")
@@ -198,13 +216,16 @@ func (q *Queue) enqueue(ctx context.Context, ev *intents.Event, dedup time.Durat
 		return false, fmt.Errorf("encode event: %w", err)
 	}
 	p := q.Partition(ev.Bot, ev.Conversation)
-	err = enqueueScript.Run(ctx, q.rdb, []string{q.seenKey(p, ev), q.streamKey(p)},
-		dedup.Milliseconds(), raw, time.Now().UnixMicro()).Err()
+	res, err := enqueueScript.Run(ctx, q.rdb, []string{q.seenKey(p, ev), q.streamKey(p)},
+		dedup.Milliseconds(), raw, time.Now().UnixMicro(), q.cfg.MaxPending).Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("enqueue: %w", err)
+	}
+	if _, full := res.(int64); full {
+		return false, ErrFull
 	}
 	select {
 	case q.wake[p] <- struct{}{}:

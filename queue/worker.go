@@ -309,12 +309,22 @@ func (q *Queue) giveUp(ctx context.Context, key, id string, ev *intents.Event, s
 }
 
 // runTurn runs the event's turn, retrying failures up to MaxAttempts unless
-// they are [Permanent].
+// they are [Permanent]. A [Later] failure (the bot is over a limit) is
+// retried after its delay without counting as a try, for up to MaxDelay in
+// all; meanwhile the partition waits, so a conversation's events stay in
+// order.
 func (q *Queue) runTurn(ctx context.Context, ev *intents.Event) (*intents.TurnResult, int, error) {
+	var delayed time.Duration
 	for attempt := 1; ; attempt++ {
 		res, err := q.cfg.Runner.Run(ctx, ev)
 		if err == nil {
 			return res, attempt, nil
+		}
+		if after, ok := laterDelay(err); ok && ctx.Err() == nil && delayed+after <= q.cfg.MaxDelay {
+			delayed += after
+			attempt--
+			q.sleep(ctx, after)
+			continue
 		}
 		if isPermanent(err) || attempt >= q.cfg.MaxAttempts || ctx.Err() != nil {
 			return nil, attempt, err
@@ -394,4 +404,29 @@ func Permanent(err error) error { return permanentError{err} }
 func isPermanent(err error) bool {
 	var pe permanentError
 	return errors.As(err, &pe)
+}
+
+// laterError marks a failure that clears by itself after a delay.
+type laterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e laterError) Error() string { return e.err.Error() }
+func (e laterError) Unwrap() error { return e.err }
+
+// minLater is the shortest wait before a [Later] failure is retried.
+const minLater = 10 * time.Millisecond
+
+// Later marks err as a failure that clears by itself after the given delay
+// (the bot is over a rate or concurrency limit): the queue retries the turn
+// after the delay without counting a try toward the dead letters.
+func Later(err error, after time.Duration) error { return laterError{err, max(after, minLater)} }
+
+func laterDelay(err error) (time.Duration, bool) {
+	var le laterError
+	if errors.As(err, &le) {
+		return le.after, true
+	}
+	return 0, false
 }

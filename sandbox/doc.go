@@ -160,9 +160,21 @@
 // A [Program] is immutable and may be shared by any number of goroutines
 // and Runtimes. A [Runtime] is safe for concurrent use. It keeps one pool
 // per [PoolKey], never sharing a VM between keys, and a VM serves one call
-// at a time. Each pool holds at most Config.MaxVMsPerPool VMs; a call that
-// finds them all busy waits until one is returned or its context ends. A
-// VM whose call timed out, was abandoned by its caller, panicked or hit a
-// size limit is closed rather than reused, as is one that has served
-// Config.MaxUses calls.
+// at a time. Each pool holds at most Call.MaxVMs VMs (default
+// Config.MaxVMsPerPool); a call that finds them all busy waits, in arrival
+// order, until one is returned or its context ends. A VM whose call timed
+// out, was abandoned by its caller, panicked or hit a size limit is closed
+// rather than reused, as is one that has served Config.MaxUses calls.
+//
+// # Elastic pools
+//
+// A pool starts empty and builds a VM only when a call finds none idle (a
+// cold start; the Program is compiled already, so only the VM is new). A
+// background reaper closes VMs left idle for Config.IdleTimeout, down to
+// Call.MinVMs, which are built in the background after a call and kept
+// warm; a pool with no VMs that was not used for that long is forgotten.
+// An idle handler then costs only its Program, so a process can hold many
+// thousands of mostly idle bots. [Runtime.Stats] counts cold and warm
+// starts, idle VMs and what the reaper closed; Result.ColdStart and
+// Result.WarmStart tell them apart per call.
 package sandbox

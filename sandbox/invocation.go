@@ -46,6 +46,11 @@ type Invocation struct {
 	Instructions int64
 	// HTTPCalls is the number of outbound http requests made.
 	HTTPCalls int
+	// ColdStart and WarmStart tell whether the call built a VM or reused
+	// an idle one (Result.ColdStart, Result.WarmStart); both are false when
+	// it never got a VM.
+	ColdStart bool
+	WarmStart bool
 	// Outcome is how the call ended.
 	Outcome Outcome
 	// Error is the failure as the script author should read it, with the
@@ -68,6 +73,8 @@ func NewInvocation(c *Call, res Result, err error) Invocation {
 		Compute:      res.Compute,
 		Instructions: res.Instructions,
 		HTTPCalls:    res.HTTPCalls,
+		ColdStart:    res.ColdStart,
+		WarmStart:    res.WarmStart,
 		Outcome:      OutcomeOK,
 		Logs:         res.Logs,
 		Start:        time.Now().Add(-res.Duration),

@@ -80,7 +80,34 @@ func compileProto(name, source string) (proto *lua.FunctionProto, serr *ScriptEr
 	// every call would build a Lua 5.0 arg table (with a hash part) that
 	// nothing can see: the chunk has no local named arg. Skip it.
 	proto.IsVarArg &^= lua.VarArgNeedsArg
+	compact(proto)
 	return proto, nil
+}
+
+// compact copies the slices of a compiled prototype and its nested ones to
+// their lengths. gopher-lua's compiler leaves them in buffers sized for
+// large functions, about 16 KiB per function however small, and a Program
+// is kept for as long as its handler is deployed, idle or not.
+func compact(p *lua.FunctionProto) {
+	p.Code = clip(p.Code)
+	p.Constants = clip(p.Constants)
+	p.FunctionPrototypes = clip(p.FunctionPrototypes)
+	p.DbgSourcePositions = clip(p.DbgSourcePositions)
+	p.DbgLocals = clip(p.DbgLocals)
+	p.DbgCalls = clip(p.DbgCalls)
+	p.DbgUpvalues = clip(p.DbgUpvalues)
+	for _, f := range p.FunctionPrototypes {
+		compact(f)
+	}
+}
+
+// clip returns a copy of s in an array of its own length; nil when s is
+// empty, so nothing keeps the original array alive.
+func clip[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
 }
 
 // validate runs the main chunk once in a fresh VM that is closed afterwards.

@@ -15,9 +15,16 @@ import (
 
 // Config configures a Runtime. The zero value of every field means its default.
 type Config struct {
-	// MaxVMsPerPool bounds the VMs of one pool, idle or busy; a call that
-	// finds them all busy waits for one. Default 2*GOMAXPROCS.
+	// MaxVMsPerPool bounds the VMs of one pool, idle or busy, when the
+	// call does not set Call.MaxVMs; a call that finds them all busy waits
+	// for one. Default 2*GOMAXPROCS.
 	MaxVMsPerPool int
+	// IdleTimeout is how long a VM may sit unused in its pool before the
+	// reaper closes it, keeping the pool's Call.MinVMs; a pool without VMs
+	// that was not used for this long is forgotten, so an idle handler
+	// costs only its compiled Program. Default 60s; negative disables the
+	// reaper, and pools then keep their VMs until they are dropped.
+	IdleTimeout time.Duration
 	// MaxUses is how many calls a VM serves before it is closed and
 	// replaced, which returns memory a state keeps after growing. Default 10000.
 	MaxUses int
@@ -58,6 +65,8 @@ const (
 	DefaultMaxHTTPCalls = 10
 	// DefaultHeapLimit is Config.HeapLimit's default.
 	DefaultHeapLimit = 1 << 30
+	// DefaultIdleTimeout is Config.IdleTimeout's default.
+	DefaultIdleTimeout = time.Minute
 )
 
 func (c Config) withDefaults() Config {
@@ -66,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxUses <= 0 {
 		c.MaxUses = 10000
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.DefaultTimeout <= 0 {
 		c.DefaultTimeout = time.Second
@@ -133,6 +145,13 @@ type Call struct {
 	MaxHTTPCalls int
 	// HTTPAllow lists the hosts the http module may reach (see HTTPClient).
 	HTTPAllow []string
+	// MinVMs is how many VMs the pool keeps when idle: after this call
+	// they are built in the background, and the reaper does not go below
+	// them. Zero lets the pool scale to zero; at most the pool's maximum.
+	MinVMs int
+	// MaxVMs bounds the pool's VMs, idle or busy; zero means
+	// Config.MaxVMsPerPool. The latest call's bounds apply to the pool.
+	MaxVMs int
 }
 
 // Result is what a successful call produced.
@@ -149,6 +168,9 @@ type Result struct {
 	Duration time.Duration
 	// ColdStart is true when the call had to build a new VM.
 	ColdStart bool
+	// WarmStart is true when the call ran on a VM that was idle in its
+	// pool. Both are false when the call never got a VM.
+	WarmStart bool
 	// Instructions is the number of Lua VM instructions the call ran.
 	Instructions int64
 	// Compute is the call's Duration less the time it waited for host I/O
@@ -164,16 +186,23 @@ type Stats struct {
 	Pools int
 	// VMs is the number of live VMs, idle or busy.
 	VMs int
+	// IdleVMs is the number of VMs waiting in their pools for a call.
+	IdleVMs int
 	// ColdStarts counts calls that built a new VM.
 	ColdStarts uint64
 	// WarmStarts counts calls served by an idle VM.
 	WarmStarts uint64
 	// Discarded counts VMs closed when their call returned instead of going
 	// back to their pool: after a timeout, an abandoned call, a panic, a
-	// limit, MaxUses, or because the pool was dropped meanwhile.
+	// limit, MaxUses, or because the pool was dropped or its maximum
+	// lowered meanwhile.
 	Discarded uint64
 	// HeapInterrupts counts calls the heap guard interrupted.
 	HeapInterrupts uint64
+	// ReapedVMs counts VMs the reaper closed after IdleTimeout unused.
+	ReapedVMs uint64
+	// ReapedPools counts pools the reaper forgot, empty and idle.
+	ReapedPools uint64
 }
 
 // Runtime runs handlers in bounded pools of sandboxed VMs. It is safe for
@@ -186,23 +215,38 @@ type Runtime struct {
 	closed atomic.Bool
 	guard  *heapGuard // nil when disabled
 
-	vms        atomic.Int64
-	coldStarts atomic.Uint64
-	warmStarts atomic.Uint64
-	discarded  atomic.Uint64
+	now        func() time.Time // the clock of idle times
+	stopReaper chan struct{}    // closed by Close; nil without a reaper
+	reaperDone chan struct{}
+
+	vms         atomic.Int64
+	idleVMs     atomic.Int64
+	coldStarts  atomic.Uint64
+	warmStarts  atomic.Uint64
+	discarded   atomic.Uint64
+	reapedVMs   atomic.Uint64
+	reapedPools atomic.Uint64
 }
 
 // New returns a Runtime with cfg's zero fields set to their defaults.
-func New(cfg Config) *Runtime {
+func New(cfg Config) *Runtime { return newRuntime(cfg, time.Now) }
+
+// newRuntime is New with the clock that pools and the reaper read.
+func newRuntime(cfg Config, now func() time.Time) *Runtime {
 	cfg = cfg.withDefaults()
 	r := &Runtime{
 		cfg: cfg,
 		vmcfg: vmConfig{logger: cfg.Logger, maxLogLines: cfg.MaxLogLines, kv: cfg.KV, http: cfg.HTTP,
 			maxHTTPBody: cfg.MaxHTTPResponseBytes},
 		lim: limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes},
+		now: now,
 	}
 	if cfg.HeapLimit > 0 {
 		r.guard = newHeapGuard(uint64(cfg.HeapLimit), cfg.HeapCheckInterval)
+	}
+	if cfg.IdleTimeout > 0 {
+		r.stopReaper, r.reaperDone = make(chan struct{}), make(chan struct{})
+		go r.reapEvery(reapInterval(cfg.IdleTimeout))
 	}
 	return r
 }
@@ -230,11 +274,23 @@ func (r *Runtime) Run(ctx context.Context, c Call) (Result, error) {
 	if timeout <= 0 {
 		timeout = r.cfg.DefaultTimeout
 	}
-	p, err := r.pool(c.Key)
-	if err != nil {
-		return Result{}, err
+	var (
+		p    *pool
+		v    *vm
+		cold bool
+		err  error
+	)
+	for {
+		if p, err = r.pool(c.Key); err != nil {
+			return Result{}, err
+		}
+		v, cold, err = p.get(ctx, c.MinVMs, c.MaxVMs)
+		if !errors.Is(err, errPoolGone) {
+			break
+		}
+		// The reaper forgot the pool after this call found it: use the
+		// pool that replaces it.
 	}
-	v, cold, err := p.get(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: waiting for a VM of %s: %w", c.Key, err)
 	}
@@ -251,7 +307,7 @@ func (r *Runtime) Run(ctx context.Context, c Call) (Result, error) {
 		lim.maxReplyBytes = c.MaxReplyBytes
 	}
 	res, o, err := v.run(ctx, &c, timeout, lim)
-	res.ColdStart = cold
+	res.ColdStart, res.WarmStart = cold, !cold
 	p.put(v, o == keepVM && v.uses < r.cfg.MaxUses)
 	return res, err
 }
@@ -265,11 +321,15 @@ func (r *Runtime) Drop(key PoolKey) {
 	}
 }
 
-// Close drops every pool. Later calls to Run return ErrClosed; calls in
-// flight finish.
+// Close stops the reaper and drops every pool. Later calls to Run return
+// ErrClosed; calls in flight finish.
 func (r *Runtime) Close() {
 	if r.closed.Swap(true) {
 		return
+	}
+	if r.stopReaper != nil {
+		close(r.stopReaper)
+		<-r.reaperDone
 	}
 	r.pools.Range(func(k, _ any) bool {
 		r.Drop(k.(PoolKey))
@@ -285,108 +345,17 @@ func (r *Runtime) Stats() Stats {
 	n := 0
 	r.pools.Range(func(_, _ any) bool { n++; return true })
 	st := Stats{
-		Pools:      n,
-		VMs:        int(r.vms.Load()),
-		ColdStarts: r.coldStarts.Load(),
-		WarmStarts: r.warmStarts.Load(),
-		Discarded:  r.discarded.Load(),
+		Pools:       n,
+		VMs:         int(r.vms.Load()),
+		IdleVMs:     int(r.idleVMs.Load()),
+		ColdStarts:  r.coldStarts.Load(),
+		WarmStarts:  r.warmStarts.Load(),
+		Discarded:   r.discarded.Load(),
+		ReapedVMs:   r.reapedVMs.Load(),
+		ReapedPools: r.reapedPools.Load(),
 	}
 	if r.guard != nil {
 		st.HeapInterrupts = r.guard.interrupts.Load()
 	}
 	return st
-}
-
-func (r *Runtime) pool(key PoolKey) (*pool, error) {
-	if p, ok := r.pools.Load(key); ok {
-		return p.(*pool), nil
-	}
-	p, _ := r.pools.LoadOrStore(key, &pool{rt: r, tokens: make(chan struct{}, r.cfg.MaxVMsPerPool)})
-	if r.closed.Load() {
-		// Close may have missed a pool stored while it ran.
-		r.Drop(key)
-		return nil, ErrClosed
-	}
-	return p.(*pool), nil
-}
-
-// pool is the VMs of one PoolKey. A token in tokens is held by every call
-// that has or is building a VM, so at most cap(tokens) VMs exist.
-type pool struct {
-	rt     *Runtime
-	tokens chan struct{}
-
-	mu      sync.Mutex
-	idle    []*vm
-	dropped bool
-}
-
-// get returns an idle VM, or builds one while the pool is below its bound,
-// or waits for a VM to come back until ctx ends.
-func (p *pool) get(ctx context.Context) (*vm, bool, error) {
-	select {
-	case p.tokens <- struct{}{}:
-	default:
-		select {
-		case p.tokens <- struct{}{}:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		}
-	}
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		v := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
-		return v, false, nil
-	}
-	p.mu.Unlock()
-	v := newVM(p.rt.vmcfg)
-	p.rt.vms.Add(1)
-	if p.rt.guard != nil {
-		p.rt.guard.add(v.dl)
-	}
-	return v, true, nil
-}
-
-// put returns v to the pool, or closes it when it is not to be reused or
-// the pool is gone, and releases the caller's token.
-func (p *pool) put(v *vm, keep bool) {
-	p.mu.Lock()
-	keep = keep && !p.dropped
-	if keep {
-		p.idle = append(p.idle, v)
-	}
-	p.mu.Unlock()
-	if !keep {
-		p.rt.closeVM(v)
-	}
-	<-p.tokens
-}
-
-// drop closes the idle VMs and marks the pool so returning VMs are closed.
-func (p *pool) drop() {
-	p.mu.Lock()
-	p.dropped = true
-	idle := p.idle
-	p.idle = nil
-	p.mu.Unlock()
-	for _, v := range idle {
-		p.rt.release(v)
-	}
-}
-
-func (r *Runtime) closeVM(v *vm) {
-	r.release(v)
-	r.discarded.Add(1)
-}
-
-// release closes a VM and forgets it.
-func (r *Runtime) release(v *vm) {
-	if r.guard != nil {
-		r.guard.remove(v.dl)
-	}
-	v.close()
-	r.vms.Add(-1)
 }

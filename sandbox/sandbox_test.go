@@ -610,11 +610,12 @@ func TestConfigDefaults(t *testing.T) {
 		got.MaxSessionBytes != 64<<10 || got.MaxReplyBytes != 64<<10 || got.MaxLogLines != 20 || got.Logger != nil {
 		t.Errorf("defaults %+v", got)
 	}
-	if got.HeapLimit != DefaultHeapLimit || got.HeapCheckInterval != 10*time.Millisecond || got.MaxHTTPResponseBytes != 256<<10 {
+	if got.HeapLimit != DefaultHeapLimit || got.HeapCheckInterval != 10*time.Millisecond || got.MaxHTTPResponseBytes != 256<<10 ||
+		got.IdleTimeout != DefaultIdleTimeout {
 		t.Errorf("defaults %+v", got)
 	}
 	set := Config{MaxVMsPerPool: 1, MaxUses: 2, DefaultTimeout: 3, MaxSessionBytes: 4, MaxReplyBytes: 5, MaxLogLines: 6,
-		HeapLimit: 7, HeapCheckInterval: 8, MaxHTTPResponseBytes: 9}
+		HeapLimit: 7, HeapCheckInterval: 8, MaxHTTPResponseBytes: 9, IdleTimeout: 10}
 	if got := set.withDefaults(); got != set {
 		t.Errorf("set fields changed: %+v", got)
 	}

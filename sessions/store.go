@@ -80,6 +80,10 @@ type State struct {
 	Data map[string]any `json:"data"`
 	// Expect is the intent the next turn is routed to, if any.
 	Expect string `json:"expect,omitempty"`
+	// Versions pins, per intent, the handler version that answered the
+	// conversation's first turn of that intent, so it keeps answering until
+	// the conversation ends (while the bot still serves it).
+	Versions map[string]int `json:"versions,omitempty"`
 	// Turns counts the turns committed in this conversation.
 	Turns int `json:"turns"`
 	// Started is when the conversation's first turn began.

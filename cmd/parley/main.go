@@ -2,6 +2,7 @@
 //
 //	parley serve                       run the gateway (embedded store unless REDIS_URL is set)
 //	parley deploy DIR                  upload a bot directory (bot.yaml + intents/*.lua)
+//	parley canary BOT INTENT P|promote|abort  change a canary rollout
 //	parley invoke BOT TEXT [--user U]  run one turn and print the answer
 //	parley analytics BOT [--from --to --by]  print a bot's analytics
 //	parley nlu eval DATA.json          evaluate the built-in intent classifier
@@ -26,7 +27,12 @@ const usage = `Parley: serverless functions for conversations.
 
 Usage:
   parley serve                                  run the server
-  parley deploy DIR [--url URL] [--key KEY]     upload a bot directory (bot.yaml, intents/*.lua)
+  parley deploy DIR [--canary P] [--url URL] [--key KEY]
+                                                upload a bot directory (bot.yaml, intents/*.lua);
+                                                with --canary, changed handlers go to P% of new
+                                                conversations until promoted
+  parley canary BOT INTENT PERCENT|promote|abort
+                                                change a canary's share, promote it or abort it
   parley invoke BOT TEXT [--user U] [--conversation C] [--url URL] [--key KEY]
                                                 run one turn through the bot and print the answer
   parley analytics BOT [--from -24h] [--to now] [--by intent,channel] [--step hour]
@@ -61,6 +67,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		err = serve(environ, stderr)
 	case "deploy":
 		err = deploy(args[1:], environ, stdout)
+	case "canary":
+		err = canaryCommand(args[1:], environ, stdout)
 	case "invoke":
 		err = invoke(args[1:], environ, stdout)
 	case "analytics":

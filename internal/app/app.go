@@ -43,6 +43,7 @@ import (
 	"github.com/parleyhq/parley/invocations"
 	"github.com/parleyhq/parley/kvstore"
 	"github.com/parleyhq/parley/queue"
+	"github.com/parleyhq/parley/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/scheduler"
 	"github.com/parleyhq/parley/sessions"
@@ -109,6 +110,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.runtime = sandbox.New(sandbox.Config{
 		MaxVMsPerPool: cfg.PoolSize,
+		IdleTimeout:   cfg.SandboxIdleTimeout,
 		Logger:        log.With("component", "lua"),
 		HeapLimit:     cfg.SandboxHeapLimit,
 		KV:            kv,
@@ -129,8 +131,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.obs = newObservability(cfg, rdb, sess, log)
 	a.obs.watchSandbox(a.runtime)
+	limiter := ratelimit.New(rdb, ratelimit.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "ratelimit")})
+	if err := limiter.Load(ctx); err != nil {
+		log.Warn("could not preload the rate limit script; it loads on first use", "err", err)
+	}
 	eng := engine.New(engine.Config{Bots: a.catalog, Sessions: sess, Runtime: a.runtime, Logger: log.With("component", "engine"),
-		Invocations: a.invocations, Observer: a.obs})
+		Invocations: a.obs.countStarts(a.invocations), Observer: a.obs, Limiter: limiter})
 	registry, err := channelAdapters(log)
 	if err != nil {
 		a.Close()
@@ -310,13 +316,18 @@ func loadAdminKey(cfg config.Config, log *slog.Logger) (string, error) {
 }
 
 // turnRunner runs the queue's turns on the engine; an unknown bot is a
-// failure no retry can fix.
+// failure no retry can fix, and a bot over a limit is retried once the
+// limit allows the turn.
 type turnRunner struct{ eng *engine.Engine }
 
 func (r turnRunner) Run(ctx context.Context, ev *intents.Event) (*intents.TurnResult, error) {
 	t, err := r.eng.Run(ctx, ev)
 	if errors.Is(err, bots.ErrBotNotFound) {
 		return nil, queue.Permanent(err)
+	}
+	var busy *engine.BusyError
+	if errors.As(err, &busy) {
+		return nil, queue.Later(err, busy.RetryAfter)
 	}
 	if err != nil {
 		return nil, err

@@ -53,9 +53,30 @@ func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessio
 func (o *observability) watchSandbox(rt *sandbox.Runtime) {
 	o.metrics.WatchSandbox(func() analytics.SandboxStats {
 		st := rt.Stats()
-		return analytics.SandboxStats{Pools: st.Pools, VMs: st.VMs, ColdStarts: st.ColdStarts,
-			WarmStarts: st.WarmStarts, Discarded: st.Discarded}
+		return analytics.SandboxStats{Pools: st.Pools, VMs: st.VMs, IdleVMs: st.IdleVMs, ColdStarts: st.ColdStarts,
+			WarmStarts: st.WarmStarts, Discarded: st.Discarded, ReapedVMs: st.ReapedVMs, ReapedPools: st.ReapedPools}
 	})
+}
+
+// countStarts returns next with every handler call's cold or warm start
+// counted per bot in the metrics first.
+func (o *observability) countStarts(next engine.InvocationRecorder) engine.InvocationRecorder {
+	return startCounter{next: next, metrics: o.metrics}
+}
+
+// startCounter is an engine.InvocationRecorder that counts VM starts per
+// bot before passing the invocation on.
+type startCounter struct {
+	next    engine.InvocationRecorder
+	metrics *analytics.Metrics
+}
+
+// Record implements engine.InvocationRecorder.
+func (s startCounter) Record(ctx context.Context, inv sandbox.Invocation) {
+	if inv.ColdStart || inv.WarmStart {
+		s.metrics.ObserveVMStart(inv.Bot, inv.ColdStart)
+	}
+	s.next.Record(ctx, inv)
 }
 
 // handler serves GET /metrics; nil when PARLEY_METRICS is off.

@@ -34,6 +34,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// PoolSize caps the Lua VMs per handler version (PARLEY_POOL_SIZE, default 2 x CPUs).
 	PoolSize int
+	// SandboxIdleTimeout is how long a Lua VM may stay unused before it is
+	// closed, down to its bot's min_vms; handlers idle this long scale to
+	// zero (PARLEY_SANDBOX_IDLE_TIMEOUT, default 60s).
+	SandboxIdleTimeout time.Duration
 	// CatalogRefresh is how often cached bots are checked for changes missed
 	// on Pub/Sub (PARLEY_CATALOG_REFRESH, default 2s).
 	CatalogRefresh time.Duration
@@ -115,6 +119,7 @@ func Load(environ []string) (Config, error) {
 	check(duration(env, "PARLEY_REDIS_CONNECT_TIMEOUT", 5*time.Second, &c.RedisConnectTimeout))
 	check(duration(env, "PARLEY_QUEUE_LEASE", 15*time.Second, &c.QueueLease))
 	check(duration(env, "PARLEY_QUEUE_POLL", 100*time.Millisecond, &c.QueuePoll))
+	check(duration(env, "PARLEY_SANDBOX_IDLE_TIMEOUT", time.Minute, &c.SandboxIdleTimeout))
 	check(integer(env, "PARLEY_QUEUE_PARTITIONS", 16, &c.QueuePartitions))
 	check(byteSize(env, "PARLEY_SANDBOX_HEAP_LIMIT", 1<<30, &c.SandboxHeapLimit))
 	check(c.loadAnalytics(env))

@@ -67,3 +67,17 @@ func TestSandboxHeapLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestSandboxIdleTimeout(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil || c.SandboxIdleTimeout != time.Minute {
+		t.Errorf("default: %v, %v", c.SandboxIdleTimeout, err)
+	}
+	c, err = Load([]string{"PARLEY_SANDBOX_IDLE_TIMEOUT=5m"})
+	if err != nil || c.SandboxIdleTimeout != 5*time.Minute {
+		t.Errorf("5m: %v, %v", c.SandboxIdleTimeout, err)
+	}
+	if _, err := Load([]string{"PARLEY_SANDBOX_IDLE_TIMEOUT=0"}); err == nil || !strings.Contains(err.Error(), "PARLEY_SANDBOX_IDLE_TIMEOUT") {
+		t.Errorf("0: %v", err)
+	}
+}

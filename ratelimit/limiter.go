@@ -1,0 +1,137 @@
+package ratelimit
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed lua/allow.lua
+	allowSource string
+
+	allowScript = redis.NewScript(allowSource)
+)
+
+// Defaults for [Config] fields left zero.
+const (
+	DefaultKeyPrefix = "parley:"
+	DefaultTimeout   = 250 * time.Millisecond
+)
+
+// Config configures a [Limiter]. Zero values mean the defaults above.
+type Config struct {
+	// KeyPrefix starts every key (default "parley:").
+	KeyPrefix string
+	// Timeout bounds one check (default 250ms); a check that takes longer
+	// lets the turn through.
+	Timeout time.Duration
+	// Logger receives a warning for every turn let through because Redis
+	// could not answer; nil discards them.
+	Logger *slog.Logger
+}
+
+// Limits are the rates one turn is checked against.
+type Limits struct {
+	// Bot limits all turns of the bot together; zero means no limit.
+	Bot Rate
+	// Conversation limits the turns of one conversation; zero means no limit.
+	Conversation Rate
+}
+
+// Scope names the limit that refused a turn.
+type Scope string
+
+// The scopes of [Decision].
+const (
+	ScopeBot          Scope = "bot"
+	ScopeConversation Scope = "conversation"
+)
+
+// Decision is the answer to one check.
+type Decision struct {
+	// Allowed is true when the turn may run; it then counts against both limits.
+	Allowed bool
+	// Scope is the limit that refused the turn (the one with the longer wait
+	// when both did); empty when Allowed.
+	Scope Scope
+	// RetryAfter is how long until a turn of this conversation would be
+	// allowed; zero when Allowed.
+	RetryAfter time.Duration
+}
+
+// Limiter enforces rate limits in Redis. Create it with [New].
+type Limiter struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// New returns a Limiter over rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Limiter {
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = DefaultKeyPrefix
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Limiter{rdb: rdb, prefix: cfg.KeyPrefix, timeout: cfg.Timeout, log: log}
+}
+
+// Load registers the limiter's script with Redis (on every shard of a cluster).
+func (l *Limiter) Load(ctx context.Context) error {
+	if err := allowScript.Load(ctx, l.rdb).Err(); err != nil {
+		return fmt.Errorf("load rate limit script: %w", err)
+	}
+	return nil
+}
+
+// Keys. Both carry the bot's hash tag, so one script checks both in one
+// Redis Cluster slot.
+func (l *Limiter) botKey(bot string) string { return l.prefix + "rl:{" + bot + "}" }
+func (l *Limiter) conversationKey(bot, conversation string) string {
+	return l.prefix + "rl:{" + bot + "}:c:" + conversation
+}
+
+// Allow checks one turn of a conversation against lim and, when both
+// limits allow it, counts it against both, in one round trip. With no
+// limits set it returns at once without asking Redis.
+//
+// Allow fails open: when Redis cannot answer (down, slow beyond
+// Config.Timeout, or an error), the turn is allowed and a warning logged.
+func (l *Limiter) Allow(ctx context.Context, bot, conversation string, lim Limits) Decision {
+	if lim.Bot.IsZero() && lim.Conversation.IsZero() {
+		return Decision{Allowed: true}
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	bi, bt := lim.Bot.gcra()
+	ci, ct := lim.Conversation.gcra()
+	res, err := allowScript.Run(ctx, l.rdb, []string{l.botKey(bot), l.conversationKey(bot, conversation)},
+		bi, bt, ci, ct).Int64Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected script answer %v", res)
+	}
+	if err != nil {
+		l.log.WarnContext(ctx, "rate limit unchecked: the store did not answer; letting the turn through",
+			"bot", bot, "err", err)
+		return Decision{Allowed: true}
+	}
+	if res[0] == 0 {
+		return Decision{Allowed: true}
+	}
+	scope := ScopeBot
+	if res[0] == 2 {
+		scope = ScopeConversation
+	}
+	return Decision{Scope: scope, RetryAfter: time.Duration(res[1]) * time.Microsecond}
+}
