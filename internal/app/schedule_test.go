@@ -10,7 +10,8 @@ import (
 
 // TestSchedulesRunOnceAcrossReplicas lets a every-second schedule fire for a
 // few seconds on two replicas sharing Redis: every fire time runs exactly
-// once, and each run is a turn of the schedule's own conversation.
+// once, each run is a turn of the schedule's own conversation, and each is
+// in the invocation log.
 func TestSchedulesRunOnceAcrossReplicas(t *testing.T) {
 	url, prefix := testredis.URL(t), testredis.Prefix(t)
 	a := startApp(t, appOptions{redisURL: url, prefix: prefix})
@@ -51,5 +52,22 @@ func TestSchedulesRunOnceAcrossReplicas(t *testing.T) {
 	count := conv.Body["state"].(map[string]any)["data"].(map[string]any)["count"]
 	if count != float64(len(runs)) {
 		t.Fatalf("handler ran %v times for %d recorded runs", count, len(runs))
+	}
+	// Each run is in the invocation log, under the schedule's conversation.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r := do(t, "GET", b.URL+"/v1/bots/b/logs?intent=Count&limit=100", adminKey, nil).must(t, http.StatusOK)
+		logged := 0
+		invs, _ := r.Body["invocations"].([]any)
+		for _, inv := range invs {
+			if e := inv.(map[string]any); e["conversation"] == "schedule:tick" && e["outcome"] == "ok" {
+				logged++
+			}
+		}
+		if logged == len(runs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d scheduled runs in the invocation log, want %d: %s", logged, len(runs), r.Raw)
+		}
 	}
 }
