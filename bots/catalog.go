@@ -49,6 +49,11 @@ type Config struct {
 	// serves (neither stable, canary nor previous), so their sandbox pools
 	// can be released. Optional.
 	OnRetire func(bot, intent string, version int)
+	// OnLoad is called with every generation of a bot this process loads:
+	// its first load and each load after a change. Bots with min_vms are
+	// loaded at start and again right after each change, without waiting
+	// for a turn, so OnLoad can warm their sandbox pools. Optional.
+	OnLoad func(b *Bot)
 	// NLUSyncExamples is the most examples PutNLU trains on before it
 	// returns (default 2000); larger data trains in the background while the
 	// previous model keeps serving.
@@ -855,6 +860,7 @@ func (c *Catalog) Bot(ctx context.Context, name string) (*Bot, error) {
 		return nil, err
 	}
 	var retired []retiredVersion
+	loaded := false
 	c.mu.Lock()
 	// A load that raced with an invalidation may have read the state before
 	// the change: it answers this call but is not cached, or the replica
@@ -867,6 +873,7 @@ func (c *Catalog) Bot(ctx context.Context, name string) (*Bot, error) {
 	if last := c.last[name]; last == nil || last.generation < b.generation {
 		retired = retiredBy(last, b)
 		c.last[name] = b
+		loaded = true
 	}
 	c.mu.Unlock()
 	if c.cfg.OnRetire != nil {
@@ -874,7 +881,69 @@ func (c *Catalog) Bot(ctx context.Context, name string) (*Bot, error) {
 			c.cfg.OnRetire(name, r.intent, r.version)
 		}
 	}
+	if loaded && c.cfg.OnLoad != nil {
+		c.cfg.OnLoad(b)
+	}
 	return b, nil
+}
+
+// warm reports whether bot keeps VMs warm (min_vms): as last loaded here,
+// or, for a bot this process has not loaded, as its settings in Redis say.
+func (c *Catalog) warm(ctx context.Context, bot string) bool {
+	c.mu.Lock()
+	last := c.last[bot]
+	c.mu.Unlock()
+	if last != nil {
+		return last.Settings.MinVMs > 0
+	}
+	var s Settings
+	raw, err := c.rdb.Get(ctx, c.keys(bot).settings).Bytes()
+	return err == nil && json.Unmarshal(raw, &s) == nil && s.MinVMs > 0
+}
+
+// reloadWarm loads a changed bot again at once when it keeps VMs warm, so
+// the pools of its new versions fill before a turn needs them.
+func (c *Catalog) reloadWarm(ctx context.Context, bot string) {
+	if c.cfg.OnLoad == nil {
+		return
+	}
+	go func() {
+		if !c.warm(ctx, bot) {
+			return
+		}
+		if _, err := c.Bot(ctx, bot); err != nil && ctx.Err() == nil && !errors.Is(err, ErrBotNotFound) {
+			c.log.Warn("reload a bot with warm VMs", "bot", bot, "err", err)
+		}
+	}()
+}
+
+// warmUp loads the bots that keep VMs warm (min_vms), for OnLoad.
+func (c *Catalog) warmUp(ctx context.Context) error {
+	names, err := c.ListBots(ctx)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	settings := make([]*redis.StringCmd, len(names))
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, name := range names {
+			settings[i] = p.Get(ctx, c.keys(name).settings)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read bot settings: %w", err)
+	}
+	for i, name := range names {
+		var s Settings
+		raw, err := settings[i].Bytes()
+		if err != nil || json.Unmarshal(raw, &s) != nil || s.MinVMs == 0 {
+			continue
+		}
+		if _, err := c.Bot(ctx, name); err != nil && !errors.Is(err, ErrBotNotFound) {
+			c.log.Warn("load a bot with warm VMs", "bot", name, "err", err)
+		}
+	}
+	return nil
 }
 
 type retiredVersion struct {
@@ -1135,6 +1204,14 @@ func (c *Catalog) Run(ctx context.Context) error {
 	msgs := sub.Channel()
 	tick := time.NewTicker(c.cfg.RefreshInterval)
 	defer tick.Stop()
+	if c.cfg.OnLoad != nil {
+		// After subscribing, so no change made during the warm-up is missed.
+		go func() {
+			if err := c.warmUp(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("load the bots with warm VMs", "err", err)
+			}
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -1144,6 +1221,7 @@ func (c *Catalog) Run(ctx context.Context) error {
 				return nil
 			}
 			c.invalidate(m.Payload)
+			c.reloadWarm(ctx, m.Payload)
 		case <-tick.C:
 			if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("check bots for changes", "err", err)
@@ -1182,6 +1260,7 @@ func (c *Catalog) refresh(ctx context.Context) error {
 	for name, cmd := range gens {
 		if g, _ := cmd.Int64(); g != cached[name] {
 			c.invalidate(name)
+			c.reloadWarm(ctx, name)
 		}
 	}
 	return nil

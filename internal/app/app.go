@@ -124,6 +124,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		OnRetire: func(bot, intent string, version int) {
 			a.runtime.Drop(sandbox.PoolKey{Bot: bot, Intent: intent, Version: version})
 		},
+		OnLoad: func(b *bots.Bot) { prewarm(a.runtime, b) },
 	})
 	sess := sessions.New(rdb, sessions.Config{KeyPrefix: cfg.KeyPrefix})
 	if err := sess.Load(ctx); err != nil {
@@ -362,4 +363,18 @@ func (a *App) channelSettings(ctx context.Context, bot, channel string) (channel
 		return nil, queue.Permanent(channels.ErrNotConfigured)
 	}
 	return s, nil
+}
+
+// prewarm fills the pools of the versions a bot serves to its min_vms.
+func prewarm(rt *sandbox.Runtime, b *bots.Bot) {
+	if b.Settings.MinVMs == 0 {
+		return
+	}
+	for intent, h := range b.Handlers {
+		for _, version := range []int{h.Version, h.Canary.Version} {
+			if version != 0 {
+				rt.Prewarm(sandbox.PoolKey{Bot: b.Name, Intent: intent, Version: version}, b.Settings.MinVMs, b.Settings.MaxVMs)
+			}
+		}
+	}
 }
