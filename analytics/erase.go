@@ -20,6 +20,15 @@ type Erasure struct {
 	// FallbackUtterances counts the user's utterances taken back out of the
 	// daily fallback lists.
 	FallbackUtterances int `json:"fallback_utterances"`
+	// Forgotten counts the records removed from other stores, by the names
+	// of Config.Forget (e.g. "invocation_logs", "dead_letters").
+	Forgotten map[string]int `json:"forgotten,omitempty"`
+}
+
+// Forgetter erases what a store keeps of a user and of the user's
+// conversations, and reports how many records it removed.
+type Forgetter interface {
+	Forget(ctx context.Context, bot, user string, conversations []string) (int, error)
 }
 
 // Erase deletes everything Parley keeps that identifies a user of a bot:
@@ -108,7 +117,18 @@ func (s *Service) Erase(ctx context.Context, bot, user string) (*Erasure, error)
 			}
 		}
 	}
-	return &Erasure{Bot: bot, User: user, Conversations: len(erase), FallbackUtterances: len(refs)}, nil
+	er := &Erasure{Bot: bot, User: user, Conversations: len(erase), FallbackUtterances: len(refs)}
+	for name, f := range s.cfg.Forget {
+		n, err := f.Forget(ctx, bot, user, erase)
+		if err != nil {
+			return nil, fmt.Errorf("erase user: %s: %w", name, err)
+		}
+		if er.Forgotten == nil {
+			er.Forgotten = make(map[string]int, len(s.cfg.Forget))
+		}
+		er.Forgotten[name] = n
+	}
+	return er, nil
 }
 
 func stringsOf(v any) []string {

@@ -97,6 +97,10 @@ type Config struct {
 	// Sessions, when set, is used to erase users' sessions and to show a
 	// conversation's state with its transcript.
 	Sessions *sessions.Store
+	// Forget lists the other stores that keep records of a user's
+	// conversations (invocation logs, dead letters); an erasure calls each,
+	// and reports its count under the name it has here.
+	Forget map[string]Forgetter
 	// Metrics receives the turn metrics; nil records none.
 	Metrics *Metrics
 	// Logger receives flush failures and, at debug level, every turn; nil discards them.

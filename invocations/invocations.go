@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,13 +102,17 @@ type Query struct {
 // Recorder buffers invocations and writes them to Redis in batches. It
 // implements the engine's invocation recorder.
 type Recorder struct {
-	rdb     redis.UniversalClient
-	cfg     Config
-	log     *slog.Logger
-	ch      chan sandbox.Invocation
-	dropped atomic.Uint64
-	flushed atomic.Uint64
-	now     func() time.Time
+	rdb  redis.UniversalClient
+	cfg  Config
+	log  *slog.Logger
+	ch   chan sandbox.Invocation
+	full chan struct{} // signals Run that a whole batch is queued
+	// flushing makes one Flush at a time take and write, so a Flush waits
+	// for the batch another is writing.
+	flushing sync.Mutex
+	dropped  atomic.Uint64
+	flushed  atomic.Uint64
+	now      func() time.Time
 }
 
 // New returns a Recorder; call Run to write what it records.
@@ -137,7 +142,8 @@ func New(rdb redis.UniversalClient, cfg Config) *Recorder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{rdb: rdb, cfg: cfg, log: log, ch: make(chan sandbox.Invocation, cfg.Buffer), now: time.Now}
+	return &Recorder{rdb: rdb, cfg: cfg, log: log, ch: make(chan sandbox.Invocation, cfg.Buffer),
+		full: make(chan struct{}, 1), now: time.Now}
 }
 
 // Record queues inv for writing. It never blocks: when the buffer is full
@@ -147,6 +153,12 @@ func (r *Recorder) Record(_ context.Context, inv sandbox.Invocation) {
 	case r.ch <- inv:
 	default:
 		r.dropped.Add(1)
+	}
+	if len(r.ch) >= r.cfg.BatchSize {
+		select {
+		case r.full <- struct{}{}: // a batch is ready: Run writes it now
+		default:
+		}
 	}
 }
 
@@ -161,38 +173,26 @@ func (r *Recorder) Written() uint64 { return r.flushed.Load() }
 func (r *Recorder) Run(ctx context.Context) error {
 	ticker := time.NewTicker(r.cfg.FlushInterval)
 	defer ticker.Stop()
-	batch := make([]sandbox.Invocation, 0, r.cfg.BatchSize)
 	for {
 		select {
-		case inv := <-r.ch:
-			batch = append(batch, inv)
-			if len(batch) < r.cfg.BatchSize {
-				continue
-			}
 		case <-ticker.C:
+		case <-r.full:
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 			defer cancel()
-			for {
-				batch = r.take(batch)
-				if len(batch) == 0 {
-					return nil
-				}
-				r.write(dctx, batch)
-				batch = batch[:0]
-			}
+			r.Flush(dctx)
+			return nil
 		}
-		batch = r.take(batch)
-		if len(batch) > 0 {
-			r.write(ctx, batch)
-			batch = batch[:0]
-		}
+		r.Flush(ctx)
 	}
 }
 
-// Flush writes everything queued now; for tests and shutdown paths that do
-// not run Run.
+// Flush writes everything queued now. When it returns, every invocation
+// recorded before the call is written (or dropped on a failed write), even
+// one Run was writing at the time.
 func (r *Recorder) Flush(ctx context.Context) {
+	r.flushing.Lock()
+	defer r.flushing.Unlock()
 	batch := make([]sandbox.Invocation, 0, r.cfg.BatchSize)
 	for {
 		batch = r.take(batch)

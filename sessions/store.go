@@ -21,10 +21,13 @@ var (
 	commitSource string
 	//go:embed lua/release.lua
 	releaseSource string
+	//go:embed lua/delete.lua
+	deleteSource string
 
 	beginScript   = redis.NewScript(beginSource)
 	commitScript  = redis.NewScript(commitSource)
 	releaseScript = redis.NewScript(releaseSource)
+	deleteScript  = redis.NewScript(deleteSource)
 )
 
 // Defaults for [Options] fields left zero.
@@ -66,7 +69,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 // Load registers the store's scripts with Redis so the first turn does not pay
 // for a NOSCRIPT round trip. On a cluster it loads them on every shard.
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{beginScript, commitScript, releaseScript} {
+	for _, sc := range []*redis.Script{beginScript, commitScript, releaseScript, deleteScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load session scripts: %w", err)
 		}
@@ -119,12 +122,12 @@ type Turn struct {
 func (t *Turn) New() bool { return t.State.Turns == 0 }
 
 type conversationKeys struct {
-	lock, state, history, message string
+	lock, state, history, answers, message string
 }
 
 func (s *Store) keys(bot, conversation, messageID string) conversationKeys {
 	base := s.prefix + "{" + bot + ":" + conversation + "}:"
-	k := conversationKeys{lock: base + "lock", state: base + "state", history: base + "hist"}
+	k := conversationKeys{lock: base + "lock", state: base + "state", history: base + "hist", answers: base + "answers"}
 	if messageID != "" {
 		k.message = base + "msg:" + messageID
 	}
@@ -248,12 +251,12 @@ func (s *Store) Commit(ctx context.Context, t *Turn, c Commit) error {
 			return fmt.Errorf("encode history: %w", err)
 		}
 	}
-	keys := []string{t.keys.lock, t.keys.state, t.keys.history}
+	keys := []string{t.keys.lock, t.keys.state, t.keys.history, t.keys.answers}
 	if t.keys.message != "" {
 		keys = append(keys, t.keys.message)
 	}
 	err := commitScript.Run(ctx, s.rdb, keys, t.token, state, c.TTL.Milliseconds(), entry,
-		c.HistoryLength, c.Answer, c.AnswerTTL.Milliseconds()).Err()
+		c.HistoryLength, c.Answer, c.AnswerTTL.Milliseconds(), time.Now().UnixMilli()).Err()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "LEASELOST") {
 			return ErrLeaseLost
@@ -313,13 +316,13 @@ func (s *Store) History(ctx context.Context, bot, conversation string) ([]Histor
 	return out, nil
 }
 
-// Delete removes a conversation's state, recent history and lock, as erasing
-// a user requires. A turn still running in it loses its lock and commits
-// nothing. Answers remembered for retried messages are not found this way;
-// they expire after Commit.AnswerTTL (default 24h).
+// Delete removes a conversation's state, recent history, lock and the
+// answers remembered for its messages, as erasing a user requires. A turn
+// still running in it loses its lock and commits nothing; a message retried
+// afterwards is processed as new.
 func (s *Store) Delete(ctx context.Context, bot, conversation string) error {
 	k := s.keys(bot, conversation, "")
-	if err := s.rdb.Del(ctx, k.lock, k.state, k.history).Err(); err != nil {
+	if err := deleteScript.Run(ctx, s.rdb, []string{k.lock, k.state, k.history, k.answers}).Err(); err != nil {
 		return fmt.Errorf("delete conversation: %w", err)
 	}
 	return nil

@@ -217,10 +217,51 @@ func TestAnalyticsMatchAnIndependentCount(t *testing.T) {
 		}
 	}
 
-	// Erasure: u5's session and transcript go, the aggregates stay.
+	// Erasure: u5's session, transcript, invocation logs and remembered
+	// answers go, the aggregates stay.
+	logsOf := func(conv string) int {
+		n := 0
+		r := do(t, "GET", ta.URL+"/v1/bots/shop/logs?limit=500", adminKey, nil).must(t, http.StatusOK)
+		invs, _ := r.Body["invocations"].([]any)
+		for _, inv := range invs {
+			if inv.(map[string]any)["conversation"] == conv {
+				n++
+			}
+		}
+		return n
+	}
+	u5Keys := func() []string { // the conversation's keys that exist
+		var found []string
+		for _, k := range []string{"state", "hist", "answers", "msg:u5-last"} {
+			key := ta.cfg.KeyPrefix + "{shop:u5}:" + k
+			if n, err := ta.store.Client().Exists(context.Background(), key).Result(); err != nil {
+				t.Fatal(err)
+			} else if n == 1 {
+				found = append(found, key)
+			}
+		}
+		return found
+	}
+	ta.say(t, "shop", map[string]any{"user": "u5", "id": "u5-last", "intent": "Greet"}).must(t, http.StatusOK)
+	total.turns++
+	ta.invocations.Flush(context.Background())
+	if logsOf("u5") == 0 || len(u5Keys()) != 4 {
+		t.Fatalf("before erasure: %d invocation logs and keys %v of u5", logsOf("u5"), u5Keys())
+	}
+	before := logsOf("u3")
 	er := do(t, "DELETE", ta.URL+"/v1/bots/shop/users/u5", adminKey, nil).must(t, http.StatusOK).Body
-	if er["conversations"] != float64(1) {
+	forgotten, _ := er["forgotten"].(map[string]any)
+	if er["conversations"] != float64(1) || forgotten["invocation_logs"] == nil || forgotten["invocation_logs"] == float64(0) {
 		t.Errorf("erasure %v", er)
+	}
+	if n := logsOf("u5"); n != 0 {
+		t.Errorf("%d invocation logs of u5 left after erasure", n)
+	}
+	if n := logsOf("u3"); n != before {
+		t.Errorf("u3's invocation logs went from %d to %d", before, n)
+	}
+	if keys := u5Keys(); len(keys) != 0 {
+		t.Errorf("keys of u5's conversation left after erasure (remembered answers?): %v", keys)
 	}
 	conv = get("/v1/bots/shop/conversations/u5", nil)
 	if conv["active"] != false || len(conv["transcript"].([]any)) != 0 || len(conv["history"].([]any)) != 0 || conv["summary"] != nil {

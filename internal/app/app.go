@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/alexa"
@@ -130,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := sess.Load(ctx); err != nil {
 		log.Warn("could not preload session scripts; they load on first use", "err", err)
 	}
-	a.obs = newObservability(cfg, rdb, sess, log)
+	a.obs = newObservability(cfg, rdb, sess, map[string]analytics.Forgetter{"invocation_logs": a.invocations}, log)
 	a.obs.watchSandbox(a.runtime)
 	limiter := ratelimit.New(rdb, ratelimit.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "ratelimit")})
 	if err := limiter.Load(ctx); err != nil {

@@ -28,7 +28,9 @@ type observability struct {
 
 // newObservability creates the registry (no global default registry), the
 // metrics and the analytics service, and times every Redis round trip of rdb.
-func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessions.Store, log *slog.Logger) *observability {
+// An erasure also removes what the stores in forget keep of the user.
+func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessions.Store,
+	forget map[string]analytics.Forgetter, log *slog.Logger) *observability {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := analytics.NewMetrics(reg)
@@ -42,6 +44,7 @@ func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessio
 		FlushInterval:       cfg.AnalyticsFlushInterval,
 		BufferSize:          cfg.AnalyticsBuffer,
 		Sessions:            sess,
+		Forget:              forget,
 		Metrics:             m,
 		Logger:              log.With("component", "analytics"),
 	})
