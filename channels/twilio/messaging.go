@@ -21,6 +21,14 @@ const (
 	SettingAuthToken  = "auth_token"
 	SettingAccountSID = "account_sid"
 	SettingWebhookURL = "webhook_url"
+	// SettingFrom and SettingMessagingServiceSID say who sends the messages
+	// Parley pushes (scheduled triggers): the bot's number (or
+	// whatsapp:+number), or a messaging service. Replies to incoming
+	// messages need neither.
+	SettingFrom                = "from"
+	SettingMessagingServiceSID = "messaging_service_sid"
+	// SettingAPIBaseURL overrides the REST API's base URL (tests).
+	SettingAPIBaseURL = "api_base_url"
 )
 
 // DefaultBudget is how long a messaging turn may take: Twilio waits 15
@@ -39,18 +47,24 @@ const (
 type Config struct {
 	// Budget bounds a whole turn; zero means DefaultBudget.
 	Budget time.Duration
+	// Client sends pushed messages (default: a client with a 10s timeout).
+	Client *http.Client
 }
 
 // Adapter implements [channels.Adapter], [channels.Configurer],
-// [channels.Budgeter] and [channels.ErrorRenderer] for Twilio Messaging:
-// SMS, MMS and WhatsApp.
+// [channels.Budgeter], [channels.ErrorRenderer] and [channels.Sender] for
+// Twilio Messaging: SMS, MMS and WhatsApp.
 type Adapter struct {
 	channels.Deadline
+	client *http.Client
 }
 
 // New returns the Twilio Messaging adapter.
 func New(cfg Config) *Adapter {
-	return &Adapter{Deadline: channels.NewDeadline(cfg.Budget, DefaultBudget)}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Adapter{Deadline: channels.NewDeadline(cfg.Budget, DefaultBudget), client: cfg.Client}
 }
 
 // Name implements [channels.Adapter].
@@ -61,7 +75,8 @@ func (*Adapter) SecretSettings() []string { return []string{SettingAuthToken} }
 
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	known := []string{SettingAuthToken, SettingAccountSID, SettingWebhookURL}
+	known := []string{SettingAuthToken, SettingAccountSID, SettingWebhookURL, SettingFrom,
+		SettingMessagingServiceSID, SettingAPIBaseURL}
 	for k := range s {
 		if !slices.Contains(known, k) {
 			return channels.BadRequest("unknown twilio channel setting %q (known: %v)", k, known)
@@ -79,7 +94,7 @@ func (*Adapter) ValidateSettings(s channels.Settings) error {
 			return channels.BadRequest("\"webhook_url\" is the absolute URL configured for the number in Twilio")
 		}
 	}
-	return nil
+	return validatePush(s)
 }
 
 // Parse implements [channels.Adapter].

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -69,5 +71,43 @@ func TestSchedulesRunOnceAcrossReplicas(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d scheduled runs in the invocation log, want %d: %s", logged, len(runs), r.Raw)
 		}
+	}
+}
+
+// TestScheduledSMSPush: a schedule targeting a Twilio SMS conversation runs
+// the handler in that conversation and pushes its reply through the
+// Messages API (a local fake), from the configured number.
+func TestScheduledSMSPush(t *testing.T) {
+	type message struct{ path, user, to, from, body string }
+	got := make(chan message, 16)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, _, _ := r.BasicAuth()
+		r.ParseForm()
+		got <- message{r.URL.Path, user, r.PostForm.Get("To"), r.PostForm.Get("From"), r.PostForm.Get("Body")}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"sid":"SM00000000000000000000000000000000"}`)
+	}))
+	defer api.Close()
+
+	ta := startRedisApp(t)
+	ta.setupBot(t, "remind", nil, map[string]string{"Remind": `function handle(e, s)
+  s.n = (s.n or 0) + 1
+  return "Reminder #" .. s.n .. " for " .. e.user
+end`})
+	const sid = "AC0123456789abcdef0123456789abcdef"
+	ta.connectChat(t, "remind", "twilio", map[string]string{"auth_token": "0123456789abcdef0123456789abcdef",
+		"account_sid": sid, "from": "+15005550006", "api_base_url": api.URL})
+	do(t, "PUT", ta.URL+"/v1/bots/remind/schedules/daily", adminKey, map[string]any{"cron": "@every 1s", "intent": "Remind",
+		"targets": []map[string]string{{"channel": "twilio", "conversation": "+14155551234"}}}).must(t, http.StatusOK)
+	defer do(t, "DELETE", ta.URL+"/v1/bots/remind/schedules/daily", adminKey, nil)
+
+	select {
+	case m := <-got:
+		want := message{"/2010-04-01/Accounts/" + sid + "/Messages.json", sid, "+14155551234", "+15005550006", "Reminder #1 for +14155551234"}
+		if m != want {
+			t.Fatalf("pushed %+v, want %+v", m, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message pushed within 10 s")
 	}
 }
