@@ -48,6 +48,11 @@ type Config struct {
 	Grace time.Duration
 	// RunTimeout bounds one schedule run with all its targets (default 5m).
 	RunTimeout time.Duration
+	// SendBackoff is the first wait before a pushed reply that the
+	// platform refused for now (429, 5xx, network) is tried again; each
+	// further try waits twice as long, or the platform's Retry-After
+	// (default 1s).
+	SendBackoff time.Duration
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 	// Logger receives run outcomes; nil discards them.
@@ -370,7 +375,31 @@ func (s *Scheduler) runTarget(ctx context.Context, bot, name string, sc Schedule
 	if sender == nil || len(t.Replies) == 0 || (len(t.Replies) == 1 && t.Replies[0].Text == "" && t.Replies[0].SSML == "") {
 		return nil
 	}
-	return sender.Send(ctx, settings, &t.TurnResult)
+	return s.push(ctx, sender, settings, &t.TurnResult)
+}
+
+// sendTries is how often a pushed reply is tried in all.
+const sendTries = 3
+
+// push sends res, trying again when the platform refuses it for now.
+func (s *Scheduler) push(ctx context.Context, sender channels.Sender, settings channels.Settings, res *intents.TurnResult) error {
+	backoff := s.cfg.SendBackoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	for try := 1; ; try++ {
+		err := sender.Send(ctx, settings, res)
+		var se *channels.SendError
+		if err == nil || !errors.As(err, &se) || !se.Retryable || try == sendTries {
+			return err
+		}
+		wait := min(max(se.RetryAfter, backoff<<(try-1)), 30*time.Second)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func (s *Scheduler) record(ctx context.Context, bot string, rec RunRecord) {

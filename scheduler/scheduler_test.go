@@ -51,6 +51,8 @@ func (r *runner) count() int {
 type pusher struct {
 	mu   sync.Mutex
 	sent []string
+	// fail lists, per conversation, the errors its next sends return.
+	fail map[string][]error
 }
 
 func (*pusher) Name() string                                       { return "push" }
@@ -61,6 +63,10 @@ func (*pusher) Render(*channels.Request, []*intents.TurnResult) (*channels.Respo
 func (p *pusher) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if errs := p.fail[res.Conversation]; len(errs) > 0 {
+		p.fail[res.Conversation] = errs[1:]
+		return errs[0]
+	}
 	p.sent = append(p.sent, s["token"]+"|"+res.Conversation+"|"+res.Replies[0].Text)
 	return nil
 }
@@ -94,6 +100,7 @@ func (f *fixture) replica(t *testing.T) *Scheduler {
 		t.Fatal(err)
 	}
 	return New(testredis.Client(t), Config{KeyPrefix: f.prefix, Now: f.clock.now, Runner: f.runner, Channels: reg,
+		SendBackoff: time.Millisecond,
 		Bots: botSource{"b": {Name: "b", Channels: map[string]map[string]string{"push": {"token": "T"}}}}})
 }
 
@@ -263,5 +270,36 @@ func TestTimezone(t *testing.T) {
 	next := spec.Next(time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC))
 	if want := time.Date(2026, 7, 1, 13, 0, 0, 0, time.UTC); !next.Equal(want) {
 		t.Fatalf("09:00 New York in July = %v UTC, want %v", next.UTC(), want)
+	}
+}
+
+// TestPushRetriesWhatThePlatformRefusesForNow: a push refused with 429 or
+// 5xx is tried again (up to three tries); a permanent refusal is not.
+func TestPushRetriesWhatThePlatformRefusesForNow(t *testing.T) {
+	f := newFixture(t)
+	s := f.replica(t)
+	_, err := s.Put(context.Background(), "b", "news", Schedule{Cron: "@hourly", Intent: "News", Targets: []Target{
+		{Channel: "push", Conversation: "chat-1"},
+		{Channel: "push", Conversation: "chat-2"},
+		{Channel: "push", Conversation: "chat-3"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := &channels.SendError{Status: 429, Retryable: true, RetryAfter: time.Millisecond, Err: errors.New("slow down")}
+	down := &channels.SendError{Status: 503, Retryable: true, Err: errors.New("unavailable")}
+	forbidden := &channels.SendError{Status: 403, Err: errors.New("blocked by the user")}
+	// chat-1: two refusals for now, then sent; chat-2: refused for good;
+	// chat-3: sent at once.
+	f.pusher.fail = map[string][]error{"chat-1": {later, down}, "chat-2": {forbidden}}
+	f.clock.add(time.Hour)
+	f.check(t, s)
+	want := []string{"T|chat-1|reminder for chat-1", "T|chat-3|reminder for chat-3"}
+	if strings.Join(f.pusher.sent, ",") != strings.Join(want, ",") {
+		t.Fatalf("sent %v, want %v", f.pusher.sent, want)
+	}
+	runs, _ := s.Runs(context.Background(), "b", 1)
+	if runs[0].Targets != 3 || runs[0].Failed != 1 || !strings.Contains(runs[0].Error, "blocked") {
+		t.Fatalf("run record = %+v", runs[0])
 	}
 }
