@@ -101,7 +101,7 @@ func (f *fixture) replica(t *testing.T) *Scheduler {
 	}
 	return New(testredis.Client(t), Config{KeyPrefix: f.prefix, Now: f.clock.now, Runner: f.runner, Channels: reg,
 		SendBackoff: time.Millisecond,
-		Bots: botSource{"b": {Name: "b", Channels: map[string]map[string]string{"push": {"token": "T"}}}}})
+		Bots:        botSource{"b": {Name: "b", Channels: map[string]map[string]string{"push": {"token": "T"}}}}})
 }
 
 func (f *fixture) check(t *testing.T, replicas ...*Scheduler) {
