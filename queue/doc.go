@@ -18,13 +18,24 @@
 // a reclaimed entry from being sent twice, and the entry is acknowledged
 // last. Failed turns and sends are retried with backoff, honouring the
 // platform's Retry-After; what still fails goes to the bot's dead letters,
-// which can be listed, replayed and deleted. A turn refused because the bot
-// is over a limit ([Later]) is retried after its delay without counting as
-// a try, for up to Config.MaxDelay in all.
+// which can be listed, replayed and deleted.
 //
-// The queue is bounded: a partition holding Config.MaxPending events
-// refuses more with [ErrFull] (the gateway answers 503, and the platform
-// delivers the webhook again later).
+// A turn refused because the bot is over a limit ([Later]) does not hold up
+// its partition: the entry is parked, moved to a list of its conversation
+// beside the stream (keys under the partition's hash tag) with a due time,
+// by one script that also acknowledges it; every later entry of that
+// conversation queues behind it there, and the partition goes on with
+// other conversations at once. When due, the conversation's parked entries
+// run in order, before any newer entry of it; a parked entry leaves the
+// list only once answered (with the sent marker, in one script) or
+// dead-lettered, so a replica dying meanwhile loses nothing. A refusal does
+// not count as a try while the delays add up to Config.MaxDelay at most;
+// past that it counts, and the event goes to the dead letters after
+// Config.MaxAttempts.
+//
+// The queue is bounded: a partition holding Config.MaxPending events,
+// parked ones included, refuses more with [ErrFull] (the gateway answers
+// 503, and the platform delivers the webhook again later).
 //
 // Example:
 //
@@ -35,4 +46,6 @@
 // Concurrency: a Queue is safe for concurrent use. Run is called once per
 // process; reads are short polls (no blocking command holds a pooled
 // connection), and an Enqueue wakes the partition in the same process at once.
+// Only a partition's lease holder changes its parked entries (the scripts
+// check the lease), so it keeps their due times in memory.
 package queue

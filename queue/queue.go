@@ -24,10 +24,19 @@ var (
 	renewSource string
 	//go:embed lua/release.lua
 	releaseSource string
+	//go:embed lua/park.lua
+	parkSource string
+	//go:embed lua/repark.lua
+	reparkSource string
+	//go:embed lua/unpark.lua
+	unparkSource string
 
 	enqueueScript = redis.NewScript(enqueueSource)
 	renewScript   = redis.NewScript(renewSource)
 	releaseScript = redis.NewScript(releaseSource)
+	parkScript    = redis.NewScript(parkSource)
+	reparkScript  = redis.NewScript(reparkSource)
+	unparkScript  = redis.NewScript(unparkSource)
 )
 
 // Defaults for [Config] fields left zero.
@@ -87,12 +96,13 @@ type Config struct {
 	// DeadLetterMax bounds each bot's dead letters, oldest dropped first
 	// (default 10000).
 	DeadLetterMax int64
-	// MaxPending bounds the events waiting in one partition, in flight
-	// included (default 10000); Enqueue refuses more with [ErrFull].
+	// MaxPending bounds the events waiting in one partition, in flight and
+	// parked included (default 10000); Enqueue refuses more with [ErrFull].
 	MaxPending int64
 	// MaxDelay bounds how long an event may wait in all for its bot to be
 	// back under its limits ([Later] failures, which are not counted as
-	// tries) before it goes to the dead letters (default 15m).
+	// tries, default 15m); past it, a refusal counts as a try, and the
+	// event goes to the dead letters after MaxAttempts.
 	MaxDelay time.Duration
 	// ID names this replica in leases and consumer groups (default random).
 	ID string
@@ -162,10 +172,12 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 }
 
 // Keys. Every key of a partition carries the partition's hash tag, so the
-// enqueue script stays in one Redis Cluster slot.
+// scripts stay in one Redis Cluster slot.
 func (q *Queue) tag(p int) string          { return q.cfg.KeyPrefix + "q:{p" + strconv.Itoa(p) + "}" }
 func (q *Queue) streamKey(p int) string    { return q.tag(p) }
 func (q *Queue) leaseKey(p int) string     { return q.tag(p) + ":lease" }
+func (q *Queue) dueKey(p int) string       { return q.tag(p) + ":due" }
+func (q *Queue) parkedNKey(p int) string   { return q.tag(p) + ":parked-count" }
 func (q *Queue) membersKey() string        { return q.cfg.KeyPrefix + "q:members" }
 func (q *Queue) deadKey(bot string) string { return q.cfg.KeyPrefix + "deadletters:{" + bot + "}" }
 func (q *Queue) seenKey(p int, ev *intents.Event) string {
@@ -174,6 +186,14 @@ func (q *Queue) seenKey(p int, ev *intents.Event) string {
 func (q *Queue) sentKey(p int, ev *intents.Event) string {
 	return q.tag(p) + ":sent:" + ev.Bot + ":" + ev.Channel + ":" + ev.ID
 }
+
+// parkedKey is the list of a conversation's parked entries; member is
+// [convMember].
+func (q *Queue) parkedKey(p int, member string) string { return q.tag(p) + ":parked:" + member }
+
+// convMember names a conversation in its partition's due set. Bot names
+// hold no colon, so it is unambiguous.
+func convMember(ev *intents.Event) string { return ev.Bot + ":" + ev.Conversation }
 
 // Partition returns the partition of a conversation: all events of one
 // conversation go to one partition, which keeps them in order.
@@ -187,7 +207,7 @@ func (q *Queue) Partition(bot, conversation string) int {
 
 // Load registers the queue's scripts with Redis (on every shard of a cluster).
 func (q *Queue) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{enqueueScript, renewScript, releaseScript} {
+	for _, sc := range []*redis.Script{enqueueScript, renewScript, releaseScript, parkScript, reparkScript, unparkScript} {
 		if err := sc.Load(ctx, q.rdb).Err(); err != nil {
 			return fmt.Errorf("load queue scripts: %w", err)
 		}
@@ -196,7 +216,8 @@ func (q *Queue) Load(ctx context.Context) error {
 }
 
 // ErrFull is returned by Enqueue when the event's partition already holds
-// MaxPending events: the platform should deliver the webhook again later.
+// MaxPending events (parked ones included): the platform should deliver the
+// webhook again later.
 var ErrFull = errors.New("queue: too many events waiting")
 
 // Enqueue stores ev for processing. ev.ID must be the platform's delivery
@@ -216,7 +237,7 @@ func (q *Queue) enqueue(ctx context.Context, ev *intents.Event, dedup time.Durat
 		return false, fmt.Errorf("encode event: %w", err)
 	}
 	p := q.Partition(ev.Bot, ev.Conversation)
-	res, err := enqueueScript.Run(ctx, q.rdb, []string{q.seenKey(p, ev), q.streamKey(p)},
+	res, err := enqueueScript.Run(ctx, q.rdb, []string{q.seenKey(p, ev), q.streamKey(p), q.parkedNKey(p)},
 		dedup.Milliseconds(), raw, time.Now().UnixMicro(), q.cfg.MaxPending).Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil

@@ -137,16 +137,36 @@ func (q *Queue) start(ctx context.Context, p int) *owned {
 }
 
 // runPartition processes partition p in order until stop ends. On taking
-// over, it first claims every pending entry of the group (a previous owner's
-// unfinished work) and processes those in order.
+// over, it first loads the partition's parked conversations and claims every
+// pending entry of the group (a previous owner's unfinished work) and
+// processes those in order. Between reads it runs the parked entries that
+// are due.
 func (q *Queue) runPartition(stop, work context.Context, p int) {
 	key := q.streamKey(p)
 	err := q.rdb.XGroupCreateMkStream(work, key, group, "0-0").Err()
 	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
 		q.log.Warn("queue: create consumer group", "partition", p, "err", err)
 	}
+	var due dueSet
 	reclaim := true
 	for stop.Err() == nil {
+		if due == nil {
+			// (Re)load the parked conversations: at the start, and after a
+			// failure that may have left the copy behind Redis.
+			if due, err = q.loadDue(work, p); err != nil {
+				if stop.Err() == nil {
+					q.log.Warn("queue: read parked conversations", "partition", p, "err", err)
+					q.sleep(stop, q.cfg.PollInterval)
+				}
+				continue
+			}
+		}
+		if err := q.resumeDue(stop, work, p, due); err != nil {
+			if errors.Is(err, errLeaseLost) || work.Err() != nil {
+				return
+			}
+			q.log.Warn("queue: parked entry left for later", "partition", p, "err", err)
+		}
 		var msgs []redis.XMessage
 		var err error
 		if reclaim {
@@ -167,18 +187,24 @@ func (q *Queue) runPartition(stop, work context.Context, p int) {
 			continue
 		}
 		if len(msgs) == 0 {
+			wait := q.cfg.PollInterval
+			if at, ok := due.next(); ok {
+				wait = max(min(wait, time.Until(at)), 0)
+			}
+			t := time.NewTimer(wait)
 			select {
 			case <-stop.Done():
 			case <-q.wake[p]:
-			case <-time.After(q.cfg.PollInterval):
+			case <-t.C:
 			}
+			t.Stop()
 			continue
 		}
 		for _, m := range msgs {
 			if stop.Err() != nil {
 				return
 			}
-			if err := q.process(work, p, key, m, reclaim); err != nil {
+			if err := q.process(work, p, key, m, reclaim, due); err != nil {
 				if errors.Is(err, errLeaseLost) {
 					return
 				}
@@ -186,6 +212,7 @@ func (q *Queue) runPartition(stop, work context.Context, p int) {
 					q.log.Warn("queue: entry left pending", "partition", p, "id", m.ID, "err", err)
 				}
 				reclaim = true // start again from the oldest pending entry
+				due = nil      // and from Redis's parked conversations
 				q.sleep(stop, q.cfg.PollInterval)
 				break
 			}
@@ -229,17 +256,18 @@ func (q *Queue) readNew(ctx context.Context, key string) ([]redis.XMessage, erro
 
 // process runs one entry: the turn (idempotent), the send (unless a
 // previous owner already sent it), the sent marker, then the acknowledgement.
-// An error means the entry stays pending.
-func (q *Queue) process(ctx context.Context, p int, key string, m redis.XMessage, reclaimed bool) error {
+// An entry of a conversation with parked entries is parked behind them
+// without running; an entry whose turn is refused for now is parked. An
+// error means the entry stays pending.
+func (q *Queue) process(ctx context.Context, p int, key string, m redis.XMessage, reclaimed bool, due dueSet) error {
 	raw, _ := m.Values["event"].(string)
 	ev := &intents.Event{}
 	if err := json.Unmarshal([]byte(raw), ev); err != nil {
 		q.log.Error("queue: dropping an unreadable entry", "partition", p, "id", m.ID, "err", err)
 		return q.ack(ctx, key, m.ID, "")
 	}
-	sent := q.sentKey(p, ev)
 	if reclaimed {
-		n, err := q.rdb.Exists(ctx, sent).Result()
+		n, err := q.rdb.Exists(ctx, q.sentKey(p, ev)).Result()
 		if err != nil {
 			return err
 		}
@@ -247,13 +275,30 @@ func (q *Queue) process(ctx context.Context, p int, key string, m redis.XMessage
 			return q.ack(ctx, key, m.ID, "")
 		}
 	}
-	turn, attempts, err := q.runTurn(ctx, ev)
+	member := convMember(ev)
+	pe := parkedEntry{Event: json.RawMessage(raw)}
+	if _, parked := due[member]; parked {
+		return q.park(ctx, p, m.ID, member, pe, time.Time{}, due)
+	}
+	finish := func(ctx context.Context, sent string) error { return q.ack(ctx, key, m.ID, sent) }
+	turn, attempts, err := q.runTurn(ctx, ev, 0)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
-		return q.giveUp(ctx, key, m.ID, ev, "turn", attempts, err)
+		if pe, at, ok := q.deferral(err, pe, attempts); ok {
+			return q.park(ctx, p, m.ID, member, pe, at, due)
+		}
+		return q.giveUp(ctx, ev, "turn", attempts, err, finish)
 	}
+	return q.deliver(ctx, p, ev, turn, finish)
+}
+
+// deliver sends a turn's replies unless they were sent already, then calls
+// finish with the sent marker to set (empty when nothing was sent), which
+// marks the reply sent and removes the entry.
+func (q *Queue) deliver(ctx context.Context, p int, ev *intents.Event, turn *intents.TurnResult, finish func(ctx context.Context, sent string) error) error {
+	sent := q.sentKey(p, ev)
 	// Just before sending, make sure the partition is still ours (a replica
 	// that stalled past its lease must leave the entry to the new owner) and
 	// that nobody sent this reply meanwhile: one round trip.
@@ -270,19 +315,19 @@ func (q *Queue) process(ctx context.Context, p int, key string, m redis.XMessage
 		return errLeaseLost
 	}
 	if already.Val() > 0 {
-		return q.ack(ctx, key, m.ID, "")
+		return finish(ctx, "")
 	}
-	attempts, err = q.send(ctx, ev, turn)
+	attempts, err := q.send(ctx, ev, turn)
 	if err != nil {
 		if ctx.Err() != nil || (attempts == 0 && !isPermanent(err)) {
 			return err // not tried yet (settings unreadable): stays pending
 		}
-		return q.giveUp(ctx, key, m.ID, ev, "send", attempts, err)
+		return q.giveUp(ctx, ev, "send", attempts, err, finish)
 	}
 	// The reply is out: record it even if we are being stopped.
 	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return q.ack(done, key, m.ID, sent)
+	return finish(done, sent)
 }
 
 // ack marks the reply sent (when sent is set) and acknowledges and deletes
@@ -299,34 +344,29 @@ func (q *Queue) ack(ctx context.Context, key, id, sent string) error {
 	return err
 }
 
-func (q *Queue) giveUp(ctx context.Context, key, id string, ev *intents.Event, stage string, attempts int, cause error) error {
+// giveUp moves the event to the dead letters, then removes its entry with
+// finish.
+func (q *Queue) giveUp(ctx context.Context, ev *intents.Event, stage string, attempts int, cause error, finish func(ctx context.Context, sent string) error) error {
 	q.log.Warn("queue: event moved to the dead letters", "bot", ev.Bot, "channel", ev.Channel,
 		"event", ev.ID, "stage", stage, "attempts", attempts, "err", cause)
 	if err := q.deadLetter(ctx, ev, stage, attempts, cause); err != nil {
 		return err
 	}
-	return q.ack(ctx, key, id, "")
+	return finish(ctx, "")
 }
 
-// runTurn runs the event's turn, retrying failures up to MaxAttempts unless
-// they are [Permanent]. A [Later] failure (the bot is over a limit) is
-// retried after its delay without counting as a try, for up to MaxDelay in
-// all; meanwhile the partition waits, so a conversation's events stay in
-// order.
-func (q *Queue) runTurn(ctx context.Context, ev *intents.Event) (*intents.TurnResult, int, error) {
-	var delayed time.Duration
-	for attempt := 1; ; attempt++ {
+// runTurn runs the event's turn, which was tried `tried` times before,
+// retrying failures up to MaxAttempts tries in all unless they are
+// [Permanent]. A [Later] failure returns at once, counted as a try: the
+// caller parks the entry (see [Queue.deferral]) rather than wait with the
+// partition. The result's count is the tries so far.
+func (q *Queue) runTurn(ctx context.Context, ev *intents.Event, tried int) (*intents.TurnResult, int, error) {
+	for attempt := tried + 1; ; attempt++ {
 		res, err := q.cfg.Runner.Run(ctx, ev)
 		if err == nil {
 			return res, attempt, nil
 		}
-		if after, ok := laterDelay(err); ok && ctx.Err() == nil && delayed+after <= q.cfg.MaxDelay {
-			delayed += after
-			attempt--
-			q.sleep(ctx, after)
-			continue
-		}
-		if isPermanent(err) || attempt >= q.cfg.MaxAttempts || ctx.Err() != nil {
+		if _, later := laterDelay(err); later || isPermanent(err) || attempt >= q.cfg.MaxAttempts || ctx.Err() != nil {
 			return nil, attempt, err
 		}
 		q.sleep(ctx, q.backoff(attempt, 0))
@@ -419,8 +459,10 @@ func (e laterError) Unwrap() error { return e.err }
 const minLater = 10 * time.Millisecond
 
 // Later marks err as a failure that clears by itself after the given delay
-// (the bot is over a rate or concurrency limit): the queue retries the turn
-// after the delay without counting a try toward the dead letters.
+// (the bot is over a rate or concurrency limit): the queue parks the event,
+// and the later events of its conversation behind it, and retries the turn
+// after the delay without counting a try toward the dead letters; the
+// partition goes on with other conversations meanwhile.
 func Later(err error, after time.Duration) error { return laterError{err, max(after, minLater)} }
 
 func laterDelay(err error) (time.Duration, bool) {

@@ -1,0 +1,30 @@
+-- Remove a conversation's first parked entry once it is done (answered,
+-- answered before, or dead-lettered), marking its reply sent. The next entry,
+-- if any, is due at once.
+-- KEYS[1] the conversation's parked list
+-- KEYS[2] the partition's due set (same hash tag as every key here)
+-- KEYS[3] the partition's count of parked entries
+-- KEYS[4] the event's sent marker
+-- ARGV[1] the first entry as the caller read it
+-- ARGV[2] the conversation's member in the due set
+-- ARGV[3] now, unix milliseconds
+-- ARGV[4] the sent marker's TTL in milliseconds; "0" sets no marker
+-- Returns how many entries the conversation has left parked, or -1 when the
+-- first entry is not the one read (another replica moved on).
+if ARGV[4] ~= '0' then
+  redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4])
+end
+if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then
+  return -1
+end
+redis.call('LPOP', KEYS[1])
+if redis.call('DECR', KEYS[3]) <= 0 then
+  redis.call('DEL', KEYS[3])
+end
+local left = redis.call('LLEN', KEYS[1])
+if left == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+else
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+end
+return left

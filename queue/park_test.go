@@ -1,0 +1,279 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/redis/go-redis/v9"
+)
+
+// slowLimit refuses the turns of one conversation with Later while closed,
+// like a slow per-user rate limit; every other conversation is under it.
+type slowLimit struct {
+	conv     string
+	open     atomic.Bool
+	refusals atomic.Int64
+}
+
+func (l *slowLimit) check(ev *intents.Event) error {
+	if ev.Conversation == l.conv && !l.open.Load() {
+		l.refusals.Add(1)
+		return Later(errors.New("over the per-user rate limit"), 20*time.Millisecond)
+	}
+	return nil
+}
+
+// sentIn lists the ids sent, in order, that start with prefix.
+func sentIn(s *fakeSender, prefix string) []string {
+	var out []string
+	for _, id := range s.sentIDs() {
+		if len(id) >= len(prefix) && id[:len(prefix)] == prefix {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprint(prefix, i)
+	}
+	return out
+}
+
+// parkedLeft reports how many entries the partition holds parked and how
+// many conversations wait in its due set.
+func parkedLeft(t *testing.T, q *Queue, rdb redis.UniversalClient, p int) (int64, int64) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := rdb.Get(ctx, q.parkedNKey(p)).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		t.Fatal(err)
+	}
+	convs, err := rdb.ZCard(ctx, q.dueKey(p)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, convs
+}
+
+// TestLaterDoesNotBlockThePartition: with one partition, a conversation
+// over its limit is parked; another conversation's events are answered
+// while it waits, and once the limit allows, the parked events are answered
+// exactly once, in order.
+func TestLaterDoesNotBlockThePartition(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		r, s := newRunner(), &fakeSender{}
+		limit := &slowLimit{conv: "SLOW"}
+		r.fail = limit.check
+		q := testQueue(t, rdb, testredis.Prefix(t), r, s)
+		q.cfg.Partitions = 1
+		run(t, q)
+		ctx := context.Background()
+		const n = 6
+		for i := range n {
+			if _, err := q.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.Enqueue(ctx, event(fmt.Sprint("F", i), "FAST", fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "the other conversation's replies", func() bool { return len(sentIn(s, "F")) == n })
+		if got := sentIn(s, "F"); !slices.Equal(got, ids("F", n)) {
+			t.Fatalf("other conversation sent %v", got)
+		}
+		eventually(t, "every slow event parked", func() bool { c, _ := parkedLeft(t, q, rdb, 0); return c == n })
+		if got := sentIn(s, "S"); len(got) != 0 || limit.refusals.Load() == 0 {
+			t.Fatalf("sent %v while over the limit (%d refusals)", got, limit.refusals.Load())
+		}
+		// Meanwhile the conversation keeps its place: a new event waits behind.
+		q.Enqueue(ctx, event(fmt.Sprint("S", n), "SLOW", fmt.Sprint(n)))
+		q.Enqueue(ctx, event("F-late", "FAST", "late"))
+		eventually(t, "a late reply of the other conversation", func() bool { return len(sentIn(s, "F")) == n+1 })
+
+		limit.open.Store(true)
+		eventually(t, "the parked replies", func() bool { return len(sentIn(s, "S")) == n+1 })
+		time.Sleep(50 * time.Millisecond)
+		if got := sentIn(s, "S"); !slices.Equal(got, ids("S", n+1)) {
+			t.Fatalf("parked events sent %v, want them once, in order", got)
+		}
+		for _, id := range ids("S", n+1) {
+			if c := r.count(id); c != 1 {
+				t.Fatalf("%s ran %d times", id, c)
+			}
+		}
+		if c, convs := parkedLeft(t, q, rdb, 0); c != 0 || convs != 0 {
+			t.Fatalf("%d entries of %d conversations still parked", c, convs)
+		}
+		if dl, _ := q.DeadLetters(ctx, "b1", 10); len(dl) != 0 {
+			t.Fatalf("dead letters %+v", dl)
+		}
+	})
+}
+
+// TestParkedSurviveAKilledReplica: a replica parks a conversation's events
+// and is cut off Redis and stopped before resuming them; the replica that
+// takes the partition over answers each exactly once, in order.
+func TestParkedSurviveAKilledReplica(t *testing.T) {
+	prefix := testredis.Prefix(t)
+	rdb1, rdb2 := testredis.Client(t), testredis.Client(t)
+	cut := &cutOff{}
+	rdb1.AddHook(cut)
+	r, s := newRunner(), &fakeSender{}
+	limit := &slowLimit{conv: "SLOW"}
+	r.fail = limit.check
+	q1 := testQueue(t, rdb1, prefix, r, s)
+	q1.cfg.Partitions = 1
+	stop1 := run(t, q1)
+	ctx := context.Background()
+	const n = 5
+	for i := range n {
+		q1.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
+	}
+	eventually(t, "every event parked", func() bool { c, _ := parkedLeft(t, q1, rdb2, 0); return c == n })
+
+	// Kill the first replica: it reaches Redis no more and stops.
+	cut.dead.Store(true)
+	stop1()
+	limit.open.Store(true)
+	for i := n; i < 2*n; i++ {
+		if _, err := q1.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i))); !errors.Is(err, errCut) {
+			t.Fatalf("the killed replica enqueued: %v", err)
+		}
+	}
+	if got := s.sentIDs(); len(got) != 0 {
+		t.Fatalf("sent %v before the takeover", got)
+	}
+	q2 := testQueue(t, rdb2, prefix, r, s)
+	q2.cfg.Partitions = 1
+	for i := n; i < 2*n; i++ {
+		q2.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
+	}
+	run(t, q2)
+	eventually(t, "every reply", func() bool { return len(s.sentIDs()) == 2*n })
+	time.Sleep(100 * time.Millisecond)
+	if got := s.sentIDs(); !slices.Equal(got, ids("S", 2*n)) {
+		t.Fatalf("sent %v, want each once, in order", got)
+	}
+	if c, convs := parkedLeft(t, q2, rdb2, 0); c != 0 || convs != 0 {
+		t.Fatalf("%d entries of %d conversations still parked", c, convs)
+	}
+}
+
+// TestParkedResumedMidSendByAnotherReplica: the replica resuming a parked
+// event is killed while its reply is in flight (not accepted by the
+// platform); the next owner sends it, and the rest, once and in order.
+func TestParkedResumedMidSendByAnotherReplica(t *testing.T) {
+	prefix := testredis.Prefix(t)
+	rdb1, rdb2 := testredis.Client(t), testredis.Client(t)
+	cut := &cutOff{}
+	rdb1.AddHook(cut)
+	r := newRunner()
+	limit := &slowLimit{conv: "SLOW"}
+	r.fail = limit.check
+	inFlight := make(chan struct{})
+	var held atomic.Bool
+	held.Store(true)
+	s := &fakeSender{}
+	s.fail = func(_ int, res *intents.TurnResult) error {
+		if held.Load() && res.Event.ID == "S0" {
+			held.Store(false)
+			close(inFlight)
+			// The platform never answers this send: the replica dies first.
+			time.Sleep(200 * time.Millisecond)
+			return errors.New("connection reset")
+		}
+		return nil
+	}
+	q1 := testQueue(t, rdb1, prefix, r, s)
+	q1.cfg.Partitions, q1.cfg.DrainTimeout = 1, time.Millisecond
+	stop1 := run(t, q1)
+	ctx := context.Background()
+	const n = 4
+	for i := range n {
+		q1.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
+	}
+	eventually(t, "every event parked", func() bool { c, _ := parkedLeft(t, q1, rdb2, 0); return c == n })
+	limit.open.Store(true)
+	<-inFlight
+	cut.dead.Store(true)
+	stop1()
+
+	q2 := testQueue(t, rdb2, prefix, r, s)
+	q2.cfg.Partitions = 1
+	run(t, q2)
+	eventually(t, "every reply", func() bool { return len(s.sentIDs()) == n })
+	time.Sleep(100 * time.Millisecond)
+	if got := s.sentIDs(); !slices.Equal(got, ids("S", n)) {
+		t.Fatalf("sent %v, want each once, in order", got)
+	}
+	if c, convs := parkedLeft(t, q2, rdb2, 0); c != 0 || convs != 0 {
+		t.Fatalf("%d entries of %d conversations still parked", c, convs)
+	}
+}
+
+// TestParkedCountTowardMaxPending: parked events count toward the
+// partition's bound, so a parked conversation cannot grow without limit.
+func TestParkedCountTowardMaxPending(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		r, s := newRunner(), &fakeSender{}
+		limit := &slowLimit{conv: "SLOW"}
+		r.fail = limit.check
+		q := testQueue(t, rdb, testredis.Prefix(t), r, s)
+		q.cfg.Partitions, q.cfg.MaxPending = 1, 3
+		run(t, q)
+		ctx := context.Background()
+		for i := range 3 {
+			if _, err := q.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", "x")); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the event parked", func() bool { c, _ := parkedLeft(t, q, rdb, 0); return c == int64(i+1) })
+		}
+		if _, err := q.Enqueue(ctx, event("S3", "SLOW", "x")); !errors.Is(err, ErrFull) {
+			t.Fatalf("a fourth event with three parked: %v, want ErrFull", err)
+		}
+		limit.open.Store(true)
+		eventually(t, "the parked replies", func() bool { return len(s.sentIDs()) == 3 })
+		eventually(t, "room again", func() bool {
+			fresh, err := q.Enqueue(ctx, event("S3", "SLOW", "x"))
+			return fresh && err == nil
+		})
+		eventually(t, "the last reply", func() bool { return len(s.sentIDs()) == 4 })
+	})
+}
+
+// cutOff cuts a client off Redis, as if its process died.
+type cutOff struct{ dead atomic.Bool }
+
+var errCut = errors.New("replica killed")
+
+func (c *cutOff) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *cutOff) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if c.dead.Load() {
+			cmd.SetErr(errCut)
+			return errCut
+		}
+		return next(ctx, cmd)
+	}
+}
+func (c *cutOff) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if c.dead.Load() {
+			for _, cmd := range cmds {
+				cmd.SetErr(errCut)
+			}
+			return errCut
+		}
+		return next(ctx, cmds)
+	}
+}
