@@ -90,7 +90,8 @@ func (v *vm) fromGo(x any, depth int) (lua.LValue, error) {
 		if len(t) == 0 {
 			return tb, nil
 		}
-		keys := make([]string, 0, len(t))
+		var stack [8]string // most maps are small: no allocation to sort them
+		keys := stack[:0]
 		for k := range t {
 			keys = append(keys, k)
 		}
@@ -124,9 +125,14 @@ func (v *vm) sessionFromLua(script string, lv lua.LValue, maxBytes int) (map[str
 	if !ok {
 		return nil, newScriptError(script, KindRuntime, "session must stay a table")
 	}
-	e := encoder{buf: v.buf[:0], max: maxBytes, wantGo: true, root: "session", materialize: v.materialize}
+	// The VM's encoder, so that its buffers and bound materialize are
+	// made once; it keeps no Lua value after the conversion.
+	e := &v.enc
+	e.buf, e.max, e.wantGo, e.root = e.buf[:0], maxBytes, true, "session"
+	e.stack, e.path = e.stack[:0], e.path[:0]
 	x, err := e.table(t, 0)
-	v.buf = e.buf[:0]
+	clear(e.stack[:cap(e.stack)])
+	clear(e.path[:cap(e.path)])
 	if err != nil {
 		ee := err.(*encodeError)
 		if ee.kind == KindLimit {

@@ -23,8 +23,18 @@ const callerPollInterval = 10 * time.Millisecond
 // a cancellable caller context a few more. Instead the timer also polls the
 // caller's context while a call runs longer than callerPollInterval, which
 // almost no call does.
+//
+// Nor is the timer reset and stopped on every call: it stays scheduled
+// after a call, and arm resets it only when it would not fire by the new
+// call's first check. fire decides from the current state alone, so an
+// early fire re-arms the timer for the rest of the call, and a fire with no
+// call armed does nothing. A busy VM's timer thus fires about once per
+// budget (or caller poll interval) instead of being moved on every call.
 type deadline struct {
 	timer *time.Timer
+	// fireAt is when the timer is scheduled to fire; zero when it is not
+	// scheduled (it fired, or never was). Guarded by mu.
+	fireAt time.Time
 
 	// steps counts calls of Done, which the VM makes once per instruction:
 	// the call's instruction count. Only the goroutine running the call
@@ -92,7 +102,15 @@ func (d *deadline) arm(parent context.Context, now time.Time, timeout time.Durat
 	d.limitHit = false
 	d.running.Store(true)
 	next := d.nextCheck(now)
+	if d.fireAt.IsZero() || d.fireAt.After(now.Add(next)) {
+		d.schedule(now, next)
+	}
 	d.mu.Unlock()
+}
+
+// schedule makes the timer fire after next. d.mu is held.
+func (d *deadline) schedule(now time.Time, next time.Duration) {
+	d.fireAt = now.Add(next)
 	d.timer.Reset(next)
 }
 
@@ -118,7 +136,6 @@ func (d *deadline) disarm() (err error, byCaller bool) {
 	cancel := d.hostCancel
 	d.hostCancel = nil
 	d.mu.Unlock()
-	d.timer.Stop()
 	d.published.Store(d.steps)
 	if cancel != nil {
 		cancel()
@@ -166,6 +183,9 @@ func (d *deadline) kill(err error, gen uint64) bool {
 
 // stop releases the timer for good.
 func (d *deadline) stop() {
+	d.mu.Lock()
+	d.fireAt = time.Time{}
+	d.mu.Unlock()
 	d.timer.Stop()
 }
 
@@ -174,6 +194,7 @@ func (d *deadline) stop() {
 func (d *deadline) fire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.fireAt = time.Time{}
 	if !d.armed || d.err != nil {
 		return
 	}
@@ -191,7 +212,7 @@ func (d *deadline) fire() {
 			// noticed yet.
 			next = time.Millisecond
 		}
-		d.timer.Reset(next)
+		d.schedule(now, next)
 		return
 	}
 	close(d.done)

@@ -54,12 +54,16 @@
 // other non-data values are errors. If the call fails in any way the
 // session is not returned, so a failed turn changes nothing.
 //
-// The main chunk runs again at every call in a fresh global environment:
-// globals set by the script, and top-level locals, live for one call only.
-// Nothing a call leaves behind is visible to the next, in the same
-// conversation or another. Keep the top level cheap. (The fresh environment
-// falls back to the built-ins for names it does not hold, so assigning nil to
-// a built-in name, as in tostring = nil, does not hide it.)
+// Every call starts from a fresh global environment in which the main chunk
+// has just run: globals set by the script, and top-level locals, live for
+// one call only. Nothing a call leaves behind is visible to the next, in
+// the same conversation or another. A script whose top level only defines
+// global functions (function name(...) ... end, no top-level locals) costs
+// nothing for this: a VM binds those functions once and puts them back
+// after each call (for scripts assigning at most 256 global names). Any
+// other top level runs again at every call, so keep it cheap. (The environment falls back to the built-ins for names it does
+// not hold, so assigning nil to a built-in name, as in tostring = nil, does
+// not hide it.)
 //
 // # The safe baseline
 //

@@ -91,9 +91,9 @@ func eventField(name string) int {
 type lazyEvent struct {
 	table    *lua.LTable // nil between calls
 	ev       *intents.Event
-	route    *intents.Decision
-	assigned uint32      // fields the script assigned: no longer answered
-	slots    *lua.LTable // built on first use, then the same table
+	route    intents.Decision // a copy: the event may be materialized after the call is detached
+	assigned uint32           // fields the script assigned: no longer answered
+	slots    *lua.LTable      // built on first use, then the same table
 	cands    *lua.LTable
 }
 
@@ -101,7 +101,7 @@ type lazyEvent struct {
 func (v *vm) newEventTable(ev *intents.Event, route *intents.Decision) *lua.LTable {
 	t := v.L.CreateTable(0, 0)
 	t.Metatable = v.eventMT
-	v.event = lazyEvent{table: t, ev: ev, route: route}
+	v.event = lazyEvent{table: t, ev: ev, route: *route}
 	return t
 }
 
@@ -172,7 +172,7 @@ func (v *vm) eventNewIndex(L *lua.LState) int {
 
 // eventValue returns field i of the current event.
 func (v *vm) eventValue(i int) lua.LValue {
-	ev, r := v.event.ev, v.event.route
+	ev, r := v.event.ev, &v.event.route
 	switch i {
 	case evID:
 		return lua.LString(ev.ID)

@@ -65,8 +65,9 @@ func (p *pool) get(ctx context.Context, minVMs, maxVMs int) (*vm, bool, error) {
 		p.mu.Unlock()
 		return nil, false, errPoolGone
 	}
+	// lastUsed is not set here: a call that gets a VM keeps the pool
+	// live until its put, which sets it, and a waiting call keeps it too.
 	p.setBoundsLocked(minVMs, maxVMs)
-	p.lastUsed = p.rt.now()
 	if n := len(p.idle); n > 0 {
 		v := p.idle[n-1].v
 		p.idle[n-1] = idleVM{}
@@ -117,8 +118,12 @@ func (p *pool) get(ctx context.Context, minVMs, maxVMs int) (*vm, bool, error) {
 // stack), or closes it when it is not to be reused, the pool is above its
 // maximum or the pool is gone.
 func (p *pool) put(v *vm, keep bool) {
+	p.putAt(v, keep, p.rt.now())
+}
+
+// putAt is put with the current time of the pool's clock.
+func (p *pool) putAt(v *vm, keep bool, now time.Time) {
 	p.mu.Lock()
-	now := p.rt.now()
 	p.lastUsed = now
 	discard := p.returnLocked(v, keep, now)
 	p.fillLocked()

@@ -23,17 +23,115 @@ const (
 	closeVM                // interrupted, panicked or over a limit: discard
 )
 
-// loadChunk runs the program's main chunk in a fresh global environment and
-// returns that environment. The caller has set the deadline.
-func (v *vm) loadChunk(p *Program) (*lua.LTable, error) {
-	L := v.L
-	env := L.CreateTable(0, 2)
+// newEnv returns an empty global environment for n globals: reads of
+// names it does not hold fall back to the frozen built-ins.
+func (v *vm) newEnv(n int) *lua.LTable {
+	env := v.L.CreateTable(0, max(n, 1))
 	env.Metatable = v.envMT
-	fn := L.NewFunctionFromProto(p.proto)
+	return env
+}
+
+// runChunk runs the program's main chunk with env as its global
+// environment. The caller has set the deadline.
+func (v *vm) runChunk(fn *lua.LFunction) error {
+	v.L.Push(fn)
+	return v.L.PCall(0, 0, nil)
+}
+
+// closure returns a new function of proto whose global environment is env,
+// as OP_CLOSURE would make it in a function running in env.
+func (v *vm) closure(proto *lua.FunctionProto, env *lua.LTable) *lua.LFunction {
+	fn := v.L.NewFunctionFromProto(proto)
 	fn.Env = env
-	L.Push(fn)
-	err := L.PCall(0, 0, nil)
-	return env, err
+	return fn
+}
+
+// loadChunk gives a call its global environment: an empty table in which
+// the program's main chunk has run. The caller has set the deadline.
+//
+// The table and the closures bound to it are kept between calls of the same
+// program on this VM instead of being made anew, which cost more than the
+// rest of a small handler's call: after every call, resetEnv puts the table
+// back in the state the main chunk leaves it in, and it is reused only if
+// it provably is in that state. That is equivalent to a fresh table
+// because no Lua value outlives a call: the environment and the functions
+// bound to it can only be reached from values the call made (scripts
+// cannot name the environment), and nothing the call made stays reachable
+// from Lua after it (the event is detached, the session and reply are
+// converted to Go values, the libraries are frozen, and globals are reset);
+// so no later call can tell the table or a closure from a new one.
+//
+// When the chunk only defines global functions without upvalues
+// (Program.defs), running it would only bind those names to new closures,
+// so the kept table already holds what it would make and the chunk is not
+// run at all. Other chunks run at every call, in the emptied table. A
+// program that assigns more than maxKeptGlobals names gets a new table at
+// every call instead.
+func (v *vm) loadChunk(p *Program) (*lua.LTable, error) {
+	if !p.keepEnv {
+		v.envProg, v.env, v.envChunk, v.envWant = nil, nil, nil, nil
+		env := v.newEnv(2)
+		return env, v.runChunk(v.closure(p.proto, env))
+	}
+	if v.envProg != p {
+		v.bindEnv(p)
+	}
+	if p.defs != nil {
+		return v.env, nil
+	}
+	return v.env, v.runChunk(v.envChunk)
+}
+
+// bindEnv makes the environment and closures of p's calls on this VM.
+func (v *vm) bindEnv(p *Program) {
+	env := v.newEnv(len(p.globals))
+	v.envProg, v.env, v.envChunk = p, env, nil
+	v.envWant = make([]lua.LValue, len(p.globals))
+	for i := range v.envWant {
+		v.envWant[i] = lua.LNil
+	}
+	v.envSize = 0
+	if p.defs == nil {
+		v.envChunk = v.closure(p.proto, env)
+		return
+	}
+	// What the chunk does: bind each name in turn, so the last definition
+	// of a name wins.
+	for _, d := range p.defs {
+		fn := v.closure(d.proto, env)
+		env.RawSetString(d.name, fn)
+		i := d.global
+		if v.envWant[i] == lua.LNil {
+			v.envSize++
+		}
+		v.envWant[i] = fn
+	}
+}
+
+// resetEnv undoes a call's changes to the environment: every global the
+// program's code can assign (Program.globals) gets back its value from
+// before the call, the chunk's function or nil. It then checks that the
+// table holds nothing else and still has its metatable; if not, the
+// environment is forgotten and the next call makes a new one.
+func (v *vm) resetEnv() {
+	env := v.env
+	if env == nil {
+		return
+	}
+	for i, name := range v.envProg.globals {
+		if want := v.envWant[i]; env.RawGetString(name) != want {
+			env.RawSetString(name, want)
+		}
+	}
+	n := 0
+	for k, _ := env.Next(lua.LNil); k != lua.LNil; k, _ = env.Next(k) {
+		if n++; n > v.envSize {
+			break
+		}
+	}
+	if n != v.envSize || env.Metatable != lua.LValue(v.envMT) {
+		v.envProg, v.env, v.envChunk, v.envWant = nil, nil, nil, nil
+	}
 }
 
 // run executes one call on v. Lua code runs only between SetContext and
@@ -47,12 +145,13 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	// Build the arguments first: a bad session is the caller's error.
 	session, err := v.sessionTable(c.Session)
 	if err != nil {
+		v.ended = time.Now()
 		return Result{}, keepVM, fmt.Errorf("sandbox: %s: %w", name, err)
 	}
 
 	start := time.Now()
 	v.attach(ctx, c.Key, c)
-	event := v.newEventTable(c.Event, &c.Route)
+	event := v.newEventTable(c.Event, &v.call.Route)
 	defer v.endEvent() // after the session conversion, which may materialize it
 	v.dl.arm(ctx, start, timeout)
 	L.SetContext(v.dl)
@@ -74,6 +173,7 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	}
 	L.SetTop(0)
 	L.RemoveContext()
+	v.resetEnv()
 	stopErr, byCaller := v.dl.disarm()
 	limitHit := v.dl.limitHit
 	res := Result{Instructions: v.dl.steps, HTTPCalls: v.httpCalls}
@@ -81,7 +181,8 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	res.Logs = v.detach()
 
 	finish := func(err error, o outcome) (Result, outcome, error) {
-		res.Duration = time.Since(start)
+		res.Duration = time.Since(start) // reads only the monotonic clock
+		v.ended = start.Add(res.Duration)
 		res.Compute = max(res.Duration-hostWait, 0)
 		return res, o, err
 	}

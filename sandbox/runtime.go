@@ -216,6 +216,7 @@ type Runtime struct {
 	guard  *heapGuard // nil when disabled
 
 	now        func() time.Time // the clock of idle times
+	realClock  bool             // now is time.Now: a call's end time serves as its put time
 	stopReaper chan struct{}    // closed by Close; nil without a reaper
 	reaperDone chan struct{}
 
@@ -229,7 +230,11 @@ type Runtime struct {
 }
 
 // New returns a Runtime with cfg's zero fields set to their defaults.
-func New(cfg Config) *Runtime { return newRuntime(cfg, time.Now) }
+func New(cfg Config) *Runtime {
+	r := newRuntime(cfg, time.Now)
+	r.realClock = true
+	return r
+}
 
 // newRuntime is New with the clock that pools and the reaper read.
 func newRuntime(cfg Config, now func() time.Time) *Runtime {
@@ -308,7 +313,11 @@ func (r *Runtime) Run(ctx context.Context, c Call) (Result, error) {
 	}
 	res, o, err := v.run(ctx, &c, timeout, lim)
 	res.ColdStart, res.WarmStart = cold, !cold
-	p.put(v, o == keepVM && v.uses < r.cfg.MaxUses)
+	now := v.ended
+	if !r.realClock {
+		now = r.now()
+	}
+	p.putAt(v, o == keepVM && v.uses < r.cfg.MaxUses, now)
 	return res, err
 }
 

@@ -57,6 +57,7 @@ type vm struct {
 	readOnly *lua.LFunction // __newindex of frozen tables, and their marker
 	dl       *deadline
 	uses     int
+	ended    time.Time // when the last call ended (run sets it on every return)
 
 	logger      *slog.Logger
 	maxLogLines int
@@ -71,15 +72,28 @@ type vm struct {
 	key       PoolKey
 	logs      []string
 	event     lazyEvent
-	call      *Call           // limits and allow-list of the call; nil in validation
+	call      *Call           // limits and allow-list of the call (&callBuf); nil in validation
+	callBuf   Call            // a copy of the call, so that the caller's need not escape
 	hostCtx   context.Context // made on the first host call that does I/O
 	hostWait  time.Duration   // time spent waiting for host I/O
 	httpCalls int
 
+	// The global environment of the last program this VM ran, kept
+	// between its calls (see loadChunk). envChunk is the main chunk bound
+	// to env (nil when envProg.defs is set); envWant holds, for each name
+	// of envProg.globals, its value between calls (the chunk's function or
+	// nil), and envSize how many of them are not nil.
+	envProg  *Program
+	env      *lua.LTable
+	envChunk *lua.LFunction
+	envWant  []lua.LValue
+	envSize  int
+
 	// strs caches the Lua values of event strings that repeat from call to
 	// call within a pool (bot, channel, locale, ...), saving an allocation each.
 	strs [numCachedStrings]cachedString
-	buf  []byte
+	// enc converts the session back after each call (sessionFromLua).
+	enc encoder
 }
 
 type cachedString struct {
@@ -125,6 +139,7 @@ func newVM(cfg vmConfig) *vm {
 		http:        cfg.http,
 		maxHTTPBody: cfg.maxHTTPBody,
 	}
+	v.enc.materialize = v.materialize
 	v.readOnly = L.NewFunction(luaReadOnly)
 	v.buildEnv()
 	return v
@@ -403,7 +418,11 @@ func (v *vm) attach(ctx context.Context, key PoolKey, c *Call) {
 	v.active = true
 	v.ctx = ctx
 	v.key = key
-	v.call = c
+	v.call = nil
+	if c != nil {
+		v.callBuf = *c
+		v.call = &v.callBuf
+	}
 	v.logs = nil
 	v.hostCtx = nil
 	v.hostWait = 0
@@ -415,6 +434,7 @@ func (v *vm) detach() []string {
 	v.active = false
 	v.ctx = nil
 	v.call = nil
+	v.callBuf = Call{}
 	v.logs = nil
 	v.hostCtx = nil
 	return logs
