@@ -251,7 +251,8 @@ func TestAnalyticsMatchAnIndependentCount(t *testing.T) {
 	before := logsOf("u3")
 	er := do(t, "DELETE", ta.URL+"/v1/bots/shop/users/u5", adminKey, nil).must(t, http.StatusOK).Body
 	forgotten, _ := er["forgotten"].(map[string]any)
-	if er["conversations"] != float64(1) || forgotten["invocation_logs"] == nil || forgotten["invocation_logs"] == float64(0) {
+	if er["conversations"] != float64(1) || forgotten["invocation_logs"] == nil || forgotten["invocation_logs"] == float64(0) ||
+		forgotten["dead_letters"] != float64(0) {
 		t.Errorf("erasure %v", er)
 	}
 	if n := logsOf("u5"); n != 0 {

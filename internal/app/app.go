@@ -131,7 +131,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := sess.Load(ctx); err != nil {
 		log.Warn("could not preload session scripts; they load on first use", "err", err)
 	}
-	a.obs = newObservability(cfg, rdb, sess, map[string]analytics.Forgetter{"invocation_logs": a.invocations}, log)
+	// What an erasure removes besides sessions and analytics; the queue's dead
+	// letters join once the queue exists (it needs the engine, which needs
+	// the observability).
+	forget := map[string]analytics.Forgetter{"invocation_logs": a.invocations}
+	a.obs = newObservability(cfg, rdb, sess, forget, log)
 	a.obs.watchSandbox(a.runtime)
 	limiter := ratelimit.New(rdb, ratelimit.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "ratelimit")})
 	if err := limiter.Load(ctx); err != nil {
@@ -177,6 +181,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Settings:     a.channelSettings,
 		Logger:       log.With("component", "queue"),
 	})
+	forget["dead_letters"] = a.queue
 	if err := a.queue.Load(ctx); err != nil {
 		log.Warn("could not preload queue scripts; they load on first use", "err", err)
 	}

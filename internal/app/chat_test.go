@@ -369,6 +369,24 @@ func TestDeadLettersAPI(t *testing.T) {
 	do(t, "DELETE", list+"/bogus", adminKey, nil).must(t, http.StatusNotFound)
 	do(t, "GET", ta.URL+"/v1/bots/nobot/deadletters", adminKey, nil).must(t, http.StatusNotFound)
 	do(t, "GET", list, "", nil).must(t, http.StatusUnauthorized)
+
+	// Erasing a user removes the user's dead letters too.
+	fake.fail(http.StatusOK, `{"ok":false,"error":"not_in_channel"}`)
+	postSlack(t, hook, "application/json", slackMessage("EvE", "C8", "U2", "call me at 555-0100"), slackSecret, 0).must(t, 200)
+	for deadline := time.Now().Add(10 * time.Second); len(dl) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		dl, _ = do(t, "GET", list, adminKey, nil).must(t, 200).Body["deadletters"].([]any)
+	}
+	if len(dl) != 1 {
+		t.Fatalf("dead letters before the erasure: %v", dl)
+	}
+	er := do(t, "DELETE", ta.URL+"/v1/bots/dbot/users/U2", adminKey, nil).must(t, http.StatusOK).Body
+	if forgotten, _ := er["forgotten"].(map[string]any); forgotten["dead_letters"] != float64(1) {
+		t.Errorf("erasure %v, want one dead letter forgotten", er)
+	}
+	if dl, _ = do(t, "GET", list, adminKey, nil).must(t, 200).Body["deadletters"].([]any); len(dl) != 0 {
+		t.Fatalf("dead letters after the erasure: %v", dl)
+	}
 }
 
 // partition cuts a replica off Redis, as if its process died: every command
