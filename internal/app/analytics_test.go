@@ -35,16 +35,7 @@ func startAnalyticsApp(t testing.TB, edit func(*config.Config)) *testApp {
 	if os.Getenv("PARLEY_TEST_VERBOSE") != "" {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := New(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testApp{App: a, stop: cancel}
-	ta.wait = a.StartBackground(ctx)
-	ta.srv = httptest.NewServer(a.Handler())
-	ta.URL = ta.srv.URL
-	t.Cleanup(ta.Close)
+	ta := serveApp(t, cfg, log)
 	return ta
 }
 

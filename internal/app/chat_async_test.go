@@ -1,11 +1,9 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -22,16 +20,7 @@ func startQueueApp(t *testing.T) *testApp {
 	t.Helper()
 	cfg := testConfig(t, appOptions{redisURL: testredis.URL(t), prefix: testredis.Prefix(t)})
 	cfg.QueueLease, cfg.QueuePoll, cfg.QueuePartitions = 400*time.Millisecond, 10*time.Millisecond, 4
-	a, err := New(context.Background(), cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testApp{App: a, stop: cancel}
-	ta.wait = a.StartBackground(ctx)
-	ta.srv = httptest.NewServer(a.Handler())
-	ta.URL = ta.srv.URL
-	t.Cleanup(ta.Close)
+	ta := serveApp(t, cfg, testLogger(t))
 	return ta
 }
 

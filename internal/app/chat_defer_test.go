@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -21,16 +20,7 @@ func startOnePartitionApp(t *testing.T, redisURL, prefix string, drain time.Dura
 	if drain > 0 {
 		cfg.ShutdownTimeout = drain
 	}
-	a, err := New(context.Background(), cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testApp{App: a, stop: cancel}
-	ta.wait = a.StartBackground(ctx)
-	ta.srv = httptest.NewServer(a.Handler())
-	ta.URL = ta.srv.URL
-	t.Cleanup(ta.Close)
+	ta := serveApp(t, cfg, testLogger(t))
 	return ta
 }
 

@@ -146,16 +146,7 @@ func startChatApp(t *testing.T, redisURL, prefix string, drain time.Duration) *t
 	if drain > 0 {
 		cfg.ShutdownTimeout = drain
 	}
-	a, err := New(context.Background(), cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testApp{App: a, stop: cancel}
-	ta.wait = a.StartBackground(ctx)
-	ta.srv = httptest.NewServer(a.Handler())
-	ta.URL = ta.srv.URL
-	t.Cleanup(ta.Close)
+	ta := serveApp(t, cfg, testLogger(t))
 	return ta
 }
 
@@ -509,16 +500,7 @@ func benchApp(b *testing.B) (*testApp, *fakePlatform, chan string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := New(context.Background(), cfg, testLoggerB())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testApp{App: a, stop: cancel}
-	ta.wait = a.StartBackground(ctx)
-	ta.srv = httptest.NewServer(a.Handler())
-	ta.URL = ta.srv.URL
-	b.Cleanup(ta.Close)
+	ta := serveApp(b, cfg, testLoggerB())
 
 	got := make(chan string, 1<<16)
 	fake := &fakePlatform{}

@@ -59,7 +59,14 @@ func testConfig(t *testing.T, o appOptions) config.Config {
 
 func startApp(t *testing.T, o appOptions) *testApp {
 	t.Helper()
-	a, err := New(context.Background(), testConfig(t, o), testLogger(t))
+	return serveApp(t, testConfig(t, o), testLogger(t))
+}
+
+// serveApp starts an app with cfg, its background work and an HTTP test
+// server in front of it, all stopped at cleanup.
+func serveApp(t testing.TB, cfg config.Config, log *slog.Logger) *testApp {
+	t.Helper()
+	a, err := New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

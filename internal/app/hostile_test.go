@@ -1,10 +1,8 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"runtime"
@@ -77,16 +75,7 @@ func startHostileApp(t *testing.T, heapLimit int64) *testApp {
 	t.Helper()
 	cfg := testConfig(t, appOptions{redisURL: testredis.URL(t), prefix: testredis.Prefix(t)})
 	cfg.SandboxHeapLimit = heapLimit
-	a, err := New(context.Background(), cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testApp{App: a, stop: cancel}
-	ta.wait = a.StartBackground(ctx)
-	ta.srv = httptest.NewServer(a.Handler())
-	ta.URL = ta.srv.URL
-	t.Cleanup(ta.Close)
+	ta := serveApp(t, cfg, testLogger(t))
 	return ta
 }
 
