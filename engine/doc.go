@@ -18,8 +18,9 @@
 // Each bot runs at most its max_concurrent_turns handlers at once; a turn
 // beyond that waits briefly in a bounded queue, then fails with a
 // [*BusyError] (errors.Is(err, ErrBusy)) that the gateway answers with 429.
-// Before it takes the conversation, a turn is checked against the bot's
-// rate_limit_per_bot and rate_limit_per_user (Config.Limiter, enforced in
+// Once it holds the conversation and is not a retry of an answered message,
+// a turn is checked against the bot's rate_limit_per_bot and
+// rate_limit_per_user (Config.Limiter, enforced in
 // Redis across replicas); a turn over either fails with a *BusyError too,
 // naming the limit and when the turn would be allowed. The check fails
 // open: when Redis cannot answer, the turn runs.

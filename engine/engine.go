@@ -124,9 +124,6 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = time.Now().UTC()
 	}
-	if err := e.rateLimit(ctx, bot, ev); err != nil {
-		return nil, err
-	}
 	timeout := clip(ctx, bot.Settings.Timeout())
 	st, err := e.sessions.Begin(ctx, bot.Name, ev.Conversation, sessions.Options{
 		MessageID: ev.ID,
@@ -142,6 +139,14 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 		}
 		t.Event, t.Duplicate = ev, true
 		return t, nil
+	}
+	// Rate limits count new messages only: a platform's retry of one
+	// already answered gets its answer again above, whatever the limits.
+	if err := e.rateLimit(ctx, bot, ev); err != nil {
+		if rerr := e.sessions.Release(ctx, st); rerr != nil {
+			e.log.WarnContext(ctx, "release conversation after a rate-limited turn", "bot", bot.Name, "err", rerr)
+		}
+		return nil, err
 	}
 
 	routeStart := time.Now()

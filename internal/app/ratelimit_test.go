@@ -84,6 +84,30 @@ func TestRateLimitPerUserEmbedded(t *testing.T) {
 	}
 }
 
+// TestRateLimitIgnoresRetries: a platform's retry of an answered message
+// gets the remembered answer even when the user is over the limit, and
+// does not use up the limit.
+func TestRateLimitIgnoresRetries(t *testing.T) {
+	ta := startApp(t, appOptions{})
+	ta.setupBot(t, "rbot", map[string]any{"rate_limit_per_user": "2/h", "busy_reply": slowDown},
+		map[string]string{"Count": counterHandler})
+	first := map[string]any{"user": "alice", "intent": "Count", "id": "m1"}
+	ta.say(t, "rbot", first).must(t, http.StatusOK)
+	for range 3 { // retries: neither refused nor counted
+		if got := firstReply(t, ta.say(t, "rbot", first).must(t, http.StatusOK)); got != "count 1" {
+			t.Fatalf("retry answered %q, want the remembered count 1", got)
+		}
+	}
+	r := ta.say(t, "rbot", map[string]any{"user": "alice", "intent": "Count", "id": "m2"}).must(t, http.StatusOK)
+	if got := firstReply(t, r); got != "count 2" {
+		t.Fatalf("second message: %q", got)
+	}
+	mustRateLimited(t, ta.say(t, "rbot", map[string]any{"user": "alice", "intent": "Count", "id": "m3"}))
+	if got := firstReply(t, ta.say(t, "rbot", first).must(t, http.StatusOK)); got != "count 1" {
+		t.Fatalf("retry over the limit answered %q, want the remembered count 1", got)
+	}
+}
+
 // TestRateLimitSettingsValidated: a malformed rate is refused with a clear error.
 func TestRateLimitSettingsValidated(t *testing.T) {
 	ta := startApp(t, appOptions{})
