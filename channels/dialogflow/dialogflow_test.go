@@ -44,16 +44,7 @@ func TestGolden(t *testing.T) {
 	a := New(Config{})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req := request(golden.Read(t, c.name+".json"))
-			in, err := a.Parse(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev := in.Events[0]
-			resp, err := a.Render(req, []*intents.TurnResult{c.answer(ev)})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ev, resp := golden.Turn(t, a, request(golden.Read(t, c.name+".json")), c.answer)
 			golden.Check(t, c.name, golden.Render(ev, resp))
 		})
 	}

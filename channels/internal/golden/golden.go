@@ -114,3 +114,24 @@ func Failed(ev *intents.Event, intent string, outcome intents.Outcome) *intents.
 		Decision: intents.Decision{Intent: intent, Source: intents.SourcePlatform},
 		Replies:  []intents.Reply{{Text: "Sorry, something went wrong. Please try again."}}}
 }
+
+// Turn parses req with a, which must make exactly one event of it, and
+// renders answer's result for that event: what a golden file shows of a
+// synchronous turn.
+func Turn(t *testing.T, a channels.Adapter, req *channels.Request,
+	answer func(*intents.Event) *intents.TurnResult) (*intents.Event, *channels.Response) {
+	t.Helper()
+	in, err := a.Parse(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Events) != 1 {
+		t.Fatalf("got %d events, want 1", len(in.Events))
+	}
+	ev := in.Events[0]
+	resp, err := a.Render(req, []*intents.TurnResult{answer(ev)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev, resp
+}
