@@ -188,7 +188,7 @@ func BenchmarkEventTable(b *testing.B) {
 		defer v.close()
 		b.ReportAllocs()
 		for b.Loop() {
-			v.newEventTable(ev, &route)
+			v.newEventTable(ev, &route, nil)
 			v.eventValue(evUser)
 			v.eventValue(evText)
 		}
@@ -198,7 +198,7 @@ func BenchmarkEventTable(b *testing.B) {
 		defer v.close()
 		b.ReportAllocs()
 		for b.Loop() {
-			v.materialize(v.newEventTable(ev, &route))
+			v.materialize(v.newEventTable(ev, &route, nil))
 		}
 	})
 }

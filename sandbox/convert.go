@@ -125,6 +125,11 @@ func (v *vm) sessionFromLua(script string, lv lua.LValue, maxBytes int) (map[str
 	if !ok {
 		return nil, newScriptError(script, KindRuntime, "session must stay a table")
 	}
+	if t.Metatable == lua.LNil && maxBytes >= len("{}") {
+		if k, _ := t.Next(lua.LNil); k == lua.LNil {
+			return map[string]any{}, nil // what the encoder makes of it, quicker
+		}
+	}
 	// The VM's encoder, so that its buffers and bound materialize are
 	// made once; it keeps no Lua value after the conversion.
 	e := &v.enc

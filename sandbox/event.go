@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"math/bits"
 	"slices"
 	"time"
 
@@ -16,15 +17,25 @@ import (
 // by interface values. Filling the fifteen event fields of every turn cost
 // more than everything else on the warm path together, while a handler
 // typically reads two or three of them. So the event is an empty table
-// whose protected metatable answers reads of the event fields from the Go
-// event, without storing them.
+// whose protected metatable answers reads of the event fields.
 //
-// The laziness is not observable from Lua: writes to event fields go to the
-// table (and a field once assigned, even to nil, is no longer answered from
-// the Go event); and every function that bypasses metamethods (next, pairs,
+// Its __index is not a function but a table the VM keeps, vm.fields, which
+// holds the fields of the current event that were asked for; the fields
+// table's own __index, a Go function, answers the others and stores them
+// there. A read of a stored field is then a table lookup instead of a Go
+// call, which in gopher-lua costs several times as much. The fields a
+// program names in its code and has read once on a VM (vm.hot) stay in
+// the table between calls, and each later call of the program on that VM
+// replaces their values before any script runs; other stored fields are
+// removed when the call ends. Scripts cannot reach the fields table: the
+// event's metatable is protected and every raw access materializes the
+// event first.
+//
+// The laziness is not observable from Lua: the first write of an event
+// field, and every function that bypasses metamethods (next, pairs,
 // rawget, rawset, getmetatable, setmetatable, json.encode and the session
-// conversion) first materializes the table, storing all remaining fields
-// and removing the metatable, so it sees an ordinary table.
+// conversion), first materializes the table, storing all fields and
+// removing the metatable, so it sees an ordinary table.
 
 // Event fields, in the order they are materialized.
 const (
@@ -89,25 +100,70 @@ func eventField(name string) int {
 
 // lazyEvent is the per-call state behind the event table.
 type lazyEvent struct {
-	table    *lua.LTable // nil between calls
-	ev       *intents.Event
-	route    intents.Decision // a copy: the event may be materialized after the call is detached
-	assigned uint32           // fields the script assigned: no longer answered
-	slots    *lua.LTable      // built on first use, then the same table
-	cands    *lua.LTable
+	table *lua.LTable // nil between calls
+	ev    *intents.Event
+	route intents.Decision // a copy: the event may be materialized after the call is detached
+	slots *lua.LTable      // built on first use, then the same table
+	cands *lua.LTable
 }
 
-// newEventTable starts the event argument of a call.
-func (v *vm) newEventTable(ev *intents.Event, route *intents.Decision) *lua.LTable {
+// tableFields are the event fields whose values are tables: they are made
+// anew for every call, so they are never stored ahead.
+const tableFields = 1<<evSlots | 1<<evCandidates
+
+// newEventTable starts the event argument of a call of p.
+func (v *vm) newEventTable(ev *intents.Event, route *intents.Decision, p *Program) *lua.LTable {
 	t := v.L.CreateTable(0, 0)
 	t.Metatable = v.eventMT
 	v.event = lazyEvent{table: t, ev: ev, route: *route}
+	if p != v.hotProg {
+		v.dropFields(v.stored)
+		v.hotProg, v.hot = p, 0
+	}
+	// Hot fields still hold the previous call's values: replace them all,
+	// removing those this event has no value for.
+	for m := v.hot; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros32(m)
+		val := v.eventValue(i)
+		v.fields.RawSetString(eventFieldNames[i], val)
+		if val == lua.LNil {
+			v.stored &^= 1 << i
+		} else {
+			v.stored |= 1 << i
+		}
+	}
 	return t
 }
 
-// endEvent detaches the event: the table, if the script kept it somewhere,
-// answers nothing more.
+// storeField stores field i of the current event in the fields table and
+// returns it.
+func (v *vm) storeField(i int) lua.LValue {
+	val := v.eventValue(i)
+	if val != lua.LNil {
+		v.fields.RawSetString(eventFieldNames[i], val)
+		v.stored |= 1 << i
+	}
+	return val
+}
+
+// dropFields removes the fields in set from the fields table.
+func (v *vm) dropFields(set uint32) {
+	for m := set & v.stored; m != 0; m &= m - 1 {
+		v.fields.RawSetString(eventFieldNames[bits.TrailingZeros32(m)], lua.LNil)
+	}
+	v.stored &^= set
+}
+
+// endEvent detaches the event: the event table, if the script kept it
+// somewhere, answers nothing more, and the fields table keeps only the hot
+// fields, whose values the next call replaces before any script runs.
+// Scripts cannot tell them from fresh ones: no Lua code runs between calls
+// and the fields table is out of their reach.
 func (v *vm) endEvent() {
+	if t := v.event.table; t != nil && t.Metatable == lua.LValue(v.eventMT) {
+		t.Metatable = lua.LNil
+	}
+	v.dropFields(^v.hot)
 	v.event = lazyEvent{}
 }
 
@@ -116,58 +172,72 @@ func (v *vm) isLazyEvent(t *lua.LTable) bool {
 	return t == v.event.table && t != nil && t.Metatable == lua.LValue(v.eventMT)
 }
 
-// materialize turns the lazy event t into an ordinary table.
+// materialize turns the lazy event t into an ordinary table. Until then
+// the table holds no event field: the first write of one materializes it.
 func (v *vm) materialize(t *lua.LTable) {
 	if !v.isLazyEvent(t) {
 		return
 	}
 	for i := range numEventFields {
-		if v.event.assigned&(1<<i) != 0 {
-			continue
-		}
-		name := eventFieldNames[i]
-		if t.RawGetString(name) != lua.LNil {
-			continue
-		}
 		if val := v.eventValue(i); val != lua.LNil {
-			t.RawSetString(name, val)
+			t.RawSetString(eventFieldNames[i], val)
 		}
 	}
 	t.Metatable = lua.LNil
 }
 
-// eventIndex is the event's __index: it answers event fields.
-func (v *vm) eventIndex(L *lua.LState) int {
-	t := L.CheckTable(1)
+// fieldIndex is the __index of the fields table: it answers an event field
+// that is not stored yet, and stores it. A field the program names in its
+// code becomes hot: later calls of the program on this VM store it ahead.
+func (v *vm) fieldIndex(L *lua.LState) int {
 	k, ok := L.Get(2).(lua.LString)
-	if !ok || t != v.event.table {
+	if !ok || v.event.table == nil {
 		L.Push(lua.LNil)
 		return 1
 	}
 	i := eventField(string(k))
-	if i < 0 || v.event.assigned&(1<<i) != 0 {
+	if i < 0 {
 		L.Push(lua.LNil)
 		return 1
 	}
-	L.Push(v.eventValue(i))
+	L.Push(v.storeField(i))
+	if bit := uint32(1) << i; bit&tableFields == 0 && v.hotProg != nil && v.hotProg.eventNames&bit != 0 {
+		v.hot |= bit
+	}
 	return 1
 }
 
-// eventNewIndex is the event's __newindex: an assigned event field is the
-// script's from then on.
+// eventNewIndex is the event's __newindex. Writing an event field first
+// materializes the event, so that the field is the script's from then on,
+// even once set to nil.
 func (v *vm) eventNewIndex(L *lua.LState) int {
 	t := L.CheckTable(1)
 	k := L.CheckAny(2)
-	if s, ok := k.(lua.LString); ok && t == v.event.table {
-		if i := eventField(string(s)); i >= 0 {
-			v.event.assigned |= 1 << i
-		}
+	if s, ok := k.(lua.LString); ok && t == v.event.table && eventField(string(s)) >= 0 {
+		v.materialize(t)
 	}
 	if k == lua.LNil {
 		L.RaiseError("table index is nil")
 	}
 	L.RawSet(t, k, L.Get(3))
 	return 0
+}
+
+// eventNames returns the set of event fields (bit i for field i) whose
+// names are string constants of p or of a function nested in it.
+func eventNames(p *lua.FunctionProto) uint32 {
+	var set uint32
+	for _, k := range p.Constants {
+		if s, ok := k.(lua.LString); ok {
+			if i := eventField(string(s)); i >= 0 {
+				set |= 1 << i
+			}
+		}
+	}
+	for _, f := range p.FunctionPrototypes {
+		set |= eventNames(f)
+	}
+	return set
 }
 
 // eventValue returns field i of the current event.

@@ -37,6 +37,9 @@ type Program struct {
 	// Running such a chunk only binds those names to new closures in the
 	// environment, so a VM may do that itself.
 	defs []globalDef
+	// eventNames is the set of event fields the program names in its code
+	// (see event.go).
+	eventNames uint32
 }
 
 // globalDef is one "function name(...) ... end" of a main chunk; global is
@@ -73,7 +76,7 @@ func Compile(name, source string) (*Program, error) {
 	if serr != nil {
 		return nil, serr
 	}
-	p := &Program{name: name, sha256: hex.EncodeToString(sum[:]), proto: proto}
+	p := &Program{name: name, sha256: hex.EncodeToString(sum[:]), proto: proto, eventNames: eventNames(proto)}
 	if names, index, ok := scanGlobals(proto); ok {
 		p.keepEnv, p.globals = true, names
 		p.defs = functionDefs(proto, index)

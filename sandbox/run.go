@@ -145,13 +145,13 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	// Build the arguments first: a bad session is the caller's error.
 	session, err := v.sessionTable(c.Session)
 	if err != nil {
-		v.ended = time.Now()
+		v.ended = monoNow()
 		return Result{}, keepVM, fmt.Errorf("sandbox: %s: %w", name, err)
 	}
 
-	start := time.Now()
+	start := monoNow()
 	v.attach(ctx, c.Key, c)
-	event := v.newEventTable(c.Event, &v.call.Route)
+	event := v.newEventTable(c.Event, &v.call.Route, c.Program)
 	defer v.endEvent() // after the session conversion, which may materialize it
 	v.dl.arm(ctx, start, timeout)
 	L.SetContext(v.dl)
@@ -232,6 +232,16 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	res.Session = sess
 	return finish(nil, o)
 }
+
+// epoch anchors monoNow.
+var epoch = time.Now()
+
+// monoNow is time.Now read from the monotonic clock alone: one clock read
+// where time.Now makes two, on every call. Its wall-clock reading is
+// epoch's, advanced by the monotonic time since, so it does not follow
+// changes of the system clock; the times it makes are only used for
+// durations and compared with others that carry a monotonic reading.
+func monoNow() time.Time { return epoch.Add(time.Since(epoch)) }
 
 func closeIfLimit(err *ScriptError, o outcome) outcome {
 	if err.Kind == KindLimit {

@@ -426,6 +426,50 @@ func TestEventLaziness(t *testing.T) {
 	}
 }
 
+// TestEventFieldsAcrossCalls runs calls of one program on one VM, where
+// the fields the program reads are kept in the VM's fields table between
+// calls: every call must see its own event, and nothing of the last one.
+func TestEventFieldsAcrossCalls(t *testing.T) {
+	rt := New(Config{MaxVMsPerPool: 1, DefaultTimeout: testTimeout})
+	defer rt.Close()
+	prog := mustCompile(t, `function handle(e, s)
+  local k = s.key
+  if s.del then e.user = nil end
+  return tostring(e.user) .. "|" .. tostring(e.locale) .. "|" .. tostring(e.timestamp) .. "|" .. tostring(k and e[k])
+end`)
+	other := mustCompile(t, `function handle(e, s) return tostring(e.text) .. "|" .. tostring(e.user) end`)
+	full := testEvent()
+	bare := &intents.Event{ID: "m-2", Bot: "pizzeria", Channel: "web", User: "bob", Conversation: "c-2", Text: "hi"}
+	for i, tc := range []struct {
+		prog    *Program
+		ev      *intents.Event
+		session map[string]any
+		want    string
+	}{
+		{prog, full, nil, "ann|en-US|2025-05-01T12:30:00Z|nil"},
+		{prog, bare, nil, "bob||nil|nil"}, // hot fields without a value read nil or ""
+		{prog, full, map[string]any{"key": "text"}, "ann|en-US|2025-05-01T12:30:00Z|a large margherita please"},
+		{prog, bare, map[string]any{"key": "text"}, "bob||nil|hi"}, // read by a computed key: answered anew
+		{prog, full, map[string]any{"key": "channel"}, "ann|en-US|2025-05-01T12:30:00Z|web"},
+		{prog, bare, map[string]any{"del": true}, "nil||nil|nil"}, // a deleted hot field stays deleted
+		{prog, full, nil, "ann|en-US|2025-05-01T12:30:00Z|nil"},
+		{other, bare, nil, "hi|bob"}, // another program on the same VM
+		{other, full, nil, "a large margherita please|ann"},
+		{prog, bare, nil, "bob||nil|nil"},
+	} {
+		res, err := rt.Run(context.Background(), Call{Key: testKey, Program: tc.prog, Event: tc.ev, Session: tc.session})
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if res.Reply.Text != tc.want {
+			t.Errorf("call %d: got %q, want %q", i, res.Reply.Text, tc.want)
+		}
+		if i > 0 && res.ColdStart {
+			t.Fatalf("call %d ran on a new VM: the test needs one VM", i)
+		}
+	}
+}
+
 func TestTimeout(t *testing.T) {
 	rt := New(Config{MaxVMsPerPool: 1, DefaultTimeout: testTimeout})
 	defer rt.Close()

@@ -51,8 +51,12 @@ type vmConfig struct {
 // vm is one sandboxed Lua state. It is used by one goroutine at a time.
 type vm struct {
 	L        *lua.LState
-	envMT    *lua.LTable    // metatable of every per-call global environment
-	eventMT  *lua.LTable    // metatable of the lazy event table
+	envMT    *lua.LTable // metatable of every per-call global environment
+	eventMT  *lua.LTable // metatable of the lazy event table
+	fields   *lua.LTable // its __index: the current event's stored fields (see event.go)
+	stored   uint32      // the fields in fields
+	hot      uint32      // the fields stored at the start of every call of hotProg
+	hotProg  *Program
 	next     *lua.LFunction // the original next
 	readOnly *lua.LFunction // __newindex of frozen tables, and their marker
 	dl       *deadline
@@ -235,8 +239,12 @@ func (v *vm) buildEnv() {
 
 	v.openHostModules(base)
 
+	v.fields = L.CreateTable(0, numEventFields)
+	fieldsMT := L.CreateTable(0, 1)
+	fieldsMT.RawSetString("__index", L.NewFunction(v.fieldIndex))
+	v.fields.Metatable = fieldsMT
 	v.eventMT = L.CreateTable(0, 3)
-	v.eventMT.RawSetString("__index", L.NewFunction(v.eventIndex))
+	v.eventMT.RawSetString("__index", v.fields)
 	v.eventMT.RawSetString("__newindex", L.NewFunction(v.eventNewIndex))
 	v.eventMT.RawSetString("__metatable", lua.LFalse)
 
