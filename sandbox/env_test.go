@@ -139,6 +139,11 @@ func TestEnvironmentCheckedBeforeReuse(t *testing.T) {
 		{`function handle() return tostring(stray) end`, func(v *vm, env *lua.LTable) { env.RawSetString("stray", lua.LString("x")) }},
 		{`local x function handle() return tostring(stray) end`, func(v *vm, env *lua.LTable) { env.RawSetString("stray", lua.LString("x")) }},
 		{`function handle() return tostring(stray) end`, func(v *vm, env *lua.LTable) { env.RawSet(lua.LNumber(1), lua.LTrue) }},
+		{`function handle() return tostring(stray) end`, func(v *vm, env *lua.LTable) { env.RawSet(lua.LTrue, lua.LTrue) }},
+		{`function handle() return tostring(stray) end`, func(v *vm, env *lua.LTable) { env.RawSet(lua.LNumber(1e9), lua.LTrue) }},
+		{`function helper() end function handle() n = 1 m = 2 return tostring(stray) end`, func(v *vm, env *lua.LTable) {
+			env.RawSetString("stray", lua.LString("x")) // after the reset globals n and m in the table's key list
+		}},
 		{`function handle() return tostring(stray) end`, func(v *vm, env *lua.LTable) {
 			mt := v.L.CreateTable(0, 1)
 			mt.RawSetString("__index", v.L.CreateTable(0, 0))
