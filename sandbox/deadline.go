@@ -39,12 +39,15 @@ type deadline struct {
 	// steps counts calls of Done, which the VM makes once per instruction:
 	// the call's instruction count. Only the goroutine running the call
 	// touches it; it is published to published every 1024 steps for the
-	// heap guard, and in full by disarm.
+	// heap guard.
 	steps     int64
 	published atomic.Int64
 	// built estimates the bytes the call allocated in steps the VM cannot
-	// interrupt (concatenations); the heap guard reads it.
-	built atomic.Int64
+	// interrupt (concatenations, string.rep and the like). Only the
+	// goroutine running the call touches it; it is published to builtPub
+	// for the heap guard whenever it passes a multiple of publishBytes.
+	built    int64
+	builtPub atomic.Int64
 	// inHost is set while the call waits for a host function's I/O: it is
 	// not allocating then, so the heap guard passes it over.
 	inHost atomic.Bool
@@ -95,10 +98,18 @@ func (d *deadline) arm(parent context.Context, now time.Time, timeout time.Durat
 	d.at = now.Add(timeout)
 	d.parent = parent
 	d.hostCancel = nil
-	d.steps = 0
-	d.published.Store(0)
-	d.built.Store(0)
-	d.inHost.Store(false)
+	// The heap guard reads these once running is set. Atomic stores cost
+	// more than loads, and most calls leave them at zero.
+	d.steps, d.built = 0, 0
+	if d.published.Load() != 0 {
+		d.published.Store(0)
+	}
+	if d.builtPub.Load() != 0 {
+		d.builtPub.Store(0)
+	}
+	if d.inHost.Load() {
+		d.inHost.Store(false)
+	}
 	d.limitHit = false
 	d.running.Store(true)
 	next := d.nextCheck(now)
@@ -136,7 +147,6 @@ func (d *deadline) disarm() (err error, byCaller bool) {
 	cancel := d.hostCancel
 	d.hostCancel = nil
 	d.mu.Unlock()
-	d.published.Store(d.steps)
 	if cancel != nil {
 		cancel()
 	}
@@ -267,17 +277,23 @@ func (d *deadline) Value(key any) any {
 // Every nudgeSteps instructions, and every nudgeBytes built, a call asks
 // the heap guard to look at the heap at once: both are about 8 MiB of
 // allocation estimate, which a fast loop produces well within the guard's
-// polling interval.
+// polling interval. The guard sees the bytes built in steps of
+// publishBytes.
 const (
-	nudgeSteps = 1 << 19
-	nudgeBytes = 8 << 20
+	nudgeSteps   = 1 << 19
+	nudgeBytes   = 8 << 20
+	publishBytes = 64 << 10
 )
 
 // addBuilt adds n bytes to the call's allocation estimate.
 func (d *deadline) addBuilt(n int) {
-	total := d.built.Add(int64(n))
-	if (total-int64(n))/nudgeBytes != total/nudgeBytes {
-		d.poke()
+	old := d.built
+	d.built += int64(n)
+	if old/publishBytes != d.built/publishBytes {
+		d.builtPub.Store(d.built)
+		if old/nudgeBytes != d.built/nudgeBytes {
+			d.poke()
+		}
 	}
 }
 

@@ -197,5 +197,5 @@ func (g *heapGuard) worst() *deadline {
 
 // score is a call's allocation estimate.
 func score(d *deadline) int64 {
-	return d.built.Load() + bytesPerStep*d.published.Load()
+	return d.builtPub.Load() + bytesPerStep*d.published.Load()
 }

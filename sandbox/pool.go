@@ -16,7 +16,8 @@ var errPoolGone = errors.New("sandbox: pool is gone")
 // back to waiting calls in arrival order, and shrinks when the reaper finds
 // VMs idle for Config.IdleTimeout.
 type pool struct {
-	rt *Runtime
+	rt  *Runtime
+	key PoolKey
 
 	mu       sync.Mutex
 	idle     []idleVM   // a stack: the most recently returned VM on top
@@ -34,17 +35,39 @@ type idleVM struct {
 	since time.Time
 }
 
+// pool returns the pool of key, made if need be.
 func (r *Runtime) pool(key PoolKey) (*pool, error) {
 	if p, ok := r.pools.Load(key); ok {
 		return p.(*pool), nil
 	}
-	p, _ := r.pools.LoadOrStore(key, &pool{rt: r, max: r.cfg.MaxVMsPerPool, lastUsed: r.now()})
+	p, _ := r.pools.LoadOrStore(key, &pool{rt: r, key: key, max: r.cfg.MaxVMsPerPool, lastUsed: r.now()})
 	if r.closed.Load() {
 		// Close may have missed a pool stored while it ran.
 		r.Drop(key)
 		return nil, ErrClosed
 	}
 	return p.(*pool), nil
+}
+
+// programPool is pool for a call of prog. The pool that prog last ran in
+// is remembered on it: a program is almost always run under one key, and
+// comparing the key costs less than hashing it. A remembered pool may
+// since have been dropped; pool.get says so and the caller forgets it
+// (forgetPool).
+func (r *Runtime) programPool(key PoolKey, prog *Program) (*pool, error) {
+	if p := prog.pool.Load(); p != nil && p.rt == r && p.key == key {
+		return p, nil
+	}
+	p, err := r.pool(key)
+	if err == nil {
+		prog.pool.Store(p)
+	}
+	return p, err
+}
+
+// forgetPool forgets p as the pool prog last ran in.
+func forgetPool(prog *Program, p *pool) {
+	prog.pool.CompareAndSwap(p, nil)
 }
 
 // setBoundsLocked applies a call's bounds: zero max means the Runtime's,

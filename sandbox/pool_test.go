@@ -414,3 +414,45 @@ end`)
 	}
 	t.Logf("%d calls, %d gave up waiting, stats %+v", ok.Load(), gaveUp.Load(), st)
 }
+
+// TestProgramRemembersPool runs one program under changing keys, runtimes,
+// drops and reaps: the pool it remembers must always be the live pool of
+// the call's key in the call's runtime.
+func TestProgramRemembersPool(t *testing.T) {
+	clk := newTestClock()
+	rt := newRuntime(Config{IdleTimeout: time.Minute, DefaultTimeout: testTimeout}, clk.Now)
+	defer rt.Close()
+	other := New(Config{DefaultTimeout: testTimeout})
+	defer other.Close()
+	prog := mustCompile(t, `function handle() return "ok" end`)
+	keyB := testKey
+	keyB.Intent = "Other"
+	for i, step := range []struct {
+		before func()
+		rt     *Runtime
+		key    PoolKey
+		cold   bool
+	}{
+		{nil, rt, testKey, true},
+		{nil, rt, testKey, false},
+		{func() { rt.Drop(testKey) }, rt, testKey, true},
+		{nil, rt, keyB, true},
+		{nil, rt, testKey, false},
+		{nil, other, testKey, true},
+		{nil, rt, testKey, false},
+		{func() { clk.Add(2 * time.Minute); rt.reap(clk.Now()) }, rt, testKey, true},
+		{nil, rt, testKey, false},
+	} {
+		if step.before != nil {
+			step.before()
+		}
+		res, err := step.rt.Run(context.Background(), Call{Key: step.key, Program: prog, Event: testEvent()})
+		if err != nil || res.Reply.Text != "ok" || res.ColdStart != step.cold {
+			t.Fatalf("step %d: got %+v, %v; want a cold start: %v", i, res, err, step.cold)
+		}
+		p := prog.pool.Load()
+		if live, ok := step.rt.pools.Load(step.key); !ok || live.(*pool) != p {
+			t.Fatalf("step %d: the program remembers a pool that is not the key's live pool", i)
+		}
+	}
+}

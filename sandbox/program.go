@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -21,7 +22,8 @@ const (
 )
 
 // Program is a compiled handler script. It is immutable and safe to share
-// between goroutines and Runtimes; every VM instantiates it separately.
+// between goroutines and Runtimes; every VM instantiates it separately. It
+// remembers the pool it last ran in, to find it again quickly.
 type Program struct {
 	name   string
 	sha256 string
@@ -40,6 +42,8 @@ type Program struct {
 	// eventNames is the set of event fields the program names in its code
 	// (see event.go).
 	eventNames uint32
+
+	pool atomic.Pointer[pool] // see Runtime.pool
 }
 
 // globalDef is one "function name(...) ... end" of a main chunk; global is

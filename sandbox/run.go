@@ -199,7 +199,7 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 		case errors.Is(stopErr, errHeapLimit):
 			se := fromLuaError(name, KindLimit, perr)
 			se.Message = fmt.Sprintf("interrupted: the process heap passed its limit while this call was allocating (about %d MiB estimated)",
-				(v.dl.built.Load()+bytesPerStep*v.dl.steps)>>20)
+				(v.dl.built+bytesPerStep*v.dl.steps)>>20)
 			return finish(se, closeVM)
 		case stopErr != nil:
 			return finish(timeoutError(name, perr, timeout), closeVM)

@@ -286,15 +286,16 @@ func (r *Runtime) Run(ctx context.Context, c Call) (Result, error) {
 		err  error
 	)
 	for {
-		if p, err = r.pool(c.Key); err != nil {
+		if p, err = r.programPool(c.Key, c.Program); err != nil {
 			return Result{}, err
 		}
 		v, cold, err = p.get(ctx, c.MinVMs, c.MaxVMs)
 		if !errors.Is(err, errPoolGone) {
 			break
 		}
-		// The reaper forgot the pool after this call found it: use the
-		// pool that replaces it.
+		// The pool was dropped, or the reaper forgot it, after this call
+		// found it: use the pool that replaces it.
+		forgetPool(c.Program, p)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: waiting for a VM of %s: %w", c.Key, err)
