@@ -119,14 +119,18 @@ func addPath(err error, key string) {
 }
 
 // sessionFromLua converts the session table back after a successful call,
-// enforcing the size cap on its JSON encoding.
-func (v *vm) sessionFromLua(script string, lv lua.LValue, maxBytes int) (map[string]any, *ScriptError) {
+// enforcing the size cap on its JSON encoding. An empty table comes back as
+// before, the call's own empty map if it had one.
+func (v *vm) sessionFromLua(script string, lv lua.LValue, before map[string]any, maxBytes int) (map[string]any, *ScriptError) {
 	t, ok := lv.(*lua.LTable)
 	if !ok {
 		return nil, newScriptError(script, KindRuntime, "session must stay a table")
 	}
 	if t.Metatable == lua.LNil && maxBytes >= len("{}") {
 		if k, _ := t.Next(lua.LNil); k == lua.LNil {
+			if before != nil && len(before) == 0 {
+				return before, nil
+			}
 			return map[string]any{}, nil // what the encoder makes of it, quicker
 		}
 	}

@@ -229,7 +229,7 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	if serr != nil {
 		return finish(serr, closeIfLimit(serr, o))
 	}
-	sess, serr := v.sessionFromLua(name, session, lim.maxSessionBytes)
+	sess, serr := v.sessionFromLua(name, session, c.Session, lim.maxSessionBytes)
 	if serr != nil {
 		return finish(serr, closeIfLimit(serr, o))
 	}

@@ -159,7 +159,8 @@ type Result struct {
 	// Reply is the handler's answer.
 	Reply intents.Reply
 	// Session is the conversation state after the turn. It is nil when the
-	// call failed: a failed turn changes nothing.
+	// call failed: a failed turn changes nothing. When the call's session
+	// was an empty map and the handler left it empty, it is that map.
 	Session map[string]any
 	// Logs are the handler's log() lines, at most Config.MaxLogLines.
 	Logs []string

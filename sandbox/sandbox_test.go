@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"strings"
 	"sync"
@@ -254,6 +255,40 @@ end`
 	const wantJSON = `{"1":"one","big":9007199254740992,"cart":{"items":[{"name":"margherita","qty":1},{"name":"diavola","qty":2}],"total":16.5},"empty":{},"flags":{"banned":false,"vip":true},"neg":-3,"visits":3}`
 	if string(b) != wantJSON {
 		t.Errorf("got  %s\nwant %s", b, wantJSON)
+	}
+}
+
+// TestSessionEmpty covers the sessions that skip the conversion: a result
+// is never nil, and the caller's map is returned only empty and unchanged.
+func TestSessionEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		in        map[string]any
+		want      map[string]any
+		same      bool // the result is the caller's map
+	}{
+		{"nil stays empty", `function handle(e, s) return "ok" end`, nil, map[string]any{}, false},
+		{"empty stays empty", `function handle(e, s) return "ok" end`, map[string]any{}, map[string]any{}, true},
+		{"empty gets a key", `function handle(e, s) s.n = 1 return "ok" end`, map[string]any{}, map[string]any{"n": int64(1)}, false},
+		{"emptied", `function handle(e, s) s.n = nil return "ok" end`, map[string]any{"n": 1}, map[string]any{}, false},
+		{"key set and removed", `function handle(e, s) s.n = 1 s.n = nil return "ok" end`, map[string]any{}, map[string]any{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := maps.Clone(tc.in)
+			res, err := runOnce(t, tc.src, tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Session == nil || !reflect.DeepEqual(res.Session, tc.want) {
+				t.Errorf("got %#v, want %#v", res.Session, tc.want)
+			}
+			if same := tc.in != nil && reflect.ValueOf(res.Session).UnsafePointer() == reflect.ValueOf(tc.in).UnsafePointer(); same != tc.same {
+				t.Errorf("result is the caller's map: %v, want %v", same, tc.same)
+			}
+			if !reflect.DeepEqual(tc.in, before) {
+				t.Errorf("the caller's session changed: %v, was %v", tc.in, before)
+			}
+		})
 	}
 }
 
