@@ -34,6 +34,9 @@ func (e *sessionError) Error() string {
 // with or without UseNumber) to a Lua table. Map keys are inserted in sorted
 // order so that pairs() is deterministic.
 func (v *vm) sessionTable(s map[string]any) (*lua.LTable, error) {
+	if len(s) == 0 {
+		return v.L.CreateTable(0, 0), nil
+	}
 	lv, err := v.fromGo(s, 0)
 	if err != nil {
 		return nil, err

@@ -125,7 +125,7 @@ func (v *vm) newEventTable(ev *intents.Event, route *intents.Decision, p *Progra
 	for m := v.hot; m != 0; m &= m - 1 {
 		i := bits.TrailingZeros32(m)
 		val := v.eventValue(i)
-		v.fields.RawSetString(eventFieldNames[i], val)
+		setKnownKey(v.fields, eventFieldNames[i], val) // storeField set it first
 		if val == lua.LNil {
 			v.stored &^= 1 << i
 		} else {
@@ -149,7 +149,7 @@ func (v *vm) storeField(i int) lua.LValue {
 // dropFields removes the fields in set from the fields table.
 func (v *vm) dropFields(set uint32) {
 	for m := set & v.stored; m != 0; m &= m - 1 {
-		v.fields.RawSetString(eventFieldNames[bits.TrailingZeros32(m)], lua.LNil)
+		setKnownKey(v.fields, eventFieldNames[bits.TrailingZeros32(m)], lua.LNil)
 	}
 	v.stored &^= set
 }
@@ -200,10 +200,11 @@ func (v *vm) fieldIndex(L *lua.LState) int {
 		L.Push(lua.LNil)
 		return 1
 	}
-	L.Push(v.storeField(i))
-	if bit := uint32(1) << i; bit&tableFields == 0 && v.hotProg != nil && v.hotProg.eventNames&bit != 0 {
+	val := v.storeField(i)
+	if bit := uint32(1) << i; val != lua.LNil && bit&tableFields == 0 && v.hotProg != nil && v.hotProg.eventNames&bit != 0 {
 		v.hot |= bit
 	}
+	L.Push(val)
 	return 1
 }
 

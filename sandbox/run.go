@@ -90,7 +90,7 @@ func (v *vm) bindEnv(p *Program) {
 	for i := range v.envWant {
 		v.envWant[i] = lua.LNil
 	}
-	v.envLast = lua.LNil
+	v.envSize = 0
 	if p.defs == nil {
 		v.envChunk = v.closure(p.proto, env)
 		return
@@ -102,7 +102,7 @@ func (v *vm) bindEnv(p *Program) {
 		env.RawSetString(d.name, fn)
 		i := d.global
 		if v.envWant[i] == lua.LNil {
-			v.envLast = lua.LString(d.name)
+			v.envSize++
 		}
 		v.envWant[i] = fn
 	}
@@ -112,18 +112,10 @@ func (v *vm) bindEnv(p *Program) {
 // program's code can assign (Program.globals) gets back its value from
 // before the call, the chunk's function or nil. It then checks that the
 // table holds nothing else and still has its metatable; if not, the
-// environment is forgotten and the next call makes a new one.
-//
-// The check costs no walk over the table. A key of a gopher-lua table is
-// either in its array part, which Len finds non-empty, or in its list of
-// keys, which keeps every key the table was ever given, in the order they
-// came, and never drops one (LTable.RawSetString and RawSetH); Next(k)
-// walks that list from after k, skipping keys whose value is nil. The kept
-// table's list starts with the chunk's function names, put there by
-// bindEnv and ending with envLast, and every global the program assigns
-// that comes after them is nil once reset. So a key with a value after
-// envLast is one the program cannot assign. TestEnvironmentCheckedBeforeReuse
-// puts such keys there.
+// environment is forgotten and the next call makes a new one. After the
+// reset, the table holds exactly envSize keys, the chunk's functions, and
+// an empty array part, unless something else was put in it; counting them
+// (hashKeys) costs no walk over the table.
 func (v *vm) resetEnv() {
 	env := v.env
 	if env == nil {
@@ -134,7 +126,7 @@ func (v *vm) resetEnv() {
 			env.RawSetString(name, want)
 		}
 	}
-	if k, _ := env.Next(v.envLast); k != lua.LNil || env.Len() != 0 || env.Metatable != lua.LValue(v.envMT) {
+	if hashKeys(env) != v.envSize || env.Len() != 0 || env.Metatable != lua.LValue(v.envMT) {
 		v.envProg, v.env, v.envChunk, v.envWant = nil, nil, nil, nil
 	}
 }

@@ -86,12 +86,12 @@ type vm struct {
 	// between its calls (see loadChunk). envChunk is the main chunk bound
 	// to env (nil when envProg.defs is set); envWant holds, for each name
 	// of envProg.globals, its value between calls (the chunk's function or
-	// nil), and envLast is the last key bindEnv put in env (nil if none).
+	// nil), and envSize how many of them are not nil.
 	envProg  *Program
 	env      *lua.LTable
 	envChunk *lua.LFunction
 	envWant  []lua.LValue
-	envLast  lua.LValue
+	envSize  int
 
 	// strs caches the Lua values of event strings that repeat from call to
 	// call within a pool (bot, channel, locale, ...), saving an allocation each.
