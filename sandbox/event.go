@@ -24,10 +24,11 @@ import (
 // table's own __index, a Go function, answers the others and stores them
 // there. A read of a stored field is then a table lookup instead of a Go
 // call, which in gopher-lua costs several times as much. The fields a
-// program names in its code and has read once on a VM (vm.hot) stay in
-// the table between calls, and each later call of the program on that VM
-// replaces their values before any script runs; other stored fields are
-// removed when the call ends. Scripts cannot reach the fields table: the
+// program names in its code and has read once on a VM (vm.hot) are stored
+// at the start of each later call of the program on that VM, before any
+// script runs. Those that are not tables stay in the table between calls,
+// their values replaced; all other stored fields are removed when the call
+// ends. Scripts cannot reach the fields table: the
 // event's metatable is protected and every raw access materializes the
 // event first.
 //
@@ -107,8 +108,8 @@ type lazyEvent struct {
 	cands *lua.LTable
 }
 
-// tableFields are the event fields whose values are tables: they are made
-// anew for every call, so they are never stored ahead.
+// tableFields are the event fields whose values are tables, which a call
+// may change: they are made anew for every call and not kept after it.
 const tableFields = 1<<evSlots | 1<<evCandidates
 
 // newEventTable starts the event argument of a call of p.
@@ -156,14 +157,15 @@ func (v *vm) dropFields(set uint32) {
 
 // endEvent detaches the event: the event table, if the script kept it
 // somewhere, answers nothing more, and the fields table keeps only the hot
-// fields, whose values the next call replaces before any script runs.
+// fields that are not tables, whose values the next call replaces before
+// any script runs.
 // Scripts cannot tell them from fresh ones: no Lua code runs between calls
 // and the fields table is out of their reach.
 func (v *vm) endEvent() {
 	if t := v.event.table; t != nil && t.Metatable == lua.LValue(v.eventMT) {
 		t.Metatable = lua.LNil
 	}
-	v.dropFields(^v.hot)
+	v.dropFields(^v.hot | tableFields)
 	v.event = lazyEvent{}
 }
 
@@ -201,7 +203,7 @@ func (v *vm) fieldIndex(L *lua.LState) int {
 		return 1
 	}
 	val := v.storeField(i)
-	if bit := uint32(1) << i; val != lua.LNil && bit&tableFields == 0 && v.hotProg != nil && v.hotProg.eventNames&bit != 0 {
+	if bit := uint32(1) << i; val != lua.LNil && v.hotProg != nil && v.hotProg.eventNames&bit != 0 {
 		v.hot |= bit
 	}
 	L.Push(val)

@@ -473,6 +473,11 @@ func TestEventFieldsAcrossCalls(t *testing.T) {
   return tostring(e.user) .. "|" .. tostring(e.locale) .. "|" .. tostring(e.timestamp) .. "|" .. tostring(k and e[k])
 end`)
 	other := mustCompile(t, `function handle(e, s) return tostring(e.text) .. "|" .. tostring(e.user) end`)
+	slots := mustCompile(t, `function handle(e, s)
+  local v = tostring(e.slots.size)
+  if s.change then e.slots.size = "changed" e.slots.extra = "x" end
+  return v .. "|" .. tostring(e.slots.size) .. "|" .. tostring(e.slots.extra)
+end`)
 	full := testEvent()
 	bare := &intents.Event{ID: "m-2", Bot: "pizzeria", Channel: "web", User: "bob", Conversation: "c-2", Text: "hi"}
 	for i, tc := range []struct {
@@ -491,6 +496,11 @@ end`)
 		{other, bare, nil, "hi|bob"}, // another program on the same VM
 		{other, full, nil, "a large margherita please|ann"},
 		{prog, bare, nil, "bob||nil|nil"},
+		{slots, full, nil, "large|large|nil"},
+		{slots, full, map[string]any{"change": true}, "large|changed|x"},
+		{slots, full, nil, "large|large|nil"}, // the slots table is the call's own
+		{slots, bare, nil, "nil|nil|nil"},
+		{slots, full, nil, "large|large|nil"},
 	} {
 		res, err := rt.Run(context.Background(), Call{Key: testKey, Program: tc.prog, Event: tc.ev, Session: tc.session})
 		if err != nil {
