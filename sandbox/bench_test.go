@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	lua "github.com/yuin/gopher-lua"
+
 	"github.com/parleyhq/parley/intents"
 )
 
@@ -201,4 +203,24 @@ func BenchmarkEventTable(b *testing.B) {
 			v.materialize(v.newEventTable(ev, &route, nil))
 		}
 	})
+}
+
+// BenchmarkSessionBack converts a small session table back to Go values
+// with its JSON size, as every call that leaves its session non-empty does.
+func BenchmarkSessionBack(b *testing.B) {
+	v := newVM(vmConfig{})
+	defer v.close()
+	t := v.L.CreateTable(0, 4)
+	t.RawSetString("turns", lua.LNumber(4))
+	t.RawSetString("pizza", lua.LString("margherita"))
+	cart := v.L.CreateTable(2, 0)
+	cart.Append(lua.LString("diavola"))
+	cart.Append(lua.LString("marinara"))
+	t.RawSetString("cart", cart)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.sessionFromLua("Order.lua", t, nil, 1<<16); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

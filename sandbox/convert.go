@@ -141,10 +141,11 @@ func (v *vm) sessionFromLua(script string, lv lua.LValue, before map[string]any,
 	// made once; it keeps no Lua value after the conversion.
 	e := &v.enc
 	e.buf, e.max, e.wantGo, e.root = e.buf[:0], maxBytes, true, "session"
-	e.stack, e.path = e.stack[:0], e.path[:0]
+	e.stack, e.path, e.ents = e.stack[:0], e.path[:0], e.ents[:0]
 	x, err := e.table(t, 0)
 	clear(e.stack[:cap(e.stack)])
 	clear(e.path[:cap(e.path)])
+	clear(e.ents[:cap(e.ents)])
 	if err != nil {
 		ee := err.(*encodeError)
 		if ee.kind == KindLimit {

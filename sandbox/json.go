@@ -69,20 +69,31 @@ type encoder struct {
 	wantGo bool
 	root   string // name of the root value in error paths
 	stack  []*lua.LTable
-	path   []string
+	path   []pathElem // where the value being written is, for errors
+	ents   []entry    // entries of the tables being written, innermost last
 	// materialize, when set, is applied to every table before reading it.
 	materialize func(*lua.LTable)
+}
+
+// pathElem is a step into a table: the key of an object's entry, or the
+// index (from 1) of an array's element.
+type pathElem struct {
+	key   string
+	index int
 }
 
 func (e *encoder) fail(kind ErrorKind, format string, args ...any) *encodeError {
 	var b strings.Builder
 	b.WriteString(e.root)
 	for _, p := range e.path {
-		if strings.HasPrefix(p, "[") || b.Len() == 0 {
-			b.WriteString(p)
-		} else {
+		switch {
+		case p.index > 0:
+			fmt.Fprintf(&b, "[%d]", p.index)
+		case b.Len() == 0:
+			b.WriteString(p.key)
+		default:
 			b.WriteString(".")
-			b.WriteString(p)
+			b.WriteString(p.key)
 		}
 	}
 	msg := format
@@ -149,20 +160,42 @@ func (e *encoder) table(t *lua.LTable, depth int) (any, error) {
 		return nil, e.fail(KindRuntime, "table contains itself")
 	}
 	e.stack = append(e.stack, t)
-	defer func() { e.stack = e.stack[:len(e.stack)-1] }()
+	// The entries of this table go to e.ents[base:], after those of the
+	// tables it is nested in, and are dropped when it is done.
+	base := len(e.ents)
+	defer func() {
+		e.stack = e.stack[:len(e.stack)-1]
+		clear(e.ents[base:])
+		e.ents = e.ents[:base]
+	}()
 	if e.materialize != nil {
 		e.materialize(t)
 	}
 
+	// One pass over the table's parts (see luaTable; its maps hold no nil
+	// values) counts the keys, checks whether they are exactly 1..n, and
+	// keeps the string keys' entries.
+	lt := tableOf(t)
 	n, maxIndex, ints := 0, 0.0, true
-	t.ForEach(func(k, _ lua.LValue) {
+	for i, val := range lt.array {
+		if val != lua.LNil {
+			n++
+			maxIndex = float64(i + 1)
+		}
+	}
+	for k, val := range lt.strdict {
+		n++
+		ints = false
+		e.ents = append(e.ents, entry{k, val})
+	}
+	for k := range lt.dict {
 		n++
 		if f, ok := k.(lua.LNumber); ok && float64(f) >= 1 && float64(f) == math.Trunc(float64(f)) {
 			maxIndex = max(maxIndex, float64(f))
 		} else {
 			ints = false
 		}
-	})
+	}
 	if n == 0 {
 		e.buf = append(e.buf, "{}"...)
 		if e.wantGo {
@@ -183,8 +216,8 @@ func (e *encoder) table(t *lua.LTable, depth int) (any, error) {
 			if i > 1 {
 				e.buf = append(e.buf, ',')
 			}
-			e.path = append(e.path, "["+strconv.Itoa(i)+"]")
-			x, err := e.encode(t.RawGet(lua.LNumber(i)), depth+1)
+			e.path = append(e.path, pathElem{index: i})
+			x, err := e.encode(t.RawGetInt(i), depth+1)
 			e.path = e.path[:len(e.path)-1]
 			if err != nil {
 				return nil, err
@@ -197,39 +230,38 @@ func (e *encoder) table(t *lua.LTable, depth int) (any, error) {
 		return arr, nil
 	}
 
-	entries := make([]entry, 0, n)
-	var keyErr *encodeError
-	t.ForEach(func(k, val lua.LValue) {
-		switch key := k.(type) {
-		case lua.LString:
-			entries = append(entries, entry{string(key), val})
-		case lua.LNumber:
-			entries = append(entries, entry{key.String(), val})
-		default:
-			if keyErr == nil {
-				keyErr = e.fail(KindRuntime, "cannot store a table with a %s key", k.Type().String())
-			}
+	// An object: number keys are written in their string form.
+	for i, val := range lt.array {
+		if val != lua.LNil {
+			e.ents = append(e.ents, entry{strconv.Itoa(i + 1), val})
 		}
-	})
-	if keyErr != nil {
-		return nil, keyErr
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	for k, val := range lt.dict {
+		key, ok := k.(lua.LNumber)
+		if !ok {
+			return nil, e.fail(KindRuntime, "cannot store a table with a %s key", k.Type().String())
+		}
+		e.ents = append(e.ents, entry{key.String(), val})
+	}
+	ents := e.ents[base:]
+	slices.SortFunc(ents, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 	var obj map[string]any
 	if e.wantGo {
-		obj = make(map[string]any, len(entries))
+		obj = make(map[string]any, len(ents))
 	}
 	e.buf = append(e.buf, '{')
-	for i, en := range entries {
+	for i := range len(ents) {
+		// Nested tables append to e.ents, which may move it: index it anew.
+		en := e.ents[base+i]
 		if i > 0 {
-			if en.key == entries[i-1].key {
+			if en.key == e.ents[base+i-1].key {
 				return nil, e.fail(KindRuntime, "key %q appears both as a number and as a string", en.key)
 			}
 			e.buf = append(e.buf, ',')
 		}
 		e.buf = appendJSONString(e.buf, en.key)
 		e.buf = append(e.buf, ':')
-		e.path = append(e.path, en.key)
+		e.path = append(e.path, pathElem{key: en.key})
 		x, err := e.encode(en.val, depth+1)
 		e.path = e.path[:len(e.path)-1]
 		if err != nil {
