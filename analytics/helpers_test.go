@@ -55,7 +55,7 @@ func newFixtureOn(t testing.TB, rdb redis.UniversalClient, edit func(*Config)) *
 	t.Helper()
 	prefix := testredis.Prefix(t)
 	reg := prometheus.NewRegistry()
-	f := &fixture{rdb: rdb, clock: testClock(), prefix: prefix, registry: reg, metrics: NewMetrics(reg),
+	f := &fixture{rdb: rdb, clock: testClock(), prefix: prefix, registry: reg, metrics: NewMetrics(reg, MetricsOptions{MaxBots: -1}),
 		sessions: sessions.New(rdb, sessions.Config{KeyPrefix: prefix})}
 	cfg := Config{KeyPrefix: prefix, Sessions: f.sessions, Metrics: f.metrics, Now: f.clock.Now,
 		FlushInterval: time.Hour, EraseSettle: -1}

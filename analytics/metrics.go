@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,9 +29,30 @@ const (
 var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
+// OtherBots is the bot label value of the bots beyond
+// [MetricsOptions.MaxBots].
+const OtherBots = "_other"
+
+// DefaultMaxBots is the default of [MetricsOptions.MaxBots].
+const DefaultMaxBots = 1000
+
+// MetricsOptions configure [NewMetrics].
+type MetricsOptions struct {
+	// MaxBots bounds the bots that get series of their own in the metrics
+	// labelled by bot: the first MaxBots bots the process sees keep their
+	// name as the label, and the others are counted together under
+	// bot="_other" (OtherBots). Every labelled bot costs a few dozen series
+	// (a latency histogram alone has 19 per channel), so this bounds what
+	// one process exports however many bots it serves. The turns of the
+	// other bots are also not split by intent (intent="_other"). Zero labels
+	// every bot "_other"; negative means DefaultMaxBots.
+	MaxBots int
+}
+
 // Metrics are Parley's Prometheus metrics. Create them with [NewMetrics];
 // a nil *Metrics records nothing.
 type Metrics struct {
+	bots          botLabels
 	reg           prometheus.Registerer
 	turns         *prometheus.CounterVec
 	turnDuration  *prometheus.HistogramVec
@@ -45,10 +67,46 @@ type Metrics struct {
 	stageOf       map[string]prometheus.Observer // the known stages, resolved once
 }
 
+// botLabels hands out the bot label values of the metrics.
+type botLabels struct {
+	max  int
+	mu   sync.RWMutex
+	seen map[string]struct{}
+}
+
+// of returns bot's label value: its name if it is one of the first max bots
+// asked for, else OtherBots.
+func (b *botLabels) of(bot string) string {
+	b.mu.RLock()
+	_, ok := b.seen[bot]
+	full := len(b.seen) >= b.max
+	b.mu.RUnlock()
+	switch {
+	case ok:
+		return bot
+	case full:
+		return OtherBots
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.seen[bot]; ok {
+		return bot
+	}
+	if len(b.seen) >= b.max {
+		return OtherBots
+	}
+	b.seen[bot] = struct{}{}
+	return bot
+}
+
 // NewMetrics creates Parley's metrics and registers them with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
+	if opts.MaxBots < 0 {
+		opts.MaxBots = DefaultMaxBots
+	}
 	m := &Metrics{
-		reg: reg,
+		bots: botLabels{max: opts.MaxBots, seen: make(map[string]struct{})},
+		reg:  reg,
 		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_turns_total",
 			Help: "Processed turns by bot, channel, intent and outcome (handled, fallback, error, timeout).",
@@ -111,8 +169,12 @@ func (m *Metrics) ObserveTurn(t *Turn) {
 	if t.Outcome == OutcomeRejected {
 		return
 	}
-	m.turns.WithLabelValues(t.Bot, t.Channel, label(t.Intent), t.Outcome).Inc()
-	m.turnDuration.WithLabelValues(t.Bot, t.Channel).Observe(t.Latency.Seconds())
+	bot, intent := m.bots.of(t.Bot), label(t.Intent)
+	if bot == OtherBots {
+		intent = OtherBots // intents are named per bot: as many as the bots
+	}
+	m.turns.WithLabelValues(bot, t.Channel, intent, t.Outcome).Inc()
+	m.turnDuration.WithLabelValues(bot, t.Channel).Observe(t.Latency.Seconds())
 	if t.HandlerTime > 0 {
 		m.stageOf[StageHandler].Observe(t.HandlerTime.Seconds())
 	}
@@ -140,6 +202,7 @@ func (m *Metrics) WebhookRejected(bot, channel string, status int) {
 	if m == nil {
 		return
 	}
+	bot = m.bots.of(bot)
 	m.rejected.WithLabelValues(bot, channel, strconv.Itoa(status)).Inc()
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		m.verification.WithLabelValues(bot, channel).Inc()
@@ -190,7 +253,7 @@ func (m *Metrics) ObserveVMStart(bot string, cold bool) {
 	if cold {
 		start = "cold"
 	}
-	m.vmStarts.WithLabelValues(bot, start).Inc()
+	m.vmStarts.WithLabelValues(m.bots.of(bot), start).Inc()
 }
 
 // SandboxStats are the Lua sandbox's pool figures, as [Metrics.WatchSandbox] exports them.

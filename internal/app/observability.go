@@ -33,7 +33,7 @@ func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessio
 	forget map[string]analytics.Forgetter, log *slog.Logger) *observability {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := analytics.NewMetrics(reg)
+	m := analytics.NewMetrics(reg, analytics.MetricsOptions{MaxBots: cfg.MetricsMaxBots})
 	rdb.AddHook(m.RedisHook())
 	svc := analytics.New(rdb, analytics.Config{
 		KeyPrefix: cfg.KeyPrefix,

@@ -85,6 +85,10 @@ type Config struct {
 	// MetricsAccess says who may read GET /metrics: public, admin (with the
 	// admin key) or off (PARLEY_METRICS, default public).
 	MetricsAccess string
+	// MetricsMaxBots bounds the bots with series of their own in the
+	// metrics labelled by bot; the others are counted as bot="_other"
+	// (PARLEY_METRICS_MAX_BOTS, default 1000; 0 labels none).
+	MetricsMaxBots int
 	// LogLevel is debug, info, warn or error (PARLEY_LOG_LEVEL, default info).
 	LogLevel slog.Level
 	// LogFormat is text or json (PARLEY_LOG_FORMAT, default text).
@@ -231,6 +235,11 @@ func (c *Config) loadAnalytics(env map[string]string) error {
 		check(days(env, "PARLEY_TRANSCRIPT_RETENTION", 7*day, &c.TranscriptRetention))
 	}
 	check(integer(env, "PARLEY_TRANSCRIPT_MAX_TURNS", 200, &c.TranscriptMaxTurns))
+	if strings.TrimSpace(env["PARLEY_METRICS_MAX_BOTS"]) == "0" {
+		c.MetricsMaxBots = 0
+	} else {
+		check(integer(env, "PARLEY_METRICS_MAX_BOTS", 1000, &c.MetricsMaxBots))
+	}
 	switch c.MetricsAccess = or(env["PARLEY_METRICS"], "public"); c.MetricsAccess {
 	case "public", "admin", "off":
 	default:
