@@ -20,9 +20,11 @@ type Queue interface {
 	DeadLetters(ctx context.Context, bot string, limit int64) ([]queue.DeadLetter, error)
 	Replay(ctx context.Context, bot, id string) error
 	DeleteDeadLetter(ctx context.Context, bot, id string) error
+	// Parked lists a bot's conversations whose events wait for their turn.
+	Parked(ctx context.Context, bot string, limit int) ([]queue.ParkedConversation, error)
 }
 
-// Dead letters listed at most per request.
+// Dead letters and parked conversations listed at most per request.
 const (
 	defaultDeadLetterLimit = 100
 	maxDeadLetterLimit     = 1000
@@ -34,6 +36,7 @@ func (s *Server) deadLetterRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/bots/:bot/deadletters", s.listDeadLetters)
 	v1.POST("/bots/:bot/deadletters/:id/replay", s.replayDeadLetter)
 	v1.DELETE("/bots/:bot/deadletters/:id", s.deleteDeadLetter)
+	v1.GET("/bots/:bot/parked", s.listParked)
 }
 
 // enqueue stores the events of an asynchronous channel and acknowledges the
@@ -70,26 +73,59 @@ func (s *Server) queueFor(c *gin.Context) (Queue, bool) {
 	return s.cfg.Queue, true
 }
 
+// listLimit reads the limit query parameter of a listing: 1..1000,
+// default 100.
+func (s *Server) listLimit(c *gin.Context) (int, bool) {
+	v := c.Query("limit")
+	if v == "" {
+		return defaultDeadLetterLimit, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxDeadLetterLimit {
+		s.fail(c, newError(http.StatusBadRequest, "invalid", "limit must be 1..1000"))
+		return 0, false
+	}
+	return n, true
+}
+
 func (s *Server) listDeadLetters(c *gin.Context) {
 	q, ok := s.queueFor(c)
 	if !ok {
 		return
 	}
-	limit := int64(defaultDeadLetterLimit)
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 || n > maxDeadLetterLimit {
-			s.fail(c, newError(http.StatusBadRequest, "invalid", "limit must be 1..1000"))
-			return
-		}
-		limit = n
+	limit, ok := s.listLimit(c)
+	if !ok {
+		return
 	}
-	list, err := q.DeadLetters(c, c.Param("bot"), limit)
+	list, err := q.DeadLetters(c, c.Param("bot"), int64(limit))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"deadletters": list})
+}
+
+// listParked lists the bot's conversations whose events are parked: turns
+// refused for now (a rate limit, a busy bot, a platform's 429) wait there,
+// each conversation in order, until they are due.
+func (s *Server) listParked(c *gin.Context) {
+	q, ok := s.queueFor(c)
+	if !ok {
+		return
+	}
+	limit, ok := s.listLimit(c)
+	if !ok {
+		return
+	}
+	list, err := q.Parked(c, c.Param("bot"), limit)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if list == nil {
+		list = []queue.ParkedConversation{}
+	}
+	c.JSON(http.StatusOK, gin.H{"parked": list})
 }
 
 func (s *Server) replayDeadLetter(c *gin.Context) {

@@ -234,3 +234,87 @@ func (q *Queue) repark(ctx context.Context, p int, member, head string, pe parke
 	due[member] = at
 	return nil
 }
+
+// ParkedConversation is a conversation of a bot whose events wait, parked,
+// for their turn (see [Later]).
+type ParkedConversation struct {
+	// Conversation and Partition say which conversation it is.
+	Conversation string `json:"conversation"`
+	Partition    int    `json:"partition"`
+	// Due is when its first parked event runs next.
+	Due time.Time `json:"due"`
+	// Entries is how many of its events are parked, the first included.
+	Entries int64 `json:"entries"`
+	// Event is the first parked event, the one that runs next.
+	Event *intents.Event `json:"event,omitempty"`
+	// Attempts is how many tries of that event were counted so far, and
+	// DelayedMS how long it has waited on refusals that asked for a delay.
+	Attempts  int   `json:"attempts"`
+	DelayedMS int64 `json:"delayed_ms"`
+}
+
+// Parked lists up to limit of a bot's parked conversations, the one due
+// first first. It reads every partition's due set with ZSCAN (matching the
+// bot's members) and each conversation's list in one pipeline; nothing is
+// changed.
+func (q *Queue) Parked(ctx context.Context, bot string, limit int) ([]ParkedConversation, error) {
+	var out []ParkedConversation
+	prefix := bot + ":"
+	for p := range q.cfg.Partitions {
+		var cursor uint64
+		for {
+			kv, next, err := q.rdb.ZScan(ctx, q.dueKey(p), cursor, prefix+"*", 1000).Result()
+			if err != nil {
+				return nil, fmt.Errorf("read parked conversations: %w", err)
+			}
+			// kv alternates members and scores.
+			for i := 0; i+1 < len(kv); i += 2 {
+				score, err := strconv.ParseFloat(kv[i+1], 64)
+				if err != nil {
+					continue
+				}
+				out = append(out, ParkedConversation{Conversation: kv[i][len(prefix):], Partition: p,
+					Due: time.UnixMilli(int64(score)).UTC()})
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b ParkedConversation) int { return a.Due.Compare(b.Due) })
+
+	// The due set may still name a conversation whose last entry just ran:
+	// keep those with entries, up to limit.
+	kept := make([]ParkedConversation, 0, min(limit, len(out)))
+	for start := 0; start < len(out) && len(kept) < limit; start += limit {
+		batch := out[start:min(start+limit, len(out))]
+		lens := make([]*redis.IntCmd, len(batch))
+		heads := make([]*redis.StringCmd, len(batch))
+		_, err := q.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for i, c := range batch {
+				key := q.parkedKey(c.Partition, prefix+c.Conversation)
+				lens[i] = pipe.LLen(ctx, key)
+				heads[i] = pipe.LIndex(ctx, key, 0)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read parked entries: %w", err)
+		}
+		for i, c := range batch {
+			if n := lens[i].Val(); n > 0 && len(kept) < limit {
+				c.Entries = n
+				var pe parkedEntry
+				if json.Unmarshal([]byte(heads[i].Val()), &pe) == nil {
+					ev := &intents.Event{}
+					if json.Unmarshal(pe.Event, ev) == nil {
+						c.Event = ev
+					}
+					c.Attempts, c.DelayedMS = pe.Attempts, pe.Delayed
+				}
+				kept = append(kept, c)
+			}
+		}
+	}
+	return kept, nil
+}

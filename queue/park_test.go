@@ -277,3 +277,54 @@ func (c *cutOff) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 		return next(ctx, cmds)
 	}
 }
+
+// TestParkedListing lists the parked conversations of two bots while they
+// wait, and none once they have run.
+func TestParkedListing(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		r, s := newRunner(), &fakeSender{}
+		limit := &slowLimit{conv: "SLOW"}
+		r.fail = limit.check
+		q := testQueue(t, rdb, testredis.Prefix(t), r, s)
+		run(t, q)
+		ctx := context.Background()
+		other := func(id string) *intents.Event {
+			ev := event(id, "SLOW", id)
+			ev.Bot = "b10" // its members start with the other bot's name
+			return ev
+		}
+		for _, ev := range []*intents.Event{event("S0", "SLOW", "first"), event("S1", "SLOW", "x"), other("T0"),
+			event("S2", "SLOW", "x"), other("T1"), event("F0", "FAST", "x")} {
+			if _, err := q.Enqueue(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "five events parked", func() bool {
+			b1, err1 := q.Parked(ctx, "b1", 10)
+			b10, err2 := q.Parked(ctx, "b10", 10)
+			return err1 == nil && err2 == nil && len(b1) == 1 && b1[0].Entries == 3 && len(b10) == 1 && b10[0].Entries == 2
+		})
+		b1, err := q.Parked(ctx, "b1", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := b1[0]
+		if c.Conversation != "SLOW" || c.Partition != q.Partition("b1", "SLOW") || c.Event == nil || c.Event.ID != "S0" ||
+			c.Event.Text != "first" || c.Due.IsZero() || c.DelayedMS <= 0 {
+			t.Errorf("b1's parked conversation %+v", c)
+		}
+		if got, err := q.Parked(ctx, "b1", 0); err != nil || len(got) != 0 {
+			t.Errorf("limit 0: %v, %v", got, err)
+		}
+		if got, err := q.Parked(ctx, "b2", 10); err != nil || len(got) != 0 {
+			t.Errorf("a bot with nothing parked: %v, %v", got, err)
+		}
+		limit.open.Store(true)
+		eventually(t, "nothing parked", func() bool {
+			b1, err1 := q.Parked(ctx, "b1", 10)
+			b10, err2 := q.Parked(ctx, "b10", 10)
+			return err1 == nil && err2 == nil && len(b1) == 0 && len(b10) == 0
+		})
+		eventually(t, "every reply", func() bool { return len(s.sentIDs()) == 6 })
+	})
+}

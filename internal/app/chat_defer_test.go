@@ -68,6 +68,22 @@ func TestRateLimitedUserDoesNotDelayOthers(t *testing.T) {
 	for _, ch := range others {
 		postSlack(t, hook, "application/json", slackMessage("Ev"+ch, ch, "U"+ch, "f0"), slackSecret, 0).must(t, 200)
 	}
+	// While the limited user's later messages wait, the admin API lists
+	// them: one conversation, its next message first.
+	var parked []any
+	for deadline := time.Now().Add(5 * time.Second); len(parked) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		parked, _ = do(t, "GET", ta.URL+"/v1/bots/lbot/parked", adminKey, nil).must(t, 200).Body["parked"].([]any)
+	}
+	if len(parked) != 1 {
+		t.Fatalf("parked conversations: %v", parked)
+	}
+	conv, _ := parked[0].(map[string]any)
+	next, _ := conv["event"].(map[string]any)
+	if entries, _ := conv["entries"].(float64); entries < 1 || next["text"] != "s1" || next["channel"] != "slack" || conv["due"] == nil {
+		t.Fatalf("parked conversation: %v", conv)
+	}
+	do(t, "GET", ta.URL+"/v1/bots/lbot/parked?limit=0", adminKey, nil).must(t, http.StatusBadRequest)
+	do(t, "GET", ta.URL+"/v1/bots/lbot/parked", "", nil).must(t, http.StatusUnauthorized)
 	fake.waitFor(t, n+len(others))
 	time.Sleep(300 * time.Millisecond)
 	texts, order := fake.byChannel()
@@ -95,6 +111,9 @@ func TestRateLimitedUserDoesNotDelayOthers(t *testing.T) {
 	dl, _ := do(t, "GET", ta.URL+"/v1/bots/lbot/deadletters", adminKey, nil).must(t, 200).Body["deadletters"].([]any)
 	if len(dl) != 0 {
 		t.Fatalf("dead letters: %v", dl)
+	}
+	if parked, _ := do(t, "GET", ta.URL+"/v1/bots/lbot/parked", adminKey, nil).must(t, 200).Body["parked"].([]any); len(parked) != 0 {
+		t.Fatalf("still parked after every answer: %v", parked)
 	}
 }
 
