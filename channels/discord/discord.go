@@ -24,10 +24,13 @@ const (
 	TimestampHeader = "X-Signature-Timestamp"
 )
 
-// Settings.
+// Settings. The bot token and the API's address are only needed to push
+// messages (see [Adapter.Send]).
 const (
 	SettingPublicKey     = "public_key"
 	SettingApplicationID = "application_id"
+	SettingBotToken      = "bot_token"
+	SettingAPIBaseURL    = "api_base_url"
 )
 
 // DefaultBudget is how long a turn may take: Discord waits 3 seconds for
@@ -78,12 +81,16 @@ type Config struct {
 	// MaxSkew bounds the distance between the signed timestamp and the
 	// request's clock; zero means DefaultMaxSkew, negative turns the check off.
 	MaxSkew time.Duration
+	// Client sends pushed messages (default: a client with a 10s timeout).
+	Client *http.Client
 }
 
 // Adapter implements [channels.Adapter], [channels.Configurer],
-// [channels.Budgeter] and [channels.ErrorRenderer] for Discord.
+// [channels.Budgeter], [channels.ErrorRenderer] and [channels.Sender] for
+// Discord.
 type Adapter struct {
 	budget, skew time.Duration
+	client       *http.Client
 }
 
 // New returns the Discord adapter.
@@ -94,7 +101,10 @@ func New(cfg Config) *Adapter {
 	if cfg.MaxSkew == 0 {
 		cfg.MaxSkew = DefaultMaxSkew
 	}
-	return &Adapter{budget: cfg.Budget, skew: cfg.MaxSkew}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Adapter{budget: cfg.Budget, skew: cfg.MaxSkew, client: cfg.Client}
 }
 
 // Name implements [channels.Adapter].
@@ -103,15 +113,22 @@ func (*Adapter) Name() string { return Name }
 // Budget implements [channels.Budgeter].
 func (a *Adapter) Budget() time.Duration { return a.budget }
 
-// SecretSettings implements [channels.Configurer]: none, the public key is public.
-func (*Adapter) SecretSettings() []string { return nil }
+// SecretSettings implements [channels.Configurer]: the bot token (the
+// public key is public).
+func (*Adapter) SecretSettings() []string { return []string{SettingBotToken} }
 
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
 	for k := range s {
-		if k != SettingPublicKey && k != SettingApplicationID {
-			return channels.BadRequest("unknown discord channel setting %q (known: %q, %q)", k, SettingPublicKey, SettingApplicationID)
+		switch k {
+		case SettingPublicKey, SettingApplicationID, SettingBotToken, SettingAPIBaseURL:
+		default:
+			return channels.BadRequest("unknown discord channel setting %q (known: %q, %q, %q, %q)", k,
+				SettingPublicKey, SettingApplicationID, SettingBotToken, SettingAPIBaseURL)
 		}
+	}
+	if err := validatePush(s); err != nil {
+		return err
 	}
 	if _, err := publicKey(s[SettingPublicKey]); err != nil {
 		return channels.BadRequest("the discord channel needs %q: the application's public key, 64 hex digits", SettingPublicKey)

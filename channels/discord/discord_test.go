@@ -235,11 +235,18 @@ func TestValidateSettings(t *testing.T) {
 	if err := a.ValidateSettings(settings()); err != nil {
 		t.Fatal(err)
 	}
+	push := settings()
+	push[SettingBotToken], push[SettingAPIBaseURL] = "MTIz.abc.def", "https://discord.example/api/v10"
+	if err := a.ValidateSettings(push); err != nil {
+		t.Fatalf("push settings: %v", err)
+	}
 	for name, s := range map[string]channels.Settings{
 		"short key":  {SettingPublicKey: publicHex[:62]},
 		"no key":     {},
 		"bad app id": {SettingPublicKey: publicHex, SettingApplicationID: "pizzabot"},
-		"unknown":    {SettingPublicKey: publicHex, "bot_token": "x"},
+		"unknown":    {SettingPublicKey: publicHex, "token": "x"},
+		"bad token":  {SettingPublicKey: publicHex, SettingBotToken: "two words"},
+		"bad base":   {SettingPublicKey: publicHex, SettingBotToken: "x", SettingAPIBaseURL: "discord.com"},
 	} {
 		if a.ValidateSettings(s) == nil {
 			t.Errorf("%s: accepted", name)

@@ -111,3 +111,42 @@ end`})
 		t.Fatal("no message pushed within 10 s")
 	}
 }
+
+// TestScheduledDiscordPush: a schedule whose target is a Discord channel
+// posts the handler's reply there with the bot token.
+func TestScheduledDiscordPush(t *testing.T) {
+	type message struct{ path, auth, body string }
+	got := make(chan message, 16)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- message{r.URL.Path, r.Header.Get("Authorization"), string(b)}
+		io.WriteString(w, `{"id":"1400000000000000004"}`)
+	}))
+	defer api.Close()
+
+	ta := startRedisApp(t)
+	ta.setupBot(t, "remind", nil, map[string]string{"Remind": `function handle(e, s)
+  return {text = "Standup in 5 minutes", options = {"Join"}}
+end`})
+	ta.connectChat(t, "remind", "discord", map[string]string{
+		"public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+		"bot_token":  "MTIz.secret.token", "api_base_url": api.URL + "/api/v10"})
+	r := do(t, "GET", ta.URL+"/v1/bots/remind/channels/discord", adminKey, nil).must(t, http.StatusOK)
+	if settings, _ := r.Body["settings"].(map[string]any); settings["bot_token"] != "***" {
+		t.Errorf("the channel's settings are shown as %v", r.Body["settings"])
+	}
+	do(t, "PUT", ta.URL+"/v1/bots/remind/schedules/standup", adminKey, map[string]any{"cron": "@every 1s", "intent": "Remind",
+		"targets": []map[string]string{{"channel": "discord", "conversation": "1100000000000000001"}}}).must(t, http.StatusOK)
+	defer do(t, "DELETE", ta.URL+"/v1/bots/remind/schedules/standup", adminKey, nil)
+
+	select {
+	case m := <-got:
+		want := message{"/api/v10/channels/1100000000000000001/messages", "Bot MTIz.secret.token",
+			`{"content":"Standup in 5 minutes","components":[{"type":1,"components":[{"type":2,"style":1,"label":"Join","custom_id":"Join"}]}]}`}
+		if m != want {
+			t.Fatalf("pushed %+v, want %+v", m, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message pushed within 10 s")
+	}
+}
