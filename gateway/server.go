@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
 	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/console"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/intents"
 )
@@ -133,6 +135,8 @@ func (s *Server) routes() {
 	})
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/console", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/console/") })
+	r.GET("/console/*file", gin.WrapH(http.StripPrefix("/console", console.Handler())))
 	r.GET("/readyz", s.ready)
 	r.POST("/hooks/:bot/:channel", s.hook)
 	r.GET("/hooks/:bot/:channel", s.hook)

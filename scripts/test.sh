@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Runs every check Parley has: gofmt, go vet, and the whole test suite with
 # the race detector against a real redis-server started here on a free
-# loopback port (installed from Debian packages when missing) and stopped at exit.
+# loopback port and stopped at exit, and the console's test in a headless
+# Chromium (both installed from Debian packages when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 log() { printf '== %s\n' "$*" >&2; }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  log "installing redis-server"
+# redis-server for the Redis-backed tests, Chromium for the console's
+# browser test.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 workdir=$(mktemp -d)
@@ -57,6 +63,7 @@ log "go test -race"
 export PARLEY_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 export PARLEY_TEST_REDIS_BIN="$(command -v redis-server)"
 export PARLEY_TEST_REQUIRE_REDIS=1
+export PARLEY_TEST_REQUIRE_BROWSER=1
 go test -race -count=1 -timeout 30m "$@" ./...
 
 # The Redis-backed packages once more against a three-node Redis Cluster

@@ -1,0 +1,257 @@
+// Parley console. Everything goes through the management API with the
+// admin key, which stays in this tab's sessionStorage. Data from the API is
+// only ever put into the page as text (textContent), never as HTML.
+
+const keyName = "parley.adminKey";
+const $ = (id) => document.getElementById(id);
+let currentBot = "";
+
+// el builds an element with text or children.
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "onclick") e.addEventListener("click", v);
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+class APIError extends Error {
+  constructor(status, body) {
+    const err = (body && body.error) || {};
+    let msg = err.message || `HTTP ${status}`;
+    if (err.line) msg += ` (line ${err.line})`;
+    super(msg);
+    this.status = status;
+    this.code = err.code || "";
+  }
+}
+
+// api calls the management API and returns its JSON answer.
+async function api(method, path, body, contentType = "application/json") {
+  const headers = { Authorization: "Bearer " + (sessionStorage.getItem(keyName) || "") };
+  let payload;
+  if (body !== undefined) {
+    headers["Content-Type"] = contentType;
+    payload = contentType === "application/json" ? JSON.stringify(body) : body;
+  }
+  const resp = await fetch(path, { method, headers, body: payload });
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!resp.ok) throw new APIError(resp.status, data);
+  return data;
+}
+
+const botPath = (...parts) => "/v1/bots/" + [currentBot, ...parts].map(encodeURIComponent).join("/");
+
+function status(msg, isError = false) {
+  $("status").textContent = msg;
+  $("status").className = isError ? "error" : "";
+}
+
+// show reports an action's failure next to the page's status line.
+async function guard(fn) {
+  try { await fn(); } catch (e) { status(e.message, true); }
+}
+
+async function connect() {
+  try {
+    const data = await api("GET", "/v1/bots");
+    $("app").hidden = false;
+    $("logout").hidden = false;
+    status("connected");
+    renderBots(data.bots || []);
+  } catch (e) {
+    $("app").hidden = true;
+    status(e.status === 401 ? "wrong admin key" : e.message, true);
+  }
+}
+
+function renderBots(names) {
+  const list = $("bots");
+  list.replaceChildren(...names.map((name) => el("li", {},
+    el("button", { type: "button", "data-bot": name, "aria-current": String(name === currentBot), onclick: () => selectBot(name) }, name))));
+  if (names.length === 0) list.append(el("li", { class: "muted" }, "no bots yet"));
+}
+
+async function selectBot(name) {
+  currentBot = name;
+  $("bot").hidden = false;
+  $("bot-name").textContent = name;
+  for (const b of document.querySelectorAll("#bots button")) b.setAttribute("aria-current", String(b.dataset.bot === name));
+  $("deploy-result").textContent = "";
+  $("try-result").replaceChildren();
+  await Promise.all([loadStats(), loadIntents(), loadLogs(), loadQueue()].map(guard));
+}
+
+async function loadStats() {
+  const to = new Date();
+  const from = new Date(to.getTime() - 24 * 3600 * 1000);
+  const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), step: "hour" });
+  const data = await api("GET", botPath("analytics") + "?" + q);
+  const t = data.totals;
+  const pct = (x) => (100 * x).toFixed(1) + " %";
+  const cells = [["turns", t.turns], ["conversations", t.conversations], ["users", t.users],
+    ["fallback rate", pct(t.fallback_rate)], ["error rate", pct(t.error_rate)],
+    ["latency p50", t.latency_ms.p50.toFixed(1) + " ms"], ["latency p95", t.latency_ms.p95.toFixed(1) + " ms"]];
+  $("stats").replaceChildren(...cells.map(([k, v]) => el("div", { "data-stat": k }, el("dt", {}, k), el("dd", {}, v))));
+  // Turns per hour as bars.
+  const series = data.series || [];
+  const max = Math.max(1, ...series.map((s) => s.turns));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${series.length * 10} 80`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  series.forEach((s, i) => {
+    const h = Math.round((s.turns / max) * 76);
+    const r = document.createElementNS(ns, "rect");
+    r.setAttribute("x", i * 10 + 1); r.setAttribute("width", 8);
+    r.setAttribute("y", 80 - h); r.setAttribute("height", h);
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${s.t}: ${s.turns} turns`;
+    r.append(title);
+    svg.append(r);
+  });
+  $("chart").replaceChildren(svg);
+}
+
+async function loadIntents() {
+  const data = await api("GET", botPath("intents"));
+  const rows = (data.intents || []).map((h) => {
+    const actions = el("td", { class: "actions" },
+      el("button", { type: "button", onclick: () => guard(() => editIntent(h.intent, row)) }, "Edit"));
+    if (h.canary) {
+      actions.append(
+        el("button", { type: "button", onclick: () => guard(() => canary(h.intent, "promote")) }, "Promote"),
+        el("button", { type: "button", onclick: () => guard(() => canary(h.intent, "abort")) }, "Abort"));
+    }
+    const row = el("tr", { "data-intent": h.intent },
+      el("td", {}, h.intent),
+      el("td", { "data-version": h.version }, "v" + h.version + (h.previous ? ` (and v${h.previous})` : "")),
+      el("td", {}, h.canary ? `v${h.canary.version} for ${h.canary.percent} %` : "—"),
+      el("td", { class: "versions" }),
+      actions);
+    return row;
+  });
+  const body = $("intents").tBodies[0];
+  body.replaceChildren(...rows);
+  if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no handlers deployed")));
+}
+
+// editIntent loads an intent's source into the deploy form and offers its
+// other versions for a rollback.
+async function editIntent(intent, row) {
+  const data = await api("GET", botPath("intents", intent));
+  $("deploy-intent").value = intent;
+  $("deploy-source").value = data.source || "";
+  $("deploy-canary").checked = false;
+  const others = (data.versions || []).filter((v) => v.version !== data.version);
+  const cell = row.querySelector(".versions");
+  if (others.length === 0) {
+    cell.replaceChildren(el("span", { class: "muted" }, "no other version"));
+    return;
+  }
+  const select = el("select", { "aria-label": "version" },
+    ...others.reverse().map((v) => el("option", { value: v.version }, `v${v.version} (${v.created || ""})`)));
+  cell.replaceChildren(select, el("button", {
+    type: "button", onclick: () => guard(async () => {
+      await api("POST", botPath("intents", intent, "rollback"), { version: Number(select.value) });
+      status(`${intent} rolled back to v${select.value}`);
+      await loadIntents();
+    }),
+  }, "Roll back"));
+}
+
+async function canary(intent, action) {
+  await api("POST", botPath("intents", intent, "canary", action));
+  status(`${intent}: canary ${action === "promote" ? "promoted" : "aborted"}`);
+  await loadIntents();
+}
+
+async function deploy(ev) {
+  ev.preventDefault();
+  const intent = $("deploy-intent").value.trim();
+  const out = $("deploy-result");
+  let path = botPath("intents", intent);
+  if ($("deploy-canary").checked) path += "?canary=" + encodeURIComponent($("deploy-percent").value);
+  try {
+    const r = await api("PUT", path, $("deploy-source").value, "text/x-lua");
+    out.className = "ok";
+    out.textContent = r.unchanged ? `${intent}: unchanged, still v${r.version}`
+      : r.canary ? `${intent}: v${r.canary.version} is a canary for ${r.canary.percent} %` : `${intent}: deployed v${r.version}`;
+    await loadIntents();
+  } catch (e) {
+    out.className = "error";
+    out.textContent = `${intent}: ${e.message}`;
+  }
+}
+
+async function tryIt(ev) {
+  ev.preventDefault();
+  const out = $("try-result");
+  try {
+    const r = await api("POST", botPath("invoke"), { text: $("try-text").value, user: $("try-user").value || "console" });
+    const replies = (r.answer && r.answer.replies) || [];
+    const parts = [el("p", { class: "reply" }, replies.map((x) => x.text).filter(Boolean).join("\n") || "(no text)"),
+      el("p", { class: "muted" }, `intent ${r.decision.intent || "—"} (${r.decision.source}), outcome ${r.outcome}, version ${r.version || "—"}, ${r.handler_ms} ms`)];
+    if (r.error) parts.push(el("p", { class: "error" }, r.error.message));
+    if (r.logs && r.logs.length) parts.push(el("pre", {}, r.logs.join("\n")));
+    out.replaceChildren(...parts);
+    setTimeout(() => guard(loadLogs), 1200); // the invocation log is written asynchronously
+  } catch (e) {
+    out.replaceChildren(el("p", { class: "error" }, e.message));
+  }
+}
+
+async function loadLogs() {
+  const data = await api("GET", botPath("logs") + "?limit=20");
+  const rows = (data.invocations || []).map((i) => el("tr", { class: i.outcome === "ok" ? "" : "error" },
+    el("td", {}, new Date(i.time).toLocaleTimeString()),
+    el("td", {}, i.intent), el("td", {}, "v" + i.version), el("td", {}, i.outcome),
+    el("td", {}, (i.duration_ms ?? 0).toFixed(2)),
+    el("td", {}, i.error || (i.logs || []).join(" | "))));
+  const body = $("logs").tBodies[0];
+  body.replaceChildren(...rows);
+  if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no invocations yet")));
+}
+
+async function loadQueue() {
+  const [dead, parked] = await Promise.all([api("GET", botPath("deadletters") + "?limit=1000"), api("GET", botPath("parked") + "?limit=1000")]);
+  $("queue").textContent = `${dead.deadletters.length} dead letters, ${parked.parked.length} conversations waiting (parked)`;
+}
+
+async function createBot(ev) {
+  ev.preventDefault();
+  const name = $("new-bot-name").value.trim();
+  await guard(async () => {
+    await api("PUT", "/v1/bots/" + encodeURIComponent(name), {});
+    $("new-bot-name").value = "";
+    const data = await api("GET", "/v1/bots");
+    renderBots(data.bots || []);
+    await selectBot(name);
+    status(`bot ${name} created`);
+  });
+}
+
+$("login").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  sessionStorage.setItem(keyName, $("key").value);
+  $("key").value = "";
+  connect();
+});
+$("logout").addEventListener("click", () => {
+  sessionStorage.removeItem(keyName);
+  currentBot = "";
+  $("app").hidden = true;
+  $("bot").hidden = true;
+  $("logout").hidden = true;
+  status("disconnected");
+});
+$("new-bot").addEventListener("submit", createBot);
+$("deploy").addEventListener("submit", deploy);
+$("try").addEventListener("submit", tryIt);
+$("refresh").addEventListener("click", () => guard(async () => { await loadLogs(); await loadStats(); await loadQueue(); }));
+if (sessionStorage.getItem(keyName)) connect();

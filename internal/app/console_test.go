@@ -1,0 +1,198 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium returns the path of a Chromium or Chrome binary:
+// PARLEY_TEST_CHROMIUM, or the first one on PATH. Without one the test is
+// skipped, unless PARLEY_TEST_REQUIRE_BROWSER is set (the test command
+// installs Chromium and sets it), when it fails.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("PARLEY_TEST_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("PARLEY_TEST_REQUIRE_BROWSER") != "" {
+		t.Fatal("no Chromium found: install it (Debian: apt-get install chromium) or set PARLEY_TEST_CHROMIUM")
+	}
+	t.Skip("no Chromium found (set PARLEY_TEST_REQUIRE_BROWSER=1 to make this a failure)")
+	return ""
+}
+
+// browser starts a headless Chromium for the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, // tests may run as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelBrowser := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelBrowser(); cancelAlloc() })
+	return ctx
+}
+
+// waitFor waits until the JavaScript expression js is true.
+func waitFor(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))(ctx, t)
+		return err
+	})
+}
+
+// eval runs the JavaScript expression js, ignoring its value.
+func eval(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](js)(ctx, t)
+		return err
+	})
+}
+
+// textIncludes is a JavaScript test that the element sel's text holds s.
+func textIncludes(sel, s string) string {
+	q, _ := json.Marshal(sel)
+	v, _ := json.Marshal(s)
+	return `(document.querySelector(` + string(q) + `)?.textContent || "").includes(` + string(v) + `)`
+}
+
+// TestConsole drives the web console in a real headless Chromium: log in,
+// create a bot, deploy a broken and a working handler, try it, see its
+// invocation and the turn count, roll back, run and promote a canary, and
+// check that a reply is shown as text, not HTML.
+func TestConsole(t *testing.T) {
+	ctx := browser(t)
+	ta := startApp(t, appOptions{})
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: %v\npage text:\n%s", what, err, page)
+		}
+	}
+	value := func(js string) any {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	deploy := func(source string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.SetValue("#deploy-intent", "fallback"),
+			chromedp.SetValue("#deploy-source", source),
+			eval(`document.querySelector("#deploy-result").textContent = ""`),
+			chromedp.Click("#deploy button[type=submit]"),
+		)
+	}
+	try := func(text string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			eval(`document.querySelector("#try-result").replaceChildren()`),
+			chromedp.SetValue("#try-text", text),
+			chromedp.Click("#try button[type=submit]"),
+		)
+	}
+
+	step("open the console", chromedp.Navigate(ta.URL+"/console"), chromedp.WaitVisible("#login"))
+	step("a wrong key is refused",
+		chromedp.SendKeys("#key", "not-the-key"), chromedp.Click("#login button[type=submit]"),
+		waitFor(textIncludes("#status", "wrong admin key")))
+	if value(`document.querySelector("#app").hidden`) != true {
+		t.Fatal("the console shows the bots after a wrong key")
+	}
+	step("log in",
+		chromedp.SendKeys("#key", adminKey), chromedp.Click("#login button[type=submit]"),
+		chromedp.WaitVisible("#app"), waitFor(textIncludes("#bots", "no bots yet")))
+	step("create a bot",
+		chromedp.SendKeys("#new-bot-name", "demo"), chromedp.Click("#new-bot button[type=submit]"),
+		waitFor(textIncludes("#bot-name", "demo")), waitFor(textIncludes("#bots", "demo")),
+		waitFor(textIncludes("#intents", "no handlers deployed")))
+
+	step("a broken handler is refused with its line",
+		deploy("function handle(e, s)\n  return x +\nend"),
+		waitFor(textIncludes("#deploy-result", "syntax error")), waitFor(textIncludes("#deploy-result", "line 3")))
+	step("deploy a handler",
+		deploy(`function handle(e, s) log.info("seen " .. e.text) return "Hi " .. e.text end`),
+		waitFor(textIncludes("#deploy-result", "deployed v1")),
+		waitFor(textIncludes(`#intents tr[data-intent="fallback"]`, "v1")))
+	step("try it",
+		try("hello"),
+		waitFor(textIncludes("#try-result", "Hi hello")), waitFor(textIncludes("#try-result pre", "seen hello")),
+		waitFor(textIncludes("#try-result", "outcome fallback")))
+	step("the invocation is listed",
+		waitFor(`(()=>{document.querySelector("#refresh").click(); return `+textIncludes("#logs tbody", "seen hello")+`})()`))
+	step("the turn is counted",
+		waitFor(`(()=>{document.querySelector("#refresh").click(); const d = document.querySelector('#stats [data-stat="turns"] dd'); return d && Number(d.textContent) >= 1})()`))
+
+	step("deploy a second version",
+		deploy(`function handle(e, s) return "v2: " .. e.text end`),
+		waitFor(textIncludes("#deploy-result", "deployed v2")),
+		waitFor(textIncludes(`#intents tr[data-intent="fallback"]`, "v2")))
+	step("roll back to the first",
+		chromedp.Click(`#intents tr[data-intent="fallback"] td.actions button`),
+		chromedp.WaitVisible(`#intents tr[data-intent="fallback"] select`),
+		waitFor(`document.querySelector("#deploy-source").value.includes("v2: ")`),
+		chromedp.SetValue(`#intents tr[data-intent="fallback"] select`, "1"),
+		chromedp.Click(`#intents tr[data-intent="fallback"] td.versions button`),
+		waitFor(textIncludes("#status", "rolled back to v1")),
+		waitFor(`document.querySelector('#intents tr[data-intent="fallback"] td[data-version]')?.dataset.version === "1"`),
+		try("again"), waitFor(textIncludes("#try-result", "Hi again")))
+
+	step("deploy a canary and promote it",
+		chromedp.Click("#deploy-canary"), chromedp.SetValue("#deploy-percent", "50"),
+		deploy(`function handle(e, s) return "canary: " .. e.text end`),
+		waitFor(textIncludes("#deploy-result", "v3 is a canary for 50 %")),
+		waitFor(textIncludes(`#intents tr[data-intent="fallback"]`, "v3 for 50 %")),
+		chromedp.Click("#deploy-canary"),
+		chromedp.Click(`#intents tr[data-intent="fallback"] td.actions button:nth-of-type(2)`),
+		waitFor(textIncludes("#status", "canary promoted")),
+		waitFor(`document.querySelector('#intents tr[data-intent="fallback"] td[data-version]')?.dataset.version === "3"`),
+		// The console's conversation stays on the version it began with;
+		// a new one gets the promoted version.
+		try("now"), waitFor(textIncludes("#try-result", "version 1")),
+		chromedp.SetValue("#try-user", "someone-new"),
+		try("now"), waitFor(textIncludes("#try-result", "canary: now")))
+
+	const markup = `<img src=x onerror="document.title='owned'">`
+	step("a reply is shown as text",
+		deploy(`function handle(e, s) return [[`+markup+`]] end`),
+		waitFor(textIncludes("#deploy-result", "deployed v4")),
+		try("x"), waitFor(textIncludes("#try-result", markup)))
+	if imgs, title := value(`document.querySelectorAll("#try-result img").length`), value(`document.title`); imgs != float64(0) || title == "owned" {
+		t.Fatalf("the reply was rendered as HTML: %v images, title %q", imgs, title)
+	}
+
+	if path := os.Getenv("PARLEY_TEST_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("log out", chromedp.Click("#logout"), waitFor(`document.querySelector("#app").hidden`),
+		waitFor(`sessionStorage.getItem("parley.adminKey") === null`))
+	if value(`document.documentElement.outerHTML.includes(`+strings.ReplaceAll(`"KEY"`, "KEY", adminKey)+`)`) != false {
+		t.Fatal("the admin key is in the page")
+	}
+}
