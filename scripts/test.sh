@@ -33,9 +33,13 @@ cleanup() {
 trap cleanup EXIT
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Ports are drawn from 10000-21999, so that a cluster node's bus port (the
+# port + 10000) stays below Linux's ephemeral range (32768 and up), where an
+# outgoing connection could take it between the check and the bind.
+random_port() { echo $(( 10000 + RANDOM % 12000 )); }
 port=""
 for _ in $(seq 50); do
-  candidate=$(( 20000 + RANDOM % 20000 ))
+  candidate=$(random_port)
   if port_free "$candidate"; then port=$candidate; break; fi
 done
 [ -n "$port" ] || { log "no free port found for redis-server"; exit 1; }
@@ -74,7 +78,7 @@ go test -race -count=1 -timeout 30m "$@" ./...
 if [ "${PARLEY_TEST_CLUSTER:-1}" != 0 ]; then
   cports=()
   for _ in $(seq 200); do
-    candidate=$(( 20000 + RANDOM % 20000 ))
+    candidate=$(random_port)
     if [ "$candidate" != "$port" ] && port_free "$candidate" && port_free "$((candidate + 10000))"; then
       case " ${cports[*]} " in *" $candidate "*) continue ;; esac
       cports+=("$candidate")
@@ -94,6 +98,9 @@ if [ "${PARLEY_TEST_CLUSTER:-1}" != 0 ]; then
   done
   for cp in "${cports[@]}"; do
     for _ in $(seq 100); do port_free "$cp" || break; sleep 0.1; done
+    if port_free "$cp"; then
+      log "cluster node on port $cp did not start:"; cat "$workdir/cluster-$cp/redis.log" >&2; exit 1
+    fi
   done
   redis-cli -p "${cports[0]}" cluster addslotsrange 0 5460 >/dev/null
   redis-cli -p "${cports[1]}" cluster addslotsrange 5461 10922 >/dev/null
