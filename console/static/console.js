@@ -84,7 +84,7 @@ async function selectBot(name) {
   for (const b of document.querySelectorAll("#bots button")) b.setAttribute("aria-current", String(b.dataset.bot === name));
   $("deploy-result").textContent = "";
   $("try-result").replaceChildren();
-  await Promise.all([loadStats(), loadIntents(), loadLogs(), loadQueue()].map(guard));
+  await Promise.all([loadStats, loadIntents, loadLogs, loadQueue, loadUsage, loadChannels].map(guard));
 }
 
 async function loadStats() {
@@ -218,6 +218,24 @@ async function loadLogs() {
   if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no invocations yet")));
 }
 
+async function loadUsage() {
+  const data = await api("GET", botPath("usage"));
+  const t = data.total;
+  const cells = [["invocations", t.invocations], ["compute", t.compute_ms.toFixed(1) + " ms"],
+    ["instructions", t.instructions], ["cold starts", t.cold_starts], ["warm starts", t.warm_starts],
+    ["HTTP calls", t.http_calls]];
+  $("usage").replaceChildren(...cells.map(([k, v]) => el("div", { "data-stat": k }, el("dt", {}, k), el("dd", {}, v))));
+}
+
+async function loadChannels() {
+  const data = await api("GET", botPath("channels"));
+  const names = data.channels || [];
+  const items = names.map((ch) => el("li", {}, el("strong", {}, ch), " webhook: ",
+    el("code", {}, location.origin + "/hooks/" + encodeURIComponent(currentBot) + "/" + encodeURIComponent(ch))));
+  if (items.length === 0) items.push(el("li", { class: "muted" }, "no channel connected (the API's PUT /v1/bots/{bot}/channels/{channel} connects one)"));
+  $("channels").replaceChildren(...items);
+}
+
 async function loadQueue() {
   const [dead, parked] = await Promise.all([api("GET", botPath("deadletters") + "?limit=1000"), api("GET", botPath("parked") + "?limit=1000")]);
   $("queue").textContent = `${dead.deadletters.length} dead letters, ${parked.parked.length} conversations waiting (parked)`;
@@ -253,5 +271,5 @@ $("logout").addEventListener("click", () => {
 $("new-bot").addEventListener("submit", createBot);
 $("deploy").addEventListener("submit", deploy);
 $("try").addEventListener("submit", tryIt);
-$("refresh").addEventListener("click", () => guard(async () => { await loadLogs(); await loadStats(); await loadQueue(); }));
+$("refresh").addEventListener("click", () => guard(() => Promise.all([loadLogs(), loadStats(), loadQueue(), loadUsage()])));
 if (sessionStorage.getItem(keyName)) connect();

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -142,6 +143,13 @@ func TestConsole(t *testing.T) {
 		waitFor(`(()=>{document.querySelector("#refresh").click(); return `+textIncludes("#logs tbody", "seen hello")+`})()`))
 	step("the turn is counted",
 		waitFor(`(()=>{document.querySelector("#refresh").click(); const d = document.querySelector('#stats [data-stat="turns"] dd'); return d && Number(d.textContent) >= 1})()`))
+	step("the compute is metered",
+		waitFor(`(()=>{document.querySelector("#refresh").click(); const d = document.querySelector('#usage [data-stat="invocations"] dd'); return d && Number(d.textContent) >= 1})()`))
+	step("no channel yet", waitFor(textIncludes("#channels", "no channel connected")))
+	do(t, "PUT", ta.URL+"/v1/bots/demo/channels/web", adminKey, map[string]string{"token": webToken}).must(t, http.StatusOK)
+	step("a connected channel shows its webhook",
+		chromedp.Click(`#bots button[data-bot="demo"]`),
+		waitFor(textIncludes("#channels", ta.URL+"/hooks/demo/web")))
 
 	step("deploy a second version",
 		deploy(`function handle(e, s) return "v2: " .. e.text end`),
@@ -181,6 +189,9 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the reply was rendered as HTML: %v images, title %q", imgs, title)
 	}
 
+	if v := value(`document.querySelector("#status").className`); v == "error" {
+		t.Fatalf("the console reports an error: %v", value(`document.querySelector("#status").textContent`))
+	}
 	if path := os.Getenv("PARLEY_TEST_SCREENSHOT"); path != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
