@@ -123,10 +123,8 @@ func (a *Adapter) call(ctx context.Context, endpoint, token string, body, out an
 		cause = fmt.Errorf("discord API: HTTP %d: %d %s", resp.StatusCode, ae.Code, ae.Message)
 	}
 	retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-	var wait time.Duration
-	if secs, err := strconv.ParseFloat(strings.TrimSpace(resp.Header.Get("Retry-After")), 64); err == nil && secs > 0 {
-		wait = time.Duration(secs * float64(time.Second))
-	} else if ae.RetryAfter > 0 {
+	wait := channels.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if wait == 0 && ae.RetryAfter > 0 && ae.RetryAfter < 1e6 {
 		wait = time.Duration(ae.RetryAfter * float64(time.Second))
 	}
 	return &channels.SendError{Status: resp.StatusCode, Retryable: retry, RetryAfter: wait, Err: cause}

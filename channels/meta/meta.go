@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -136,24 +135,9 @@ func StatusError(resp *http.Response) *channels.SendError {
 	return &channels.SendError{
 		Status:     resp.StatusCode,
 		Retryable:  resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500,
-		RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		RetryAfter: channels.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Err:        fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg)),
 	}
-}
-
-// RetryAfter reads a Retry-After header (seconds or an HTTP date); zero when
-// absent or unreadable.
-func RetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // ErrNoRecipient is a turn result that names no one to send to.

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/parleyhq/parley/channels"
 )
@@ -27,23 +26,6 @@ func TestHandshake(t *testing.T) {
 	u, _ := url.Parse("/?hub.mode=subscribe&hub.challenge=1&hub.verify_token=")
 	if r, _ := Handshake(&channels.Request{Method: http.MethodGet, URL: u}, ""); r.Status != http.StatusForbidden {
 		t.Error("an unset verify token must never match")
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for v, want := range map[string]time.Duration{
-		"":                              0,
-		"5":                             5 * time.Second,
-		" 12 ":                          12 * time.Second,
-		"-1":                            0,
-		"soon":                          0,
-		"Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second,
-		"Wed, 31 Dec 2025 23:59:00 GMT": 0,
-	} {
-		if got := RetryAfter(v, now); got != want {
-			t.Errorf("RetryAfter(%q) = %v, want %v", v, got, want)
-		}
 	}
 }
 

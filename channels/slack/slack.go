@@ -448,7 +448,7 @@ func (a *Adapter) post(ctx context.Context, endpoint, token string, body []byte)
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode == http.StatusTooManyRequests {
 		return &channels.SendError{Status: resp.StatusCode, Retryable: true,
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After")), Err: errors.New("chat.postMessage: rate limited")}
+			RetryAfter: channels.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), Err: errors.New("chat.postMessage: rate limited")}
 	}
 	if resp.StatusCode >= 500 {
 		return &channels.SendError{Status: resp.StatusCode, Retryable: true, Err: fmt.Errorf("chat.postMessage: HTTP %d", resp.StatusCode)}
@@ -463,13 +463,4 @@ func (a *Adapter) post(ctx context.Context, endpoint, token string, body []byte)
 		return &channels.SendError{Status: resp.StatusCode, Retryable: retry, Err: fmt.Errorf("chat.postMessage: %s", ans.Error)}
 	}
 	return nil
-}
-
-// retryAfter reads a Retry-After header in seconds.
-func retryAfter(h string) time.Duration {
-	secs, err := strconv.Atoi(strings.TrimSpace(h))
-	if err != nil || secs < 0 {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -117,9 +116,6 @@ func (a *Adapter) post(ctx context.Context, endpoint string, s channels.Settings
 		cause = fmt.Errorf("messages API: HTTP %d: %d %s", resp.StatusCode, ae.Code, ae.Message)
 	}
 	retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-	var wait time.Duration
-	if secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && secs > 0 {
-		wait = time.Duration(secs) * time.Second
-	}
+	wait := channels.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return &channels.SendError{Status: resp.StatusCode, Retryable: retry, RetryAfter: wait, Err: cause}
 }
