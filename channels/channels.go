@@ -206,6 +206,17 @@ func (e *SendError) Error() string {
 
 func (e *SendError) Unwrap() error { return e.Err }
 
+// StatusError is the SendError of a platform's non-2xx answer: 429 and 5xx
+// are worth a retry, after the answer's Retry-After. cause says what failed.
+func StatusError(resp *http.Response, cause error) *SendError {
+	return &SendError{
+		Status:     resp.StatusCode,
+		Retryable:  resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500,
+		RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Err:        cause,
+	}
+}
+
 // RetryAfter reads a Retry-After header: seconds (Discord sends decimals)
 // or an HTTP date; zero when absent, unreadable or past.
 func RetryAfter(v string, now time.Time) time.Duration {

@@ -122,10 +122,9 @@ func (a *Adapter) call(ctx context.Context, endpoint, token string, body, out an
 	if ae.Message != "" {
 		cause = fmt.Errorf("discord API: HTTP %d: %d %s", resp.StatusCode, ae.Code, ae.Message)
 	}
-	retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-	wait := channels.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	if wait == 0 && ae.RetryAfter > 0 && ae.RetryAfter < 1e6 {
-		wait = time.Duration(ae.RetryAfter * float64(time.Second))
+	se := channels.StatusError(resp, cause)
+	if se.RetryAfter == 0 && ae.RetryAfter > 0 && ae.RetryAfter < 1e6 {
+		se.RetryAfter = time.Duration(ae.RetryAfter * float64(time.Second)) // the rate limit's answer says it in its body
 	}
-	return &channels.SendError{Status: resp.StatusCode, Retryable: retry, RetryAfter: wait, Err: cause}
+	return se
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/parleyhq/parley/channels"
 )
@@ -132,12 +131,7 @@ func Post(ctx context.Context, client *http.Client, url, token string, body []by
 // StatusError makes a *channels.SendError of a non-2xx answer.
 func StatusError(resp *http.Response) *channels.SendError {
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	return &channels.SendError{
-		Status:     resp.StatusCode,
-		Retryable:  resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500,
-		RetryAfter: channels.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-		Err:        fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg)),
-	}
+	return channels.StatusError(resp, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg)))
 }
 
 // ErrNoRecipient is a turn result that names no one to send to.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/intents"
@@ -115,7 +114,5 @@ func (a *Adapter) post(ctx context.Context, endpoint string, s channels.Settings
 	if ae.Message != "" {
 		cause = fmt.Errorf("messages API: HTTP %d: %d %s", resp.StatusCode, ae.Code, ae.Message)
 	}
-	retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-	wait := channels.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	return &channels.SendError{Status: resp.StatusCode, Retryable: retry, RetryAfter: wait, Err: cause}
+	return channels.StatusError(resp, cause)
 }
