@@ -158,9 +158,8 @@ func (v *vm) dropFields(set uint32) {
 // endEvent detaches the event: the event table, if the script kept it
 // somewhere, answers nothing more, and the fields table keeps only the hot
 // fields that are not tables, whose values the next call replaces before
-// any script runs.
-// Scripts cannot tell them from fresh ones: no Lua code runs between calls
-// and the fields table is out of their reach.
+// any script runs. No script can tell them from fresh ones: no Lua code
+// runs between calls, and the fields table is out of every script's reach.
 func (v *vm) endEvent() {
 	if t := v.event.table; t != nil && t.Metatable == lua.LValue(v.eventMT) {
 		t.Metatable = lua.LNil
