@@ -3,6 +3,8 @@ package discord
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,7 +41,8 @@ func validatePush(s channels.Settings) error {
 // Send implements [channels.Sender], for messages that are not an answer to
 // an interaction (scheduled triggers): a turn's replies become one message,
 // rendered as an interaction response is, posted to the conversation's
-// channel with the application's bot token (Create Message). A direct
+// channel with the application's bot token (Create Message), once (see
+// nonce). A direct
 // conversation ("dm:" and the user's id) is opened first (Create DM). A turn
 // with nothing to say sends nothing.
 func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
@@ -71,7 +74,30 @@ func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.Tu
 	if !snowflake(channelID) {
 		return &channels.SendError{Err: fmt.Errorf("conversation %q: not a Discord channel id", channelID)}
 	}
-	return a.call(ctx, base+"/channels/"+channelID+"/messages", token, msg, nil)
+	body := createMessage{ResponseData: msg, Nonce: nonce(res, channelID)}
+	body.EnforceNonce = body.Nonce != ""
+	return a.call(ctx, base+"/channels/"+channelID+"/messages", token, body, nil)
+}
+
+// createMessage is the body of Create Message.
+type createMessage struct {
+	*ResponseData
+	Nonce        string `json:"nonce,omitempty"`
+	EnforceNonce bool   `json:"enforce_nonce,omitempty"`
+}
+
+// nonce names the message of a turn's event in a channel. With
+// enforce_nonce, Discord creates a message once per nonce in a few minutes
+// and answers a repeat with the message it made, so a retry after a try
+// that went through but timed out sends nothing twice. Discord takes at
+// most 25 characters.
+func nonce(res *intents.TurnResult, channelID string) string {
+	ev := res.Event
+	if ev == nil || ev.ID == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(ev.Bot + "\x00" + ev.Channel + "\x00" + ev.ID + "\x00" + channelID))
+	return hex.EncodeToString(sum[:])[:25]
 }
 
 // snowflake reports whether id is a Discord id: a decimal 64-bit number.

@@ -255,3 +255,41 @@ func TestSendNetworkFailure(t *testing.T) {
 		t.Fatalf("got %v, want a retryable send error", err)
 	}
 }
+
+// TestSendNonce: a turn's message carries a nonce of its event, the same on
+// every try, so that Discord creates it once (enforce_nonce).
+func TestSendNonce(t *testing.T) {
+	f := newFakeAPI(t)
+	a := New(Config{})
+	send := func(id string) (nonce string, enforce bool) {
+		t.Helper()
+		res := &intents.TurnResult{Conversation: testChannel, Replies: []intents.Reply{{Text: "hi"}}}
+		if id != "" {
+			res.Event = &intents.Event{ID: id, Bot: "remind", Channel: Name, Conversation: testChannel}
+		}
+		if err := a.Send(context.Background(), pushSettings(f), res); err != nil {
+			t.Fatal(err)
+		}
+		reqs := f.take()
+		var body struct {
+			Nonce        string `json:"nonce"`
+			EnforceNonce bool   `json:"enforce_nonce"`
+		}
+		if len(reqs) != 1 || json.Unmarshal(reqs[0].Body, &body) != nil {
+			t.Fatalf("requests %+v", reqs)
+		}
+		return body.Nonce, body.EnforceNonce
+	}
+	n1, e1 := send("schedule:daily:1764000000:0")
+	n2, e2 := send("schedule:daily:1764000000:0")
+	n3, _ := send("schedule:daily:1764086400:0")
+	if n1 == "" || len(n1) > 25 || !e1 || n1 != n2 || !e2 {
+		t.Errorf("the same turn sent twice: nonces %q and %q, enforced %v %v", n1, n2, e1, e2)
+	}
+	if n3 == n1 {
+		t.Errorf("another turn has the same nonce %q", n3)
+	}
+	if n, e := send(""); n != "" || e {
+		t.Errorf("no event: nonce %q, enforced %v", n, e)
+	}
+}

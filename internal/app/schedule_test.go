@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -141,10 +142,28 @@ end`})
 
 	select {
 	case m := <-got:
-		want := message{"/api/v10/channels/1100000000000000001/messages", "Bot MTIz.secret.token",
-			`{"content":"Standup in 5 minutes","components":[{"type":1,"components":[{"type":2,"style":1,"label":"Join","custom_id":"Join"}]}]}`}
-		if m != want {
-			t.Fatalf("pushed %+v, want %+v", m, want)
+		if m.path != "/api/v10/channels/1100000000000000001/messages" || m.auth != "Bot MTIz.secret.token" {
+			t.Fatalf("pushed to %s with %q", m.path, m.auth)
+		}
+		var body struct {
+			Content    string `json:"content"`
+			Components []struct {
+				Type       int `json:"type"`
+				Components []struct {
+					Type     int    `json:"type"`
+					Label    string `json:"label"`
+					CustomID string `json:"custom_id"`
+				} `json:"components"`
+			} `json:"components"`
+			Nonce        string `json:"nonce"`
+			EnforceNonce bool   `json:"enforce_nonce"`
+		}
+		if err := json.Unmarshal([]byte(m.body), &body); err != nil {
+			t.Fatal(err)
+		}
+		if body.Content != "Standup in 5 minutes" || len(body.Components) != 1 || len(body.Components[0].Components) != 1 ||
+			body.Components[0].Components[0].Label != "Join" || body.Nonce == "" || !body.EnforceNonce {
+			t.Fatalf("pushed %s", m.body)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message pushed within 10 s")
