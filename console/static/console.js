@@ -84,14 +84,18 @@ async function selectBot(name) {
   for (const b of document.querySelectorAll("#bots button")) b.setAttribute("aria-current", String(b.dataset.bot === name));
   $("deploy-result").textContent = "";
   $("try-result").replaceChildren();
-  await Promise.all([loadStats, loadIntents, loadLogs, loadQueue, loadUsage, loadChannels].map(guard));
+  $("transcript").replaceChildren();
+  await Promise.all([loadStats, loadIntents, loadLogs, loadQueue, loadUsage, loadChannels, loadConversations].map(guard));
 }
 
 async function loadStats() {
   const to = new Date();
   const from = new Date(to.getTime() - 24 * 3600 * 1000);
   const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), step: "hour" });
-  const data = await api("GET", botPath("analytics") + "?" + q);
+  // The totals and the hourly series, and the same range by intent (whose
+  // series has only the hours each intent had turns in).
+  const [data, byIntent] = await Promise.all([api("GET", botPath("analytics") + "?" + q),
+    api("GET", botPath("analytics") + "?" + q + "&group_by=intent")]);
   const t = data.totals;
   const pct = (x) => (100 * x).toFixed(1) + " %";
   const cells = [["turns", t.turns], ["conversations", t.conversations], ["users", t.users],
@@ -116,6 +120,33 @@ async function loadStats() {
     svg.append(r);
   });
   $("chart").replaceChildren(svg);
+  const groups = (byIntent.groups || []).slice().sort((a, b) => b.turns - a.turns);
+  $("by-intent").tBodies[0].replaceChildren(...groups.map((g) => el("tr", { "data-intent": g.group.intent || "" },
+    el("td", {}, g.group.intent || "(none)"), el("td", {}, g.turns), el("td", {}, pct(g.fallback_rate)),
+    el("td", {}, pct(g.error_rate)), el("td", {}, g.latency_ms.p95.toFixed(1) + " ms"))));
+}
+
+async function loadConversations() {
+  const data = await api("GET", botPath("conversations") + "?limit=20");
+  const rows = (data.conversations || []).map((c) => el("tr", {},
+    el("td", {}, el("button", { type: "button", class: "link", onclick: () => guard(() => showTranscript(c.conversation)) }, c.conversation)),
+    el("td", {}, c.user), el("td", {}, c.channel), el("td", {}, c.turns), el("td", {}, new Date(c.last).toLocaleString())));
+  const body = $("conversations").tBodies[0];
+  body.replaceChildren(...rows);
+  if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no conversations recorded")));
+}
+
+// showTranscript shows a conversation's recorded turns and its session.
+async function showTranscript(conv) {
+  const data = await api("GET", botPath("conversations", conv));
+  const turns = (data.transcript || []).map((t) => el("div", { class: "turn" },
+    el("p", { class: "muted" }, `${new Date(t.t).toLocaleTimeString()} · ${t.intent || "—"} (${t.source}) · ${t.outcome} · ${t.latency_ms} ms`),
+    el("p", {}, el("strong", {}, t.user + ": "), t.text || ""),
+    el("p", {}, el("strong", {}, "bot: "), t.reply || "")));
+  const parts = [el("h4", {}, "Conversation " + conv)];
+  parts.push(...(turns.length ? turns : [el("p", { class: "muted" }, "no transcript kept")]));
+  if (data.state) parts.push(el("p", { class: "muted" }, "session"), el("pre", {}, JSON.stringify(data.state.data, null, 2)));
+  $("transcript").replaceChildren(...parts);
 }
 
 async function loadIntents() {
@@ -221,7 +252,7 @@ async function loadLogs() {
 async function loadUsage() {
   const data = await api("GET", botPath("usage"));
   const t = data.total;
-  const cells = [["invocations", t.invocations], ["compute", t.compute_ms.toFixed(1) + " ms"],
+  const cells = [["invocations", t.invocations], ["compute", t.compute_ms.toFixed(2) + " ms"],
     ["instructions", t.instructions], ["cold starts", t.cold_starts], ["warm starts", t.warm_starts],
     ["HTTP calls", t.http_calls]];
   $("usage").replaceChildren(...cells.map(([k, v]) => el("div", { "data-stat": k }, el("dt", {}, k), el("dd", {}, v))));
@@ -271,5 +302,5 @@ $("logout").addEventListener("click", () => {
 $("new-bot").addEventListener("submit", createBot);
 $("deploy").addEventListener("submit", deploy);
 $("try").addEventListener("submit", tryIt);
-$("refresh").addEventListener("click", () => guard(() => Promise.all([loadLogs(), loadStats(), loadQueue(), loadUsage()])));
+$("refresh").addEventListener("click", () => guard(() => Promise.all([loadLogs(), loadStats(), loadQueue(), loadUsage(), loadConversations()])));
 if (sessionStorage.getItem(keyName)) connect();

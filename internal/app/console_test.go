@@ -143,6 +143,14 @@ func TestConsole(t *testing.T) {
 		waitFor(`(()=>{document.querySelector("#refresh").click(); return `+textIncludes("#logs tbody", "seen hello")+`})()`))
 	step("the turn is counted",
 		waitFor(`(()=>{document.querySelector("#refresh").click(); const d = document.querySelector('#stats [data-stat="turns"] dd'); return d && Number(d.textContent) >= 1})()`))
+	step("turns by intent, and per hour",
+		waitFor(textIncludes(`#by-intent tr[data-intent="fallback"]`, "100.0 %")),
+		waitFor(`document.querySelectorAll("#chart rect").length >= 24`))
+	step("the conversation and its transcript",
+		waitFor(`(()=>{document.querySelector("#refresh").click(); return `+textIncludes("#conversations tbody", "console")+`})()`),
+		chromedp.Click(`#conversations tbody button.link`),
+		waitFor(textIncludes("#transcript", "Conversation console")),
+		waitFor(textIncludes("#transcript", "console: hello")), waitFor(textIncludes("#transcript", "bot: Hi hello")))
 	step("the compute is metered",
 		waitFor(`(()=>{document.querySelector("#refresh").click(); const d = document.querySelector('#usage [data-stat="invocations"] dd'); return d && Number(d.textContent) >= 1})()`))
 	step("no channel yet", waitFor(textIncludes("#channels", "no channel connected")))
