@@ -83,9 +83,10 @@ async function selectBot(name) {
   $("bot-name").textContent = name;
   for (const b of document.querySelectorAll("#bots button")) b.setAttribute("aria-current", String(b.dataset.bot === name));
   $("deploy-result").textContent = "";
+  $("connect-result").textContent = "";
   $("try-result").replaceChildren();
   $("transcript").replaceChildren();
-  await Promise.all([loadStats, loadIntents, loadLogs, loadQueue, loadUsage, loadChannels, loadConversations].map(guard));
+  await Promise.all([loadStats, loadIntents, loadLogs, loadQueue, loadUsage, loadChannels, loadConversations, loadSchedules].map(guard));
 }
 
 async function loadStats() {
@@ -261,10 +262,60 @@ async function loadUsage() {
 async function loadChannels() {
   const data = await api("GET", botPath("channels"));
   const names = data.channels || [];
-  const items = names.map((ch) => el("li", {}, el("strong", {}, ch), " webhook: ",
-    el("code", {}, location.origin + "/hooks/" + encodeURIComponent(currentBot) + "/" + encodeURIComponent(ch))));
-  if (items.length === 0) items.push(el("li", { class: "muted" }, "no channel connected (the API's PUT /v1/bots/{bot}/channels/{channel} connects one)"));
+  const items = names.map((ch) => el("li", { "data-channel": ch }, el("strong", {}, ch), " webhook: ",
+    el("code", {}, location.origin + "/hooks/" + encodeURIComponent(currentBot) + "/" + encodeURIComponent(ch)), " ",
+    el("button", { type: "button", onclick: () => guard(() => disconnect(ch)) }, "Disconnect")));
+  if (items.length === 0) items.push(el("li", { class: "muted" }, "no channel connected"));
   $("channels").replaceChildren(...items);
+  const select = $("connect-channel");
+  const chosen = select.value;
+  select.replaceChildren(...(data.available || []).map((ch) => el("option", { value: ch }, ch)));
+  if (chosen) select.value = chosen;
+}
+
+// connect stores a channel's settings (JSON, as the channel's section of
+// the README lists them).
+async function connectChannel(ev) {
+  ev.preventDefault();
+  const ch = $("connect-channel").value;
+  const out = $("connect-result");
+  try {
+    let settings;
+    try { settings = JSON.parse($("connect-settings").value || "{}"); } catch { throw new Error("the settings must be a JSON object"); }
+    await api("PUT", botPath("channels", ch), settings);
+    out.className = "ok";
+    out.textContent = `${ch} connected`;
+    $("connect-settings").value = "";
+    await loadChannels();
+  } catch (e) {
+    out.className = "error";
+    out.textContent = `${ch}: ${e.message}`;
+  }
+}
+
+async function disconnect(ch) {
+  if (!confirm(`Disconnect ${ch} from ${currentBot}?`)) return;
+  await api("DELETE", botPath("channels", ch));
+  status(`${ch} disconnected`);
+  await loadChannels();
+}
+
+async function loadSchedules() {
+  const data = await api("GET", botPath("schedules"));
+  const last = {};
+  for (const r of data.runs || []) if (!last[r.schedule]) last[r.schedule] = r; // newest first
+  const names = Object.keys(data.schedules || {}).sort();
+  const rows = names.map((name) => {
+    const sc = data.schedules[name];
+    const r = last[name];
+    const run = !r ? "—" : r.skipped ? `skipped ${r.fire}` : r.error ? `failed: ${r.error}` : `${new Date(r.started).toLocaleString()}, ${r.targets - r.failed}/${r.targets} targets`;
+    return el("tr", {}, el("td", {}, name + (sc.disabled ? " (paused)" : "")),
+      el("td", {}, sc.cron + (sc.timezone ? ` (${sc.timezone})` : "")), el("td", {}, sc.intent),
+      el("td", {}, (sc.targets || []).map((t) => `${t.channel}:${t.conversation}`).join(", ") || "—"), el("td", {}, run));
+  });
+  const body = $("schedules").tBodies[0];
+  body.replaceChildren(...rows);
+  if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no schedules (PUT /v1/bots/{bot}/schedules/{name} adds one)")));
 }
 
 async function loadQueue() {
@@ -302,5 +353,6 @@ $("logout").addEventListener("click", () => {
 $("new-bot").addEventListener("submit", createBot);
 $("deploy").addEventListener("submit", deploy);
 $("try").addEventListener("submit", tryIt);
+$("connect").addEventListener("submit", connectChannel);
 $("refresh").addEventListener("click", () => guard(() => Promise.all([loadLogs(), loadStats(), loadQueue(), loadUsage(), loadConversations()])));
 if (sessionStorage.getItem(keyName)) connect();

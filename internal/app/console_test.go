@@ -154,10 +154,26 @@ func TestConsole(t *testing.T) {
 	step("the compute is metered",
 		waitFor(`(()=>{document.querySelector("#refresh").click(); const d = document.querySelector('#usage [data-stat="invocations"] dd'); return d && Number(d.textContent) >= 1})()`))
 	step("no channel yet", waitFor(textIncludes("#channels", "no channel connected")))
-	do(t, "PUT", ta.URL+"/v1/bots/demo/channels/web", adminKey, map[string]string{"token": webToken}).must(t, http.StatusOK)
-	step("a connected channel shows its webhook",
-		chromedp.Click(`#bots button[data-bot="demo"]`),
+	step("bad channel settings are refused",
+		chromedp.SetValue("#connect-channel", "web"), chromedp.SetValue("#connect-settings", `{"tokn": "x"}`),
+		chromedp.Click("#connect button[type=submit]"),
+		waitFor(`document.querySelector("#connect-result").className === "error"`))
+	step("connect the web channel",
+		chromedp.SetValue("#connect-settings", `{"token": "`+webToken+`"}`),
+		chromedp.Click("#connect button[type=submit]"),
+		waitFor(textIncludes("#connect-result", "web connected")),
 		waitFor(textIncludes("#channels", ta.URL+"/hooks/demo/web")))
+	if r := ta.say(t, "demo", map[string]any{"user": "ann", "text": "over the webhook"}); firstReply(t, r) != "Hi over the webhook" {
+		t.Fatalf("the channel connected in the console answers %v", r.Body)
+	}
+	step("disconnect it",
+		eval(`window.confirm = () => true`),
+		chromedp.Click(`#channels li[data-channel="web"] button`),
+		waitFor(textIncludes("#channels", "no channel connected")))
+	do(t, "PUT", ta.URL+"/v1/bots/demo/schedules/daily", adminKey, map[string]any{"cron": "@daily", "intent": "fallback"}).must(t, http.StatusOK)
+	step("schedules are listed",
+		chromedp.Click(`#bots button[data-bot="demo"]`),
+		waitFor(textIncludes("#schedules", "daily")), waitFor(textIncludes("#schedules", "@daily")))
 
 	step("deploy a second version",
 		deploy(`function handle(e, s) return "v2: " .. e.text end`),
