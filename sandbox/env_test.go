@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -238,5 +239,67 @@ func TestManyGlobals(t *testing.T) {
 		if err != nil || res.Reply.Text != "ok" {
 			t.Fatalf("call %d: %+v, %v", i, res.Reply, err)
 		}
+	}
+}
+
+// TestIdleVMForgetsItsUser checks that a VM kept idle for a pool's minimum
+// holds nothing of its last event's user once the reaper has looked at it:
+// not the user's id, text or conversation, and no table of the event.
+func TestIdleVMForgetsItsUser(t *testing.T) {
+	clk := newTestClock()
+	rt := newRuntime(Config{IdleTimeout: time.Minute, DefaultTimeout: testTimeout}, clk.Now)
+	defer rt.Close()
+	prog := mustCompile(t, `function handle(e, s) return e.user .. e.text .. e.id .. e.conversation .. e.bot .. e.slots.size end`)
+	ev := testEvent()
+	userData := func(v *vm) (found []string) {
+		v.fields.ForEach(func(k, val lua.LValue) {
+			if s, ok := val.(lua.LString); ok && (s == lua.LString(ev.User) || s == lua.LString(ev.Text) ||
+				s == lua.LString(ev.ID) || s == lua.LString(ev.Conversation)) {
+				found = append(found, k.String())
+			}
+			if _, ok := val.(*lua.LTable); ok {
+				found = append(found, k.String())
+			}
+		})
+		return found
+	}
+	idleVM := func() *vm {
+		p, _ := rt.pools.Load(testKey)
+		pl := p.(*pool)
+		pl.mu.Lock()
+		defer pl.mu.Unlock()
+		if len(pl.idle) != 1 {
+			t.Fatalf("%d idle VMs, want 1", len(pl.idle))
+		}
+		return pl.idle[0].v
+	}
+	for range 2 {
+		res, err := rt.Run(context.Background(), Call{Key: testKey, Program: prog, Event: ev, MinVMs: 1, MaxVMs: 1})
+		if err != nil || !strings.HasPrefix(res.Reply.Text, "ann") {
+			t.Fatalf("got %+v, %v", res.Reply, err)
+		}
+	}
+	v := idleVM()
+	if v.hot&(1<<evUser) == 0 || len(userData(v)) == 0 {
+		t.Fatalf("right after a call the VM keeps no user field (hot %b): the test checks nothing", v.hot)
+	}
+	rt.reap(clk.Now()) // not idle for long yet
+	if len(userData(v)) == 0 {
+		t.Fatal("a VM just returned forgot its fields")
+	}
+	clk.Add(2 * time.Minute)
+	rt.reap(clk.Now())
+	if idleVM() != v {
+		t.Fatal("the reaper closed the pool's minimum VM")
+	}
+	if found := userData(v); len(found) != 0 {
+		t.Errorf("an idle VM keeps %v of its last user", found)
+	}
+	// The next call reads its own event's fields.
+	ev2 := testEvent()
+	ev2.User, ev2.Text = "bob", "hello"
+	res, err := rt.Run(context.Background(), Call{Key: testKey, Program: prog, Event: ev2, MinVMs: 1, MaxVMs: 1})
+	if err != nil || !strings.HasPrefix(res.Reply.Text, "bobhello") || res.ColdStart {
+		t.Fatalf("after forgetting: %+v, %v", res, err)
 	}
 }

@@ -28,7 +28,7 @@ import (
 // at the start of each later call of the program on that VM, before any
 // script runs. Those that are not tables stay in the table between calls,
 // their values replaced; all other stored fields are removed when the call
-// ends. Scripts cannot reach the fields table: the
+// ends. An idle VM forgets the user's fields (see forgetUser). Scripts cannot reach the fields table: the
 // event's metatable is protected and every raw access materializes the
 // event first.
 //
@@ -112,6 +112,11 @@ type lazyEvent struct {
 // may change: they are made anew for every call and not kept after it.
 const tableFields = 1<<evSlots | 1<<evCandidates
 
+// userFields are the event fields that hold what a user said or who they
+// are. A VM that stays idle keeps them only until the reaper's next look
+// at it (see forgetUser).
+const userFields = 1<<evID | 1<<evUser | 1<<evConversation | 1<<evText | 1<<evRaw
+
 // newEventTable starts the event argument of a call of p.
 func (v *vm) newEventTable(ev *intents.Event, route *intents.Decision, p *Program) *lua.LTable {
 	t := v.L.CreateTable(0, 0)
@@ -166,6 +171,16 @@ func (v *vm) endEvent() {
 	}
 	v.dropFields(^v.hot | tableFields)
 	v.event = lazyEvent{}
+}
+
+// forgetUser removes the values of the last event's user fields that the
+// VM keeps between calls. The reaper calls it on VMs that stayed idle for
+// the idle timeout and that it keeps for the pool's minimum, so that an
+// idle VM does not hold its last user's words for long; doing it after
+// every call instead would cost a busy VM a map write per field. The next
+// call stores the fields again.
+func (v *vm) forgetUser() {
+	v.dropFields(userFields)
 }
 
 // isLazyEvent reports whether t is the current, not yet materialized event.

@@ -271,6 +271,13 @@ func (r *Runtime) reap(now time.Time) {
 			p.live -= n
 			r.idleVMs.Add(-int64(n))
 		}
+		// The VMs kept for the minimum forget their last user.
+		for _, iv := range p.idle {
+			if iv.since.After(cutoff) {
+				break
+			}
+			iv.v.forgetUser()
+		}
 		if !p.dropped && p.live == 0 && p.min == 0 && len(p.waiters) == 0 && !p.lastUsed.After(cutoff) {
 			// Removed while locked: a call that still finds the pool sees
 			// dropped and looks the key up again.
