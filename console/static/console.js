@@ -84,6 +84,7 @@ async function selectBot(name) {
   for (const b of document.querySelectorAll("#bots button")) b.setAttribute("aria-current", String(b.dataset.bot === name));
   $("deploy-result").textContent = "";
   $("connect-result").textContent = "";
+  $("schedule-result").textContent = "";
   $("try-result").replaceChildren();
   $("transcript").replaceChildren();
   await Promise.all([loadStats, loadIntents, loadLogs, loadQueue, loadUsage, loadChannels, loadConversations, loadSchedules].map(guard));
@@ -309,13 +310,42 @@ async function loadSchedules() {
     const sc = data.schedules[name];
     const r = last[name];
     const run = !r ? "—" : r.skipped ? `skipped ${r.fire}` : r.error ? `failed: ${r.error}` : `${new Date(r.started).toLocaleString()}, ${r.targets - r.failed}/${r.targets} targets`;
-    return el("tr", {}, el("td", {}, name + (sc.disabled ? " (paused)" : "")),
+    return el("tr", { "data-schedule": name }, el("td", {}, name + (sc.disabled ? " (paused)" : "")),
       el("td", {}, sc.cron + (sc.timezone ? ` (${sc.timezone})` : "")), el("td", {}, sc.intent),
-      el("td", {}, (sc.targets || []).map((t) => `${t.channel}:${t.conversation}`).join(", ") || "—"), el("td", {}, run));
+      el("td", {}, (sc.targets || []).map((t) => `${t.channel}:${t.conversation}`).join(", ") || "—"), el("td", {}, run),
+      el("td", {}, el("button", { type: "button", onclick: () => guard(() => deleteSchedule(name)) }, "Delete")));
   });
   const body = $("schedules").tBodies[0];
   body.replaceChildren(...rows);
-  if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no schedules (PUT /v1/bots/{bot}/schedules/{name} adds one)")));
+  if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no schedules")));
+}
+
+async function saveSchedule(ev) {
+  ev.preventDefault();
+  const name = $("schedule-name").value.trim();
+  const out = $("schedule-result");
+  const targets = $("schedule-targets").value.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
+    const [channel, ...rest] = l.split(/\s+/);
+    return { channel, conversation: rest.join(" ") };
+  });
+  const body = { cron: $("schedule-cron").value.trim(), intent: $("schedule-intent").value.trim(), targets };
+  if ($("schedule-timezone").value.trim()) body.timezone = $("schedule-timezone").value.trim();
+  try {
+    await api("PUT", botPath("schedules", name), body);
+    out.className = "ok";
+    out.textContent = `${name} saved`;
+    await loadSchedules();
+  } catch (e) {
+    out.className = "error";
+    out.textContent = `${name}: ${e.message}`;
+  }
+}
+
+async function deleteSchedule(name) {
+  if (!confirm(`Delete the schedule ${name}?`)) return;
+  await api("DELETE", botPath("schedules", name));
+  status(`schedule ${name} deleted`);
+  await loadSchedules();
 }
 
 async function loadQueue() {
@@ -354,5 +384,6 @@ $("new-bot").addEventListener("submit", createBot);
 $("deploy").addEventListener("submit", deploy);
 $("try").addEventListener("submit", tryIt);
 $("connect").addEventListener("submit", connectChannel);
+$("schedule").addEventListener("submit", saveSchedule);
 $("refresh").addEventListener("click", () => guard(() => Promise.all([loadLogs(), loadStats(), loadQueue(), loadUsage(), loadConversations()])));
 if (sessionStorage.getItem(keyName)) connect();

@@ -170,10 +170,25 @@ func TestConsole(t *testing.T) {
 		eval(`window.confirm = () => true`),
 		chromedp.Click(`#channels li[data-channel="web"] button`),
 		waitFor(textIncludes("#channels", "no channel connected")))
-	do(t, "PUT", ta.URL+"/v1/bots/demo/schedules/daily", adminKey, map[string]any{"cron": "@daily", "intent": "fallback"}).must(t, http.StatusOK)
-	step("schedules are listed",
-		chromedp.Click(`#bots button[data-bot="demo"]`),
-		waitFor(textIncludes("#schedules", "daily")), waitFor(textIncludes("#schedules", "@daily")))
+	step("a bad schedule is refused",
+		chromedp.SetValue("#schedule-name", "daily"), chromedp.SetValue("#schedule-cron", "every day"),
+		chromedp.SetValue("#schedule-intent", "fallback"), chromedp.Click("#schedule button[type=submit]"),
+		waitFor(`document.querySelector("#schedule-result").className === "error"`))
+	step("add a schedule",
+		chromedp.SetValue("#schedule-cron", "@daily"), chromedp.SetValue("#schedule-timezone", "Europe/Berlin"),
+		chromedp.SetValue("#schedule-targets", "web ann"),
+		chromedp.Click("#schedule button[type=submit]"),
+		waitFor(textIncludes("#schedule-result", "daily saved")),
+		waitFor(textIncludes(`#schedules tr[data-schedule="daily"]`, "@daily (Europe/Berlin)")),
+		waitFor(textIncludes(`#schedules tr[data-schedule="daily"]`, "web:ann")))
+	r := do(t, "GET", ta.URL+"/v1/bots/demo/schedules/daily", adminKey, nil).must(t, http.StatusOK)
+	if sc, _ := r.Body["schedule"].(map[string]any); sc["intent"] != "fallback" || sc["timezone"] != "Europe/Berlin" {
+		t.Fatalf("the schedule saved from the console is %v", r.Body)
+	}
+	step("delete it",
+		eval(`window.confirm = () => true`),
+		chromedp.Click(`#schedules tr[data-schedule="daily"] button`),
+		waitFor(textIncludes("#schedules", "no schedules")))
 
 	step("deploy a second version",
 		deploy(`function handle(e, s) return "v2: " .. e.text end`),
