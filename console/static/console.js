@@ -85,9 +85,11 @@ async function selectBot(name) {
   $("deploy-result").textContent = "";
   $("connect-result").textContent = "";
   $("schedule-result").textContent = "";
+  $("settings-result").textContent = "";
+  $("nlu-result").textContent = "";
   $("try-result").replaceChildren();
   $("transcript").replaceChildren();
-  await Promise.all([loadStats, loadIntents, loadLogs, loadQueue, loadUsage, loadChannels, loadConversations, loadSchedules].map(guard));
+  await Promise.all([loadStats, loadIntents, loadLogs, loadQueue, loadUsage, loadChannels, loadConversations, loadSchedules, loadSettings].map(guard));
 }
 
 async function loadStats() {
@@ -348,6 +350,30 @@ async function deleteSchedule(name) {
   await loadSchedules();
 }
 
+async function loadSettings() {
+  const [bot, nlu] = await Promise.all([api("GET", botPath()), api("GET", botPath("nlu")).catch((e) => {
+    if (e.status === 404) return null; // no NLU yet
+    throw e;
+  })]);
+  $("settings-json").value = JSON.stringify(bot.settings || {}, null, 2);
+  $("nlu-json").value = nlu && nlu.intents && Object.keys(nlu.intents).length ? JSON.stringify(nlu, null, 2) : "";
+}
+
+// saveJSON PUTs the JSON of a textarea to path and reports in out.
+async function saveJSON(ev, textarea, path, out, done) {
+  ev.preventDefault();
+  try {
+    let body;
+    try { body = JSON.parse($(textarea).value || "{}"); } catch { throw new Error("not valid JSON"); }
+    const r = await api("PUT", path, body);
+    $(out).className = "ok";
+    $(out).textContent = done(r);
+  } catch (e) {
+    $(out).className = "error";
+    $(out).textContent = e.message;
+  }
+}
+
 async function loadQueue() {
   const [dead, parked] = await Promise.all([api("GET", botPath("deadletters") + "?limit=1000"), api("GET", botPath("parked") + "?limit=1000")]);
   $("queue").textContent = `${dead.deadletters.length} dead letters, ${parked.parked.length} conversations waiting (parked)`;
@@ -385,5 +411,8 @@ $("deploy").addEventListener("submit", deploy);
 $("try").addEventListener("submit", tryIt);
 $("connect").addEventListener("submit", connectChannel);
 $("schedule").addEventListener("submit", saveSchedule);
+$("settings").addEventListener("submit", (ev) => saveJSON(ev, "settings-json", botPath(), "settings-result", () => "settings saved"));
+$("nlu").addEventListener("submit", (ev) => saveJSON(ev, "nlu-json", botPath("nlu"), "nlu-result",
+  (r) => `trained on ${r.examples} examples of ${r.intents} intents`));
 $("refresh").addEventListener("click", () => guard(() => Promise.all([loadLogs(), loadStats(), loadQueue(), loadUsage(), loadConversations()])));
 if (sessionStorage.getItem(keyName)) connect();

@@ -189,6 +189,24 @@ func TestConsole(t *testing.T) {
 		eval(`window.confirm = () => true`),
 		chromedp.Click(`#schedules tr[data-schedule="daily"] button`),
 		waitFor(textIncludes("#schedules", "no schedules")))
+	step("bad settings are refused",
+		chromedp.SetValue("#settings-json", `{"timeout_ms": `), chromedp.Click("#settings button[type=submit]"),
+		waitFor(textIncludes("#settings-result", "not valid JSON")),
+		chromedp.SetValue("#settings-json", `{"rate_limit_per_user": "lots"}`), chromedp.Click("#settings button[type=submit]"),
+		waitFor(`document.querySelector("#settings-result").className === "error"`))
+	step("save settings",
+		chromedp.SetValue("#settings-json", `{"busy_reply": "One moment, please."}`), chromedp.Click("#settings button[type=submit]"),
+		waitFor(textIncludes("#settings-result", "settings saved")))
+	if r := do(t, "GET", ta.URL+"/v1/bots/demo", adminKey, nil).must(t, http.StatusOK); r.Body["settings"].(map[string]any)["busy_reply"] != "One moment, please." {
+		t.Fatalf("settings saved from the console: %v", r.Body["settings"])
+	}
+	step("train the classifier",
+		chromedp.SetValue("#nlu-json", `{"intents": {"Greet": ["hello", "hi there", "good morning"], "Order": ["i want a pizza", "order a pizza", "a pizza please"]}}`),
+		chromedp.Click("#nlu button[type=submit]"),
+		waitFor(textIncludes("#nlu-result", "trained on 6 examples of 2 intents")),
+		chromedp.Click(`#bots button[data-bot="demo"]`),
+		waitFor(`document.querySelector("#nlu-json").value.includes("good morning")`),
+		waitFor(`document.querySelector("#settings-json").value.includes("One moment")`))
 
 	step("deploy a second version",
 		deploy(`function handle(e, s) return "v2: " .. e.text end`),
