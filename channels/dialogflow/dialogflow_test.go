@@ -89,25 +89,15 @@ func TestRenderError(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"official_request", "order_parameters", "welcome_telephony"} {
-		f.Add(golden.Read(f, name+".json"))
-	}
 	a := New(Config{})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		req := request(body)
-		in, err := a.Parse(req)
-		if err != nil {
-			if _, ok := err.(*channels.Error); !ok {
-				t.Fatalf("error %T is not a *channels.Error", err)
+	golden.FuzzParse(f, a, golden.Fuzzing{
+		Seeds:       golden.Files([]string{"official_request", "order_parameters", "welcome_telephony"}, ".json"),
+		Request:     request,
+		TypedErrors: true,
+		Check: func(t *testing.T, req *channels.Request, ev *intents.Event) {
+			if _, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "x", intents.Reply{Text: ev.Text})}); err != nil {
+				t.Fatal(err)
 			}
-			return
-		}
-		ev := in.Events[0]
-		if ev.Conversation == "" {
-			t.Fatal("event without a conversation")
-		}
-		if _, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "x", intents.Reply{Text: ev.Text})}); err != nil {
-			t.Fatal(err)
-		}
+		},
 	})
 }

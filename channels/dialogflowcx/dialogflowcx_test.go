@@ -81,22 +81,15 @@ func TestFailedTurnKeepsSessionParameters(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"order_status", "welcome_voice", "form_parameters"} {
-		f.Add(golden.Read(f, name+".json"))
-	}
 	a := New(Config{})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		req := request(body)
-		in, err := a.Parse(req)
-		if err != nil {
-			if _, ok := err.(*channels.Error); !ok {
-				t.Fatalf("error %T is not a *channels.Error", err)
+	golden.FuzzParse(f, a, golden.Fuzzing{
+		Seeds:       golden.Files([]string{"order_status", "welcome_voice", "form_parameters"}, ".json"),
+		Request:     request,
+		TypedErrors: true,
+		Check: func(t *testing.T, req *channels.Request, ev *intents.Event) {
+			if _, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "x", intents.Reply{Text: ev.Text, EndConversation: true})}); err != nil {
+				t.Fatal(err)
 			}
-			return
-		}
-		ev := in.Events[0]
-		if _, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "x", intents.Reply{Text: ev.Text, EndConversation: true})}); err != nil {
-			t.Fatal(err)
-		}
+		},
 	})
 }

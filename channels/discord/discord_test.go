@@ -258,38 +258,22 @@ func TestValidateSettings(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range cases {
-		f.Add(golden.Read(f, name+".json"))
-	}
 	a := New(Config{})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		req := signed(t, body, "1700000000")
-		in, err := a.Parse(req)
-		if err != nil {
-			return
-		}
-		if len(in.Events) == 0 && in.Response == nil {
-			t.Fatal("neither events nor a response")
-		}
-		for _, ev := range in.Events {
-			if ev.ID == "" || ev.User == "" || ev.Conversation == "" {
+	golden.FuzzParse(f, a, golden.Fuzzing{
+		Seeds:   golden.Files(cases, ".json"),
+		Request: func(body []byte) *channels.Request { return signed(f, body, "1700000000") },
+		Check: func(t *testing.T, req *channels.Request, ev *intents.Event) {
+			if ev.ID == "" || ev.User == "" {
 				t.Fatalf("incomplete event %+v", ev)
 			}
 			if _, err := a.Render(req, []*intents.TurnResult{echo(ev)}); err != nil {
 				t.Fatal(err)
 			}
-		}
+		},
 	})
 }
 
 // BenchmarkParse includes the Ed25519 verification, the dominant cost.
 func BenchmarkParse(b *testing.B) {
-	a := New(Config{})
-	req := signed(b, golden.Read(b, "command_options.json"), "1700000000")
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := a.Parse(req); err != nil {
-			b.Fatal(err)
-		}
-	}
+	golden.BenchmarkParse(b, New(Config{}), signed(b, golden.Read(b, "command_options.json"), "1700000000"))
 }

@@ -168,30 +168,23 @@ func TestAuthenticationAndErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"lexv2_event", "dialog_elicit_slot", "list_slot"} {
-		f.Add(golden.Read(f, name+".json"))
-	}
 	a := New(Config{})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		req := request(body)
-		in, err := a.Parse(req)
-		if err != nil {
-			if _, ok := err.(*channels.Error); !ok {
-				t.Fatalf("error %T is not a *channels.Error", err)
+	golden.FuzzParse(f, a, golden.Fuzzing{
+		Seeds:       golden.Files([]string{"lexv2_event", "dialog_elicit_slot", "list_slot"}, ".json"),
+		Request:     request,
+		TypedErrors: true,
+		Check: func(t *testing.T, req *channels.Request, ev *intents.Event) {
+			for _, r := range []*intents.TurnResult{
+				golden.Handled(ev, "x", intents.Reply{Text: ev.Text, Expect: "x"}),
+				golden.Handled(ev, "x", intents.Reply{Text: "bye", EndConversation: true}),
+				golden.Builtin(ev),
+			} {
+				resp, err := a.Render(req, []*intents.TurnResult{r})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkResponse(t, resp.Body)
 			}
-			return
-		}
-		ev := in.Events[0]
-		for _, r := range []*intents.TurnResult{
-			golden.Handled(ev, "x", intents.Reply{Text: ev.Text, Expect: "x"}),
-			golden.Handled(ev, "x", intents.Reply{Text: "bye", EndConversation: true}),
-			golden.Builtin(ev),
-		} {
-			resp, err := a.Render(req, []*intents.TurnResult{r})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkResponse(t, resp.Body)
-		}
+		},
 	})
 }

@@ -239,32 +239,20 @@ func TestValidateSettings(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range cases {
-		f.Add(golden.Read(f, name+".json"))
-	}
 	a := New(Config{})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		in, err := a.Parse(signed(body, settings("")))
-		if err != nil {
-			return
-		}
-		for _, ev := range in.Events {
-			if ev.ID == "" || ev.User == "" || ev.Conversation == "" || ev.Channel != Name {
+	golden.FuzzParse(f, a, golden.Fuzzing{
+		Seeds:   golden.Files(cases, ".json"),
+		Request: func(body []byte) *channels.Request { return signed(body, settings("")) },
+		Check: func(t *testing.T, _ *channels.Request, ev *intents.Event) {
+			if ev.ID == "" || ev.User == "" || ev.Channel != Name {
 				t.Fatalf("incomplete event %+v", ev)
 			}
 			_ = Messages(echo(ev))
 			_ = a.replyToken(ev)
-		}
+		},
 	})
 }
 
 func BenchmarkParse(b *testing.B) {
-	a := New(Config{})
-	req := signed(golden.Read(b, "text.json"), settings(""))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := a.Parse(req); err != nil {
-			b.Fatal(err)
-		}
-	}
+	golden.BenchmarkParse(b, New(Config{}), signed(golden.Read(b, "text.json"), settings("")))
 }

@@ -135,3 +135,60 @@ func Turn(t *testing.T, a channels.Adapter, req *channels.Request,
 	}
 	return ev, resp
 }
+
+// Fuzzing names what FuzzParse needs of an adapter's test.
+type Fuzzing struct {
+	// Seeds are testdata files: the platform's own requests.
+	Seeds []string
+	// Request makes the request of a body, signed as the platform would.
+	Request func(body []byte) *channels.Request
+	// TypedErrors requires every Parse error to be a *channels.Error.
+	TypedErrors bool
+	// Check looks at each event parsed, typically rendering an answer to
+	// it; every event must have a conversation before that.
+	Check func(t *testing.T, req *channels.Request, ev *intents.Event)
+}
+
+// FuzzParse fuzzes a's Parse with the requests z makes of random bodies.
+func FuzzParse(f *testing.F, a channels.Adapter, z Fuzzing) {
+	for _, file := range z.Seeds {
+		f.Add(Read(f, file))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := z.Request(body)
+		in, err := a.Parse(req)
+		if err != nil {
+			if _, ok := err.(*channels.Error); z.TypedErrors && !ok {
+				t.Fatalf("error %T is not a *channels.Error", err)
+			}
+			return
+		}
+		for _, ev := range in.Events {
+			if ev.Conversation == "" {
+				t.Fatalf("event without a conversation: %+v", ev)
+			}
+			if z.Check != nil {
+				z.Check(t, req, ev)
+			}
+		}
+	})
+}
+
+// BenchmarkParse measures a's Parse of req.
+func BenchmarkParse(b *testing.B, a channels.Adapter, req *channels.Request) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Parse(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Files names the testdata files of cases, with the extension ext.
+func Files(cases []string, ext string) []string {
+	out := make([]string, len(cases))
+	for i, c := range cases {
+		out[i] = c + ext
+	}
+	return out
+}
