@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -205,6 +206,27 @@ func (e *SendError) Error() string {
 }
 
 func (e *SendError) Unwrap() error { return e.Err }
+
+// SendClient is the HTTP client an adapter sends with: c, or when c is nil
+// one with a 10 s timeout.
+func SendClient(c *http.Client) *http.Client {
+	if c == nil {
+		return &http.Client{Timeout: 10 * time.Second}
+	}
+	return c
+}
+
+// CheckSettingNames refuses settings other than the allowed ones, naming
+// those the channel knows.
+func CheckSettingNames(channel string, s Settings, allowed ...string) error {
+	for k := range s {
+		if !slices.Contains(allowed, k) {
+			known := slices.Sorted(slices.Values(allowed))
+			return BadRequest("unknown %s channel setting %q (known: %s)", channel, k, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
 
 // StatusError is the SendError of a platform's non-2xx answer: 429 and 5xx
 // are worth a retry, after the answer's Retry-After. cause says what failed.

@@ -88,7 +88,7 @@ func (*Adapter) SecretSettings() []string { return nil }
 
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	if err := voice.CheckSettingNames(Name, s, SettingSkillID, SettingVerifySignature, SettingCardTitle); err != nil {
+	if err := channels.CheckSettingNames(Name, s, SettingSkillID, SettingVerifySignature, SettingCardTitle); err != nil {
 		return err
 	}
 	id := s[SettingSkillID]

@@ -101,9 +101,7 @@ func New(cfg Config) *Adapter {
 	if cfg.MaxSkew == 0 {
 		cfg.MaxSkew = DefaultMaxSkew
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
-	}
+	cfg.Client = channels.SendClient(cfg.Client)
 	return &Adapter{budget: cfg.Budget, skew: cfg.MaxSkew, client: cfg.Client}
 }
 
@@ -119,13 +117,8 @@ func (*Adapter) SecretSettings() []string { return []string{SettingBotToken} }
 
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	for k := range s {
-		switch k {
-		case SettingPublicKey, SettingApplicationID, SettingBotToken, SettingAPIBaseURL:
-		default:
-			return channels.BadRequest("unknown discord channel setting %q (known: %q, %q, %q, %q)", k,
-				SettingPublicKey, SettingApplicationID, SettingBotToken, SettingAPIBaseURL)
-		}
+	if err := channels.CheckSettingNames(Name, s, SettingPublicKey, SettingApplicationID, SettingBotToken, SettingAPIBaseURL); err != nil {
+		return err
 	}
 	if err := validatePush(s); err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,9 +77,7 @@ type Adapter struct {
 
 // New returns the LINE adapter.
 func New(cfg Config) *Adapter {
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
-	}
+	cfg.Client = channels.SendClient(cfg.Client)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -101,10 +98,8 @@ func (*Adapter) SecretSettings() []string {
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
 	known := []string{SettingChannelSecret, SettingChannelAccessToken, SettingAPIBaseURL}
-	for k := range s {
-		if !slices.Contains(known, k) {
-			return channels.BadRequest("unknown line channel setting %q (known: %v)", k, known)
-		}
+	if err := channels.CheckSettingNames(Name, s, known...); err != nil {
+		return err
 	}
 	for _, k := range known[:2] {
 		if s[k] == "" {

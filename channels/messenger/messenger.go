@@ -42,9 +42,7 @@ type Adapter struct {
 
 // New returns the Messenger adapter.
 func New(cfg Config) *Adapter {
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
-	}
+	cfg.Client = channels.SendClient(cfg.Client)
 	return &Adapter{client: cfg.Client}
 }
 

@@ -13,10 +13,8 @@ import (
 // allowed.
 func CheckSettings(channel string, s channels.Settings, extra []string) error {
 	required := append([]string{SettingAppSecret, SettingVerifyToken, SettingAccessToken}, extra...)
-	for k := range s {
-		if !slices.Contains(required, k) && k != SettingAPIBaseURL {
-			return channels.BadRequest("unknown %s channel setting %q (known: %v and %q)", channel, k, required, SettingAPIBaseURL)
-		}
+	if err := channels.CheckSettingNames(channel, s, append(slices.Clone(required), SettingAPIBaseURL)...); err != nil {
+		return err
 	}
 	for _, k := range required {
 		if s[k] == "" {

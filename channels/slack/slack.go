@@ -52,9 +52,7 @@ type Adapter struct {
 
 // New returns the Slack adapter.
 func New(cfg Config) *Adapter {
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
-	}
+	cfg.Client = channels.SendClient(cfg.Client)
 	return &Adapter{client: cfg.Client}
 }
 
@@ -66,12 +64,8 @@ func (*Adapter) SecretSettings() []string { return []string{SettingSigningSecret
 
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	for k := range s {
-		switch k {
-		case SettingSigningSecret, SettingBotToken, SettingAPIBaseURL:
-		default:
-			return channels.BadRequest("unknown slack channel setting %q (signing_secret, bot_token, api_base_url)", k)
-		}
+	if err := channels.CheckSettingNames(Name, s, SettingSigningSecret, SettingBotToken, SettingAPIBaseURL); err != nil {
+		return err
 	}
 	if s[SettingSigningSecret] == "" || s[SettingBotToken] == "" {
 		return channels.BadRequest("the slack channel needs \"signing_secret\" and \"bot_token\"")

@@ -48,9 +48,7 @@ type Adapter struct {
 
 // New returns the Telegram adapter.
 func New(cfg Config) *Adapter {
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
-	}
+	cfg.Client = channels.SendClient(cfg.Client)
 	return &Adapter{client: cfg.Client}
 }
 
@@ -63,12 +61,8 @@ func (*Adapter) SecretSettings() []string { return []string{SettingSecretToken, 
 // ValidateSettings implements [channels.Configurer]: the secret token follows
 // setWebhook's rules (1-256 characters of A-Z, a-z, 0-9, _ and -).
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	for k := range s {
-		switch k {
-		case SettingSecretToken, SettingBotToken, SettingAPIBaseURL:
-		default:
-			return channels.BadRequest("unknown telegram channel setting %q (secret_token, bot_token, api_base_url)", k)
-		}
+	if err := channels.CheckSettingNames(Name, s, SettingSecretToken, SettingBotToken, SettingAPIBaseURL); err != nil {
+		return err
 	}
 	if !ValidSecretToken(s[SettingSecretToken]) {
 		return channels.BadRequest("\"secret_token\" must be 1-256 characters of A-Z, a-z, 0-9, _ and -")

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,9 +60,7 @@ type Adapter struct {
 
 // New returns the Twilio Messaging adapter.
 func New(cfg Config) *Adapter {
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
-	}
+	cfg.Client = channels.SendClient(cfg.Client)
 	return &Adapter{Deadline: channels.NewDeadline(cfg.Budget, DefaultBudget), client: cfg.Client}
 }
 
@@ -75,12 +72,9 @@ func (*Adapter) SecretSettings() []string { return []string{SettingAuthToken} }
 
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	known := []string{SettingAuthToken, SettingAccountSID, SettingWebhookURL, SettingFrom,
-		SettingMessagingServiceSID, SettingAPIBaseURL}
-	for k := range s {
-		if !slices.Contains(known, k) {
-			return channels.BadRequest("unknown twilio channel setting %q (known: %v)", k, known)
-		}
+	if err := channels.CheckSettingNames(Name, s, SettingAuthToken, SettingAccountSID, SettingWebhookURL, SettingFrom,
+		SettingMessagingServiceSID, SettingAPIBaseURL); err != nil {
+		return err
 	}
 	if len(s[SettingAuthToken]) < 16 {
 		return channels.BadRequest("the twilio channel needs the account's \"auth_token\"")

@@ -72,7 +72,7 @@ func (*Adapter) SecretSettings() []string { return []string{SettingAuthToken} }
 
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	if err := voice.CheckSettingNames(Name, s, SettingAuthToken, SettingWebhookURL, SettingVoice, SettingLanguage); err != nil {
+	if err := channels.CheckSettingNames(Name, s, SettingAuthToken, SettingWebhookURL, SettingVoice, SettingLanguage); err != nil {
 		return err
 	}
 	if len(s[SettingAuthToken]) < 16 {

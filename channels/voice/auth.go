@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/parleyhq/parley/channels"
@@ -26,25 +25,6 @@ var AuthSecrets = []string{SettingPassword, SettingHeaderValue}
 // minSecret is the shortest password or header value accepted.
 const minSecret = 12
 
-// CheckSettingNames refuses settings other than the allowed ones.
-func CheckSettingNames(channel string, s channels.Settings, allowed ...string) error {
-	for k := range s {
-		found := false
-		for _, a := range allowed {
-			if k == a {
-				found = true
-				break
-			}
-		}
-		if !found {
-			sorted := append([]string(nil), allowed...)
-			sort.Strings(sorted)
-			return channels.BadRequest("unknown %s channel setting %q (known: %s)", channel, k, strings.Join(sorted, ", "))
-		}
-	}
-	return nil
-}
-
 // WebhookAuth implements the settings half of [channels.Configurer] for the
 // channels authenticated by basic auth or a header secret: embed it in the
 // adapter.
@@ -59,7 +39,7 @@ func (WebhookAuth) SecretSettings() []string { return AuthSecrets }
 // ValidateSettings implements [channels.Configurer]: the authentication
 // settings and nothing else.
 func (w WebhookAuth) ValidateSettings(s channels.Settings) error {
-	if err := CheckSettingNames(w.Channel, s, SettingUsername, SettingPassword,
+	if err := channels.CheckSettingNames(w.Channel, s, SettingUsername, SettingPassword,
 		SettingHeaderName, SettingHeaderValue); err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func TestValidateAuth(t *testing.T) {
 			t.Errorf("ValidateAuth(%v) accepted", s)
 		}
 	}
-	if err := CheckSettingNames("lex", channels.Settings{"usernme": "x"}, SettingUsername); err == nil {
+	if err := channels.CheckSettingNames("lex", channels.Settings{"usernme": "x"}, SettingUsername); err == nil {
 		t.Error("a misspelt setting was accepted")
 	}
 }

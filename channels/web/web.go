@@ -54,10 +54,8 @@ func (*Adapter) SecretSettings() []string { return []string{"token"} }
 
 // ValidateSettings implements [channels.Configurer]: a token of at least 12 characters.
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	for k := range s {
-		if k != "token" {
-			return channels.BadRequest("unknown web channel setting %q (only \"token\")", k)
-		}
+	if err := channels.CheckSettingNames(Name, s, "token"); err != nil {
+		return err
 	}
 	if len(s["token"]) < minTokenLen {
 		return channels.BadRequest("the web channel needs a \"token\" of at least %d characters", minTokenLen)
