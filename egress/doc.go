@@ -24,8 +24,12 @@
 // 127.0.0.1 for a test server or 10.0.0.5 for an internal service its
 // operator chose to expose. Proxies from the environment are not used.
 //
-// Response bodies are read up to the request's MaxResponseBytes; a larger
-// one is an error. The caller's context (the turn's deadline) bounds the
+// A response's header block is read up to Config.MaxResponseHeaderBytes
+// (64 KiB); a larger one fails the request at once. The script is given at
+// most 64 headers (the first value of each, names lower-cased and taken in
+// sorted order), and those headers count towards the request's
+// MaxResponseBytes together with the body: a response whose headers and
+// body exceed it is an error. The caller's context (the turn's deadline) bounds the
 // whole request, and Config.Timeout bounds it as well.
 //
 // Concurrency: a Client is safe for concurrent use and shares one pool of

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,10 +18,14 @@ import (
 
 // Defaults for the zero values of [Config].
 const (
-	DefaultTimeout      = 10 * time.Second
-	DefaultMaxRedirects = 3
-	DefaultUserAgent    = "Parley"
-	maxResponseHeaders  = 64
+	DefaultTimeout                = 10 * time.Second
+	DefaultMaxRedirects           = 3
+	DefaultUserAgent              = "Parley"
+	DefaultMaxResponseHeaderBytes = 64 << 10
+	defaultMaxResponseBytes       = 256 << 10
+	// maxResponseHeaders is how many response headers a script sees
+	// (the first value of each, names in sorted order).
+	maxResponseHeaders = 64
 )
 
 // Config configures a [Client]. Zero values mean the defaults.
@@ -34,6 +39,12 @@ type Config struct {
 	UserAgent string
 	// Resolver resolves host names (default net.DefaultResolver).
 	Resolver *net.Resolver
+	// MaxResponseHeaderBytes caps a response's header block as read from
+	// the network (default 64 KiB). A larger one fails the request as soon
+	// as the cap is reached, before any of it reaches the script. The
+	// headers a script is given also count towards the request's
+	// MaxResponseBytes, with the body.
+	MaxResponseHeaderBytes int
 }
 
 // Client makes allow-listed outbound requests. It implements
@@ -69,6 +80,9 @@ func New(cfg Config) *Client {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
+	if cfg.MaxResponseHeaderBytes <= 0 {
+		cfg.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
+	}
 	c := &Client{cfg: cfg, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 	transport := &http.Transport{
 		Proxy:                 nil,
@@ -78,7 +92,8 @@ func New(cfg Config) *Client {
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
-		ExpectContinueTimeout: time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: int64(cfg.MaxResponseHeaderBytes),
 	}
 	c.client = &http.Client{
 		Transport: transport,
@@ -144,38 +159,60 @@ func (c *Client) Do(ctx context.Context, req *sandbox.HTTPRequest) (*sandbox.HTT
 	hreq.Header.Set("User-Agent", c.cfg.UserAgent)
 	resp, err := c.client.Do(hreq)
 	if err != nil {
-		return nil, requestError(err)
+		return nil, c.requestError(err)
 	}
 	defer resp.Body.Close()
 	limit := req.MaxResponseBytes
 	if limit <= 0 {
-		limit = 256 << 10
+		limit = defaultMaxResponseBytes
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+	out := &sandbox.HTTPResponse{Status: resp.StatusCode, Header: make(map[string]string, min(len(resp.Header), maxResponseHeaders))}
+	size := scriptHeaders(out.Header, resp.Header)
+	if size > limit {
+		return nil, fmt.Errorf("response is larger than %d bytes (headers alone are %d)", limit, size)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit-size)+1))
 	if err != nil {
-		return nil, requestError(err)
+		return nil, c.requestError(err)
 	}
-	if len(raw) > limit {
-		return nil, fmt.Errorf("response is larger than %d bytes", limit)
+	if size+len(raw) > limit {
+		return nil, fmt.Errorf("response is larger than %d bytes (headers included)", limit)
 	}
-	out := &sandbox.HTTPResponse{Status: resp.StatusCode, Body: raw, Header: make(map[string]string, len(resp.Header))}
-	for k, v := range resp.Header {
-		if len(out.Header) >= maxResponseHeaders {
-			break
-		}
-		if len(v) > 0 {
-			out.Header[strings.ToLower(k)] = v[0]
-		}
-	}
+	out.Body = raw
 	return out, nil
 }
 
-// requestError strips net/http's "Get \"url\": " wrapping and keeps context
-// errors recognizable.
-func requestError(err error) error {
+// scriptHeaders fills dst with the headers a script sees: at most
+// maxResponseHeaders names in sorted order, lower-cased, the first value of
+// each. It returns their size in bytes (names and values).
+func scriptHeaders(dst map[string]string, h http.Header) int {
+	names := make([]string, 0, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	size := 0
+	for _, k := range names[:min(len(names), maxResponseHeaders)] {
+		v := h[k][0]
+		dst[strings.ToLower(k)] = v
+		size += len(k) + len(v)
+	}
+	return size
+}
+
+// requestError strips net/http's "Get \"url\": " wrapping, names an
+// oversized header block, and keeps context errors recognizable.
+func (c *Client) requestError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	// net/http has no sentinel for these: HTTP/1 and HTTP/2 wording.
+	if msg := err.Error(); strings.Contains(msg, "response headers exceeded") ||
+		strings.Contains(msg, "header list larger than") {
+		return fmt.Errorf("response headers are larger than %d bytes", c.cfg.MaxResponseHeaderBytes)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err

@@ -3,6 +3,7 @@ package egress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -74,6 +75,19 @@ func server(t *testing.T) (*httptest.Server, string) {
 			}
 		case "/redirect-out":
 			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+		case "/huge-headers":
+			// Eight headers of 1 MiB each.
+			for i := range 8 {
+				w.Header().Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("h", 1<<20))
+			}
+			w.Write([]byte("ok"))
+		case "/fat-header":
+			w.Header().Set("X-Fat", strings.Repeat("f", 900))
+			w.Write([]byte(strings.Repeat("b", 200)))
+		case "/many-headers":
+			for i := range 200 {
+				w.Header().Set(fmt.Sprintf("X-H-%03d", i), "v")
+			}
 		case "/redirect-in":
 			http.Redirect(w, r, "/echo", http.StatusFound)
 		default:
@@ -158,5 +172,61 @@ func TestDeadline(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// TestResponseHeaderCaps: a response whose header block is larger than
+// Config.MaxResponseHeaderBytes fails quickly with a clear error; the
+// headers a script is given count towards MaxResponseBytes; at most
+// maxResponseHeaders of them are passed back, the same ones every time.
+func TestResponseHeaderCaps(t *testing.T) {
+	srv, host := server(t)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	allow := []string{host + ":" + port}
+	c := New(Config{})
+	ctx := context.Background()
+
+	start := time.Now()
+	_, err := c.Do(ctx, &sandbox.HTTPRequest{Bot: "b", Allow: allow, Method: "GET", URL: srv.URL + "/huge-headers"})
+	if err == nil || err.Error() != "response headers are larger than 65536 bytes" {
+		t.Errorf("huge headers: got %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("huge headers took %v", d)
+	}
+	small := New(Config{MaxResponseHeaderBytes: 512})
+	if _, err := small.Do(ctx, &sandbox.HTTPRequest{Bot: "b", Allow: allow, Method: "GET", URL: srv.URL + "/fat-header"}); err == nil ||
+		!strings.Contains(err.Error(), "response headers are larger than 512 bytes") {
+		t.Errorf("configured cap: got %v", err)
+	}
+
+	// 900 bytes of header and 200 of body: over 1000, under 1300.
+	_, err = c.Do(ctx, &sandbox.HTTPRequest{Bot: "b", Allow: allow, Method: "GET", URL: srv.URL + "/fat-header", MaxResponseBytes: 1000})
+	if err == nil || !strings.Contains(err.Error(), "response is larger than 1000 bytes") {
+		t.Errorf("headers and body over MaxResponseBytes: got %v", err)
+	}
+	_, err = c.Do(ctx, &sandbox.HTTPRequest{Bot: "b", Allow: allow, Method: "GET", URL: srv.URL + "/fat-header", MaxResponseBytes: 800})
+	if err == nil || !strings.Contains(err.Error(), "headers alone are") {
+		t.Errorf("headers alone over MaxResponseBytes: got %v", err)
+	}
+	resp, err := c.Do(ctx, &sandbox.HTTPRequest{Bot: "b", Allow: allow, Method: "GET", URL: srv.URL + "/fat-header", MaxResponseBytes: 1300})
+	if err != nil || len(resp.Body) != 200 || len(resp.Header["x-fat"]) != 900 {
+		t.Errorf("within MaxResponseBytes: %v", err)
+	}
+
+	var first map[string]string
+	for range 3 {
+		resp, err := c.Do(ctx, &sandbox.HTTPRequest{Bot: "b", Allow: allow, Method: "GET", URL: srv.URL + "/many-headers"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Header) != maxResponseHeaders {
+			t.Fatalf("%d headers passed back, want %d", len(resp.Header), maxResponseHeaders)
+		}
+		if first == nil {
+			first = resp.Header
+		} else if fmt.Sprint(first) != fmt.Sprint(resp.Header) {
+			t.Errorf("different headers passed back: %v, then %v", first, resp.Header)
+		}
 	}
 }
