@@ -5,34 +5,56 @@
 //
 // # Policy
 //
-// A request goes out only when its URL's host matches an entry of the bot's
-// allow-list (bot setting http_allow):
+// A request goes out only when its URL's host and port match an entry of the
+// bot's allow-list (bot setting http_allow):
 //
-//	api.example.com         that host, any port
-//	api.example.com:8443    that host and port
-//	*.example.com           any subdomain of example.com (not example.com itself)
-//	203.0.113.7             that address
+//	api.example.com         that host, ports 80 and 443
+//	api.example.com:8443    that host, port 8443 only
+//	*.example.com           any subdomain of example.com (not example.com itself), ports 80 and 443
+//	203.0.113.7             that address, ports 80 and 443
 //
-// Only http and https URLs without credentials are accepted. Redirects are
-// followed (at most Config.MaxRedirects) only to allow-listed hosts.
+// An entry without a port admits the web's ports only, so that naming a host
+// does not open its every service (SSH, databases, admin consoles) to
+// handlers; another port must be named. Only http and https URLs without
+// credentials are accepted. Redirects are followed (at most
+// Config.MaxRedirects) only to allow-listed hosts.
 //
-// Host names are resolved by this package, and connections to private,
-// loopback, link-local, multicast, unspecified and carrier-grade NAT
-// addresses are refused, whatever name led there: an allow-listed name that
+// Host names are resolved by this package, and connections go to public
+// unicast addresses only, whatever name led there: an allow-listed name that
 // resolves (or is re-pointed) into the host's own network is not a way in.
-// The only exception is an address the allow-list names literally, such as
-// 127.0.0.1 for a test server or 10.0.0.5 for an internal service its
-// operator chose to expose. Proxies from the environment are not used.
+// Refused are loopback, private, link-local, multicast and unspecified
+// addresses, every entry of IANA's IPv4 and IPv6 Special-Purpose Address
+// Registries (through code.dny.dev/ssrf, which is generated from them), and
+// every IPv6 address outside global unicast 2000::/3: IPv4-mapped addresses
+// are judged as the IPv4 address they map, while IPv4-compatible, NAT64,
+// site-local, 6to4 and Teredo addresses, which embed or lead to IPv4 ones,
+// are refused whole. The only exception is an address the allow-list names
+// literally, such as 127.0.0.1 for a test server or 10.0.0.5 for an internal
+// service its operator chose to expose. Proxies from the environment are not
+// used.
+//
+// # Connections
+//
+// Connections are kept alive in pools, one for each bot and allow-list (the
+// bot's name with a hash of its allow-list, trimmed, lower-cased and
+// sorted), so no connection ever serves two bots or two policies. Every
+// connection a request is given, new or kept alive, is checked again against
+// the request's own allow-list before the request is written to it; one
+// whose remote address that allow-list does not admit is closed and the
+// request fails with a [*ConnRefusedError]. At most Config.MaxPools pools are
+// kept (the least recently used is dropped first), a pool unused for
+// Config.IdleTimeout is dropped, and a dropped pool's connections are closed;
+// each pool keeps at most 8 idle connections.
+//
+// # Responses
 //
 // A response's header block is read up to Config.MaxResponseHeaderBytes
 // (64 KiB); a larger one fails the request at once. The script is given at
 // most 64 headers (the first value of each, names lower-cased and taken in
 // sorted order), and those headers count towards the request's
-// MaxResponseBytes together with the body: a response whose headers and
-// body exceed it is an error. The caller's context (the turn's deadline) bounds the
-// whole request, and Config.Timeout bounds it as well.
+// MaxResponseBytes together with the body: a response whose headers and body
+// exceed it is an error. The caller's context (the turn's deadline) bounds
+// the whole request, and Config.Timeout bounds it as well.
 //
-// Concurrency: a Client is safe for concurrent use and shares one pool of
-// connections between bots (a connection is keyed by host and port, so it
-// is only reused for a host both bots may reach).
+// Concurrency: a Client is safe for concurrent use.
 package egress

@@ -1,16 +1,21 @@
 package egress
 
 import (
+	"container/list"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/sandbox"
@@ -22,10 +27,16 @@ const (
 	DefaultMaxRedirects           = 3
 	DefaultUserAgent              = "Parley"
 	DefaultMaxResponseHeaderBytes = 64 << 10
+	DefaultMaxPools               = 256
+	DefaultIdleTimeout            = 60 * time.Second
 	defaultMaxResponseBytes       = 256 << 10
 	// maxResponseHeaders is how many response headers a script sees
 	// (the first value of each, names in sorted order).
 	maxResponseHeaders = 64
+	// maxIdleConnsPerPool and maxIdleConnsPerHost bound the idle
+	// connections one pool keeps.
+	maxIdleConnsPerPool = 8
+	maxIdleConnsPerHost = 4
 )
 
 // Config configures a [Client]. Zero values mean the defaults.
@@ -38,33 +49,59 @@ type Config struct {
 	// UserAgent is sent with every request (default "Parley").
 	UserAgent string
 	// Resolver resolves host names (default net.DefaultResolver).
-	Resolver *net.Resolver
+	Resolver Resolver
 	// MaxResponseHeaderBytes caps a response's header block as read from
 	// the network (default 64 KiB). A larger one fails the request as soon
 	// as the cap is reached, before any of it reaches the script. The
 	// headers a script is given also count towards the request's
 	// MaxResponseBytes, with the body.
 	MaxResponseHeaderBytes int
+	// MaxPools caps the connection pools kept, one for each bot and
+	// allow-list (default 256). When another is needed, the least recently
+	// used one is dropped and its connections closed. Each pool keeps at
+	// most 8 idle connections, so at most 8*MaxPools stay open while idle.
+	MaxPools int
+	// IdleTimeout is how long an idle connection is kept open, and how long
+	// a pool no request used is kept (default 60s).
+	IdleTimeout time.Duration
+}
+
+// Resolver resolves host names; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 // Client makes allow-listed outbound requests. It implements
 // [sandbox.HTTPClient].
 type Client struct {
 	cfg    Config
-	client *http.Client
 	dialer net.Dialer
+
+	mu    sync.Mutex
+	pools map[poolKey]*list.Element // of *pool
+	lru   list.List                 // most recently used first
 }
 
 var _ sandbox.HTTPClient = (*Client)(nil)
 
-// policyKey carries the request's allow-list to the dialer and the
-// redirect check.
-type policyKey struct{}
-
-type policy struct {
-	allow []string
-	ips   []netip.Addr // addresses the allow-list names literally
+// poolKey names the pool of a bot and an allow-list: connections are never
+// shared between two bots, nor between two allow-lists of one bot.
+type poolKey struct {
+	bot   string
+	allow [sha256.Size]byte // of the canonical allow-list
 }
+
+// pool is the connections of one bot under one allow-list.
+type pool struct {
+	key       poolKey
+	client    *http.Client
+	transport *http.Transport
+	lastUsed  time.Time
+}
+
+// policyCtxKey carries the request's policy to the dialer, the redirect
+// check and the connection check.
+type policyCtxKey struct{}
 
 // New returns a Client.
 func New(cfg Config) *Client {
@@ -83,36 +120,118 @@ func New(cfg Config) *Client {
 	if cfg.MaxResponseHeaderBytes <= 0 {
 		cfg.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
 	}
-	c := &Client{cfg: cfg, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
-	transport := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           c.dial,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
+	if cfg.MaxPools <= 0 {
+		cfg.MaxPools = DefaultMaxPools
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	return &Client{
+		cfg:    cfg,
+		dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
+		pools:  make(map[poolKey]*list.Element),
+	}
+}
+
+// newPool returns a pool with its own transport.
+func (c *Client) newPool(key poolKey) *pool {
+	t := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            c.dial,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           maxIdleConnsPerPool,
+		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
+		IdleConnTimeout:        c.cfg.IdleTimeout,
+		TLSHandshakeTimeout:    5 * time.Second,
 		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: int64(cfg.MaxResponseHeaderBytes),
+		MaxResponseHeaderBytes: int64(c.cfg.MaxResponseHeaderBytes),
 	}
-	c.client = &http.Client{
-		Transport: transport,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > cfg.MaxRedirects {
-				return fmt.Errorf("more than %d redirects", cfg.MaxRedirects)
-			}
-			p, _ := req.Context().Value(policyKey{}).(*policy)
-			if p == nil {
-				return errors.New("no policy")
-			}
-			if _, err := check(p.allow, req.URL); err != nil {
-				return fmt.Errorf("redirect refused: %w", err)
-			}
-			return nil
-		},
+	return &pool{key: key, transport: t,
+		client: &http.Client{Transport: t, Timeout: c.cfg.Timeout, CheckRedirect: c.checkRedirect}}
+}
+
+// keyOf returns the pool key of bot and allow, and allow in canonical form:
+// entries trimmed, lower-cased, sorted, without duplicates.
+func keyOf(bot string, allow []string) (poolKey, []string) {
+	canon := make([]string, len(allow))
+	n := 0
+	for i, e := range allow {
+		canon[i] = strings.ToLower(strings.TrimSpace(e))
+		n += len(canon[i]) + binary.MaxVarintLen64
 	}
-	return c
+	slices.Sort(canon)
+	canon = slices.Compact(canon)
+	buf := make([]byte, 0, n)
+	for _, e := range canon {
+		buf = binary.AppendUvarint(buf, uint64(len(e)))
+		buf = append(buf, e...)
+	}
+	return poolKey{bot: bot, allow: sha256.Sum256(buf)}, canon
+}
+
+// pool returns the pool of bot under allow, making it if need be, and the
+// request's policy. Pools unused for IdleTimeout, and the least recently
+// used ones beyond MaxPools, are dropped.
+func (c *Client) pool(bot string, allow []string) (*pool, *policy) {
+	key, canon := keyOf(bot, allow)
+	pol := newPolicy(canon)
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.lru.Back(); e != nil; {
+		p := e.Value.(*pool)
+		if now.Sub(p.lastUsed) < c.cfg.IdleTimeout {
+			break
+		}
+		prev := e.Prev()
+		c.drop(e)
+		e = prev
+	}
+	if e, ok := c.pools[key]; ok {
+		p := e.Value.(*pool)
+		p.lastUsed = now
+		c.lru.MoveToFront(e)
+		return p, pol
+	}
+	for c.lru.Len() >= c.cfg.MaxPools {
+		c.drop(c.lru.Back())
+	}
+	p := c.newPool(key)
+	p.lastUsed = now
+	c.pools[key] = c.lru.PushFront(p)
+	return p, pol
+}
+
+// drop forgets a pool and closes its idle connections; the connections of
+// requests still running on it are closed when they become idle. c.mu is
+// held.
+func (c *Client) drop(e *list.Element) {
+	p := c.lru.Remove(e).(*pool)
+	delete(c.pools, p.key)
+	p.transport.CloseIdleConnections()
+}
+
+// Close closes the idle connections of every pool.
+func (c *Client) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.lru.Len() > 0 {
+		c.drop(c.lru.Back())
+	}
+}
+
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > c.cfg.MaxRedirects {
+		return fmt.Errorf("more than %d redirects", c.cfg.MaxRedirects)
+	}
+	p, _ := req.Context().Value(policyCtxKey{}).(*policy)
+	if p == nil {
+		return errors.New("no policy")
+	}
+	if _, err := check(p.allow, req.URL); err != nil {
+		return fmt.Errorf("redirect refused: %w", err)
+	}
+	return nil
 }
 
 // forbiddenHeaders are request headers scripts may not set.
@@ -122,7 +241,8 @@ var forbiddenHeaders = map[string]bool{
 	"Keep-Alive": true,
 }
 
-// Do makes one request under req.Allow.
+// Do makes one request under req.Allow, on connections of req.Bot's pool
+// for that allow-list.
 func (c *Client) Do(ctx context.Context, req *sandbox.HTTPRequest) (*sandbox.HTTPResponse, error) {
 	if req.Method != http.MethodGet && req.Method != http.MethodPost {
 		return nil, fmt.Errorf("method %s is not supported", req.Method)
@@ -131,16 +251,24 @@ func (c *Client) Do(ctx context.Context, req *sandbox.HTTPRequest) (*sandbox.HTT
 	if err != nil {
 		return nil, errors.New("invalid url")
 	}
-	p := &policy{allow: req.Allow}
-	if _, err := check(p.allow, u); err != nil {
+	if _, err := check(req.Allow, u); err != nil {
 		return nil, err
 	}
-	for _, e := range req.Allow {
-		if ip, err := netip.ParseAddr(strings.Trim(hostOf(e), "[]")); err == nil {
-			p.ips = append(p.ips, ip.Unmap())
+	// The policy is the request's own, made from req.Allow, whatever pool
+	// the request is given.
+	pl, pol := c.pool(req.Bot, req.Allow)
+	// Every connection a request gets, new or kept alive, is checked
+	// against the request's own policy; a refused one is closed before
+	// the request is written to it, and the request ends.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ctx = context.WithValue(ctx, policyCtxKey{}, pol)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if err := pol.admitConn(info.Conn, info.Reused); err != nil {
+			cancel(err)
+			info.Conn.Close()
 		}
-	}
-	ctx = context.WithValue(ctx, policyKey{}, p)
+	}})
 	var body io.Reader
 	if req.Body != nil {
 		body = strings.NewReader(string(req.Body))
@@ -157,8 +285,11 @@ func (c *Client) Do(ctx context.Context, req *sandbox.HTTPRequest) (*sandbox.HTT
 		hreq.Header.Set(k, v)
 	}
 	hreq.Header.Set("User-Agent", c.cfg.UserAgent)
-	resp, err := c.client.Do(hreq)
+	resp, err := pl.client.Do(hreq)
 	if err != nil {
+		if refused := (*ConnRefusedError)(nil); errors.As(context.Cause(ctx), &refused) {
+			return nil, refused
+		}
 		return nil, c.requestError(err)
 	}
 	defer resp.Body.Close()
@@ -222,135 +353,4 @@ func (c *Client) requestError(err error) error {
 		return context.DeadlineExceeded
 	}
 	return err
-}
-
-// check reports whether u may be requested under allow, returning the
-// matching entry.
-func check(allow []string, u *url.URL) (string, error) {
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", errors.New("only http and https URLs are allowed")
-	}
-	if u.User != nil {
-		return "", errors.New("credentials in URLs are not allowed")
-	}
-	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
-	if host == "" {
-		return "", errors.New("url has no host")
-	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	for _, e := range allow {
-		if Match(e, host, port) {
-			return e, nil
-		}
-	}
-	if len(allow) == 0 {
-		return "", errors.New("no hosts are allow-listed for this bot (setting http_allow)")
-	}
-	return "", fmt.Errorf("host %s is not allow-listed", host)
-}
-
-// hostOf returns an allow-list entry without its port.
-func hostOf(entry string) string {
-	if h, _, err := net.SplitHostPort(entry); err == nil {
-		return h
-	}
-	return entry
-}
-
-// Match reports whether the allow-list entry admits host (lower case,
-// without brackets) on port.
-func Match(entry, host, port string) bool {
-	entry = strings.ToLower(strings.TrimSpace(entry))
-	eh, ep := entry, ""
-	if h, p, err := net.SplitHostPort(entry); err == nil {
-		eh, ep = h, p
-	}
-	eh = strings.Trim(eh, "[]")
-	if ep != "" && ep != port {
-		return false
-	}
-	if suffix, ok := strings.CutPrefix(eh, "*."); ok {
-		return strings.HasSuffix(host, "."+suffix)
-	}
-	if a, err := netip.ParseAddr(eh); err == nil {
-		b, err := netip.ParseAddr(host)
-		return err == nil && a.Unmap() == b.Unmap()
-	}
-	return eh == host
-}
-
-// dial resolves addr itself and connects only to addresses the policy
-// admits.
-func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	p, _ := ctx.Value(policyKey{}).(*policy)
-	if p == nil {
-		return nil, errors.New("egress: no policy")
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	var ips []netip.Addr
-	if ip, err := netip.ParseAddr(host); err == nil {
-		ips = []netip.Addr{ip}
-	} else if ips, err = c.cfg.Resolver.LookupNetIP(ctx, "ip", host); err != nil {
-		return nil, fmt.Errorf("cannot resolve %s", host)
-	}
-	var lastErr error
-	for _, ip := range ips {
-		ip = ip.Unmap()
-		if !Public(ip) && !containsAddr(p.ips, ip) {
-			lastErr = fmt.Errorf("%s resolves to a private address (%s); allow-list that address to reach it", host, ip)
-			continue
-		}
-		conn, err := c.dialer.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
-		if err == nil {
-			return conn, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		lastErr = fmt.Errorf("cannot connect to %s", host)
-	}
-	if lastErr == nil {
-		lastErr = fmt.Errorf("cannot resolve %s", host)
-	}
-	return nil, lastErr
-}
-
-func containsAddr(list []netip.Addr, ip netip.Addr) bool {
-	for _, a := range list {
-		if a == ip {
-			return true
-		}
-	}
-	return false
-}
-
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach private IPv4
-	netip.MustParsePrefix("2002::/16"),    // 6to4 likewise
-}
-
-// Public reports whether ip is a public unicast address.
-func Public(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsUnspecified() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -31,27 +30,21 @@ func TestMatch(t *testing.T) {
 		{"*.example.com", "a.b.example.com", "443", true},
 		{"*.example.com", "example.com", "443", false},
 		{"*.example.com", "evilexample.com", "443", false},
-		{"127.0.0.1", "127.0.0.1", "1234", true},
-		{"127.0.0.1", "localhost", "1234", false},
+		{"127.0.0.1", "127.0.0.1", "80", true},
+		{"127.0.0.1", "localhost", "80", false},
 		{"[::1]:80", "::1", "80", true},
+		{"::ffff:127.0.0.1", "127.0.0.1", "443", true},
+		// Without a port, an entry admits 80 and 443 only.
+		{"api.example.com", "api.example.com", "8080", false},
+		{"api.example.com", "api.example.com", "22", false},
+		{"*.example.com", "a.example.com", "6379", false},
+		{"127.0.0.1", "127.0.0.1", "1234", false},
+		{"127.0.0.1:1234", "127.0.0.1", "1234", true},
+		{"127.0.0.1:1234", "127.0.0.1", "80", false},
 	}
 	for _, tt := range tests {
 		if got := Match(tt.entry, tt.host, tt.port); got != tt.want {
 			t.Errorf("Match(%q, %q, %q) = %v", tt.entry, tt.host, tt.port, got)
-		}
-	}
-}
-
-func TestPublic(t *testing.T) {
-	for _, s := range []string{"127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.169.254", "100.64.0.1",
-		"0.0.0.0", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "64:ff9b::a00:1", "224.0.0.1"} {
-		if Public(netip.MustParseAddr(s)) {
-			t.Errorf("%s counted as public", s)
-		}
-	}
-	for _, s := range []string{"8.8.8.8", "203.0.113.7", "2606:4700::1111"} {
-		if !Public(netip.MustParseAddr(s)) {
-			t.Errorf("%s counted as private", s)
 		}
 	}
 }
@@ -95,15 +88,16 @@ func server(t *testing.T) (*httptest.Server, string) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	return srv, u.Hostname()
+	return srv, srv.Listener.Addr().String()
 }
 
 func TestDo(t *testing.T) {
-	srv, host := server(t)
+	srv, entry := server(t)
+	host, port, _ := net.SplitHostPort(entry)
 	c := New(Config{})
+	t.Cleanup(c.Close)
 	ctx := context.Background()
-	allow := []string{host}
+	allow := []string{entry}
 
 	resp, err := c.Do(ctx, &sandbox.HTTPRequest{Bot: "b", Allow: allow, Method: "POST", URL: srv.URL + "/echo",
 		Body: []byte("hello"), Header: map[string]string{"x-token": "t"}})
@@ -126,8 +120,10 @@ func TestDo(t *testing.T) {
 	}{
 		{"no allow-list", sandbox.HTTPRequest{Method: "GET", URL: srv.URL + "/echo"}, "no hosts are allow-listed"},
 		{"not listed", sandbox.HTTPRequest{Allow: []string{"api.example.com"}, Method: "GET", URL: srv.URL + "/echo"}, "is not allow-listed"},
-		{"localhost by name", sandbox.HTTPRequest{Allow: []string{"localhost"}, Method: "GET",
-			URL: strings.Replace(srv.URL, host, "localhost", 1) + "/echo"}, "private address"},
+		{"other port", sandbox.HTTPRequest{Allow: []string{host}, Method: "GET", URL: srv.URL + "/echo"},
+			"port " + port + " is not allow-listed (an entry without a port allows 80 and 443 only)"},
+		{"localhost by name", sandbox.HTTPRequest{Allow: []string{"localhost:" + port}, Method: "GET",
+			URL: "http://localhost:" + port + "/echo"}, "resolves to a non-public address"},
 		{"scheme", sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: "file:///etc/passwd"}, "only http and https"},
 		{"credentials", sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: "http://u:p@" + host + "/"}, "credentials"},
 		{"redirect out", sandbox.HTTPRequest{Allow: allow, Method: "GET", URL: srv.URL + "/redirect-out"}, "redirect refused"},
@@ -145,24 +141,49 @@ func TestDo(t *testing.T) {
 }
 
 // TestPrivateResolution: a public-looking allow-listed name that resolves to
-// a private address is refused at connect time.
+// a private address is refused at connect time; one that does not resolve
+// fails cleanly.
 func TestPrivateResolution(t *testing.T) {
-	srv, _ := server(t)
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
-	c := New(Config{Resolver: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-		return nil, errors.New("no DNS in tests")
-	}}})
-	// A name that cannot be resolved fails cleanly.
-	_, err := c.Do(context.Background(), &sandbox.HTTPRequest{Allow: []string{"api.example.com"}, Method: "GET",
-		URL: "http://api.example.com:" + port + "/echo"})
-	if err == nil || !strings.Contains(err.Error(), "cannot resolve") {
-		t.Errorf("got %v", err)
+	_, entry := server(t)
+	_, port, _ := net.SplitHostPort(entry)
+	c := New(Config{Resolver: resolver{
+		"api.example.com":    {netip.MustParseAddr("127.0.0.1")},
+		"mapped.example.com": {netip.MustParseAddr("::ffff:127.0.0.1")},
+		"nat64.example.com":  {netip.MustParseAddr("64:ff9b::7f00:1")},
+		"6to4.example.com":   {netip.MustParseAddr("2002:7f00:1::1")},
+		"site.example.com":   {netip.MustParseAddr("fec0::1")},
+	}})
+	t.Cleanup(c.Close)
+	for name, want := range map[string]string{
+		"api.example.com":    "resolves to a non-public address (127.0.0.1)",
+		"mapped.example.com": "resolves to a non-public address (127.0.0.1)",
+		"nat64.example.com":  "resolves to a non-public address (64:ff9b::7f00:1)",
+		"6to4.example.com":   "resolves to a non-public address (2002:7f00:1::1)",
+		"site.example.com":   "resolves to a non-public address (fec0::1)",
+		"gone.example.com":   "cannot resolve",
+	} {
+		_, err := c.Do(context.Background(), &sandbox.HTTPRequest{Allow: []string{name + ":" + port}, Method: "GET",
+			URL: "http://" + name + ":" + port + "/echo"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", name, err, want)
+		}
 	}
+}
+
+// resolver resolves the names it holds and no other.
+type resolver map[string][]netip.Addr
+
+func (r resolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if ips, ok := r[host]; ok {
+		return ips, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
 func TestDeadline(t *testing.T) {
 	srv, host := server(t)
 	c := New(Config{})
+	t.Cleanup(c.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -180,10 +201,10 @@ func TestDeadline(t *testing.T) {
 // headers a script is given count towards MaxResponseBytes; at most
 // maxResponseHeaders of them are passed back, the same ones every time.
 func TestResponseHeaderCaps(t *testing.T) {
-	srv, host := server(t)
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	allow := []string{host + ":" + port}
+	srv, entry := server(t)
+	allow := []string{entry}
 	c := New(Config{})
+	t.Cleanup(c.Close)
 	ctx := context.Background()
 
 	start := time.Now()
@@ -227,6 +248,24 @@ func TestResponseHeaderCaps(t *testing.T) {
 			first = resp.Header
 		} else if fmt.Sprint(first) != fmt.Sprint(resp.Header) {
 			t.Errorf("different headers passed back: %v, then %v", first, resp.Header)
+		}
+	}
+}
+
+// BenchmarkDo is one small GET to a loopback server over a kept-alive
+// connection: the per-request cost of the policy (pool look-up, the check of
+// the connection) on top of net/http's.
+func BenchmarkDo(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	c := New(Config{})
+	req := &sandbox.HTTPRequest{Bot: "b", Allow: []string{"api.example.com", "*.example.org", srv.Listener.Addr().String()},
+		Method: "GET", URL: srv.URL + "/"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Do(ctx, req); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
