@@ -297,6 +297,20 @@ func (d *deadline) addBuilt(n int) {
 	}
 }
 
+// spend adds n bytes to the call's allocation estimate, like addBuilt, and
+// reports whether the call must stop. Go code that works for a script in a
+// loop (decoding, building strings) calls it as it goes; the check is a
+// non-blocking receive, so it can be frequent.
+func (d *deadline) spend(n int) (stop bool) {
+	d.addBuilt(n)
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // poke asks the heap guard for a check without waiting.
 func (d *deadline) poke() {
 	if d.nudge != nil {

@@ -58,14 +58,24 @@ var ErrClosed = errors.New("sandbox: runtime closed")
 
 // newScriptError builds a ScriptError without a line.
 func newScriptError(script string, kind ErrorKind, format string, args ...any) *ScriptError {
-	return &ScriptError{Script: script, Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return &ScriptError{Script: script, Kind: kind, Message: clipMessage(fmt.Sprintf(format, args...))}
+}
+
+// clipMessage caps an error message like a log line: a script chooses its
+// error values (error(string.rep("x", 1e6))) and its source text, and both
+// end up in logs, invocation logs and API answers.
+func clipMessage(s string) string {
+	if len(s) <= maxLogLineBytes {
+		return s
+	}
+	return truncateUTF8(s, maxLogLineBytes) + "…"
 }
 
 // fromParseError converts a gopher-lua parse error.
 func fromParseError(script, source string, err error) *ScriptError {
 	var pe *parse.Error
 	if !errors.As(err, &pe) {
-		return &ScriptError{Script: script, Kind: KindSyntax, Message: strings.TrimSpace(err.Error())}
+		return &ScriptError{Script: script, Kind: KindSyntax, Message: clipMessage(strings.TrimSpace(err.Error()))}
 	}
 	msg := strings.TrimSpace(pe.Message)
 	line := pe.Pos.Line
@@ -75,7 +85,7 @@ func fromParseError(script, source string, err error) *ScriptError {
 	} else if pe.Token != "" {
 		msg += " near '" + pe.Token + "'"
 	}
-	return &ScriptError{Script: script, Kind: KindSyntax, Line: line, Message: msg}
+	return &ScriptError{Script: script, Kind: KindSyntax, Line: line, Message: clipMessage(msg)}
 }
 
 // fromLuaError converts an error returned by PCall into a ScriptError of the
@@ -92,7 +102,7 @@ func fromLuaError(script string, kind ErrorKind, err error) *ScriptError {
 		msg = err.Error()
 	}
 	line, rest := splitPosition(script, msg)
-	return &ScriptError{Script: script, Kind: kind, Line: line, Message: rest}
+	return &ScriptError{Script: script, Kind: kind, Line: line, Message: clipMessage(rest)}
 }
 
 // timeoutError reports that a call ran past its own budget; the position of

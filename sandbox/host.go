@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -68,6 +69,10 @@ const (
 	maxHTTPRequestBytes = 64 << 10
 	maxHTTPHeaderBytes  = 8 << 10
 	maxHTTPURLBytes     = 4096
+	// A response's headers reach the script up to these caps (the client
+	// may cap them before, see HTTPClient); beyond them the request fails.
+	maxHTTPResponseHeaderBytes = 64 << 10
+	maxHTTPResponseHeaders     = 100
 )
 
 // hostContext returns the context for the host I/O of the current call. It
@@ -183,7 +188,11 @@ func (v *vm) storeGet(L *lua.LState) int {
 		L.Push(lua.LNil)
 		return 1
 	}
+	charge(L, len(raw))
 	val, derr := decodeJSON(L, string(raw))
+	if errors.Is(derr, errInterrupted) {
+		L.RaiseError("store.get: interrupted")
+	}
 	if derr != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("store: stored value is not valid: " + derr.Error()))
@@ -337,6 +346,17 @@ func (v *vm) httpDo(L *lua.LState, method string) int {
 		L.Push(lua.LString(hostFailure("http", err)))
 		return 2
 	}
+	size := len(resp.Body)
+	for k, val := range resp.Header {
+		size += len(k) + len(val) + decodedSlotBytes
+	}
+	if len(resp.Header) > maxHTTPResponseHeaders || size-len(resp.Body) > maxHTTPResponseHeaderBytes {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(fmt.Sprintf("http: response headers are larger than %d KiB or more than %d",
+			maxHTTPResponseHeaderBytes>>10, maxHTTPResponseHeaders)))
+		return 2
+	}
+	charge(L, size)
 	t := L.CreateTable(0, 3)
 	t.RawSetString("status", lua.LNumber(resp.Status))
 	t.RawSetString("body", lua.LString(resp.Body))

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -27,6 +28,7 @@ func (v *vm) jsonEncode(L *lua.LState) int {
 		}
 		L.RaiseError("json.encode: %s", err.Error())
 	}
+	charge(L, len(e.buf))
 	L.Push(lua.LString(e.buf))
 	return 1
 }
@@ -340,24 +342,66 @@ func (e *decodeError) Error() string {
 
 // decodeJSON parses s into Lua values: objects and arrays become tables,
 // null becomes nil (so it leaves a hole in an array).
+//
+// The values it builds are charged to the running call's allocation
+// estimate as it goes, and it stops with errInterrupted when the call must
+// stop, so a large document neither hides from the heap guard nor outlives
+// the call's deadline.
 func decodeJSON(L *lua.LState, s string) (lua.LValue, error) {
 	d := decoder{L: L, s: s}
+	d.dl, _ = inSandbox(L)
 	d.space()
 	v, err := d.value(0)
+	if err == nil {
+		d.space()
+		if d.i < len(d.s) {
+			err = d.fail("unexpected data after the value")
+		}
+	}
+	if d.dl != nil && d.dl.spend(d.pending) && err == nil {
+		err = errInterrupted
+	}
 	if err != nil {
 		return nil, err
-	}
-	d.space()
-	if d.i < len(d.s) {
-		return nil, d.fail("unexpected data after the value")
 	}
 	return v, nil
 }
 
+// errInterrupted is a host function's failure when the call it works for
+// must stop; the call's outcome says why (timeout or limit).
+var errInterrupted = errors.New("interrupted")
+
+// What the decoder charges for the values it builds: a table, and a slot
+// of a table or a boxed number (strings add their length).
+const (
+	decodedTableBytes = 112
+	decodedSlotBytes  = 16
+	// decodeChargeBytes is how much the decoder charges at once, and so
+	// how often it checks the call's deadline.
+	decodeChargeBytes = 16 << 10
+)
+
 type decoder struct {
-	L *lua.LState
-	s string
-	i int
+	L       *lua.LState
+	s       string
+	i       int
+	dl      *deadline // the running call's; nil outside a call
+	pending int       // bytes built and not charged yet
+}
+
+// built charges n bytes of decoded values, checking the deadline every
+// decodeChargeBytes.
+func (d *decoder) built(n int) error {
+	d.pending += n
+	if d.pending < decodeChargeBytes || d.dl == nil {
+		return nil
+	}
+	stop := d.dl.spend(d.pending)
+	d.pending = 0
+	if stop {
+		return errInterrupted
+	}
+	return nil
 }
 
 func (d *decoder) fail(msg string) error {
@@ -404,6 +448,9 @@ func (d *decoder) value(depth int) (lua.LValue, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := d.built(decodedSlotBytes + len(s)); err != nil {
+			return nil, err
+		}
 		return lua.LString(s), nil
 	case c == 't':
 		return d.literal("true", lua.LTrue)
@@ -423,6 +470,9 @@ func (d *decoder) object(depth int) (lua.LValue, error) {
 		return nil, d.fail("nested deeper than " + strconv.Itoa(maxJSONDepth) + " levels")
 	}
 	d.i++ // {
+	if err := d.built(decodedTableBytes); err != nil {
+		return nil, err
+	}
 	t := d.L.CreateTable(0, 4)
 	d.space()
 	if d.i < len(d.s) && d.s[d.i] == '}' {
@@ -436,6 +486,9 @@ func (d *decoder) object(depth int) (lua.LValue, error) {
 		}
 		k, err := d.str()
 		if err != nil {
+			return nil, err
+		}
+		if err := d.built(decodedSlotBytes + len(k)); err != nil {
 			return nil, err
 		}
 		d.space()
@@ -467,6 +520,9 @@ func (d *decoder) array(depth int) (lua.LValue, error) {
 		return nil, d.fail("nested deeper than " + strconv.Itoa(maxJSONDepth) + " levels")
 	}
 	d.i++ // [
+	if err := d.built(decodedTableBytes); err != nil {
+		return nil, err
+	}
 	t := d.L.CreateTable(4, 0)
 	d.space()
 	if d.i < len(d.s) && d.s[d.i] == ']' {
@@ -476,6 +532,9 @@ func (d *decoder) array(depth int) (lua.LValue, error) {
 	for n := 1; ; n++ {
 		d.space()
 		v, err := d.value(depth + 1)
+		if err == nil {
+			err = d.built(decodedSlotBytes)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -187,6 +187,7 @@ func openSSML(L *lua.LState) *lua.LTable {
 				raiseLimit(L, "ssml.escape: result is larger than %d bytes", maxBuildBytes)
 			}
 		}
+		charge(L, b.Len())
 		L.Push(lua.LString(b.String()))
 		return 1
 	}))
@@ -195,6 +196,7 @@ func openSSML(L *lua.LState) *lua.LTable {
 		if len(s) > maxBuildBytes {
 			raiseLimit(L, "ssml.speak: result is larger than %d bytes", maxBuildBytes)
 		}
+		charge(L, len(s)+15)
 		L.Push(lua.LString("<speak>" + s + "</speak>"))
 		return 1
 	}))

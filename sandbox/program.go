@@ -108,7 +108,7 @@ func compileProto(name, source string) (proto *lua.FunctionProto, serr *ScriptEr
 	proto, err = lua.Compile(chunk, name)
 	if err != nil {
 		if ce, ok := err.(*lua.CompileError); ok {
-			return nil, &ScriptError{Script: name, Kind: KindSyntax, Line: ce.Line, Message: ce.Message}
+			return nil, &ScriptError{Script: name, Kind: KindSyntax, Line: ce.Line, Message: clipMessage(ce.Message)}
 		}
 		return nil, newScriptError(name, KindSyntax, "%v", err)
 	}

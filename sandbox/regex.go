@@ -121,6 +121,7 @@ func (v *vm) openRegexp() *lua.LTable {
 		s, re := v.regexpArgs(L)
 		n := min(L.OptInt(3, maxRegexpResults), maxRegexpResults)
 		all := re.FindAllStringIndex(s, n)
+		charge(L, decodedTableBytes+decodedSlotBytes*len(all))
 		out := L.CreateTable(len(all), 0)
 		for _, m := range all {
 			out.Append(lua.LString(s[m[0]:m[1]]))
@@ -136,6 +137,7 @@ func (v *vm) openRegexp() *lua.LTable {
 			n = maxRegexpResults
 		}
 		parts := re.Split(s, n)
+		charge(L, decodedTableBytes+decodedSlotBytes*len(parts))
 		out := L.CreateTable(len(parts), 0)
 		for _, p := range parts {
 			out.Append(lua.LString(p))
@@ -148,7 +150,9 @@ func (v *vm) openRegexp() *lua.LTable {
 		if len(s) > maxRegexpSubject {
 			raiseLimit(L, "re.quote: input is longer than %d bytes", maxRegexpSubject)
 		}
-		L.Push(lua.LString(regexp.QuoteMeta(s)))
+		q := regexp.QuoteMeta(s)
+		charge(L, len(q))
+		L.Push(lua.LString(q))
 		return 1
 	}))
 	return t
@@ -228,6 +232,7 @@ func (v *vm) regexpReplace(L *lua.LState) int {
 	if b.Len() > maxBuildBytes {
 		raiseLimit(L, "re.replace: result is larger than %d bytes", maxBuildBytes)
 	}
+	charge(L, b.Len())
 	L.Push(lua.LString(b.String()))
 	L.Push(lua.LNumber(len(matches)))
 	return 2

@@ -190,8 +190,7 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 			return finish(fmt.Errorf("sandbox: %s: call abandoned: %w", name, stopErr), closeVM)
 		case errors.Is(stopErr, errHeapLimit):
 			se := fromLuaError(name, KindLimit, perr)
-			se.Message = fmt.Sprintf("interrupted: the process heap passed its limit while this call was allocating (about %d MiB estimated)",
-				(v.dl.built+bytesPerStep*v.dl.steps)>>20)
+			se.Message = heapLimitMessage(v.dl)
 			return finish(se, closeVM)
 		case stopErr != nil:
 			return finish(timeoutError(name, perr, timeout), closeVM)
@@ -205,12 +204,21 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 			return finish(fromLuaError(name, KindRuntime, perr), keepVM)
 		}
 	}
-	o := keepVM
 	if stopErr != nil {
-		// The budget ran out just as the handler returned; its result
-		// stands, but the VM is not worth keeping.
-		o = closeVM
+		// The call was stopped before handle returned, and handle returned
+		// anyway: some pcall or xpcall swallowed the interruption (an
+		// xpcall message handler that loops returns false, say). Its
+		// result is not the script's answer; say what happened.
+		switch {
+		case byCaller:
+			return finish(fmt.Errorf("sandbox: %s: call abandoned: %w", name, stopErr), closeVM)
+		case errors.Is(stopErr, errHeapLimit):
+			return finish(newScriptError(name, KindLimit, "%s", heapLimitMessage(v.dl)), closeVM)
+		default:
+			return finish(timeoutError(name, stopErr, timeout), closeVM)
+		}
 	}
+	o := keepVM
 	if handleMissing {
 		return finish(newScriptError(name, KindInvalid, "script does not define a global function handle"), o)
 	}
@@ -239,6 +247,12 @@ var epoch = time.Now()
 // changes of the system clock; the times it makes are only used for
 // durations and compared with others that carry a monotonic reading.
 func monoNow() time.Time { return epoch.Add(time.Since(epoch)) }
+
+// heapLimitMessage says why the heap guard stopped the call armed on d.
+func heapLimitMessage(d *deadline) string {
+	return fmt.Sprintf("interrupted: the process heap passed its limit while this call was allocating (about %d MiB estimated)",
+		(d.built+bytesPerStep*d.steps)>>20)
+}
 
 func closeIfLimit(err *ScriptError, o outcome) outcome {
 	if err.Kind == KindLimit {

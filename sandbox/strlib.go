@@ -27,16 +27,63 @@ func strRep(L *lua.LState) int {
 		raiseLimit(L, "string.rep: result is larger than %d bytes", maxRepBytes)
 	}
 	out := strings.Repeat(s, int(n))
-	noteBuilt(L, len(out))
+	charge(L, len(out))
 	L.Push(lua.LString(out))
 	return 1
 }
 
-// noteBuilt adds n bytes to the running call's allocation estimate.
-func noteBuilt(L *lua.LState, n int) {
-	if d, ok := L.Context().(*deadline); ok {
-		d.addBuilt(n)
+// charge adds n bytes that a Go function built for the running call to the
+// call's allocation estimate, which the heap guard reads, and raises when
+// the call must stop (its budget passed, its caller left or the heap guard
+// interrupted it), so that Go code working in a loop for a script stops
+// with the call. Every built-in and host function that builds values for a
+// script charges what it builds.
+func charge(L *lua.LState, n int) {
+	if d, ok := inSandbox(L); ok && d.spend(n) {
+		L.RaiseError("interrupted")
 	}
+}
+
+// chargeResult wraps a library function that returns one string it built,
+// charging the string's length.
+func chargeResult(f lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		n := f(L)
+		if s, ok := L.Get(-1).(lua.LString); ok && n == 1 {
+			charge(L, len(s))
+		}
+		return n
+	}
+}
+
+// maxUnpack is how many values unpack returns at most, as in Lua 5.1
+// (LUAI_MAXCSTACK).
+const maxUnpack = 8000
+
+// luaUnpack is unpack(t [, i [, j]]) that refuses a range of more than
+// maxUnpack values at once, where gopher-lua's pushes values until the
+// value stack overflows, which takes long with a large range.
+func luaUnpack(L *lua.LState) int {
+	t := L.CheckTable(1)
+	i := float64(L.OptNumber(2, 1))
+	var j float64
+	if L.Get(3) == lua.LNil {
+		j = float64(t.Len())
+	} else {
+		j = float64(L.CheckNumber(3))
+	}
+	i, j = math.Floor(i), math.Floor(j)
+	if i > j {
+		return 0
+	}
+	if j-i >= maxUnpack {
+		L.RaiseError("too many results to unpack")
+	}
+	n := int(j-i) + 1
+	for k := range n {
+		L.Push(t.RawGet(lua.LNumber(i + float64(k))))
+	}
+	return n
 }
 
 // matcherFor builds a matcher for a library call, refusing subjects over the
@@ -216,7 +263,7 @@ func strGsub(L *lua.LState) int {
 	if b.Len() > maxBuildBytes {
 		raiseLimit(L, "string.gsub: result is larger than %d bytes", maxBuildBytes)
 	}
-	noteBuilt(L, b.Len())
+	charge(L, b.Len())
 	L.Push(lua.LString(b.String()))
 	L.Push(lua.LNumber(n))
 	return 2
@@ -406,7 +453,7 @@ func tabConcat(L *lua.LState) int {
 			break
 		}
 	}
-	noteBuilt(L, b.Len())
+	charge(L, b.Len())
 	L.Push(lua.LString(b.String()))
 	return 1
 }

@@ -27,15 +27,16 @@ const (
 
 var setGlobalsOnce sync.Once
 
-// setGlobals lowers gopher-lua's process-wide array-part bound and caps the
-// .. operator (see concat.go). It runs before the first VM is built, so every
-// VM reads the values after they were written.
+// setGlobals lowers gopher-lua's process-wide array-part bound and wraps the
+// .. operator and tail calls for sandbox VMs (see instructions.go). It runs
+// before the first VM is built, so every VM reads the values after they were
+// written.
 func setGlobals() {
 	setGlobalsOnce.Do(func() {
 		if lua.MaxArrayIndex > maxArrayIndex {
 			lua.MaxArrayIndex = maxArrayIndex
 		}
-		wrapConcat()
+		wrapInstructions()
 	})
 }
 
@@ -166,10 +167,11 @@ func (v *vm) buildEnv() {
 	base := L.CreateTable(0, 32)
 	for _, name := range []string{
 		"assert", "error", "ipairs", "pcall", "xpcall", "rawequal", "select",
-		"tonumber", "tostring", "type", "unpack", "_VERSION",
+		"tonumber", "tostring", "type", "_VERSION",
 	} {
 		base.RawSetString(name, g.RawGetString(name))
 	}
+	base.RawSetString("unpack", L.NewFunction(luaUnpack))
 	// Functions that bypass metamethods materialize the lazy event first.
 	v.next = fn(g, "next")
 	for _, name := range []string{"next", "rawget", "getmetatable"} {
@@ -182,8 +184,13 @@ func (v *vm) buildEnv() {
 	// string: wrapped where one call can take unbounded time or memory.
 	gstr := lib(lua.StringLibName)
 	str := L.CreateTable(0, 16)
-	for _, name := range []string{"byte", "char", "len", "lower", "reverse", "sub", "upper"} {
+	for _, name := range []string{"byte", "char", "len", "sub"} {
 		str.RawSetString(name, gstr.RawGetString(name))
+	}
+	// These copy their argument: the copy counts toward the call's
+	// allocation estimate.
+	for _, name := range []string{"lower", "reverse", "upper"} {
+		str.RawSetString(name, L.NewFunction(chargeResult(fn(gstr, name).GFunction)))
 	}
 	str.RawSetString("rep", L.NewFunction(strRep))
 	str.RawSetString("format", L.NewFunction(wrapFormat(fn(gstr, "format").GFunction)))
@@ -398,6 +405,7 @@ func (v *vm) logLine(L *lua.LState, level slog.Level, first int) int {
 	if len(line) > maxLogLineBytes {
 		line = truncateUTF8(line, maxLogLineBytes) + "…"
 	}
+	charge(L, len(line))
 	v.logs = append(v.logs, line)
 	if v.logger != nil {
 		v.logger.LogAttrs(v.ctx, level, "handler log",
