@@ -38,7 +38,7 @@ type appOptions struct {
 	refresh  string // catalog refresh interval, default 200ms
 }
 
-func testConfig(t *testing.T, o appOptions) config.Config {
+func testConfig(t testing.TB, o appOptions) config.Config {
 	if o.refresh == "" {
 		o.refresh = "200ms"
 	}
@@ -96,7 +96,7 @@ func startRedisApp(t *testing.T) *testApp {
 	return startApp(t, appOptions{redisURL: testredis.URL(t), prefix: testredis.Prefix(t)})
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("PARLEY_TEST_VERBOSE") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -118,7 +118,7 @@ func (r response) errCode() string {
 }
 
 // do sends a request; body may be a string (sent as is) or a value (JSON).
-func do(t *testing.T, method, url, token string, body any) response {
+func do(t testing.TB, method, url, token string, body any) response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -158,7 +158,7 @@ func do(t *testing.T, method, url, token string, body any) response {
 }
 
 // must fails the test unless the answer has the wanted status.
-func (r response) must(t *testing.T, status int) response {
+func (r response) must(t testing.TB, status int) response {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Raw)
@@ -167,7 +167,7 @@ func (r response) must(t *testing.T, status int) response {
 }
 
 // setupBot creates a bot with the web channel and the given handlers.
-func (ta *testApp) setupBot(t *testing.T, bot string, settings map[string]any, handlers map[string]string) {
+func (ta *testApp) setupBot(t testing.TB, bot string, settings map[string]any, handlers map[string]string) {
 	t.Helper()
 	if settings == nil {
 		settings = map[string]any{}
@@ -180,7 +180,7 @@ func (ta *testApp) setupBot(t *testing.T, bot string, settings map[string]any, h
 }
 
 // say posts a web message and returns the decoded answer.
-func (ta *testApp) say(t *testing.T, bot string, msg map[string]any) response {
+func (ta *testApp) say(t testing.TB, bot string, msg map[string]any) response {
 	t.Helper()
 	return do(t, "POST", ta.URL+"/hooks/"+bot+"/web", webToken, msg)
 }

@@ -3,10 +3,13 @@ package app
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,7 +48,7 @@ var hostileCases = []hostileCase{
 		// budget take longer than the timeout.
 		outcomes: []string{"limit", "timeout"}, line: 2},
 	{intent: "Unpack", src: "function handle(e, s)\n  return select('#', unpack({}, 1, 1e8))\nend",
-		outcomes: []string{"error"}, msg: "overflow"},
+		outcomes: []string{"error"}, msg: "too many results to unpack", line: 2},
 	{intent: "Coroutines", src: "function handle(e, s)\n  for i = 1, 1e6 do coroutine.create(print) end\nend",
 		outcomes: []string{"error"}, msg: "attempt to index", line: 2},
 	{intent: "StringMetatable", src: "function handle(e, s)\n  getmetatable('').__index = function() return 'pwned' end\nend",
@@ -68,10 +71,42 @@ var hostileCases = []hostileCase{
 		outcomes: []string{"error"}, msg: "not allow-listed", line: 3},
 	{intent: "HTTPFlood", src: "function handle(e, s)\n  for i = 1, 100 do http.get('http://127.0.0.1:1/') end\nend",
 		outcomes: []string{"limit"}, msg: "more than 3 requests"},
+	{intent: "TailCall", src: "local function f() return f() end\nfunction handle(e, s)\n  return f()\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "TailCallArgs", src: "local function f(n) return f(n + 1) end\nfunction handle(e, s)\n  return f(1)\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "TailCallMutual", src: "local g\nlocal function f(n) return g(n + 1) end\ng = function(n) return f(n) end\nfunction handle(e, s)\n  return f(1)\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "JSONBomb", src: "function handle(e, s)\n  local keep, doc = {}, '[' .. string.rep('[1,\"abcdefgh\",{\"k\":2}],', 2600) .. '0]'\n  while true do keep[#keep + 1] = json.decode(doc) end\nend",
+		outcomes: []string{"timeout", "limit"}},
+	{intent: "RegexpBomb", src: "function handle(e, s)\n  local keep, src = {}, string.rep('a', 65536)\n  while true do keep[#keep + 1] = re.replace(src, 'a', 'bbbbbbbbbbbbbbbb') end\nend",
+		outcomes: []string{"timeout", "limit"}},
+	{intent: "StoreBomb", src: "function handle(e, s)\n  assert(store.set('big', string.rep('v', 30000)))\n  local keep = {}\n  while true do keep[#keep + 1] = store.get('big') .. '' end\nend",
+		outcomes: []string{"timeout", "limit"}},
+	{intent: "HTTPHeaders", src: "function handle(e, s)\n  assert(http.get(HEADERS_URL))\nend",
+		outcomes: []string{"error"}, msg: "headers", line: 2},
+	{intent: "HugeError", src: "function handle(e, s)\n  local x = string.rep('x', 60000)\n  error(x .. x .. x .. x)\nend",
+		outcomes: []string{"error"}, msg: "xxx", line: 3},
+	{intent: "SortComparator", src: "function handle(e, s)\n  table.sort({3, 1, 2}, function(a, b) while true do end end)\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "IndexLoop", src: "function handle(e, s)\n  return setmetatable({}, {__index = function() while true do end end}).x\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "ToStringLoop", src: "function handle(e, s)\n  return tostring(setmetatable({}, {__tostring = function() while true do end end}))\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "EqLoop", src: "local mt = {__eq = function() while true do end end}\nfunction handle(e, s)\n  return tostring(setmetatable({}, mt) == setmetatable({}, mt))\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "LtLoop", src: "local mt = {__lt = function() while true do end end}\nfunction handle(e, s)\n  return tostring(setmetatable({}, mt) < setmetatable({}, mt))\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "ConcatLoop", src: "function handle(e, s)\n  return setmetatable({}, {__concat = function() while true do end end}) .. 'x'\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
+	{intent: "GsubGrowth", src: "function handle(e, s)\n  local big = string.rep('y', 60000)\n  return (string.gsub(string.rep('x', 1000), 'x', function() return big end))\nend",
+		outcomes: []string{"limit"}, msg: "string.gsub: result is larger than", line: 3},
+	{intent: "XpcallHandlerLoop", src: "function handle(e, s)\n  return xpcall(error, function() while true do end end)\nend",
+		outcomes: []string{"timeout"}, msg: "timed out"},
 }
 
 // startHostileApp is startRedisApp with a sandbox heap limit.
-func startHostileApp(t *testing.T, heapLimit int64) *testApp {
+func startHostileApp(t testing.TB, heapLimit int64) *testApp {
 	t.Helper()
 	cfg := testConfig(t, appOptions{redisURL: testredis.URL(t), prefix: testredis.Prefix(t)})
 	cfg.SandboxHeapLimit = heapLimit
@@ -98,7 +133,7 @@ type neighbour struct {
 	done      chan struct{}
 }
 
-func startNeighbour(t *testing.T, ta *testApp, bot string) *neighbour {
+func startNeighbour(t testing.TB, ta *testApp, bot string) *neighbour {
 	n := &neighbour{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
@@ -145,36 +180,56 @@ func firstReplyOrEmpty(r response) string {
 	return text
 }
 
-// TestHostileHandlers runs every hostile case through the real gateway,
-// engine, sandbox pool and Redis while a benign bot keeps talking: each turn
-// gets the bot's error reply, leaves its session as it was, and shows up in
-// the invocation log with its outcome and Lua line; the neighbour keeps its
-// latency; the heap comes back down.
-func TestHostileHandlers(t *testing.T) {
-	base := liveHeap()
-	ta := startHostileApp(t, int64(base)+96<<20)
+// hostileTimeout is the hostile bot's handler budget.
+const hostileTimeout = 200 * time.Millisecond
+
+// hostileRun is what one run of the hostile suite observed.
+type hostileRun struct {
+	ta *testApp
+	// took is how long each case's turn took, by intent.
+	took map[string]time.Duration
+	// calmMedian and calmP99 are the neighbour's latencies before the
+	// attack; median and p99 during it.
+	calmMedian, calmP99, median, p99 time.Duration
+	// failures are the neighbour's failed turns, before and during.
+	failures []string
+	// problems are the cases whose answer or session was wrong.
+	problems []string
+}
+
+// runHostileSuite runs every hostile case through the real gateway,
+// engine, sandbox pool and Redis while a benign bot keeps talking, and
+// reports what it saw: each turn should get the bot's error reply and
+// leave its session as it was; the neighbour should keep answering.
+func runHostileSuite(t testing.TB, heapLimit int64) *hostileRun {
+	t.Helper()
+	ta := startHostileApp(t, heapLimit)
+	headers := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range 8 {
+			w.Header().Set(fmt.Sprint("X-Big-", i), strings.Repeat("h", 1<<20))
+		}
+	}))
+	t.Cleanup(headers.Close)
 
 	const errorReply = "Oops, that went wrong."
 	handlers := map[string]string{
 		"Seed": "function handle(e, s)\n  s.keep = 'seed'\n  return 'seeded'\nend",
 	}
 	for _, c := range hostileCases {
-		handlers[c.intent] = c.src
+		handlers[c.intent] = strings.ReplaceAll(c.src, "HEADERS_URL", strconv.Quote(headers.URL+"/"))
 	}
-	ta.setupBot(t, "hostile", map[string]any{"timeout_ms": 200, "error_reply": errorReply, "max_http_calls": 3,
+	ta.setupBot(t, "hostile", map[string]any{"timeout_ms": hostileTimeout.Milliseconds(), "error_reply": errorReply, "max_http_calls": 3,
 		"http_allow": []string{"127.0.0.1", "api.example.com"}}, handlers)
 	ta.setupBot(t, "neighbour", nil, map[string]string{"Greet": `function handle(e, s)
   s.n = (s.n or 0) + 1
   return "hi " .. e.user .. " " .. s.n
 end`})
 
+	run := &hostileRun{ta: ta, took: map[string]time.Duration{}}
 	// The neighbour's latency alone, then during the attack.
 	calm := startNeighbour(t, ta, "neighbour")
-	time.Sleep(300 * time.Millisecond)
-	calmMedian, _, failures := calm.finish()
-	if len(failures) > 0 {
-		t.Fatalf("neighbour failed before the attack: %v", failures)
-	}
+	time.Sleep(time.Second)
+	run.calmMedian, run.calmP99, run.failures = calm.finish()
 	n := startNeighbour(t, ta, "neighbour")
 
 	for _, c := range hostileCases {
@@ -182,31 +237,46 @@ end`})
 		ta.say(t, "hostile", map[string]any{"user": "mallory", "conversation": conv, "intent": "Seed"}).must(t, http.StatusOK)
 		start := time.Now()
 		r := ta.say(t, "hostile", map[string]any{"user": "mallory", "conversation": conv, "intent": c.intent})
-		took := time.Since(start)
+		run.took[c.intent] = time.Since(start)
 		if r.Status != http.StatusOK || firstReplyOrEmpty(r) != errorReply {
-			t.Errorf("%s: answer %d %s, want the bot's error reply", c.intent, r.Status, r.Raw)
-		}
-		if limit := 2 * time.Second; took > limit {
-			t.Errorf("%s: the turn took %v", c.intent, took)
+			run.problems = append(run.problems, fmt.Sprintf("%s: answer %d %.300s, want the bot's error reply", c.intent, r.Status, r.Raw))
 		}
 		conv2 := do(t, "GET", ta.URL+"/v1/bots/hostile/conversations/"+conv, adminKey, nil).must(t, http.StatusOK)
 		state, _ := conv2.Body["state"].(map[string]any)
 		if data, _ := state["data"].(map[string]any); !reflect.DeepEqual(data, map[string]any{"keep": "seed"}) {
-			t.Errorf("%s: session changed to %v", c.intent, state["data"])
+			run.problems = append(run.problems, fmt.Sprintf("%s: session changed to %.300v", c.intent, state["data"]))
 		}
 	}
+	var failures []string
+	run.median, run.p99, failures = n.finish()
+	run.failures = append(run.failures, failures...)
+	return run
+}
 
-	median, p99, failures := n.finish()
-	t.Logf("neighbour: median %v before the attack, median %v and p99 %v during it", calmMedian, median, p99)
-	if len(failures) > 0 {
-		t.Errorf("neighbour failed during the attack: %d failures, first %s", len(failures), failures[0])
+// TestHostileHandlers: every hostile case gets the bot's error reply,
+// leaves its session as it was, and shows up in the invocation log with its
+// outcome, a capped error and its Lua line; the neighbour keeps answering;
+// the heap comes back down. Bounds on time are wide, for a busy machine:
+// BenchmarkHostileSuite measures the figures.
+func TestHostileHandlers(t *testing.T) {
+	base := liveHeap()
+	run := runHostileSuite(t, int64(base)+96<<20)
+	ta := run.ta
+	for _, p := range run.problems {
+		t.Error(p)
 	}
-	if median > max(5*calmMedian, 50*time.Millisecond) || p99 > time.Second {
-		t.Errorf("neighbour slowed down: median %v (was %v), p99 %v", median, calmMedian, p99)
+	for intent, took := range run.took {
+		if limit := 30 * hostileTimeout; took > limit {
+			t.Errorf("%s: the turn took %v", intent, took)
+		}
+	}
+	t.Logf("neighbour: median %v before the attack, median %v and p99 %v during it", run.calmMedian, run.median, run.p99)
+	if len(run.failures) > 0 {
+		t.Errorf("neighbour failed: %d failures, first %s", len(run.failures), run.failures[0])
 	}
 
 	// The invocation log shows each case with its outcome and line.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for _, c := range hostileCases {
 		var entry map[string]any
 		for {
@@ -224,13 +294,16 @@ end`})
 		errText, _ := entry["error"].(string)
 		line, _ := entry["line"].(float64)
 		if !slices.Contains(c.outcomes, outcome) {
-			t.Errorf("%s: outcome %q (%s), want one of %v", c.intent, outcome, errText, c.outcomes)
+			t.Errorf("%s: outcome %q (%.300s), want one of %v", c.intent, outcome, errText, c.outcomes)
 		}
 		if !strings.Contains(errText, c.msg) || !strings.HasPrefix(errText, c.intent+".lua") {
-			t.Errorf("%s: logged error %q, want %q", c.intent, errText, c.msg)
+			t.Errorf("%s: logged error %.300q, want %q", c.intent, errText, c.msg)
+		}
+		if len(errText) > 2<<10 {
+			t.Errorf("%s: logged error of %d bytes", c.intent, len(errText))
 		}
 		if c.line != 0 && int(line) != c.line {
-			t.Errorf("%s: logged line %v, want %d (%s)", c.intent, line, c.line, errText)
+			t.Errorf("%s: logged line %v, want %d (%.300s)", c.intent, line, c.line, errText)
 		}
 	}
 	r := do(t, "GET", ta.URL+"/v1/bots/hostile/usage", adminKey, nil).must(t, http.StatusOK)
@@ -246,6 +319,54 @@ end`})
 	if after := liveHeap(); after > base+64<<20 {
 		t.Errorf("heap after the attack %d MiB, before %d MiB", after>>20, base>>20)
 	}
+}
+
+// BenchmarkHostileSuite runs the hostile suite once per iteration with a
+// 256 MiB sandbox heap limit and reports the figures of its targets:
+// the slowest case's turn over the handler budget (target at most 1.5),
+// the neighbour bot's p99 during the attack over its p99 before (target
+// under 3), and the process's peak resident memory (target under 512 MiB;
+// VmHWM, which covers the whole test binary).
+//
+//	go test -run '^$' -bench HostileSuite -benchtime 1x ./internal/app/
+func BenchmarkHostileSuite(b *testing.B) {
+	for b.Loop() {
+		run := runHostileSuite(b, 256<<20)
+		for _, p := range run.problems {
+			b.Error(p)
+		}
+		var worst time.Duration
+		var worstCase string
+		for intent, took := range run.took {
+			if took > worst {
+				worst, worstCase = took, intent
+			}
+		}
+		b.ReportMetric(float64(worst)/float64(hostileTimeout), "slowest/budget")
+		b.ReportMetric(float64(run.p99)/float64(max(run.calmP99, time.Microsecond)), "neighbour-p99/calm-p99")
+		b.ReportMetric(float64(run.calmP99)/1e6, "calm-p99-ms")
+		b.ReportMetric(float64(run.p99)/1e6, "attack-p99-ms")
+		b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+		b.Logf("slowest case %s: %v (budget %v); neighbour p99 %v calm, %v during the attack (%d failures); targets: 1.5x, 3x, 512 MiB",
+			worstCase, worst, hostileTimeout, run.calmP99, run.p99, len(run.failures))
+		run.ta.Close()
+	}
+}
+
+// peakRSS is the process's peak resident set size (VmHWM), 0 where
+// /proc is not available.
+func peakRSS() uint64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // TestGlobalsDoNotLeak: a global set in one call is gone in the next call,
