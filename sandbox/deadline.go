@@ -153,6 +153,25 @@ func (d *deadline) disarm() (err error, byCaller bool) {
 	return err, byCaller
 }
 
+// overran tells, after disarm reported no interruption, whether the call
+// ended past its budget or after its caller's context ended all the same:
+// the host context has timers of its own, so a host call can fail with
+// "timed out" just before this deadline fires, and the script's error
+// that follows is then a timeout, not a script failure. It reads the state
+// disarm left, so it is only meaningful right after it.
+func (d *deadline) overran(parent context.Context) (err error, byCaller bool) {
+	if parent != nil && parent.Err() != nil {
+		return parent.Err(), true
+	}
+	d.mu.Lock()
+	at := d.at
+	d.mu.Unlock()
+	if !time.Now().Before(at) {
+		return context.DeadlineExceeded, false
+	}
+	return nil, false
+}
+
 // setHostCancel registers the cancel function of the call's host context.
 // It reports false when the call was already interrupted; the caller then
 // cancels at once.

@@ -184,6 +184,9 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 		return res, o, err
 	}
 
+	if perr != nil && stopErr == nil {
+		stopErr, byCaller = v.dl.overran(ctx)
+	}
 	if perr != nil {
 		switch {
 		case stopErr != nil && byCaller:

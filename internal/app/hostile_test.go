@@ -219,7 +219,7 @@ func runHostileSuite(t testing.TB, heapLimit int64) *hostileRun {
 		handlers[c.intent] = strings.ReplaceAll(c.src, "HEADERS_URL", strconv.Quote(headers.URL+"/"))
 	}
 	ta.setupBot(t, "hostile", map[string]any{"timeout_ms": hostileTimeout.Milliseconds(), "error_reply": errorReply, "max_http_calls": 3,
-		"http_allow": []string{"127.0.0.1", "api.example.com"}}, handlers)
+		"http_allow": []string{"127.0.0.1", "api.example.com", strings.TrimPrefix(headers.URL, "http://")}}, handlers)
 	ta.setupBot(t, "neighbour", nil, map[string]string{"Greet": `function handle(e, s)
   s.n = (s.n or 0) + 1
   return "hi " .. e.user .. " " .. s.n
