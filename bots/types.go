@@ -95,7 +95,8 @@ type Settings struct {
 	MaxHTTPCalls int `json:"max_http_calls,omitempty"`
 	// HTTPAllow lists the hosts handlers may reach with the http module:
 	// "api.example.com", "api.example.com:8443", "*.example.com" or an IP
-	// address. Empty allows none.
+	// address; an entry without a port allows ports 80 and 443 only.
+	// Empty allows none.
 	HTTPAllow []string `json:"http_allow,omitempty"`
 	// BusyReply is what users get when the bot has too many turns running
 	// or is over a rate limit.

@@ -87,8 +87,17 @@
 //     string.format (1 MiB), json.encode (1 MiB out), json.decode (1 MiB
 //     in, 32 levels), os.date formats (256 bytes), log lines (1 KiB each),
 //     and every host module (below). The .. cap wraps gopher-lua's
-//     concatenation instruction (see concat.go), since no option reaches it.
-//     A cap that refuses work makes the call's outcome KindLimit.
+//     concatenation instruction (see instructions.go), since no option
+//     reaches it; the wrapper acts on sandbox VMs only. unpack returns at
+//     most 8000 values, as in Lua 5.1. A cap that refuses work makes the
+//     call's outcome KindLimit.
+//
+//   - A frame remembers at most 64 of the tail calls that replaced it
+//     (instructions.go): gopher-lua writes a traceback line for each when
+//     an error ends the call, which for an endless tail call would take
+//     seconds and gigabytes after the deadline.
+//
+//   - Error messages are cut to 1 KiB, like log lines.
 //
 //   - Lua patterns (string.find, match, gmatch, gsub) run on this package's
 //     own matcher, which follows Lua 5.1 but counts its steps: it checks the
@@ -116,7 +125,9 @@
 //     unpack({}, 1, 1e8) fails fast.
 //
 //   - gopher-lua's process-wide bound on the array part of tables
-//     (lua.MaxArrayIndex) is lowered to 2^18 when the first VM is built:
+//     (lua.MaxArrayIndex) is lowered to 2^18 when the first VM is built
+//     (the one change to gopher-lua that other states in the process, such
+//     as the embedded store's scripts, see too):
 //     with the default, t[67108000] = 1 allocates gigabytes in one
 //     uninterruptible step. Integer keys above it still work but live in
 //     the hash part, where the length operator does not count them.
@@ -125,6 +136,12 @@
 //     it polls the process heap every Config.HeapCheckInterval, and when
 //     the live heap passes Config.HeapLimit it interrupts the running call
 //     with the largest allocation estimate (KindLimit); its VM is discarded.
+//     Every built-in and host function charges what it builds to that
+//     estimate, and those that work in a loop (json.decode) check the
+//     call's deadline as they go (see charge).
+//
+//   - A call whose budget ran out before handle returned is a timeout,
+//     whatever pcall or xpcall swallowed on the way.
 //
 //   - Coroutines are not offered: each one is a whole Lua thread.
 //

@@ -44,7 +44,8 @@ type HTTPRequest struct {
 	Header map[string]string
 	// Body is the request body, for POST.
 	Body []byte
-	// MaxResponseBytes caps the response body; a larger one is an error.
+	// MaxResponseBytes caps the response, headers included; a larger one is
+	// an error.
 	MaxResponseBytes int
 }
 

@@ -57,6 +57,7 @@ type App struct {
 	store     *store.Store
 	catalog   *bots.Catalog
 	runtime   *sandbox.Runtime
+	egress    *egress.Client
 	server    *gateway.Server
 	queue     *queue.Queue
 	queueConn *store.Store // the queue's own connections to a real Redis; nil with the embedded store
@@ -109,13 +110,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := kv.Load(ctx); err != nil {
 		log.Warn("could not preload store module scripts; they load on first use", "err", err)
 	}
+	a.egress = egress.New(egress.Config{})
 	a.runtime = sandbox.New(sandbox.Config{
 		MaxVMsPerPool: cfg.PoolSize,
 		IdleTimeout:   cfg.SandboxIdleTimeout,
 		Logger:        log.With("component", "lua"),
 		HeapLimit:     cfg.SandboxHeapLimit,
 		KV:            kv,
-		HTTP:          egress.New(egress.Config{}),
+		HTTP:          a.egress,
 	})
 	a.invocations = invocations.New(rdb, invocations.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "invocations")})
 	a.catalog = bots.New(rdb, bots.Config{
@@ -279,6 +281,9 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() error {
 	if a.runtime != nil {
 		a.runtime.Close()
+	}
+	if a.egress != nil {
+		a.egress.Close()
 	}
 	if a.obs != nil {
 		if err := a.obs.close(); err != nil {
