@@ -34,6 +34,10 @@ var (
 	rollbackScript = redis.NewScript(rollbackSource)
 	modelScript    = redis.NewScript(modelSource)
 	canaryScript   = redis.NewScript(canarySource)
+
+	//go:embed lua/put_bot.lua
+	putBotSource string
+	putBotScript = redis.NewScript(putBotSource)
 )
 
 // Config configures a [Catalog].
@@ -154,6 +158,8 @@ func (c *Catalog) announce(ctx context.Context, bot string) {
 }
 
 // PutBot creates or updates a bot's settings. created is true for a new bot.
+// A bot whose deletion is under way cannot be created again until the
+// deletion finishes: PutBot returns ErrBotDeleting.
 func (c *Catalog) PutBot(ctx context.Context, name string, s Settings) (created bool, err error) {
 	if err := ValidateBotName(name); err != nil {
 		return false, err
@@ -166,17 +172,15 @@ func (c *Catalog) PutBot(ctx context.Context, name string, s Settings) (created 
 		return false, fmt.Errorf("encode settings: %w", err)
 	}
 	k := c.keys(name)
-	var added *redis.IntCmd
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, k.settings, raw, 0)
-		p.Incr(ctx, k.gen)
-		return nil
-	})
-	if err == nil {
-		added = c.rdb.SAdd(ctx, c.indexKey(), name)
-		err = added.Err()
-	}
+	stored, err := putBotScript.Run(ctx, c.rdb, []string{k.settings, k.gen, c.deletionKey(name)}, raw).Int()
 	if err != nil {
+		return false, fmt.Errorf("save bot %s: %w", name, err)
+	}
+	if stored < 0 {
+		return false, ErrBotDeleting
+	}
+	added := c.rdb.SAdd(ctx, c.indexKey(), name)
+	if err := added.Err(); err != nil {
 		return false, fmt.Errorf("save bot %s: %w", name, err)
 	}
 	c.announce(ctx, name)
@@ -280,44 +284,6 @@ func (c *Catalog) ListBots(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
-}
-
-// DeleteBot removes a bot with its channels, handlers and NLU data.
-// Conversations already stored expire with their TTL.
-func (c *Catalog) DeleteBot(ctx context.Context, name string) error {
-	k := c.keys(name)
-	intentsNow, err := c.rdb.HKeys(ctx, k.current).Result()
-	if err != nil {
-		return fmt.Errorf("delete bot %s: %w", name, err)
-	}
-	exists, err := c.rdb.Exists(ctx, k.settings).Result()
-	if err != nil {
-		return fmt.Errorf("delete bot %s: %w", name, err)
-	}
-	if exists == 0 {
-		return ErrBotNotFound
-	}
-	keys := []string{k.settings, k.channels, k.current, k.rollouts, k.nlu, k.gen, k.nluSum, k.model, k.training}
-	for _, intent := range intentsNow {
-		keys = append(keys, c.intentKey(name, intent))
-	}
-	if _, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, keys...)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("delete bot %s: %w", name, err)
-	}
-	if err := c.rdb.SRem(ctx, c.indexKey(), name).Err(); err != nil {
-		return fmt.Errorf("delete bot %s: %w", name, err)
-	}
-	c.mu.Lock()
-	if tr := c.trainers[name]; tr != nil {
-		tr.cancel()
-	}
-	delete(c.models, name)
-	c.mu.Unlock()
-	c.announce(ctx, name)
-	return nil
 }
 
 func (c *Catalog) requireBot(ctx context.Context, name string) error {
@@ -852,9 +818,17 @@ func (c *Catalog) Bot(ctx context.Context, name string) (*Bot, error) {
 	}
 	b, err := c.load(ctx, name)
 	if errors.Is(err, ErrBotNotFound) {
+		// Deleted (perhaps through another replica): its pools go too, so a
+		// bot created later under this name starts from nothing.
 		c.mu.Lock()
+		last := c.last[name]
 		delete(c.last, name)
 		c.mu.Unlock()
+		if c.cfg.OnRetire != nil && last != nil {
+			for _, r := range retiredBy(last, &Bot{}) {
+				c.cfg.OnRetire(name, r.intent, r.version)
+			}
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -20,6 +20,9 @@ var (
 	ErrIntentNotFound  = errors.New("unknown intent")
 	ErrVersionNotFound = errors.New("unknown version")
 	ErrNoCanary        = errors.New("no canary")
+	// ErrBotDeleting refuses to create a bot whose earlier namesake's data is
+	// still being removed.
+	ErrBotDeleting = errors.New("a bot of this name is being deleted")
 )
 
 // CanaryConflictError refuses a plain upload to an intent whose canary is
