@@ -140,6 +140,15 @@ func (k keys) conversationIndex(bot string, day time.Time) string {
 // settings is the hash of a bot's analytics settings.
 func (k keys) settings(bot string) string { return k.prefix + "an:" + bot + ":settings" }
 
+// botPrefixes are the prefixes of every analytics key of bot: untagged
+// buckets, fallbacks, conversation indexes and settings ("an:bot:"), the
+// unique-user estimates and scratch keys ("an:{bot}:"), and the user and
+// conversation shards ("an:{bot:"). A bot name holds no ":", "{" or "}", so
+// no other bot's key starts with one of them.
+func (k keys) botPrefixes(bot string) []string {
+	return []string{k.prefix + "an:" + bot + ":", k.prefix + "an:{" + bot + "}:", k.prefix + "an:{" + bot + ":"}
+}
+
 // userKeys are one user's keys, all in the user's shard. They hold a hash
 // of the user id, never the id.
 type userKeys struct {

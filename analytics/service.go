@@ -558,3 +558,11 @@ func msTime(v string) time.Time {
 	}
 	return time.UnixMilli(ms).UTC()
 }
+
+// BotKeyPrefixes returns the prefixes of every key analytics keeps for bot:
+// counters, unique users, latency histograms, fallbacks, transcripts,
+// conversation records and indexes, user indexes and erasure markers, and
+// the bot's analytics settings. Every key that starts with one of them is
+// the bot's. Turns still buffered in a process are written within the flush
+// interval.
+func (s *Service) BotKeyPrefixes(bot string) []string { return s.keys.botPrefixes(bot) }

@@ -219,6 +219,13 @@ func (r *Recorder) take(batch []sandbox.Invocation) []sandbox.Invocation {
 
 func (r *Recorder) recentKey(bot string) string { return r.cfg.KeyPrefix + "inv:" + bot + ":recent" }
 
+// BotKeyPrefixes returns the prefixes of bot's invocation log and daily
+// usage: every key that starts with one of them is the bot's (a bot name
+// holds no ":").
+func (r *Recorder) BotKeyPrefixes(bot string) []string {
+	return []string{r.cfg.KeyPrefix + "inv:" + bot + ":"}
+}
+
 func (r *Recorder) dayKey(bot string, day time.Time) string {
 	return r.cfg.KeyPrefix + "inv:" + bot + ":day:" + day.UTC().Format("20060102")
 }

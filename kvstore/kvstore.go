@@ -87,6 +87,12 @@ func (s *Store) indexKey(bot string) string {
 	return s.cfg.KeyPrefix + "kv:{" + bot + "}:idx"
 }
 
+// BotKeyPrefixes returns the prefixes of the store module's keys of bot:
+// every key that starts with one of them is the bot's.
+func (s *Store) BotKeyPrefixes(bot string) []string {
+	return []string{s.cfg.KeyPrefix + "kv:{" + bot + "}:"}
+}
+
 func (s *Store) checkKey(bot, key string) error {
 	if bot == "" {
 		return errors.New("kvstore: no bot")

@@ -347,6 +347,10 @@ func (q *Queue) ack(ctx context.Context, key, id, sent string) error {
 // giveUp moves the event to the dead letters, then removes its entry with
 // finish.
 func (q *Queue) giveUp(ctx context.Context, ev *intents.Event, stage string, attempts int, cause error, finish func(ctx context.Context, sent string) error) error {
+	if isDiscard(cause) {
+		q.log.Info("queue: event dropped", "bot", ev.Bot, "channel", ev.Channel, "event", ev.ID, "stage", stage, "err", cause)
+		return finish(ctx, "")
+	}
 	q.log.Warn("queue: event moved to the dead letters", "bot", ev.Bot, "channel", ev.Channel,
 		"event", ev.ID, "stage", stage, "attempts", attempts, "err", cause)
 	if err := q.deadLetter(ctx, ev, stage, attempts, cause); err != nil {
@@ -431,19 +435,33 @@ func (q *Queue) sleep(ctx context.Context, d time.Duration) {
 // longer owns.
 var errLeaseLost = errors.New("queue: partition lease lost")
 
-// permanentError marks a failure that retrying cannot fix.
-type permanentError struct{ err error }
+// permanentError marks a failure that retrying cannot fix; discard drops
+// the event instead of keeping it as a dead letter.
+type permanentError struct {
+	err     error
+	discard bool
+}
 
 func (e permanentError) Error() string { return e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
 
 // Permanent marks err as a failure that retrying cannot fix (an unknown
 // bot): the queue moves the event to the dead letters at once.
-func Permanent(err error) error { return permanentError{err} }
+func Permanent(err error) error { return permanentError{err: err} }
+
+// Discard marks err as a failure after which the event has nowhere to go
+// (its bot was deleted): the queue drops the event at once, keeping no dead
+// letter, since a dead letter would outlive the bot's deletion.
+func Discard(err error) error { return permanentError{err: err, discard: true} }
 
 func isPermanent(err error) bool {
 	var pe permanentError
 	return errors.As(err, &pe)
+}
+
+func isDiscard(err error) bool {
+	var pe permanentError
+	return errors.As(err, &pe) && pe.discard
 }
 
 // laterError marks a failure that clears by itself after a delay.

@@ -98,6 +98,11 @@ func (l *Limiter) Load(ctx context.Context) error {
 // Keys. Both carry the bot's hash tag, so one script checks both in one
 // Redis Cluster slot.
 func (l *Limiter) botKey(bot string) string { return l.prefix + "rl:{" + bot + "}" }
+
+// BotKeyPrefixes returns the prefixes of the rate limit counters of bot and
+// of its conversations: every key that starts with one of them is the bot's
+// (a bot name holds no "}", so no other bot's key shares it).
+func (l *Limiter) BotKeyPrefixes(bot string) []string { return []string{l.botKey(bot)} }
 func (l *Limiter) conversationKey(bot, conversation string) string {
 	return l.prefix + "rl:{" + bot + "}:c:" + conversation
 }

@@ -106,6 +106,26 @@ func (s *Scheduler) claimKey(bot, name string, fire time.Time) string {
 }
 func (s *Scheduler) runsKey(bot string) string { return s.cfg.KeyPrefix + "sched:{" + bot + "}:runs" }
 
+// BotKeyPrefixes returns the prefixes of the keys of bot's schedules, their
+// last fire times, claims and recorded runs: every key that starts with one
+// of them is the bot's (a bot name holds no "}"). Once they are gone, no
+// replica runs the bot's schedules: every replica reads them from Redis at
+// each tick.
+func (s *Scheduler) BotKeyPrefixes(bot string) []string {
+	return []string{s.botKey(bot)}
+}
+
+// PurgeBot drops bot from the index of bots with schedules, which the
+// replicas would otherwise drop at their next tick, and reports how many
+// entries it removed.
+func (s *Scheduler) PurgeBot(ctx context.Context, bot string) (int64, error) {
+	n, err := s.rdb.SRem(ctx, s.indexKey(), bot).Result()
+	if err != nil {
+		return 0, fmt.Errorf("forget schedules of %s: %w", bot, err)
+	}
+	return n, nil
+}
+
 // Put stores a schedule (created or replaced).
 func (s *Scheduler) Put(ctx context.Context, bot, name string, sc Schedule) (Schedule, error) {
 	if err := sc.Validate(name); err != nil {

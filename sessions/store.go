@@ -125,6 +125,13 @@ type conversationKeys struct {
 	lock, state, history, answers, message string
 }
 
+// BotKeyPrefixes returns the prefixes of the keys of bot's conversations
+// (state, history, remembered answers, locks, message markers): every key
+// that starts with one of them is the bot's (a bot name holds no ":").
+func (s *Store) BotKeyPrefixes(bot string) []string {
+	return []string{s.prefix + "{" + bot + ":"}
+}
+
 func (s *Store) keys(bot, conversation, messageID string) conversationKeys {
 	base := s.prefix + "{" + bot + ":" + conversation + "}:"
 	k := conversationKeys{lock: base + "lock", state: base + "state", history: base + "hist", answers: base + "answers"}
