@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -61,8 +62,20 @@ func (s *Server) putBot(c *gin.Context) {
 	c.JSON(status, gin.H{"name": c.Param("bot"), "settings": settings, "created": created})
 }
 
+// getBot describes a bot, or the deletion under way of a deleted one.
 func (s *Server) getBot(c *gin.Context) {
 	info, err := s.cfg.Catalog.GetBot(c, c.Param("bot"))
+	if errors.Is(err, bots.ErrBotNotFound) {
+		d, derr := s.cfg.Deletions.Status(c, c.Param("bot"))
+		if derr != nil {
+			s.fail(c, derr)
+			return
+		}
+		if d != nil {
+			c.JSON(http.StatusOK, deletionAnswer(d))
+			return
+		}
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -70,12 +83,20 @@ func (s *Server) getBot(c *gin.Context) {
 	c.JSON(http.StatusOK, info)
 }
 
+// deleteBot deletes a bot: it is gone at once, and its data are removed in
+// the background (202, with the deletion's status).
 func (s *Server) deleteBot(c *gin.Context) {
-	if err := s.cfg.Catalog.DeleteBot(c, c.Param("bot")); err != nil {
+	d, err := s.cfg.Deletions.Delete(c, c.Param("bot"))
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.Status(http.StatusNoContent)
+	c.JSON(http.StatusAccepted, deletionAnswer(d))
+}
+
+// deletionAnswer shows a deletion under way.
+func deletionAnswer(d *bots.Deletion) gin.H {
+	return gin.H{"name": d.Bot, "status": d.Status, "deletion": d}
 }
 
 func (s *Server) adapter(c *gin.Context) (channels.Adapter, bool) {

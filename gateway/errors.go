@@ -77,6 +77,10 @@ func classify(err error) *apiError {
 	case errors.As(err, &se):
 		return &apiError{Status: http.StatusBadRequest, Code: "lua_" + string(se.Kind), Message: se.Error(),
 			Extra: map[string]any{"line": se.Line}}
+	case errors.Is(err, bots.ErrBotDeleting):
+		return newError(http.StatusConflict, "bot_deleting",
+			"a bot of this name was deleted and its data are still being removed; the name can be used again "+
+				"once GET /v1/bots/{bot} answers 404 (usually about a minute)")
 	case errors.Is(err, bots.ErrBotNotFound):
 		return newError(http.StatusNotFound, "bot_not_found", "unknown bot")
 	case errors.Is(err, bots.ErrIntentNotFound):

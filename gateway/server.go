@@ -32,7 +32,6 @@ type Catalog interface {
 	PutBot(ctx context.Context, name string, s bots.Settings) (bool, error)
 	GetBot(ctx context.Context, name string) (*bots.BotInfo, error)
 	ListBots(ctx context.Context) ([]string, error)
-	DeleteBot(ctx context.Context, name string) error
 	PutChannel(ctx context.Context, bot, channel string, settings map[string]string) error
 	ChannelSettings(ctx context.Context, bot, channel string) (map[string]string, error)
 	DeleteChannel(ctx context.Context, bot, channel string) error
@@ -47,6 +46,15 @@ type Catalog interface {
 	DeleteHandler(ctx context.Context, bot, intent string) error
 	PutNLU(ctx context.Context, bot string, n bots.NLU) error
 	GetNLU(ctx context.Context, bot string) (bots.NLU, error)
+}
+
+// Deletions deletes bots: a bot is gone at once, and everything it owns is
+// removed in the background, its name staying taken until then.
+type Deletions interface {
+	// Delete starts deleting a bot (or returns its deletion under way).
+	Delete(ctx context.Context, bot string) (*bots.Deletion, error)
+	// Status returns a bot's deletion under way, or nil.
+	Status(ctx context.Context, bot string) (*bots.Deletion, error)
 }
 
 // Conversations reads conversation state for the management API.
@@ -70,7 +78,9 @@ type Config struct {
 	// Now is the clock handed to channel adapters (default time.Now).
 	Now func() time.Time
 
-	Catalog       Catalog
+	Catalog Catalog
+	// Deletions serves DELETE /v1/bots/{bot} (required).
+	Deletions     Deletions
 	Dispatcher    Dispatcher
 	Channels      *channels.Registry
 	Store         Pinger
@@ -103,6 +113,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.AdminKey == "" {
 		return nil, fmt.Errorf("gateway: an admin key is required")
+	}
+	if cfg.Deletions == nil {
+		return nil, fmt.Errorf("gateway: Deletions is required")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20

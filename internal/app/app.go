@@ -40,6 +40,7 @@ import (
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/logctx"
+	"github.com/parleyhq/parley/internal/purge"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/invocations"
 	"github.com/parleyhq/parley/kvstore"
@@ -62,6 +63,7 @@ type App struct {
 	queue     *queue.Queue
 	queueConn *store.Store // the queue's own connections to a real Redis; nil with the embedded store
 	scheduler *scheduler.Scheduler
+	purger    *purge.Purger
 	adminKey  string
 
 	invocations *invocations.Recorder
@@ -187,11 +189,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := a.queue.Load(ctx); err != nil {
 		log.Warn("could not preload queue scripts; they load on first use", "err", err)
 	}
+	owners := botKeyOwners{"catalog": a.catalog, "store": kv, "sessions": sess, "analytics": a.obs.analytics,
+		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue}
+	a.purger = purge.New(rdb, purge.Config{
+		KeyPrefix: cfg.KeyPrefix,
+		Registry:  a.catalog,
+		Families:  owners.families,
+		Cleaners:  map[string]purge.Cleaner{"queued_events": a.queue, "schedule_index": a.scheduler},
+		Settle:    cfg.BotDeleteSettle,
+		Logger:    log.With("component", "purge"),
+	})
 	a.server, err = gateway.New(gateway.Config{
 		AdminKey:      a.adminKey,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		Logger:        log.With("component", "gateway"),
 		Catalog:       a.catalog,
+		Deletions:     a.purger,
 		Dispatcher:    eng,
 		Channels:      registry,
 		Store:         st,
@@ -222,7 +235,7 @@ func (a *App) AdminKey() string { return a.adminKey }
 // maintenance until ctx ends. The returned function waits for them to stop.
 func (a *App) StartBackground(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{a.catalog.Run, a.store.Run, a.scheduler.Run, a.queue.Run, a.invocations.Run, a.obs.run} {
+	for _, run := range []func(context.Context) error{a.catalog.Run, a.store.Run, a.scheduler.Run, a.queue.Run, a.invocations.Run, a.obs.run, a.purger.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -327,15 +340,30 @@ func loadAdminKey(cfg config.Config, log *slog.Logger) (string, error) {
 	return key, nil
 }
 
-// turnRunner runs the queue's turns on the engine; an unknown bot is a
-// failure no retry can fix, and a bot over a limit is retried once the
-// limit allows the turn.
+// botKeyOwners are the components that keep keys of their own for each
+// bot, by the kind of data they hold: deleting a bot removes every key that
+// starts with one of their prefixes. A component with new per-bot keys
+// names their prefixes (BotKeyPrefixes) and is listed here.
+type botKeyOwners map[string]interface{ BotKeyPrefixes(bot string) []string }
+
+// families lists the keys bot owns, by kind.
+func (o botKeyOwners) families(bot string) []purge.Family {
+	out := make([]purge.Family, 0, len(o))
+	for kind, c := range o {
+		out = append(out, purge.Family{Kind: kind, Prefixes: c.BotKeyPrefixes(bot)})
+	}
+	return out
+}
+
+// turnRunner runs the queue's turns on the engine; the event of a bot that
+// no longer exists is dropped (its data are being removed), and a bot over
+// a limit is retried once the limit allows the turn.
 type turnRunner struct{ eng *engine.Engine }
 
 func (r turnRunner) Run(ctx context.Context, ev *intents.Event) (*intents.TurnResult, error) {
 	t, err := r.eng.Run(ctx, ev)
 	if errors.Is(err, bots.ErrBotNotFound) {
-		return nil, queue.Permanent(err)
+		return nil, queue.Discard(err)
 	}
 	var busy *engine.BusyError
 	if errors.As(err, &busy) {
@@ -364,7 +392,7 @@ func senderFor(r *channels.Registry) func(string) (channels.Sender, bool) {
 func (a *App) channelSettings(ctx context.Context, bot, channel string) (channels.Settings, error) {
 	b, err := a.catalog.Bot(ctx, bot)
 	if errors.Is(err, bots.ErrBotNotFound) {
-		return nil, queue.Permanent(err)
+		return nil, queue.Discard(err)
 	}
 	if err != nil {
 		return nil, err

@@ -46,6 +46,10 @@ type Config struct {
 	// QueuePartitions is the number of streams of the async channels' queue
 	// (PARLEY_QUEUE_PARTITIONS, default 16); every replica must use the same.
 	QueuePartitions int
+	// BotDeleteSettle is how long after a bot's deletion began its data are
+	// swept a last time and its name freed (PARLEY_BOT_DELETE_SETTLE, default
+	// 1m): writes under way at the time of the deletion land within it.
+	BotDeleteSettle time.Duration
 	// QueueLease is how long a replica owns a queue partition without renewing
 	// it: a crashed replica's work moves after this long (PARLEY_QUEUE_LEASE, default 15s).
 	QueueLease time.Duration
@@ -122,6 +126,7 @@ func Load(environ []string) (Config, error) {
 	check(duration(env, "PARLEY_CATALOG_REFRESH", 2*time.Second, &c.CatalogRefresh))
 	check(duration(env, "PARLEY_REDIS_CONNECT_TIMEOUT", 5*time.Second, &c.RedisConnectTimeout))
 	check(duration(env, "PARLEY_QUEUE_LEASE", 15*time.Second, &c.QueueLease))
+	check(duration(env, "PARLEY_BOT_DELETE_SETTLE", time.Minute, &c.BotDeleteSettle))
 	check(duration(env, "PARLEY_QUEUE_POLL", 100*time.Millisecond, &c.QueuePoll))
 	check(duration(env, "PARLEY_SANDBOX_IDLE_TIMEOUT", time.Minute, &c.SandboxIdleTimeout))
 	check(integer(env, "PARLEY_QUEUE_PARTITIONS", 16, &c.QueuePartitions))
