@@ -185,6 +185,22 @@ func (c *Catalog) ClaimDeletion(ctx context.Context, bot, owner string, lease ti
 	return res == 1, nil
 }
 
+// ReleaseDeletion gives up owner's lease on a bot's deletion, so that
+// another replica can take it up at once.
+func (c *Catalog) ReleaseDeletion(ctx context.Context, bot, owner string) error {
+	held, err := c.rdb.Get(ctx, c.deletionLeaseKey(bot)).Result()
+	if errors.Is(err, redis.Nil) || (err == nil && held != owner) {
+		return nil
+	}
+	if err == nil {
+		err = c.rdb.Del(ctx, c.deletionLeaseKey(bot)).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("release deletion of %s: %w", bot, err)
+	}
+	return nil
+}
+
 // RecordDeletion adds removed (keys by kind of data) to the deletion's
 // progress.
 func (c *Catalog) RecordDeletion(ctx context.Context, bot string, removed map[string]int64) error {

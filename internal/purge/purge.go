@@ -56,6 +56,7 @@ type Registry interface {
 	Deletion(ctx context.Context, bot string) (*bots.Deletion, error)
 	PendingDeletions(ctx context.Context) ([]string, error)
 	ClaimDeletion(ctx context.Context, bot, owner string, lease time.Duration) (bool, error)
+	ReleaseDeletion(ctx context.Context, bot, owner string) error
 	RecordDeletion(ctx context.Context, bot string, removed map[string]int64) error
 	FinishDeletion(ctx context.Context, bot string) error
 }
@@ -207,6 +208,16 @@ func (p *Purger) Purge(ctx context.Context, bot string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go p.keepLease(ctx, cancel, bot)
+	defer func() {
+		if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errLeaseLost) {
+			// Stopped (shutdown): let another replica, or the next start, go on at once.
+			done, stop := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer stop()
+			if err := p.cfg.Registry.ReleaseDeletion(done, bot, p.id); err != nil {
+				p.log.Warn("release a bot deletion", "bot", bot, "err", err)
+			}
+		}
+	}()
 
 	d, err := p.cfg.Registry.Deletion(ctx, bot)
 	if err != nil {
