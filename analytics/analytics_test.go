@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/testredis"
 	"github.com/parleyhq/parley/sessions"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -410,9 +411,9 @@ func TestRetention(t *testing.T) {
 	expect(k.users("bot", Day, d, ""), d.Add(24*time.Hour+10*24*time.Hour))
 	expect(k.fallbacks("bot", d), d.Add(24*time.Hour+5*24*time.Hour))
 	// Transcripts expire after their conversation's last write.
-	expect(k.transcript("bot", "c"), time.Now().Add(36*time.Hour))
-	expect(k.conversation("bot", "c"), time.Now().Add(36*time.Hour))
-	if n := f.rdb.LLen(ctx, k.transcript("bot", "c")).Val(); n != 3 {
+	expect(k.transcript("bot", "web:c"), time.Now().Add(36*time.Hour))
+	expect(k.conversation("bot", "web:c"), time.Now().Add(36*time.Hour))
+	if n := f.rdb.LLen(ctx, k.transcript("bot", "web:c")).Val(); n != 3 {
 		t.Errorf("transcript holds %d turns, want the latest 3", n)
 	}
 	// The old turn's minute bucket was over its retention when written.
@@ -465,7 +466,7 @@ func TestTranscriptsAndSensitiveTurns(t *testing.T) {
 	observeAll(f, turns)
 	f.flush(t)
 
-	got, err := f.svc.Describe(ctx, "bot", "c1")
+	got, err := f.svc.Describe(ctx, "bot", "web:c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,15 +670,19 @@ func TestEraseUser(t *testing.T) {
 	now := f.clock.Now()
 	at := now.Add(-20 * time.Minute)
 	const ann, bob = "ann-7f3", "bob-2c9"
-	for _, conv := range []string{ann, "call-" + ann, bob} {
-		turn, err := f.sessions.Begin(ctx, "bot", conv, sessionsOptions())
+	for _, s := range []struct {
+		user string
+		conv intents.ConversationKey
+	}{{ann, intents.KeyOf("web", ann)}, {ann, intents.KeyOf("voice", "call-"+ann)}, {ann, intents.KeyOf("web", "shared-9")},
+		{bob, intents.KeyOf("web", bob)}, {bob, intents.KeyOf("telegram", "shared-9")}} {
+		turn, err := f.sessions.Begin(ctx, "bot", s.conv, sessions.Options{User: s.user})
 		if err != nil {
 			t.Fatal(err)
 		}
 		st := turn.State
-		st.Data["caller"] = conv
+		st.Data["caller"] = string(s.conv)
 		st.Turns++
-		if err := f.sessions.Commit(ctx, turn, sessionsCommit(st, conv)); err != nil {
+		if err := f.sessions.Commit(ctx, turn, sessionsCommit(st, string(s.conv))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -695,8 +700,12 @@ func TestEraseUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if er.Conversations != 2 || er.FallbackUtterances != 1 {
-		t.Errorf("erasure %+v, want 2 conversations and 1 utterance", er)
+	// ann's conversations on every channel, the one analytics never saw
+	// included; not bob's conversation of the same id on another channel.
+	want := []ErasedConversation{{"voice", "call-" + ann}, {"web", ann}, {"web", "shared-9"}}
+	if !slices.Equal(er.Conversations, want) || er.Removed[RemovedFallbacks] != 1 || er.Removed[RemovedSessions] != 3 ||
+		er.Removed[RemovedHistories] != 3 || er.Removed[RemovedTranscripts] != 2 {
+		t.Errorf("erasure %+v, want conversations %v, 3 sessions and histories, 2 transcripts, 1 utterance", er, want)
 	}
 	// A turn of ann's from before the erasure, still on its way, arrives late.
 	f.svc.Observe(ctx, Turn{At: at.Add(2 * time.Minute), Bot: "bot", Channel: "web", User: ann, Conversation: ann,
@@ -708,15 +717,17 @@ func TestEraseUser(t *testing.T) {
 			t.Errorf("after erasure %s still names the user: %q", key, val)
 		}
 	}
-	for _, conv := range []string{ann, "call-" + ann} {
+	for _, conv := range []intents.ConversationKey{intents.KeyOf("web", ann), intents.KeyOf("voice", "call-"+ann)} {
 		if _, ok, _ := f.sessions.Get(ctx, "bot", conv); ok {
 			t.Errorf("session %s survived the erasure", conv)
 		}
 	}
-	if _, ok, _ := f.sessions.Get(ctx, "bot", bob); !ok {
-		t.Error("bob's session was erased")
+	for _, conv := range []intents.ConversationKey{intents.KeyOf("web", bob), intents.KeyOf("telegram", "shared-9")} {
+		if _, ok, _ := f.sessions.Get(ctx, "bot", conv); !ok {
+			t.Errorf("bob's session %s was erased", conv)
+		}
 	}
-	c, _ := f.svc.Describe(ctx, "bot", bob)
+	c, _ := f.svc.Describe(ctx, "bot", intents.KeyOf("web", bob))
 	if conv := c.(*Conversation); len(conv.Transcript) != 1 || !conv.Active {
 		t.Errorf("bob's conversation %+v", conv)
 	}
@@ -745,8 +756,6 @@ func TestEraseUser(t *testing.T) {
 		t.Errorf("ann's new conversation is not indexed: %+v", list.Conversations)
 	}
 }
-
-func sessionsOptions() sessions.Options { return sessions.Options{} }
 
 func sessionsCommit(st sessions.State, text string) sessions.Commit {
 	return sessions.Commit{State: st, History: &sessions.HistoryEntry{Text: text}}

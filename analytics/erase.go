@@ -3,47 +3,81 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/intents"
 	"github.com/redis/go-redis/v9"
 )
 
-// Erasure reports what erasing a user removed.
+// Kinds of records an [Erasure] counts, besides those of Config.Forget.
+const (
+	RemovedSessions    = "sessions"             // conversation states
+	RemovedHistories   = "histories"            // conversations' recent histories
+	RemovedAnswers     = "remembered_answers"   // answers kept for retried messages
+	RemovedTranscripts = "transcripts"          // recorded transcripts
+	RemovedSummaries   = "conversation_records" // descriptions of recorded conversations
+	RemovedFallbacks   = "fallback_utterances"  // the user's utterances in the fallback lists
+	RemovedUserIndexes = "user_indexes"         // the user's index entries (analytics, sessions)
+)
+
+// Erasure is the receipt of erasing a user: what was removed, per kind.
 type Erasure struct {
 	Bot  string `json:"bot"`
 	User string `json:"user"`
-	// Conversations counts the conversations whose session, transcript and
-	// description were deleted.
-	Conversations int `json:"conversations"`
-	// FallbackUtterances counts the user's utterances taken back out of the
-	// daily fallback lists.
-	FallbackUtterances int `json:"fallback_utterances"`
-	// Forgotten counts the records removed from other stores, by the names
-	// of Config.Forget (e.g. "invocation_logs", "dead_letters").
-	Forgotten map[string]int `json:"forgotten,omitempty"`
+	// Conversations lists the conversations erased (whole: a conversation
+	// the user shares with others goes too), as channel and platform id.
+	Conversations []ErasedConversation `json:"conversations"`
+	// Removed counts the records removed per kind: sessions, histories,
+	// remembered_answers, transcripts, conversation_records,
+	// fallback_utterances, user_indexes, and those of Config.Forget
+	// (invocation_logs, parked, dead_letters). Every kind is listed, 0
+	// included.
+	Removed map[string]int `json:"removed"`
+}
+
+// ErasedConversation names an erased conversation.
+type ErasedConversation struct {
+	Channel      string `json:"channel"`
+	Conversation string `json:"conversation"`
 }
 
 // Forgetter erases what a store keeps of a user and of the user's
-// conversations, and reports how many records it removed.
+// conversations, and reports how many records it removed per kind.
 type Forgetter interface {
-	Forget(ctx context.Context, bot, user string, conversations []string) (int, error)
+	Forget(ctx context.Context, bot, user string, conversations []intents.ConversationKey) (map[string]int, error)
 }
 
 // Erase deletes everything Parley keeps that identifies a user of a bot:
-// the sessions and transcripts of the user's conversations, their
-// descriptions and index entries, the user's index, and the user's
-// utterances in the fallback lists. Aggregate counters and unique-user
+// the user's conversations on every channel (found in the sessions' user
+// index, which is kept whether analytics record or not, and in analytics'
+// own) with their sessions, histories, remembered answers, transcripts,
+// descriptions and index entries; the user's indexes and fallback
+// utterances; and what the stores of Config.Forget keep (invocation logs,
+// parked messages, dead letters). Aggregate counters and unique-user
 // estimates stay; they hold no identity.
 //
-// It first writes this replica's buffered turns and waits EraseSettle for
-// other replicas to write theirs, so that recent conversations are known.
-// Turns recorded up to the erasure that arrive later still are not indexed
-// again. A conversation the user shares with others is deleted whole.
+// A message of the user, or of one of the conversations, received before
+// the erasure and still in flight (running, queued, parked, retried) is
+// dropped and recreates nothing: the erasure leaves markers, holding only
+// its time, that refuse it. The erasure then waits EraseSettle for turns
+// running on other replicas to end and their buffers to be written, and
+// sweeps once more.
 func (s *Service) Erase(ctx context.Context, bot, user string) (*Erasure, error) {
 	if err := s.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("erase user: write buffered turns: %w", err)
+	}
+	er := &Erasure{Bot: bot, User: user, Removed: map[string]int{}}
+	for _, kind := range []string{RemovedSessions, RemovedHistories, RemovedAnswers, RemovedTranscripts,
+		RemovedSummaries, RemovedFallbacks, RemovedUserIndexes} {
+		er.Removed[kind] = 0
+	}
+	erased := map[intents.ConversationKey]bool{}
+	at := s.now()
+	if err := s.eraseOnce(ctx, bot, user, at, er, erased); err != nil {
+		return nil, err
 	}
 	if s.cfg.EraseSettle > 0 {
 		select {
@@ -51,43 +85,96 @@ func (s *Service) Erase(ctx context.Context, bot, user string) (*Erasure, error)
 			return nil, fmt.Errorf("erase user: %w", ctx.Err())
 		case <-time.After(s.cfg.EraseSettle):
 		}
+		if err := s.Flush(ctx); err != nil {
+			return nil, fmt.Errorf("erase user: write buffered turns: %w", err)
+		}
+		if err := s.eraseOnce(ctx, bot, user, at, er, erased); err != nil {
+			return nil, err
+		}
 	}
-	uk := s.keys.user(bot, user)
-	res, err := eraseScript.Run(ctx, s.rdb, uk.list(), s.now().UnixMilli(), erasureMarkerTTL.Milliseconds()).Slice()
-	if err != nil || len(res) != 2 {
-		return nil, fmt.Errorf("erase user index: %w", err)
+	convs := slices.Sorted(maps.Keys(erased))
+	for _, c := range convs {
+		ch, id, ok := c.Split()
+		if !ok {
+			id = string(c) // recorded before conversations were keyed by channel
+		}
+		er.Conversations = append(er.Conversations, ErasedConversation{Channel: ch, Conversation: id})
 	}
-	convs, refs := stringsOf(res[0]), stringsOf(res[1])
+	if er.Conversations == nil {
+		er.Conversations = []ErasedConversation{}
+	}
+	for name, f := range s.cfg.Forget {
+		counts, err := f.Forget(ctx, bot, user, convs)
+		if err != nil {
+			return nil, fmt.Errorf("erase user: %s: %w", name, err)
+		}
+		for kind, n := range counts {
+			er.Removed[kind] += n
+		}
+	}
+	return er, nil
+}
 
-	// The web channel names a user's conversation after the user.
-	candidates := convs
-	if !slices.Contains(convs, user) {
-		candidates = append(slices.Clip(convs), user)
+// eraseOnce marks the user erased, reads and deletes the user's indexes,
+// and erases every conversation they name, adding to er and erased.
+func (s *Service) eraseOnce(ctx context.Context, bot, user string, at time.Time, er *Erasure, erased map[intents.ConversationKey]bool) error {
+	uk := s.keys.user(bot, user)
+	res, err := eraseScript.Run(ctx, s.rdb, uk.list(), at.UnixMilli(), erasureMarkerTTL.Milliseconds()).Slice()
+	if err != nil || len(res) != 2 {
+		return fmt.Errorf("erase user index: %w", err)
 	}
-	metas := make([]*redis.SliceCmd, len(candidates))
+	var convs []intents.ConversationKey
+	for _, c := range stringsOf(res[0]) {
+		convs = append(convs, intents.ConversationKey(c))
+	}
+	refs := stringsOf(res[1])
+	if len(convs) > 0 || len(refs) > 0 {
+		er.Removed[RemovedUserIndexes]++
+	}
+	if s.cfg.Sessions != nil {
+		indexed, err := s.cfg.Sessions.ForgetUser(ctx, bot, user, at)
+		if err != nil {
+			return fmt.Errorf("erase user: %w", err)
+		}
+		if len(indexed) > 0 {
+			er.Removed[RemovedUserIndexes]++
+		}
+		convs = append(convs, indexed...)
+	}
+	slices.Sort(convs)
+	convs = slices.Compact(convs)
+	// The sessions first: a turn running in one of them commits nothing.
+	if s.cfg.Sessions != nil {
+		for _, c := range convs {
+			n, err := s.cfg.Sessions.Erase(ctx, bot, c, at)
+			if err != nil {
+				return fmt.Errorf("erase user: %w", err)
+			}
+			er.Removed[RemovedSessions] += n.Sessions
+			er.Removed[RemovedHistories] += n.Histories
+			er.Removed[RemovedAnswers] += n.Answers
+		}
+	}
+
+	metas := make([]*redis.SliceCmd, len(convs))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, c := range candidates {
-			metas[i] = p.HMGet(ctx, s.keys.conversation(bot, c), "user", "started", "last")
+		for i, c := range convs {
+			metas[i] = p.HMGet(ctx, s.keys.conversation(bot, string(c)), "started", "last")
 		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("erase user: read conversations: %w", err)
+		return fmt.Errorf("erase user: read conversations: %w", err)
 	}
-	var erase []string
 	p := s.pipeline(ctx)
-	for i, c := range candidates {
+	dels := make([]*redis.IntCmd, 0, 2*len(convs))
+	for i, c := range convs {
+		dels = append(dels, p.p.Del(ctx, s.keys.transcript(bot, string(c))), p.p.Del(ctx, s.keys.conversation(bot, string(c))))
 		vals := metas[i].Val()
-		owner, _ := vals[0].(string)
-		if i >= len(convs) && owner != "" && owner != user {
-			continue // someone else's conversation that happens to carry the user's name
-		}
-		erase = append(erase, c)
-		p.p.Del(ctx, s.keys.transcript(bot, c), s.keys.conversation(bot, c))
-		started, _ := vals[1].(string)
-		last, _ := vals[2].(string)
+		started, _ := vals[0].(string)
+		last, _ := vals[1].(string)
 		if from, to := msTime(started), msTime(last); !from.IsZero() && !to.IsZero() {
 			for day := Day.Floor(from); !day.After(to) && to.Sub(day) < 401*24*time.Hour; day = day.Add(24 * time.Hour) {
-				p.p.ZRem(ctx, s.keys.conversationIndex(bot, day), c)
+				p.p.ZRem(ctx, s.keys.conversationIndex(bot, day), string(c))
 			}
 		}
 		p.maybeExec()
@@ -108,27 +195,20 @@ func (s *Service) Erase(ctx context.Context, bot, user string) (*Erasure, error)
 	}
 	p.exec()
 	if p.err != nil {
-		return nil, fmt.Errorf("erase user: %w", p.err)
+		return fmt.Errorf("erase user: %w", p.err)
 	}
-	if s.cfg.Sessions != nil {
-		for _, c := range erase {
-			if err := s.cfg.Sessions.Delete(ctx, bot, c); err != nil {
-				return nil, fmt.Errorf("erase user: %w", err)
-			}
+	for i, d := range dels {
+		kind := RemovedTranscripts
+		if i%2 == 1 {
+			kind = RemovedSummaries
 		}
+		er.Removed[kind] += int(d.Val())
 	}
-	er := &Erasure{Bot: bot, User: user, Conversations: len(erase), FallbackUtterances: len(refs)}
-	for name, f := range s.cfg.Forget {
-		n, err := f.Forget(ctx, bot, user, erase)
-		if err != nil {
-			return nil, fmt.Errorf("erase user: %s: %w", name, err)
-		}
-		if er.Forgotten == nil {
-			er.Forgotten = make(map[string]int, len(s.cfg.Forget))
-		}
-		er.Forgotten[name] = n
+	er.Removed[RemovedFallbacks] += len(refs)
+	for _, c := range convs {
+		erased[c] = true
 	}
-	return er, nil
+	return nil
 }
 
 func stringsOf(v any) []string {

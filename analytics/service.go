@@ -441,7 +441,7 @@ func (s *Service) indexUsers(ctx context.Context, w *write) error {
 				if f := t.fallbackUtterance(); f != "" {
 					ref = Day.stamp(t.At) + "\x1f" + f
 				}
-				args = append(args, t.At.UnixMilli(), t.Conversation, ref)
+				args = append(args, t.At.UnixMilli(), t.key(), ref)
 			}
 		}
 		cmds[i] = userScript.EvalSha(ctx, p.p, keys, args...)
@@ -492,9 +492,9 @@ func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolv
 		if settings[t.Bot].retention <= 0 {
 			continue
 		}
-		c := conv{t.Bot, t.Conversation}
+		c := conv{t.Bot, t.key()}
 		if _, ok := groups[c]; !ok {
-			sh := shardID{t.Bot, s.keys.conversationShard(t.Bot, t.Conversation)}
+			sh := shardID{t.Bot, s.keys.conversationShard(t.Bot, c.id)}
 			if _, ok := shardsOf[sh]; !ok {
 				shardOrder = append(shardOrder, sh)
 			}

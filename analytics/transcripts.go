@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/sessions"
 	"github.com/redis/go-redis/v9"
 )
@@ -129,10 +130,12 @@ func appendJSONString(b []byte, s string) []byte {
 
 // ConversationSummary describes a recorded conversation.
 type ConversationSummary struct {
+	// Channel and Conversation name the conversation: the channel and the
+	// platform's own id, which may repeat on another channel.
+	Channel      string `json:"channel"`
 	Conversation string `json:"conversation"`
-	// User and Channel are those of the conversation's latest recorded turn.
+	// User is the user of the conversation's latest recorded turn.
 	User    string    `json:"user,omitempty"`
-	Channel string    `json:"channel,omitempty"`
 	Started time.Time `json:"started"`
 	Last    time.Time `json:"last"`
 	// Turns counts the recorded turns (the transcript keeps the latest only).
@@ -144,13 +147,18 @@ type ConversationSummary struct {
 	Ended *time.Time `json:"ended,omitempty"`
 }
 
-func summaryOf(conversation string, h map[string]string) *ConversationSummary {
+// summaryOf describes the conversation with key conv from its hash h.
+func summaryOf(conv intents.ConversationKey, h map[string]string) *ConversationSummary {
 	if len(h) == 0 {
 		return nil
 	}
 	turns, _ := strconv.ParseInt(h["turns"], 10, 64)
 	sessionsN, _ := strconv.ParseInt(h["sessions"], 10, 64)
-	c := &ConversationSummary{Conversation: conversation, User: h["user"], Channel: h["channel"],
+	channel, id, ok := conv.Split()
+	if !ok {
+		channel, id = h["channel"], string(conv) // recorded before conversations were keyed by channel
+	}
+	c := &ConversationSummary{Conversation: id, User: h["user"], Channel: channel,
 		Started: msTime(h["started"]), Last: msTime(h["last"]), Turns: turns, Sessions: sessionsN}
 	if e := msTime(h["ended"]); !e.IsZero() {
 		c.Ended = &e
@@ -160,7 +168,10 @@ func summaryOf(conversation string, h map[string]string) *ConversationSummary {
 
 // Conversation is a conversation's live state and its recorded transcript.
 type Conversation struct {
-	Bot          string `json:"bot"`
+	Bot string `json:"bot"`
+	// Channel and Conversation name the conversation: the channel and the
+	// platform's own id.
+	Channel      string `json:"channel"`
 	Conversation string `json:"conversation"`
 	// Active is true while the conversation has a session.
 	Active bool `json:"active"`
@@ -177,29 +188,30 @@ type Conversation struct {
 // Describe returns a conversation's session and transcript, for the
 // management API. A conversation that has neither is not an error: it is
 // inactive and empty.
-func (s *Service) Describe(ctx context.Context, bot, conversation string) (any, error) {
-	c := &Conversation{Bot: bot, Conversation: conversation, History: []sessions.HistoryEntry{}, Transcript: []Entry{}}
+func (s *Service) Describe(ctx context.Context, bot string, conv intents.ConversationKey) (any, error) {
+	channel, id, _ := conv.Split()
+	c := &Conversation{Bot: bot, Channel: channel, Conversation: id, History: []sessions.HistoryEntry{}, Transcript: []Entry{}}
 	if s.cfg.Sessions != nil {
-		st, ok, err := s.cfg.Sessions.Get(ctx, bot, conversation)
+		st, ok, err := s.cfg.Sessions.Get(ctx, bot, conv)
 		if err != nil {
 			return nil, err
 		}
 		c.Active, c.State = ok, st
-		if c.History, err = s.cfg.Sessions.History(ctx, bot, conversation); err != nil {
+		if c.History, err = s.cfg.Sessions.History(ctx, bot, conv); err != nil {
 			return nil, err
 		}
 	}
 	var meta *redis.MapStringStringCmd
 	var entries *redis.StringSliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		meta = p.HGetAll(ctx, s.keys.conversation(bot, conversation))
-		entries = p.LRange(ctx, s.keys.transcript(bot, conversation), 0, -1)
+		meta = p.HGetAll(ctx, s.keys.conversation(bot, string(conv)))
+		entries = p.LRange(ctx, s.keys.transcript(bot, string(conv)), 0, -1)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read transcript: %w", err)
 	}
-	c.Summary = summaryOf(conversation, meta.Val())
+	c.Summary = summaryOf(conv, meta.Val())
 	for _, raw := range entries.Val() {
 		var e Entry
 		if json.Unmarshal([]byte(raw), &e) == nil {
@@ -282,7 +294,7 @@ func (s *Service) Conversations(ctx context.Context, bot string, q ConversationQ
 	}
 	out := &ConversationList{From: q.From, To: q.To, Conversations: []*ConversationSummary{}}
 	for i, id := range ids {
-		c := summaryOf(id, metas[i].Val())
+		c := summaryOf(intents.ConversationKey(id), metas[i].Val())
 		if c == nil || c.Last.Before(q.From) || !c.Started.Before(q.To) {
 			continue
 		}

@@ -2,6 +2,8 @@ package analytics
 
 import (
 	"strings"
+
+	"github.com/parleyhq/parley/intents"
 	"time"
 	"unicode/utf8"
 )
@@ -51,6 +53,15 @@ type Turn struct {
 	Sensitive bool
 	// RequestID identifies the HTTP request that carried the turn.
 	RequestID string
+}
+
+// key is the turn's conversation as stored ([intents.ConversationKey]), or
+// "" when the turn has none.
+func (t *Turn) key() string {
+	if t.Conversation == "" {
+		return ""
+	}
+	return string(intents.KeyOf(t.Channel, t.Conversation))
 }
 
 // label returns the label for a possibly empty dimension value.

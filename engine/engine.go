@@ -20,6 +20,18 @@ import (
 // written; the client may retry.
 var ErrUnavailable = errors.New("conversation store unavailable")
 
+// ErrErased means the message was received before its conversation or its
+// user was erased: it is dropped, and nothing of it is kept. Retrying
+// cannot help.
+var ErrErased = sessions.ErrErased
+
+// SensitiveAnswerTTL is how long the answer of a turn that a handler
+// marked sensitive is remembered for a retry of its message, instead of
+// sessions.DefaultAnswerTTL: long enough for a platform's retries (Slack's
+// last comes after about 5 minutes, Twilio and the voice platforms do not
+// retry), short enough that no clear copy of the answer lingers.
+const SensitiveAnswerTTL = 5 * time.Minute
+
 // Config configures an [Engine].
 type Config struct {
 	// Bots resolves bot snapshots.
@@ -124,11 +136,19 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = time.Now().UTC()
 	}
+	if ev.Received.IsZero() {
+		ev.Received = time.Now().UTC()
+	}
 	timeout := clip(ctx, bot.Settings.Timeout())
-	st, err := e.sessions.Begin(ctx, bot.Name, ev.Conversation, sessions.Options{
+	st, err := e.sessions.Begin(ctx, bot.Name, ev.Key(), sessions.Options{
 		MessageID: ev.ID,
 		Lease:     2*timeout + 5*time.Second,
+		User:      ev.User,
+		Received:  ev.Received,
 	})
+	if errors.Is(err, ErrErased) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -161,6 +181,7 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	}
 	t := &Turn{TurnResult: intents.TurnResult{Event: ev, Conversation: ev.Conversation, Decision: d},
 		NewConversation: st.New(), RoutingTime: time.Since(routeStart)}
+	var inv sandbox.Invocation // the handler's invocation, recorded once the turn is settled
 	next := st.State
 	next.Expect = ""
 	next.Turns++
@@ -199,20 +220,21 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 				e.log.Warn("release conversation after a rejected turn", "bot", bot.Name, "err", rerr)
 			}
 			e.record(ctx, sandbox.Invocation{Bot: bot.Name, Intent: d.Intent, Version: h.Version,
-				Conversation: ev.Conversation, Start: time.Now(), Outcome: sandbox.OutcomeRejected,
+				Channel: ev.Channel, Conversation: ev.Conversation, Start: time.Now(), Outcome: sandbox.OutcomeRejected,
 				Error: "too many turns running (max_concurrent_turns)"})
 			return nil, &BusyError{Bot: bot.Name, Reply: bot.Settings.BusyText(), RetryAfter: time.Second,
 				Limit: LimitConcurrency}
 		}
 		res, err := e.runtime.Run(ctx, call)
 		slots.release()
-		e.record(ctx, sandbox.NewInvocation(&call, res, err))
+		inv = sandbox.NewInvocation(&call, res, err)
 		t.Logs, t.HandlerTime = res.Logs, res.Duration
 		if err != nil {
 			// A failed turn changes nothing: release the conversation as it was.
 			if rerr := e.sessions.Release(ctx, st); rerr != nil {
 				e.log.WarnContext(ctx, "release conversation after failed turn", "bot", bot.Name, "err", rerr)
 			}
+			e.record(ctx, inv)
 			return e.failed(ctx, t, bot, err), nil
 		}
 		t.Outcome = intents.OutcomeHandled
@@ -229,7 +251,12 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	answer, err := json.Marshal(t)
 	if err != nil {
 		e.sessions.Release(ctx, st)
+		e.record(ctx, inv)
 		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	var answerTTL time.Duration // the store's default
+	if sensitive(t) {
+		answerTTL = SensitiveAnswerTTL
 	}
 	err = e.sessions.Commit(ctx, st, sessions.Commit{
 		State:         next,
@@ -238,11 +265,35 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 		HistoryLength: bot.Settings.HistoryLength,
 		History:       historyEntry(t),
 		Answer:        answer,
+		AnswerTTL:     answerTTL,
 	})
+	if errors.Is(err, ErrErased) {
+		// Erased while the handler ran: keep the usage, not whose it was.
+		e.record(ctx, anonymous(inv))
+		return nil, err
+	}
+	e.record(ctx, inv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return t, nil
+}
+
+// anonymous is an invocation without what could identify its user: the
+// conversation, the handler's log lines and its error.
+func anonymous(inv sandbox.Invocation) sandbox.Invocation {
+	inv.Channel, inv.Conversation, inv.Logs, inv.Error = "", "", nil, ""
+	return inv
+}
+
+// sensitive reports whether a handler marked one of the turn's replies sensitive.
+func sensitive(t *Turn) bool {
+	for _, r := range t.Replies {
+		if r.Sensitive {
+			return true
+		}
+	}
+	return false
 }
 
 // pin returns the conversation's pinned versions with intent pinned to
@@ -262,9 +313,10 @@ func pin(pins map[string]int, bot *bots.Bot, intent string, version int) map[str
 	return out
 }
 
-// record reports an invocation to the recorder, if there is one.
+// record reports an invocation to the recorder, if there is one and a
+// handler ran.
 func (e *Engine) record(ctx context.Context, inv sandbox.Invocation) {
-	if e.invocations != nil {
+	if e.invocations != nil && inv.Bot != "" {
 		e.invocations.Record(ctx, inv)
 	}
 }
@@ -325,10 +377,8 @@ func addSlots(ev *intents.Event, bot *bots.Bot) {
 func historyEntry(t *Turn) *sessions.HistoryEntry {
 	h := &sessions.HistoryEntry{Time: t.Event.Timestamp, Text: t.Event.Text, Intent: t.Decision.Intent,
 		Reply: firstText(t.Replies), Outcome: string(t.Outcome)}
-	for _, r := range t.Replies {
-		if r.Sensitive {
-			h.Text, h.Reply = "", ""
-		}
+	if sensitive(t) {
+		h.Text, h.Reply = "", ""
 	}
 	return h
 }
@@ -343,6 +393,7 @@ func firstText(replies []intents.Reply) string {
 // Conversation is a conversation's stored state and recent history.
 type Conversation struct {
 	Bot          string                  `json:"bot"`
+	Channel      string                  `json:"channel"`
 	Conversation string                  `json:"conversation"`
 	Active       bool                    `json:"active"`
 	State        sessions.State          `json:"state"`
@@ -350,14 +401,15 @@ type Conversation struct {
 }
 
 // Describe returns a conversation's state and history, for the management API.
-func (e *Engine) Describe(ctx context.Context, bot, conversation string) (any, error) {
-	st, ok, err := e.sessions.Get(ctx, bot, conversation)
+func (e *Engine) Describe(ctx context.Context, bot string, conv intents.ConversationKey) (any, error) {
+	st, ok, err := e.sessions.Get(ctx, bot, conv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	hist, err := e.sessions.History(ctx, bot, conversation)
+	hist, err := e.sessions.History(ctx, bot, conv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return &Conversation{Bot: bot, Conversation: conversation, Active: ok, State: st, History: hist}, nil
+	channel, id, _ := conv.Split()
+	return &Conversation{Bot: bot, Channel: channel, Conversation: id, Active: ok, State: st, History: hist}, nil
 }

@@ -138,7 +138,7 @@ func (e *Engine) rateLimit(ctx context.Context, bot *bots.Bot, ev *intents.Event
 	if e.limiter == nil {
 		return nil
 	}
-	d := e.limiter.Allow(ctx, bot.Name, ev.Conversation, bot.Settings.RateLimits())
+	d := e.limiter.Allow(ctx, bot.Name, string(ev.Key()), bot.Settings.RateLimits())
 	if d.Allowed {
 		return nil
 	}

@@ -44,7 +44,7 @@ func newRolloutRig(t *testing.T) *rolloutRig {
 // say runs a turn of conversation conv and returns the version that answered.
 func (r *rolloutRig) say(conv, text string) int {
 	r.t.Helper()
-	turn, err := r.eng.Run(context.Background(), &intents.Event{Bot: "shop", User: conv, Conversation: conv,
+	turn, err := r.eng.Run(context.Background(), &intents.Event{Bot: "shop", Channel: "web", User: conv, Conversation: conv,
 		Intent: "Order", Text: text})
 	if err != nil {
 		r.t.Fatal(err)
@@ -108,7 +108,7 @@ func TestConversationsKeepTheirVersion(t *testing.T) {
 	r.expect(inside, 2)
 	r.expect(outside, 1)
 	// The pin is in the session state, saved with the turn.
-	st, _, err := r.ses.Get(ctx, "shop", inside)
+	st, _, err := r.ses.Get(ctx, "shop", intents.KeyOf("web", inside))
 	must(err)
 	if st.Versions["Order"] != 2 {
 		t.Fatalf("session of %s pins %v", inside, st.Versions)

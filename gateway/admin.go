@@ -12,6 +12,7 @@ import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/web"
+	"github.com/parleyhq/parley/intents"
 )
 
 // decode reads a JSON body strictly: unknown fields and trailing data are errors.
@@ -372,15 +373,25 @@ func (s *Server) invoke(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
+// getConversation answers GET /v1/bots/{bot}/conversations/{channel}/{conversation}:
+// a conversation's session and transcript. Conversation ids are the
+// platforms' own, so the channel is part of the address.
 func (s *Server) getConversation(c *gin.Context) {
 	if _, err := s.cfg.Catalog.Bot(c, c.Param("bot")); err != nil {
 		s.fail(c, err)
 		return
 	}
-	conv, err := s.cfg.Conversations.Describe(c, c.Param("bot"), c.Param("conversation"))
+	conv, err := s.cfg.Conversations.Describe(c, c.Param("bot"), intents.KeyOf(c.Param("channel"), c.Param("conversation")))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, conv)
+}
+
+// conversationNeedsChannel answers a conversation addressed without its
+// channel.
+func (s *Server) conversationNeedsChannel(c *gin.Context) {
+	s.fail(c, newError(http.StatusBadRequest, "channel_required",
+		"address a conversation with its channel: /v1/bots/{bot}/conversations/{channel}/{conversation}"))
 }

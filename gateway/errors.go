@@ -92,6 +92,8 @@ func classify(err error) *apiError {
 	case errors.As(err, &cce):
 		return &apiError{Status: http.StatusConflict, Code: "canary_running", Message: cce.Error(),
 			Extra: map[string]any{"canary": bots.Canary{Version: cce.Version, Percent: cce.Percent}}}
+	case errors.Is(err, engine.ErrErased):
+		return newError(http.StatusGone, "erased", "the conversation or its user was erased after this message was received")
 	case errors.Is(err, engine.ErrUnavailable):
 		return newError(http.StatusServiceUnavailable, "unavailable", err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -59,7 +59,7 @@ type Deletions interface {
 
 // Conversations reads conversation state for the management API.
 type Conversations interface {
-	Describe(ctx context.Context, bot, conversation string) (any, error)
+	Describe(ctx context.Context, bot string, conv intents.ConversationKey) (any, error)
 }
 
 // Pinger reports whether the shared store is reachable.
@@ -140,6 +140,14 @@ func (s *Server) routes() {
 	r := s.engine
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	// Paths are taken as sent: no cleaning, no redirects to another path
+	// (which would address another user or conversation), and every id can
+	// be written percent-encoded ("a%2Fb" is the id "a/b").
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.RemoveExtraSlash = false
+	r.UseRawPath = true
+	r.UnescapePathValues = true
 	r.Use(s.trace)
 	r.Use(s.recover)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, newError(http.StatusNotFound, "not_found", "no such route")) })
@@ -174,7 +182,8 @@ func (s *Server) routes() {
 	v1.PUT("/bots/:bot/nlu", s.putNLU)
 	v1.GET("/bots/:bot/nlu", s.getNLU)
 	v1.POST("/bots/:bot/invoke", s.invoke)
-	v1.GET("/bots/:bot/conversations/:conversation", s.getConversation)
+	v1.GET("/bots/:bot/conversations/:channel/:conversation", s.getConversation)
+	v1.GET("/bots/:bot/conversations/:channel", s.conversationNeedsChannel)
 	s.deadLetterRoutes(v1)
 	s.scheduleRoutes(v1)
 	s.invocationRoutes(v1)

@@ -33,6 +33,10 @@ type Event struct {
 	Voice bool `json:"voice,omitempty"`
 	// Timestamp is when the platform says the message was sent.
 	Timestamp time.Time `json:"timestamp"`
+	// Received is when Parley received the message (the queue stamps it at
+	// enqueue, the engine at the turn when it is zero). A message received
+	// before its conversation or user was erased is dropped.
+	Received time.Time `json:"received,omitzero"`
 	// Raw is the platform payload as received, for handlers that need a field
 	// the normalized event does not carry.
 	Raw json.RawMessage `json:"raw,omitempty"`

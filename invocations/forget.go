@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 
+	"github.com/parleyhq/parley/intents"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -13,22 +14,25 @@ var forgetSource string
 
 var forgetScript = redis.NewScript(forgetSource)
 
+// RemovedLogs is the kind [Recorder.Forget] reports its count under.
+const RemovedLogs = "invocation_logs"
+
 // Forget removes the bot's recent invocations of the given conversations
 // (their log lines and errors may name the user), after writing this
-// process's queued ones, and reports how many it removed. Daily usage
-// totals stay: they hold no identity.
-func (r *Recorder) Forget(ctx context.Context, bot, _ string, conversations []string) (int, error) {
+// process's queued ones, and reports how many it removed under
+// [RemovedLogs]. Daily usage totals stay: they hold no identity.
+func (r *Recorder) Forget(ctx context.Context, bot, _ string, conversations []intents.ConversationKey) (map[string]int, error) {
 	if len(conversations) == 0 {
-		return 0, nil
+		return map[string]int{RemovedLogs: 0}, nil
 	}
 	r.Flush(ctx)
 	args := make([]any, len(conversations))
 	for i, c := range conversations {
-		args[i] = c
+		args[i] = string(c)
 	}
 	n, err := forgetScript.Run(ctx, r.rdb, []string{r.recentKey(bot)}, args...).Int()
 	if err != nil {
-		return 0, fmt.Errorf("forget invocations: %w", err)
+		return nil, fmt.Errorf("forget invocations: %w", err)
 	}
-	return n, nil
+	return map[string]int{RemovedLogs: n}, nil
 }

@@ -65,6 +65,7 @@ type Entry struct {
 	Bot          string    `json:"bot"`
 	Intent       string    `json:"intent"`
 	Version      int       `json:"version"`
+	Channel      string    `json:"channel,omitempty"`
 	Conversation string    `json:"conversation,omitempty"`
 	Outcome      string    `json:"outcome"`
 	DurationMS   float64   `json:"duration_ms"`
@@ -237,6 +238,7 @@ func NewEntry(inv sandbox.Invocation) Entry {
 		Bot:          inv.Bot,
 		Intent:       inv.Intent,
 		Version:      inv.Version,
+		Channel:      inv.Channel,
 		Conversation: inv.Conversation,
 		Outcome:      string(inv.Outcome),
 		DurationMS:   float64(inv.Duration.Microseconds()) / 1000,

@@ -95,6 +95,7 @@ func (q *Queue) Replay(ctx context.Context, bot, id string) error {
 	if d.Event == nil {
 		return fmt.Errorf("dead letter %s has no readable event", id)
 	}
+	d.Event.Received = time.Now().UTC() // received again, by this replay
 	if _, err := q.enqueue(ctx, d.Event, 0); err != nil {
 		return err
 	}

@@ -173,11 +173,15 @@ func (q *Queue) resume(ctx context.Context, p int, member string, due dueSet) er
 		if sent != "" {
 			sentKey, ttl = sent, strconv.FormatInt(q.cfg.DedupTTL.Milliseconds(), 10)
 		}
-		left, err := unparkScript.Run(ctx, q.rdb, []string{list, q.dueKey(p), q.parkedNKey(p), sentKey},
-			head, member, time.Now().UnixMilli(), ttl).Int64()
+		left, err := unparkScript.Run(ctx, q.rdb, []string{list, q.dueKey(p), q.parkedNKey(p), sentKey, q.leaseKey(p)},
+			head, member, time.Now().UnixMilli(), ttl, q.cfg.ID).Int64()
 		switch {
 		case err != nil:
 			return fmt.Errorf("unpark entry: %w", err)
+		case left == -2:
+			// The entry was removed meanwhile (its user was erased): look
+			// at the conversation again at once.
+			due[member] = time.Now()
 		case left < 0:
 			return errLeaseLost // another replica moved on: the partition is not ours
 		case left == 0:
@@ -225,10 +229,15 @@ func (q *Queue) repark(ctx context.Context, p int, member, head string, pe parke
 	}
 	res, err := reparkScript.Run(ctx, q.rdb, []string{q.leaseKey(p), q.parkedKey(p, member), q.dueKey(p)},
 		q.cfg.ID, head, raw, member, dueMillis(at)).Int64()
-	if err != nil {
+	switch {
+	case err != nil:
 		return fmt.Errorf("park entry again: %w", err)
-	}
-	if res != 1 {
+	case res == 0:
+		// The entry was removed meanwhile (its user was erased): look at
+		// the conversation again at once.
+		due[member] = time.Now()
+		return nil
+	case res != 1:
 		return errLeaseLost
 	}
 	due[member] = at
@@ -238,9 +247,12 @@ func (q *Queue) repark(ctx context.Context, p int, member, head string, pe parke
 // ParkedConversation is a conversation of a bot whose events wait, parked,
 // for their turn (see [Later]).
 type ParkedConversation struct {
-	// Conversation and Partition say which conversation it is.
+	// Channel and Conversation say which conversation it is (the
+	// platform's own id), Partition where it waits.
+	Channel      string `json:"channel"`
 	Conversation string `json:"conversation"`
 	Partition    int    `json:"partition"`
+	key          intents.ConversationKey
 	// Due is when its first parked event runs next.
 	Due time.Time `json:"due"`
 	// Entries is how many of its events are parked, the first included.
@@ -273,7 +285,9 @@ func (q *Queue) Parked(ctx context.Context, bot string, limit int) ([]ParkedConv
 				if err != nil {
 					continue
 				}
-				out = append(out, ParkedConversation{Conversation: kv[i][len(prefix):], Partition: p,
+				key := intents.ConversationKey(kv[i][len(prefix):])
+				channel, id, _ := key.Split()
+				out = append(out, ParkedConversation{Channel: channel, Conversation: id, Partition: p, key: key,
 					Due: time.UnixMilli(int64(score)).UTC()})
 			}
 			if cursor = next; cursor == 0 {
@@ -292,7 +306,7 @@ func (q *Queue) Parked(ctx context.Context, bot string, limit int) ([]ParkedConv
 		heads := make([]*redis.StringCmd, len(batch))
 		_, err := q.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for i, c := range batch {
-				key := q.parkedKey(c.Partition, prefix+c.Conversation)
+				key := q.parkedKey(c.Partition, convMember(bot, c.key))
 				lens[i] = pipe.LLen(ctx, key)
 				heads[i] = pipe.LIndex(ctx, key, 0)
 			}

@@ -309,7 +309,7 @@ func TestParkedListing(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := b1[0]
-		if c.Conversation != "SLOW" || c.Partition != q.Partition("b1", "SLOW") || c.Event == nil || c.Event.ID != "S0" ||
+		if c.Channel != "slack" || c.Conversation != "SLOW" || c.Partition != q.Partition("b1", "slack:SLOW") || c.Event == nil || c.Event.ID != "S0" ||
 			c.Event.Text != "first" || c.Due.IsZero() || c.DelayedMS <= 0 {
 			t.Errorf("b1's parked conversation %+v", c)
 		}

@@ -191,17 +191,17 @@ func (q *Queue) sentKey(p int, ev *intents.Event) string {
 // [convMember].
 func (q *Queue) parkedKey(p int, member string) string { return q.tag(p) + ":parked:" + member }
 
-// convMember names a conversation in its partition's due set. Bot names
-// hold no colon, so it is unambiguous.
-func convMember(ev *intents.Event) string { return ev.Bot + ":" + ev.Conversation }
+// convMember names a conversation in its partition's due set: the bot and
+// the conversation's key. Bot names hold no colon, so it is unambiguous.
+func convMember(bot string, conv intents.ConversationKey) string { return bot + ":" + string(conv) }
 
 // Partition returns the partition of a conversation: all events of one
 // conversation go to one partition, which keeps them in order.
-func (q *Queue) Partition(bot, conversation string) int {
+func (q *Queue) Partition(bot string, conv intents.ConversationKey) int {
 	h := fnv.New32a()
 	h.Write([]byte(bot))
 	h.Write([]byte{0})
-	h.Write([]byte(conversation))
+	h.Write([]byte(conv))
 	return int(h.Sum32() % uint32(q.cfg.Partitions))
 }
 
@@ -223,10 +223,14 @@ var ErrFull = errors.New("queue: too many events waiting")
 // Enqueue stores ev for processing. ev.ID must be the platform's delivery
 // id: a delivery already enqueued within DedupTTL is not enqueued again, and
 // Enqueue reports false for it. A partition holding MaxPending events
-// refuses more with ErrFull, before the delivery is marked seen.
+// refuses more with ErrFull, before the delivery is marked seen. An event
+// without a Received time gets the current time.
 func (q *Queue) Enqueue(ctx context.Context, ev *intents.Event) (bool, error) {
 	if ev.ID == "" || ev.Bot == "" || ev.Channel == "" {
 		return false, errors.New("queue: an event needs an id, a bot and a channel")
+	}
+	if ev.Received.IsZero() {
+		ev.Received = time.Now().UTC()
 	}
 	return q.enqueue(ctx, ev, q.cfg.DedupTTL)
 }
@@ -236,7 +240,7 @@ func (q *Queue) enqueue(ctx context.Context, ev *intents.Event, dedup time.Durat
 	if err != nil {
 		return false, fmt.Errorf("encode event: %w", err)
 	}
-	p := q.Partition(ev.Bot, ev.Conversation)
+	p := q.Partition(ev.Bot, ev.Key())
 	res, err := enqueueScript.Run(ctx, q.rdb, []string{q.seenKey(p, ev), q.streamKey(p), q.parkedNKey(p)},
 		dedup.Milliseconds(), raw, time.Now().UnixMicro(), q.cfg.MaxPending).Result()
 	if errors.Is(err, redis.Nil) {

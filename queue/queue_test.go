@@ -272,7 +272,7 @@ func TestTakeOverClaimsPendingEntries(t *testing.T) {
 	r, s := newRunner(), &fakeSender{}
 	q := testQueue(t, rdb, prefix, r, s)
 	ctx := context.Background()
-	p := q.Partition("b1", "C1")
+	p := q.Partition("b1", "slack:C1")
 	for i := range 3 {
 		q.Enqueue(ctx, event(fmt.Sprint("E", i), "C1", fmt.Sprint(i)))
 	}

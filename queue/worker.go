@@ -275,7 +275,7 @@ func (q *Queue) process(ctx context.Context, p int, key string, m redis.XMessage
 			return q.ack(ctx, key, m.ID, "")
 		}
 	}
-	member := convMember(ev)
+	member := convMember(ev.Bot, ev.Key())
 	pe := parkedEntry{Event: json.RawMessage(raw)}
 	if _, parked := due[member]; parked {
 		return q.park(ctx, p, m.ID, member, pe, time.Time{}, due)
@@ -450,8 +450,9 @@ func (e permanentError) Unwrap() error { return e.err }
 func Permanent(err error) error { return permanentError{err: err} }
 
 // Discard marks err as a failure after which the event has nowhere to go
-// (its bot was deleted): the queue drops the event at once, keeping no dead
-// letter, since a dead letter would outlive the bot's deletion.
+// (its bot was deleted, or its conversation or user was erased after it was
+// received): the queue drops the event at once, keeping no dead letter,
+// since a dead letter would outlive the deletion or the erasure.
 func Discard(err error) error { return permanentError{err: err, discard: true} }
 
 func isPermanent(err error) bool {

@@ -33,7 +33,9 @@ type Invocation struct {
 	Bot     string
 	Intent  string
 	Version int
-	// Conversation is the conversation the turn belonged to.
+	// Channel and Conversation say which conversation the turn belonged
+	// to: the channel and the platform's conversation id.
+	Channel      string
 	Conversation string
 	// Start is when the call started.
 	Start time.Time
@@ -80,7 +82,7 @@ func NewInvocation(c *Call, res Result, err error) Invocation {
 		Start:        time.Now().Add(-res.Duration),
 	}
 	if c.Event != nil {
-		inv.Conversation = c.Event.Conversation
+		inv.Channel, inv.Conversation = c.Event.Channel, c.Event.Conversation
 	}
 	if err == nil {
 		return inv

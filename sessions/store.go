@@ -2,7 +2,9 @@ package sessions
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/parleyhq/parley/intents"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -21,13 +24,20 @@ var (
 	commitSource string
 	//go:embed lua/release.lua
 	releaseSource string
-	//go:embed lua/delete.lua
-	deleteSource string
+	//go:embed lua/erase.lua
+	eraseSource string
+	//go:embed lua/index.lua
+	indexSource string
+	//go:embed lua/forget_user.lua
+	forgetUserSource string
 
-	beginScript   = redis.NewScript(beginSource)
-	commitScript  = redis.NewScript(commitSource)
-	releaseScript = redis.NewScript(releaseSource)
-	deleteScript  = redis.NewScript(deleteSource)
+	beginScript      = redis.NewScript(beginSource)
+	commitScript     = redis.NewScript(commitSource)
+	releaseScript    = redis.NewScript(releaseSource)
+	eraseScript      = redis.NewScript(eraseSource)
+	indexScript      = redis.NewScript(indexSource)
+	forgetUserScript = redis.NewScript(forgetUserSource)
+	allScripts       = []*redis.Script{beginScript, commitScript, releaseScript, eraseScript, indexScript, forgetUserScript}
 )
 
 // Defaults for [Options] fields left zero.
@@ -37,6 +47,13 @@ const (
 	DefaultLease      = 10 * time.Second
 	DefaultAnswerTTL  = 24 * time.Hour
 	DefaultKeyPrefix  = "parley:"
+	// DefaultUserIndexTTL is how long a user's conversations stay indexed
+	// after the user's last turn, for erasure (longer than the invocation
+	// logs' 30 days).
+	DefaultUserIndexTTL = 35 * 24 * time.Hour
+	// DefaultErasureTTL is how long an erased conversation or user refuses
+	// messages received before the erasure.
+	DefaultErasureTTL = 24 * time.Hour
 	maxLockBackoff    = 25 * time.Millisecond
 	initialLockBackof = time.Millisecond
 )
@@ -45,15 +62,30 @@ const (
 // another turn may have run meanwhile, so this turn's changes were dropped.
 var ErrLeaseLost = errors.New("sessions: conversation lock expired before commit")
 
+// ErrErased means the conversation (or the user) was erased after the
+// message was received: the message is dropped, so that nothing in flight
+// recreates erased data. Retrying cannot help.
+var ErrErased = errors.New("sessions: the conversation was erased after this message was received")
+
 // Config configures a [Store].
 type Config struct {
 	// KeyPrefix starts every key (default "parley:").
 	KeyPrefix string
+	// UserIndexTTL is how long a user's conversations stay indexed after
+	// the user's last turn, so that erasing the user finds them (default
+	// 35 days). Set it at least as long as anything keyed by conversation
+	// is kept (invocation logs, transcripts).
+	UserIndexTTL time.Duration
+	// ErasureTTL is how long an erasure refuses messages received before
+	// it (default 24h): a message queued, parked or retried that long after
+	// is processed as new.
+	ErasureTTL time.Duration
 }
 
 // Store reads and writes conversation state. Create it with [New].
 type Store struct {
 	rdb    redis.UniversalClient
+	cfg    Config
 	prefix string
 	local  keyedQueue
 }
@@ -63,13 +95,19 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = DefaultKeyPrefix
 	}
-	return &Store{rdb: rdb, prefix: cfg.KeyPrefix, local: keyedQueue{m: make(map[string]*queueEntry)}}
+	if cfg.UserIndexTTL <= 0 {
+		cfg.UserIndexTTL = DefaultUserIndexTTL
+	}
+	if cfg.ErasureTTL <= 0 {
+		cfg.ErasureTTL = DefaultErasureTTL
+	}
+	return &Store{rdb: rdb, cfg: cfg, prefix: cfg.KeyPrefix, local: keyedQueue{m: make(map[string]*queueEntry)}}
 }
 
 // Load registers the store's scripts with Redis so the first turn does not pay
 // for a NOSCRIPT round trip. On a cluster it loads them on every shard.
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{beginScript, commitScript, releaseScript, deleteScript} {
+	for _, sc := range allScripts {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load session scripts: %w", err)
 		}
@@ -103,6 +141,13 @@ type Options struct {
 	// Lease bounds how long the turn may hold the conversation lock (default 10s).
 	// Set it above the handler timeout.
 	Lease time.Duration
+	// User, when set, is the sender: the conversation joins the user's
+	// index (in the same round trip), which erasing the user reads.
+	User string
+	// Received is when Parley received the message (default now). A
+	// message received before its conversation or user was erased is
+	// refused with [ErrErased].
+	Received time.Time
 }
 
 // Turn is one conversation turn between Begin and Commit or Release.
@@ -113,69 +158,102 @@ type Turn struct {
 	// When it is set the turn holds no lock and must not be committed.
 	Duplicate []byte
 
-	keys  conversationKeys
-	token string
-	done  func()
+	keys     conversationKeys
+	token    string
+	received int64 // when the message was received, ms since the epoch
+	done     func()
 }
 
 // New reports whether the conversation had no state before this turn.
 func (t *Turn) New() bool { return t.State.Turns == 0 }
 
 type conversationKeys struct {
-	lock, state, history, answers, message string
+	lock, state, history, answers, erased, message string
 }
 
 // BotKeyPrefixes returns the prefixes of the keys of bot's conversations
-// (state, history, remembered answers, locks, message markers): every key
-// that starts with one of them is the bot's (a bot name holds no ":").
+// (state, history, remembered answers, locks, message markers, erasure
+// markers) and of its users' indexes: every key that starts with one of
+// them is the bot's (a bot name holds no ":").
 func (s *Store) BotKeyPrefixes(bot string) []string {
-	return []string{s.prefix + "{" + bot + ":"}
+	return []string{s.prefix + "{" + bot + ":", s.prefix + "users:{" + bot + ":"}
 }
 
-func (s *Store) keys(bot, conversation, messageID string) conversationKeys {
-	base := s.prefix + "{" + bot + ":" + conversation + "}:"
-	k := conversationKeys{lock: base + "lock", state: base + "state", history: base + "hist", answers: base + "answers"}
+// keys names a conversation's keys. They share the hash tag
+// {<bot>:<hash>}, where the hash is of the bot and the conversation key:
+// each script stays in one Redis Cluster slot, key names have one shape
+// whatever the platform's ids hold, and they name no one (so the erasure
+// marker left behind holds no identity).
+func (s *Store) keys(bot string, conv intents.ConversationKey, messageID string) conversationKeys {
+	base := s.prefix + "{" + bot + ":" + pseudonym(bot, string(conv)) + "}:"
+	k := conversationKeys{lock: base + "lock", state: base + "state", history: base + "hist", answers: base + "answers",
+		erased: base + "erased"}
 	if messageID != "" {
 		k.message = base + "msg:" + messageID
 	}
 	return k
 }
 
+// userKeys names a user's index of conversations and its erasure marker,
+// by a pseudonym of the user.
+func (s *Store) userKeys(bot, user string) (index, erased string) {
+	base := s.prefix + "users:{" + bot + ":" + pseudonym(bot, user) + "}:"
+	return base + "conversations", base + "erased"
+}
+
+// pseudonym is a stable, non-reversible name for an id of a bot.
+func pseudonym(bot, id string) string {
+	sum := sha256.Sum256([]byte(bot + "\x00" + id))
+	return hex.EncodeToString(sum[:16])
+}
+
 // Begin starts a turn: it waits for the conversation's earlier turns to
-// finish (until ctx ends), takes the lock and loads the state.
-func (s *Store) Begin(ctx context.Context, bot, conversation string, opts Options) (*Turn, error) {
+// finish (until ctx ends), takes the lock and loads the state. It fails
+// with [ErrErased] when the conversation or the user was erased after
+// opts.Received.
+func (s *Store) Begin(ctx context.Context, bot string, conv intents.ConversationKey, opts Options) (*Turn, error) {
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
 	}
-	k := s.keys(bot, conversation, opts.MessageID)
+	if opts.Received.IsZero() {
+		opts.Received = time.Now()
+	}
+	k := s.keys(bot, conv, opts.MessageID)
 	done, err := s.local.acquire(ctx, k.lock)
 	if err != nil {
-		return nil, fmt.Errorf("wait for conversation %s: %w", conversation, err)
+		return nil, fmt.Errorf("wait for conversation %s: %w", conv, err)
 	}
 	token := uuid.NewString()
-	keys := []string{k.lock, k.state}
+	keys := []string{k.lock, k.state, k.erased}
 	if k.message != "" {
 		keys = append(keys, k.message)
 	}
+	received := opts.Received.UnixMilli()
 	backoff := initialLockBackof
 	for {
-		res, err := beginScript.Run(ctx, s.rdb, keys, token, opts.Lease.Milliseconds()).Slice()
+		res, err := s.begin(ctx, bot, conv, keys, token, opts, received)
 		if err != nil {
 			done()
+			if errors.Is(err, ErrErased) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("begin turn: %w", err)
 		}
 		status, _ := res[0].(int64)
 		switch status {
+		case 3:
+			done()
+			return nil, ErrErased
 		case 2:
 			done()
 			answer, _ := res[1].(string)
 			return &Turn{Duplicate: []byte(answer)}, nil
 		case 1:
-			t := &Turn{keys: k, token: token, done: done}
+			t := &Turn{keys: k, token: token, received: received, done: done}
 			if raw, ok := res[1].(string); ok {
 				if err := json.Unmarshal([]byte(raw), &t.State); err != nil {
 					s.release(ctx, t)
-					return nil, fmt.Errorf("decode session of %s: %w", conversation, err)
+					return nil, fmt.Errorf("decode session of %s: %w", conv, err)
 				}
 			}
 			if t.State.Data == nil {
@@ -191,10 +269,47 @@ func (s *Store) Begin(ctx context.Context, bot, conversation string, opts Option
 		select {
 		case <-ctx.Done():
 			done()
-			return nil, fmt.Errorf("wait for conversation %s: %w", conversation, ctx.Err())
+			return nil, fmt.Errorf("wait for conversation %s: %w", conv, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
+}
+
+// begin runs the begin script and, for a known user, the user index
+// script, in one round trip.
+func (s *Store) begin(ctx context.Context, bot string, conv intents.ConversationKey, keys []string, token string, opts Options, received int64) ([]any, error) {
+	if opts.User == "" {
+		return beginScript.Run(ctx, s.rdb, keys, token, opts.Lease.Milliseconds(), received).Slice()
+	}
+	index, erased := s.userKeys(bot, opts.User)
+	run := func() (*redis.Cmd, *redis.Cmd, error) {
+		var b, ix *redis.Cmd
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			ix = indexScript.EvalSha(ctx, p, []string{index, erased}, received, string(conv), s.cfg.UserIndexTTL.Milliseconds())
+			b = beginScript.EvalSha(ctx, p, keys, token, opts.Lease.Milliseconds(), received)
+			return nil
+		})
+		return b, ix, err
+	}
+	b, ix, err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if lerr := s.Load(ctx); lerr != nil {
+			return nil, lerr
+		}
+		b, ix, err = run()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := ix.Int64(); n == 0 {
+		// The user was erased after this message was received.
+		res, _ := b.Slice()
+		if st, _ := res[0].(int64); st == 1 {
+			s.releaseKey(ctx, keys[0], token)
+		}
+		return nil, ErrErased
+	}
+	return b.Slice()
 }
 
 // HistoryEntry is one turn as kept in the conversation's recent history.
@@ -221,12 +336,14 @@ type Commit struct {
 	// Answer is remembered for the turn's message id, so a retried webhook is
 	// answered the same way without running the handler again.
 	Answer []byte
-	// AnswerTTL is how long the answer is remembered (default 24h).
+	// AnswerTTL is how long the answer is remembered (default 24h). After
+	// it, a retry of the message is processed as a new message.
 	AnswerTTL time.Duration
 }
 
 // Commit saves the turn and releases the conversation. It fails with
-// [ErrLeaseLost] if the lock expired meanwhile; then nothing was written.
+// [ErrLeaseLost] if the lock expired meanwhile, or [ErrErased] if the
+// conversation was erased meanwhile; then nothing was written.
 func (s *Store) Commit(ctx context.Context, t *Turn, c Commit) error {
 	defer t.done()
 	if c.TTL <= 0 {
@@ -258,15 +375,18 @@ func (s *Store) Commit(ctx context.Context, t *Turn, c Commit) error {
 			return fmt.Errorf("encode history: %w", err)
 		}
 	}
-	keys := []string{t.keys.lock, t.keys.state, t.keys.history, t.keys.answers}
+	keys := []string{t.keys.lock, t.keys.state, t.keys.history, t.keys.answers, t.keys.erased}
 	if t.keys.message != "" {
 		keys = append(keys, t.keys.message)
 	}
 	err := commitScript.Run(ctx, s.rdb, keys, t.token, state, c.TTL.Milliseconds(), entry,
-		c.HistoryLength, c.Answer, c.AnswerTTL.Milliseconds(), time.Now().UnixMilli()).Err()
+		c.HistoryLength, c.Answer, c.AnswerTTL.Milliseconds(), time.Now().UnixMilli(), t.received).Err()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "LEASELOST") {
 			return ErrLeaseLost
+		}
+		if strings.HasPrefix(err.Error(), "ERASED") {
+			return ErrErased
 		}
 		return fmt.Errorf("commit turn: %w", err)
 	}
@@ -284,7 +404,11 @@ func (s *Store) release(ctx context.Context, t *Turn) error {
 	// conversation would stay blocked until the lease runs out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := releaseScript.Run(ctx, s.rdb, []string{t.keys.lock}, t.token).Err(); err != nil {
+	return s.releaseKey(ctx, t.keys.lock, t.token)
+}
+
+func (s *Store) releaseKey(ctx context.Context, lock, token string) error {
+	if err := releaseScript.Run(ctx, s.rdb, []string{lock}, token).Err(); err != nil {
 		return fmt.Errorf("release conversation lock: %w", err)
 	}
 	return nil
@@ -292,8 +416,8 @@ func (s *Store) release(ctx context.Context, t *Turn) error {
 
 // Get returns a conversation's state without locking it; ok is false when the
 // conversation has none.
-func (s *Store) Get(ctx context.Context, bot, conversation string) (st State, ok bool, err error) {
-	raw, err := s.rdb.Get(ctx, s.keys(bot, conversation, "").state).Bytes()
+func (s *Store) Get(ctx context.Context, bot string, conv intents.ConversationKey) (st State, ok bool, err error) {
+	raw, err := s.rdb.Get(ctx, s.keys(bot, conv, "").state).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return State{}, false, nil
 	}
@@ -307,8 +431,8 @@ func (s *Store) Get(ctx context.Context, bot, conversation string) (st State, ok
 }
 
 // History returns the conversation's recent turns, newest first.
-func (s *Store) History(ctx context.Context, bot, conversation string) ([]HistoryEntry, error) {
-	raws, err := s.rdb.LRange(ctx, s.keys(bot, conversation, "").history, 0, -1).Result()
+func (s *Store) History(ctx context.Context, bot string, conv intents.ConversationKey) ([]HistoryEntry, error) {
+	raws, err := s.rdb.LRange(ctx, s.keys(bot, conv, "").history, 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
@@ -323,14 +447,46 @@ func (s *Store) History(ctx context.Context, bot, conversation string) ([]Histor
 	return out, nil
 }
 
-// Delete removes a conversation's state, recent history, lock and the
-// answers remembered for its messages, as erasing a user requires. A turn
-// still running in it loses its lock and commits nothing; a message retried
-// afterwards is processed as new.
-func (s *Store) Delete(ctx context.Context, bot, conversation string) error {
-	k := s.keys(bot, conversation, "")
-	if err := deleteScript.Run(ctx, s.rdb, []string{k.lock, k.state, k.history, k.answers}).Err(); err != nil {
-		return fmt.Errorf("delete conversation: %w", err)
+// Removed counts what [Store.Erase] removed.
+type Removed struct {
+	// Sessions and Histories count the conversation states and recent
+	// histories deleted (0 or 1 each per conversation).
+	Sessions, Histories int
+	// Answers counts the answers remembered for retried messages.
+	Answers int
+}
+
+// Erase removes a conversation's state, recent history, lock and the
+// answers remembered for its messages, as erasing a user requires, and
+// marks it erased at the given time for ErasureTTL: a turn still running
+// in it loses its lock and commits nothing ([ErrErased]), and a message
+// received before the erasure is refused when it arrives later (queued,
+// parked or retried). A message received after it starts a new
+// conversation. The marker holds the time only; its name holds no id.
+func (s *Store) Erase(ctx context.Context, bot string, conv intents.ConversationKey, at time.Time) (Removed, error) {
+	k := s.keys(bot, conv, "")
+	res, err := eraseScript.Run(ctx, s.rdb, []string{k.lock, k.state, k.history, k.answers, k.erased},
+		at.UnixMilli(), s.cfg.ErasureTTL.Milliseconds()).Int64Slice()
+	if err != nil || len(res) != 3 {
+		return Removed{}, fmt.Errorf("erase conversation: %w", err)
 	}
-	return nil
+	return Removed{Sessions: int(res[0]), Histories: int(res[1]), Answers: int(res[2])}, nil
+}
+
+// ForgetUser deletes the user's index and returns the conversations it
+// named, and marks the user erased at the given time for ErasureTTL: a
+// message of the user received before it is refused ([ErrErased]) and
+// indexes nothing.
+func (s *Store) ForgetUser(ctx context.Context, bot, user string, at time.Time) ([]intents.ConversationKey, error) {
+	index, erased := s.userKeys(bot, user)
+	members, err := forgetUserScript.Run(ctx, s.rdb, []string{index, erased}, at.UnixMilli(),
+		s.cfg.ErasureTTL.Milliseconds()).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("erase user index: %w", err)
+	}
+	out := make([]intents.ConversationKey, len(members))
+	for i, m := range members {
+		out[i] = intents.ConversationKey(m)
+	}
+	return out, nil
 }

@@ -369,6 +369,9 @@ func (r turnRunner) Run(ctx context.Context, ev *intents.Event) (*intents.TurnRe
 	if errors.As(err, &busy) {
 		return nil, queue.Later(err, busy.RetryAfter)
 	}
+	if errors.Is(err, engine.ErrErased) {
+		return nil, queue.Discard(err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,28 @@
 -- Remove a bot's recent invocations of some conversations, keeping the
 -- order and the expiry of the rest.
--- KEYS[1] the bot's recent list; ARGV the conversations
-local drop = {}
-for i = 1, #ARGV do drop[ARGV[i]] = true end
+-- KEYS[1] the bot's recent list
+-- ARGV the conversations' keys ("<channel>:<platform id>"); an entry
+-- recorded without a channel (before conversations were keyed by channel)
+-- goes when its id matches a key's platform id
+local drop, bare = {}, {}
+for i = 1, #ARGV do
+  drop[ARGV[i]] = true
+  local colon = string.find(ARGV[i], ':', 1, true)
+  if colon then bare[string.sub(ARGV[i], colon + 1)] = true end
+end
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 local kept, removed = {}, 0
 for _, raw in ipairs(items) do
   local ok, entry = pcall(cjson.decode, raw)
-  if ok and type(entry) == 'table' and drop[entry.conversation] then
+  local hit = false
+  if ok and type(entry) == 'table' and type(entry.conversation) == 'string' then
+    if type(entry.channel) == 'string' then
+      hit = drop[entry.channel .. ':' .. entry.conversation]
+    else
+      hit = bare[entry.conversation]
+    end
+  end
+  if hit then
     removed = removed + 1
   else
     kept[#kept + 1] = raw

@@ -9,7 +9,7 @@
 -- ARGV[4] the conversation's member in the due set
 -- ARGV[5] the new due time, unix milliseconds
 -- Returns 1, -1 when the lease is not the caller's, or 0 when the first
--- entry is not the one read (another replica moved on).
+-- entry is not the one read (an erasure removed it).
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
