@@ -42,11 +42,11 @@ var (
 
 // Defaults for [Options] fields left zero.
 const (
-	DefaultTTL        = 30 * time.Minute
-	DefaultHistory    = 20
-	DefaultLease      = 10 * time.Second
-	DefaultAnswerTTL  = 24 * time.Hour
-	DefaultKeyPrefix  = "parley:"
+	DefaultTTL       = 30 * time.Minute
+	DefaultHistory   = 20
+	DefaultLease     = 10 * time.Second
+	DefaultAnswerTTL = 24 * time.Hour
+	DefaultKeyPrefix = "parley:"
 	// DefaultUserIndexTTL is how long a user's conversations stay indexed
 	// after the user's last turn, for erasure (longer than the invocation
 	// logs' 30 days).
