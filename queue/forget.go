@@ -60,7 +60,8 @@ func (q *Queue) Forget(ctx context.Context, bot, user string, conversations []in
 				if whole[members[i]] {
 					all = "1"
 				}
-				n, err := forgetParkedScript.Run(ctx, q.rdb, []string{q.parkedKey(p, members[i]), q.parkedNKey(p)}, user, all).Int()
+				n, err := forgetParkedScript.Run(ctx, q.rdb, []string{q.parkedKey(p, members[i]), q.parkedNKey(p), q.dueKey(p)},
+					user, all, members[i]).Int()
 				if err != nil {
 					return nil, fmt.Errorf("forget parked events: %w", err)
 				}

@@ -18,7 +18,7 @@
 // (lua/allow.lua), in one round trip: a turn counts against both limits
 // only when both allow it, so a conversation that is over its own limit
 // does not use up its bot's. The keys, "<prefix>rl:{<bot>}" and
-// "<prefix>rl:{<bot>}:c:<conversation>", share the bot's hash tag, so the
+// "<prefix>rl:{<bot>}:c:<hash of the conversation>", share the bot's hash tag, so the
 // script stays in one Redis Cluster slot. The time is Redis's own (TIME),
 // so replicas with skewed clocks agree.
 //

@@ -2,7 +2,9 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
@@ -96,7 +98,9 @@ func (l *Limiter) Load(ctx context.Context) error {
 }
 
 // Keys. Both carry the bot's hash tag, so one script checks both in one
-// Redis Cluster slot.
+// Redis Cluster slot. A conversation's key holds a hash of its id, never
+// the id: the key outlives an erasure of the conversation's user (until
+// its limit's period has passed), and must not name anyone meanwhile.
 func (l *Limiter) botKey(bot string) string { return l.prefix + "rl:{" + bot + "}" }
 
 // BotKeyPrefixes returns the prefixes of the rate limit counters of bot and
@@ -104,7 +108,8 @@ func (l *Limiter) botKey(bot string) string { return l.prefix + "rl:{" + bot + "
 // (a bot name holds no "}", so no other bot's key shares it).
 func (l *Limiter) BotKeyPrefixes(bot string) []string { return []string{l.botKey(bot)} }
 func (l *Limiter) conversationKey(bot, conversation string) string {
-	return l.prefix + "rl:{" + bot + "}:c:" + conversation
+	sum := sha256.Sum256([]byte(conversation))
+	return l.prefix + "rl:{" + bot + "}:c:" + hex.EncodeToString(sum[:16])
 }
 
 // Allow checks one turn of a conversation against lim and, when both

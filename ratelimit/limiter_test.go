@@ -96,13 +96,13 @@ func testKeys(t *testing.T, rdb redis.UniversalClient) {
 	p := testredis.Prefix(t)
 	l := New(rdb, Config{KeyPrefix: p})
 	l.Allow(ctx, "b", "u1", Limits{Bot: rate(t, "60/m"), Conversation: rate(t, "10/h")})
-	for key, period := range map[string]time.Duration{p + "rl:{b}": time.Minute, p + "rl:{b}:c:u1": time.Hour} {
+	for key, period := range map[string]time.Duration{p + "rl:{b}": time.Minute, l.conversationKey("b", "u1"): time.Hour} {
 		ttl, err := rdb.PTTL(ctx, key).Result()
 		if err != nil || ttl <= 0 || ttl > period {
 			t.Errorf("%s: PTTL %v, %v; want an expiry within %v", key, ttl, err, period)
 		}
 	}
-	if n, _ := rdb.Exists(ctx, p+"rl:{b}:c:u2").Result(); n != 0 {
+	if n, _ := rdb.Exists(ctx, l.conversationKey("b", "u2")).Result(); n != 0 {
 		t.Errorf("a key for an unseen conversation")
 	}
 }

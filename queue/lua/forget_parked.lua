@@ -1,9 +1,11 @@
 -- Remove a conversation's parked entries of a user, or all of them, for an
--- erasure. The conversation stays in the due set: its owner finds the list
--- shorter or empty when it comes due, and moves on.
+-- erasure. A conversation left with none leaves the due set too; its owner
+-- finds the list shorter or empty when it comes due, and moves on.
 -- KEYS[1] the conversation's parked list
 -- KEYS[2] the partition's count of parked entries (same hash tag)
--- ARGV[1] the user, ARGV[2] "1" to remove every entry
+-- KEYS[3] the partition's due set
+-- ARGV[1] the user, ARGV[2] "1" to remove every entry,
+-- ARGV[3] the conversation's member in the due set
 -- Returns how many entries were removed.
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 local kept, removed = {}, 0
@@ -18,6 +20,9 @@ for _, raw in ipairs(items) do
   else
     kept[#kept + 1] = raw
   end
+end
+if #kept == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[3])
 end
 if removed == 0 then
   return 0
