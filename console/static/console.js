@@ -133,21 +133,22 @@ async function loadStats() {
 async function loadConversations() {
   const data = await api("GET", botPath("conversations") + "?limit=20");
   const rows = (data.conversations || []).map((c) => el("tr", {},
-    el("td", {}, el("button", { type: "button", class: "link", onclick: () => guard(() => showTranscript(c.conversation)) }, c.conversation)),
+    el("td", {}, el("button", { type: "button", class: "link", onclick: () => guard(() => showTranscript(c.channel, c.conversation)) }, c.conversation)),
     el("td", {}, c.user), el("td", {}, c.channel), el("td", {}, c.turns), el("td", {}, new Date(c.last).toLocaleString())));
   const body = $("conversations").tBodies[0];
   body.replaceChildren(...rows);
   if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no conversations recorded")));
 }
 
-// showTranscript shows a conversation's recorded turns and its session.
-async function showTranscript(conv) {
-  const data = await api("GET", botPath("conversations", conv));
+// showTranscript shows a conversation's recorded turns and its session; a
+// conversation is addressed by its channel and the platform's id.
+async function showTranscript(channel, conv) {
+  const data = await api("GET", botPath("conversations", channel, conv));
   const turns = (data.transcript || []).map((t) => el("div", { class: "turn" },
     el("p", { class: "muted" }, `${new Date(t.t).toLocaleTimeString()} · ${t.intent || "—"} (${t.source}) · ${t.outcome} · ${t.latency_ms} ms`),
     el("p", {}, el("strong", {}, t.user + ": "), t.text || ""),
     el("p", {}, el("strong", {}, "bot: "), t.reply || "")));
-  const parts = [el("h4", {}, "Conversation " + conv)];
+  const parts = [el("h4", {}, `Conversation ${conv} (${channel})`)];
   parts.push(...(turns.length ? turns : [el("p", { class: "muted" }, "no transcript kept")]));
   if (data.state) parts.push(el("p", { class: "muted" }, "session"), el("pre", {}, JSON.stringify(data.state.data, null, 2)));
   $("transcript").replaceChildren(...parts);

@@ -36,7 +36,7 @@ func TestWebConversationKeepsSession(t *testing.T) {
 		t.Fatalf("bob's first turn = %q", got)
 	}
 	// The conversation can be inspected through the management API.
-	conv := do(t, "GET", ta.URL+"/v1/bots/counter/conversations/alice", adminKey, nil).must(t, http.StatusOK)
+	conv := do(t, "GET", ta.URL+"/v1/bots/counter/conversations/web/alice", adminKey, nil).must(t, http.StatusOK)
 	state := conv.Body["state"].(map[string]any)
 	if state["turns"] != float64(3) || state["data"].(map[string]any)["count"] != float64(3) {
 		t.Fatalf("conversation = %s", conv.Raw)
@@ -76,7 +76,7 @@ func TestConcurrentTurnsAcrossTwoGateways(t *testing.T) {
 	for e := range errs {
 		t.Errorf("failed turn: %s", e)
 	}
-	conv := do(t, "GET", b.URL+"/v1/bots/counter/conversations/shared", adminKey, nil).must(t, http.StatusOK)
+	conv := do(t, "GET", b.URL+"/v1/bots/counter/conversations/web/shared", adminKey, nil).must(t, http.StatusOK)
 	state := conv.Body["state"].(map[string]any)
 	if got := state["data"].(map[string]any)["count"]; got != float64(n) {
 		t.Fatalf("counter = %v after %d concurrent turns, want %d", got, n, n)

@@ -372,8 +372,8 @@ func TestDeadLettersAPI(t *testing.T) {
 		t.Fatalf("dead letters before the erasure: %v", dl)
 	}
 	er := do(t, "DELETE", ta.URL+"/v1/bots/dbot/users/U2", adminKey, nil).must(t, http.StatusOK).Body
-	if forgotten, _ := er["forgotten"].(map[string]any); forgotten["dead_letters"] != float64(1) {
-		t.Errorf("erasure %v, want one dead letter forgotten", er)
+	if removed, _ := er["removed"].(map[string]any); removed["dead_letters"] != float64(1) {
+		t.Errorf("erasure %v, want one dead letter removed", er)
 	}
 	if dl, _ = do(t, "GET", list, adminKey, nil).must(t, 200).Body["deadletters"].([]any); len(dl) != 0 {
 		t.Fatalf("dead letters after the erasure: %v", dl)

@@ -244,7 +244,7 @@ end`})
 		if r.Status != http.StatusOK || firstReplyOrEmpty(r) != errorReply {
 			run.problems = append(run.problems, fmt.Sprintf("%s: answer %d %.300s, want the bot's error reply", c.intent, r.Status, r.Raw))
 		}
-		conv2 := do(t, "GET", ta.URL+"/v1/bots/hostile/conversations/"+conv, adminKey, nil).must(t, http.StatusOK)
+		conv2 := do(t, "GET", ta.URL+"/v1/bots/hostile/conversations/web/"+conv, adminKey, nil).must(t, http.StatusOK)
 		state, _ := conv2.Body["state"].(map[string]any)
 		if data, _ := state["data"].(map[string]any); !reflect.DeepEqual(data, map[string]any{"keep": "seed"}) {
 			run.problems = append(run.problems, fmt.Sprintf("%s: session changed to %.300v", c.intent, state["data"]))

@@ -78,7 +78,7 @@ func TestRateLimitPerUserEmbedded(t *testing.T) {
 	if got := firstReply(t, r); got != "count 1" {
 		t.Fatalf("bob: %q", got)
 	}
-	conv := do(t, "GET", ta.URL+"/v1/bots/ubot/conversations/alice", adminKey, nil).must(t, http.StatusOK)
+	conv := do(t, "GET", ta.URL+"/v1/bots/ubot/conversations/web/alice", adminKey, nil).must(t, http.StatusOK)
 	if !strings.Contains(conv.Raw, `"turns":2`) {
 		t.Fatalf("alice after a refused turn: %s", conv.Raw)
 	}

@@ -51,7 +51,7 @@ func TestSchedulesRunOnceAcrossReplicas(t *testing.T) {
 		}
 		fires[fire] = true
 	}
-	conv := do(t, "GET", a.URL+"/v1/bots/b/conversations/schedule:tick", adminKey, nil).must(t, http.StatusOK)
+	conv := do(t, "GET", a.URL+"/v1/bots/b/conversations/schedule/schedule:tick", adminKey, nil).must(t, http.StatusOK)
 	count := conv.Body["state"].(map[string]any)["data"].(map[string]any)["count"]
 	if count != float64(len(runs)) {
 		t.Fatalf("handler ran %v times for %d recorded runs", count, len(runs))

@@ -160,7 +160,7 @@ func TestVoiceAlexaConversation(t *testing.T) {
 		path(r.Body, "response", "shouldEndSession") != true {
 		t.Fatalf("fulfilled: %s", r.Raw)
 	}
-	conv := do(t, "GET", ta.URL+"/v1/bots/pizza/conversations/"+session, adminKey, nil).must(t, http.StatusOK)
+	conv := do(t, "GET", ta.URL+"/v1/bots/pizza/conversations/alexa/"+session, adminKey, nil).must(t, http.StatusOK)
 	if conv.Body["active"] != false {
 		t.Errorf("the conversation is still active after it ended: %s", conv.Raw)
 	}
