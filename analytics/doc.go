@@ -37,9 +37,9 @@
 //	an:<bot>:<m|h|d>:<stamp>:x       hash   the cube: one field per channel|intent|outcome
 //	an:{<bot>}:u:<m|h|d>:<stamp>     HLL    users of a bucket (and :<channel> per channel)
 //	an:<bot>:fb:<day>                zset   the day's fallback utterances by count (top 10000)
-//	an:{<bot>:c<s>}:tr:<conversation>  list  transcript, JSON entries, bounded, per-bot retention
-//	an:{<bot>:c<s>}:cv:<conversation>  hash  user, channel, started, last, turns, sessions, ended
-//	an:<bot>:cl:<day>                zset   conversations active that day, scored by last turn
+//	an:{<bot>:c<s>}:tr:<channel>:<id>  list  transcript, JSON entries, bounded, per-bot retention
+//	an:{<bot>:c<s>}:cv:<channel>:<id>  hash  user, channel, started, last, turns, sessions, ended
+//	an:<bot>:cl:<day>                zset   conversations (<channel>:<id>) active that day, scored by last turn
 //	an:<bot>:settings                hash   the bot's transcript settings
 //	an:{<bot>:u<s>}:user|convs|fb|erased:<user hash>   the user index: when first seen, the
 //	                                        user's conversations and fallback utterances, the

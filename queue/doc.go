@@ -33,6 +33,13 @@
 // past that it counts, and the event goes to the dead letters after
 // Config.MaxAttempts.
 //
+// An event's partition and parked list follow its conversation's
+// [intents.ConversationKey] (bot, channel and platform id). Erasing a user
+// removes the user's parked events and dead letters ([Queue.Forget]); an
+// event received before the erasure that is still in a stream is refused
+// by the runner, which wraps the refusal with [Discard], and is dropped
+// without a dead letter.
+//
 // The queue is bounded: a partition holding Config.MaxPending events,
 // parked ones included, refuses more with [ErrFull] (the gateway answers
 // 503, and the platform delivers the webhook again later).

@@ -13,7 +13,10 @@
 //	 "end_conversation": false}
 //
 // The conversation defaults to the user, so each user has one running
-// conversation. A client that may retry a request sends the same "id" each
+// conversation. It is a conversation of the web channel only: Parley keys
+// every conversation by its channel too, so a caller naming another
+// channel's conversation id (an SMS sender's number) gets a web
+// conversation of that id, never the other channel's. A client that may retry a request sends the same "id" each
 // time; Parley then runs the turn once and answers every retry the same way.
 package web
 

@@ -221,7 +221,7 @@ func TestAnalyticsMatchAnIndependentCount(t *testing.T) {
 		}
 		return n
 	}
-	var u5Base string // the start of the conversation's key names, which hold a hash of it
+	var u5Base string           // the start of the conversation's key names, which hold a hash of it
 	u5Keys := func() []string { // the conversation's keys that exist
 		var found []string
 		for _, k := range []string{"state", "hist", "answers", "msg:u5-last"} {
