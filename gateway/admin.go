@@ -46,10 +46,18 @@ func (s *Server) listBots(c *gin.Context) {
 }
 
 func (s *Server) putBot(c *gin.Context) {
-	var settings bots.Settings
-	if err := s.decode(c, &settings, true); err != nil {
+	var raw json.RawMessage
+	if err := s.decode(c, &raw, true); err != nil {
 		s.fail(c, err)
 		return
+	}
+	var settings bots.Settings
+	if len(raw) > 0 {
+		var err error
+		if settings, err = bots.ParseSettings(raw); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
 	created, err := s.cfg.Catalog.PutBot(c, c.Param("bot"), settings)
 	if err != nil {
@@ -123,8 +131,13 @@ func (s *Server) putChannel(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var settings channels.Settings
-	if err := s.decode(c, &settings, false); err != nil {
+	var raw map[string]json.RawMessage
+	if err := s.decode(c, &raw, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	settings, err := channels.DecodeSettings(a, raw)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -3,9 +3,10 @@ package scheduler
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/netresearch/go-cron"
 )
 
 // Missed-run policies.
@@ -46,10 +47,19 @@ type Schedule struct {
 	// Created is set when the schedule is first stored; fire times before it
 	// are never run.
 	Created time.Time `json:"created"`
+	// NextRun is the schedule's next fire time after now, in UTC, in the
+	// API's answers; unset for a paused schedule, and never stored.
+	NextRun time.Time `json:"next_run,omitzero"`
 }
 
+// DefaultMinInterval is the shortest time between two runs of a schedule
+// unless [Config.MinInterval] says otherwise.
+const DefaultMinInterval = time.Minute
+
 var (
-	parser       = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	// parser reads standard five-field expressions and descriptors, with a
+	// restricted day of month OR day of week matching, as cron(8) does.
+	parser       = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor | cron.DowOrDom)
 	scheduleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 )
 
@@ -65,16 +75,30 @@ func invalid(format string, args ...any) error {
 	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// Validate checks the schedule and its name.
-func (s *Schedule) Validate(name string) error {
+// Validate checks the schedule and its name, with [DefaultMinInterval].
+func (s *Schedule) Validate(name string) error { return s.validate(name, DefaultMinInterval) }
+
+// validate checks the schedule and its name; it must fire, and at most once
+// every minInterval.
+func (s *Schedule) validate(name string, minInterval time.Duration) error {
 	if !scheduleName.MatchString(name) {
 		return invalid("schedule name %q must be 1-64 letters, digits, '_', '.' or '-'", name)
 	}
 	if s.Intent == "" {
 		return invalid("schedule %s: \"intent\" is required", name)
 	}
-	if _, err := s.spec(); err != nil {
+	spec, err := s.spec()
+	if err != nil {
 		return invalid("schedule %s: %v", name, err)
+	}
+	// Two consecutive fire times from a fixed instant show a schedule that
+	// never fires (30 February) or fires too often (@every 5s).
+	first := spec.Next(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	if first.IsZero() {
+		return invalid("schedule %s: cron %q never fires", name, s.Cron)
+	}
+	if second := spec.Next(first); !second.IsZero() && second.Sub(first) < minInterval {
+		return invalid("schedule %s: cron %q fires every %s; the shortest interval is %s", name, s.Cron, second.Sub(first), minInterval)
 	}
 	switch s.Missed {
 	case "", MissedRunLate, MissedSkip:
@@ -93,19 +117,42 @@ func (s *Schedule) Validate(name string) error {
 }
 
 // spec parses the cron expression in the schedule's time zone.
-func (s *Schedule) spec() (cron.Schedule, error) {
+func (s *Schedule) spec() (sched cron.Schedule, err error) {
 	loc := time.UTC
 	if s.Timezone != "" {
-		var err error
 		if loc, err = time.LoadLocation(s.Timezone); err != nil {
 			return nil, fmt.Errorf("unknown timezone %q", s.Timezone)
 		}
 	}
-	spec, err := parser.Parse(s.Cron)
+	expr := strings.TrimSpace(s.Cron)
+	if upper := strings.ToUpper(expr); strings.HasPrefix(upper, "TZ=") || strings.HasPrefix(upper, "CRON_TZ=") {
+		return nil, fmt.Errorf("cron %q: give the time zone in \"timezone\", not in the expression", s.Cron)
+	}
+	// The parser is a third-party parser of untrusted text: a panic in it
+	// is a refused expression, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("cron %q: not a cron expression", s.Cron)
+		}
+	}()
+	spec, err := parser.Parse(expr)
 	if err != nil {
 		return nil, fmt.Errorf("cron %q: %v", s.Cron, err)
 	}
 	return inZone{spec, loc}, nil
+}
+
+// next is the schedule's next fire time after now; zero when it is paused
+// or cannot be read.
+func (s *Schedule) next(now time.Time) time.Time {
+	if s.Disabled {
+		return time.Time{}
+	}
+	spec, err := s.spec()
+	if err != nil {
+		return time.Time{}
+	}
+	return spec.Next(now).UTC()
 }
 
 // inZone evaluates a cron schedule in a time zone.

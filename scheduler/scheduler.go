@@ -53,6 +53,9 @@ type Config struct {
 	// further try waits twice as long, or the platform's Retry-After
 	// (default 1s).
 	SendBackoff time.Duration
+	// MinInterval is the shortest time between two runs a schedule may ask
+	// for (default [DefaultMinInterval]).
+	MinInterval time.Duration
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 	// Logger receives run outcomes; nil discards them.
@@ -83,6 +86,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Scheduler {
 	}
 	if cfg.RunTimeout <= 0 {
 		cfg.RunTimeout = 5 * time.Minute
+	}
+	if cfg.MinInterval <= 0 {
+		cfg.MinInterval = DefaultMinInterval
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -128,9 +134,19 @@ func (s *Scheduler) PurgeBot(ctx context.Context, bot string) (int64, error) {
 
 // Put stores a schedule (created or replaced).
 func (s *Scheduler) Put(ctx context.Context, bot, name string, sc Schedule) (Schedule, error) {
-	if err := sc.Validate(name); err != nil {
+	if err := sc.validate(name, s.cfg.MinInterval); err != nil {
 		return Schedule{}, err
 	}
+	if s.cfg.Bots != nil {
+		b, err := s.cfg.Bots.Bot(ctx, bot)
+		if err != nil {
+			return Schedule{}, err
+		}
+		if !b.Has(sc.Intent) {
+			return Schedule{}, invalid("schedule %s: bot %s has no handler for intent %q; upload it first", name, bot, sc.Intent)
+		}
+	}
+	sc.NextRun = time.Time{}
 	if old, err := s.Get(ctx, bot, name); err == nil && !old.Created.IsZero() {
 		sc.Created = old.Created
 	} else {
@@ -146,6 +162,7 @@ func (s *Scheduler) Put(ctx context.Context, bot, name string, sc Schedule) (Sch
 	if err := s.rdb.SAdd(ctx, s.indexKey(), bot).Err(); err != nil {
 		return Schedule{}, fmt.Errorf("save schedule: %w", err)
 	}
+	sc.NextRun = sc.next(s.cfg.Now())
 	return sc, nil
 }
 
@@ -162,11 +179,23 @@ func (s *Scheduler) Get(ctx context.Context, bot, name string) (Schedule, error)
 	if err := json.Unmarshal(raw, &sc); err != nil {
 		return Schedule{}, fmt.Errorf("decode schedule %s: %w", name, err)
 	}
+	sc.NextRun = sc.next(s.cfg.Now())
 	return sc, nil
 }
 
-// List returns a bot's schedules by name.
+// List returns a bot's schedules by name, with their next run.
 func (s *Scheduler) List(ctx context.Context, bot string) (map[string]Schedule, error) {
+	out, err := s.list(ctx, bot)
+	now := s.cfg.Now()
+	for name, sc := range out {
+		sc.NextRun = sc.next(now)
+		out[name] = sc
+	}
+	return out, err
+}
+
+// list returns a bot's schedules as stored.
+func (s *Scheduler) list(ctx context.Context, bot string) (map[string]Schedule, error) {
 	all, err := s.rdb.HGetAll(ctx, s.botKey(bot)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", err)
@@ -257,7 +286,7 @@ func (s *Scheduler) Check(ctx context.Context) error {
 	sort.Strings(botNames)
 	now := s.cfg.Now()
 	for _, bot := range botNames {
-		schedules, err := s.List(ctx, bot)
+		schedules, err := s.list(ctx, bot)
 		if err != nil {
 			return err
 		}
@@ -335,6 +364,16 @@ func (s *Scheduler) execute(ctx context.Context, bot, name string, sc Schedule, 
 		targets = []Target{{Channel: "schedule", Conversation: "schedule:" + name, User: "scheduler"}}
 	}
 	rec.Targets = len(targets)
+	if s.cfg.Bots != nil {
+		// An intent deleted since the schedule was saved would run the
+		// fallback handler instead; the run fails, saying why.
+		if b, err := s.cfg.Bots.Bot(ctx, bot); err == nil && !b.Has(sc.Intent) {
+			rec.Failed, rec.Error = len(targets), fmt.Sprintf("bot %s has no handler for intent %q", bot, sc.Intent)
+			s.record(ctx, bot, rec)
+			s.log.Warn("schedule names an intent without a handler", "bot", bot, "schedule", name, "intent", sc.Intent)
+			return
+		}
+	}
 	var firstErr error
 	for i, tg := range targets {
 		if err := s.runTarget(ctx, bot, name, sc, rec.Fire, i, tg); err != nil {

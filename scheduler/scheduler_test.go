@@ -101,7 +101,8 @@ func (f *fixture) replica(t *testing.T) *Scheduler {
 	}
 	return New(testredis.Client(t), Config{KeyPrefix: f.prefix, Now: f.clock.now, Runner: f.runner, Channels: reg,
 		SendBackoff: time.Millisecond,
-		Bots:        botSource{"b": {Name: "b", Channels: map[string]map[string]string{"push": {"token": "T"}}}}})
+		Bots: botSource{"b": {Name: "b", Channels: map[string]map[string]string{"push": {"token": "T"}},
+			Handlers: map[string]bots.Handler{"Remind": {}, "Tick": {}, "News": {}, "X": {}}}}})
 }
 
 func (f *fixture) check(t *testing.T, replicas ...*Scheduler) {
@@ -254,6 +255,12 @@ func TestValidate(t *testing.T) {
 		"bad zone":     {"a", Schedule{Cron: "@daily", Timezone: "Mars/Olympus", Intent: "X"}},
 		"bad policy":   {"a", Schedule{Cron: "@daily", Intent: "X", Missed: "sometimes"}},
 		"bad target":   {"a", Schedule{Cron: "@daily", Intent: "X", Targets: []Target{{Channel: "telegram"}}}},
+		"TZ prefix":    {"a", Schedule{Cron: "TZ=UTC 0 9 * * *", Intent: "X"}},
+		"TZ=0":         {"a", Schedule{Cron: "TZ=0", Intent: "X"}},
+		"CRON_TZ":      {"a", Schedule{Cron: "CRON_TZ=Europe/Berlin @daily", Intent: "X"}},
+		"every 5s":     {"a", Schedule{Cron: "@every 5s", Intent: "X"}},
+		"every 59s":    {"a", Schedule{Cron: "@every 59s", Intent: "X"}},
+		"never fires":  {"a", Schedule{Cron: "0 0 30 2 *", Intent: "X"}},
 	} {
 		if err := tc.s.Validate(tc.name); err == nil {
 			t.Errorf("%s: accepted", name)

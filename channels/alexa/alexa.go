@@ -86,6 +86,11 @@ func (a *Adapter) Budget() time.Duration { return a.budget }
 // SecretSettings implements [channels.Configurer]: the skill id is public.
 func (*Adapter) SecretSettings() []string { return nil }
 
+// SettingKinds implements [channels.Typed]: verify_signature is a boolean.
+func (*Adapter) SettingKinds() map[string]channels.Kind {
+	return map[string]channels.Kind{SettingVerifySignature: channels.KindBool}
+}
+
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
 	if err := channels.CheckSettingNames(Name, s, SettingSkillID, SettingVerifySignature, SettingCardTitle); err != nil {

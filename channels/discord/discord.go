@@ -115,6 +115,11 @@ func (a *Adapter) Budget() time.Duration { return a.budget }
 // public key is public).
 func (*Adapter) SecretSettings() []string { return []string{SettingBotToken} }
 
+// SettingKinds implements [channels.Typed]: the application id is a number.
+func (*Adapter) SettingKinds() map[string]channels.Kind {
+	return map[string]channels.Kind{SettingApplicationID: channels.KindNumber}
+}
+
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
 	if err := channels.CheckSettingNames(Name, s, SettingPublicKey, SettingApplicationID, SettingBotToken, SettingAPIBaseURL); err != nil {

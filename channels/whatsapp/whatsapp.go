@@ -64,6 +64,11 @@ func (*Adapter) SecretSettings() []string {
 	return []string{meta.SettingAppSecret, meta.SettingVerifyToken, meta.SettingAccessToken}
 }
 
+// SettingKinds implements [channels.Typed]: the phone number id is a number.
+func (*Adapter) SettingKinds() map[string]channels.Kind {
+	return map[string]channels.Kind{SettingPhoneNumberID: channels.KindNumber}
+}
+
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
 	if err := meta.CheckSettings(Name, s, []string{SettingPhoneNumberID}); err != nil {

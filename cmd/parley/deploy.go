@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,52 +13,9 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley/bots"
+	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/sandbox"
-	"go.yaml.in/yaml/v3"
 )
-
-// botFile is bot.yaml: a bot's name, settings, channels and NLU data.
-// Channel setting values may name environment variables as ${VAR}, so
-// secrets stay out of the repository.
-type botFile struct {
-	Name     string                       `yaml:"name"`
-	Settings bots.Settings                `yaml:"settings"`
-	Channels map[string]map[string]string `yaml:"channels"`
-	// NLU is the classifier's training data: in bot.yaml either the API's
-	// shape (intents, slots, threshold) or, for short, just the intents'
-	// examples by intent name.
-	NLU *bots.NLU `yaml:"nlu"`
-	// Schedules are cron triggers by name, in the API's JSON shape.
-	Schedules map[string]map[string]any `yaml:"schedules"`
-}
-
-// The yaml tags of bots.Settings are its json names.
-func (b *botFile) UnmarshalYAML(node *yaml.Node) error {
-	var raw struct {
-		Name      string                       `yaml:"name"`
-		Settings  map[string]any               `yaml:"settings"`
-		Channels  map[string]map[string]string `yaml:"channels"`
-		NLU       map[string]any               `yaml:"nlu"`
-		Schedules map[string]map[string]any    `yaml:"schedules"`
-	}
-	if err := node.Decode(&raw); err != nil {
-		return err
-	}
-	b.Name, b.Channels, b.Schedules = raw.Name, raw.Channels, raw.Schedules
-	if raw.NLU != nil {
-		b.NLU = &bots.NLU{}
-		var err error
-		if _, full := raw.NLU["intents"]; full {
-			err = remarshal(raw.NLU, b.NLU)
-		} else {
-			err = remarshal(raw.NLU, &b.NLU.Intents)
-		}
-		if err != nil {
-			return fmt.Errorf("nlu: %w", err)
-		}
-	}
-	return remarshal(raw.Settings, &b.Settings)
-}
 
 // deployedIntent is one uploaded handler, as deploy reports it.
 type deployedIntent struct {
@@ -96,10 +53,9 @@ func deploy(args, environ []string, stdout io.Writer) error {
 		return err
 	}
 	base := "/v1/bots/" + url.PathEscape(bot.Name)
-	if err := c.do("PUT", base, bot.Settings, nil); err != nil {
-		return fmt.Errorf("bot %s: %w", bot.Name, err)
+	if err := putSettings(c, base, bot, stdout); err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "bot %s: settings saved\n", bot.Name)
 	for _, name := range sortedKeys(bot.Channels) {
 		if err := c.do("PUT", base+"/channels/"+url.PathEscape(name), bot.Channels[name], nil); err != nil {
 			return fmt.Errorf("channel %s: %w", name, err)
@@ -139,6 +95,34 @@ func deploy(args, environ []string, stdout io.Writer) error {
 	return nil
 }
 
+// putSettings creates the bot or saves its settings. Without a settings
+// section in bot.yaml, a bot that exists keeps its settings and a new one
+// gets the defaults.
+func putSettings(c *client, base string, bot *botFile, stdout io.Writer) error {
+	body := any(bot.Settings)
+	if bot.Settings == nil {
+		err := c.do("GET", base, nil, nil)
+		var ae *apiError
+		if err == nil {
+			fmt.Fprintf(stdout, "bot %s: settings left as they are (bot.yaml has no settings)\n", bot.Name)
+			return nil
+		}
+		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+			return fmt.Errorf("bot %s: %w", bot.Name, err)
+		}
+		body = struct{}{}
+	}
+	if err := c.do("PUT", base, body, nil); err != nil {
+		return fmt.Errorf("bot %s: %w", bot.Name, err)
+	}
+	if bot.Settings == nil {
+		fmt.Fprintf(stdout, "bot %s: created with the default settings\n", bot.Name)
+	} else {
+		fmt.Fprintf(stdout, "bot %s: settings saved\n", bot.Name)
+	}
+	return nil
+}
+
 type script struct {
 	intent, path, source string
 }
@@ -151,35 +135,15 @@ func readBotDir(dir string, environ []string) (*botFile, []script, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read bot file: %w", err)
 	}
-	var bot botFile
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&bot); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, "bot.yaml"), err)
-	}
-	if err := bots.ValidateBotName(bot.Name); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, "bot.yaml"), err)
-	}
-	env := make(map[string]string)
+	p := &botFileParser{path: filepath.Join(dir, "bot.yaml"), env: make(map[string]string), secrets: app.ChannelSecrets()}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
+			p.env[k] = v
 		}
 	}
-	for ch, settings := range bot.Channels {
-		for k, v := range settings {
-			var missing []string
-			settings[k] = os.Expand(v, func(name string) string {
-				val, ok := env[name]
-				if !ok {
-					missing = append(missing, name)
-				}
-				return val
-			})
-			if len(missing) > 0 {
-				return nil, nil, fmt.Errorf("channel %s setting %s names unset environment variable(s) %v", ch, k, missing)
-			}
-		}
+	bot, err := p.parse(raw)
+	if err != nil {
+		return nil, nil, err
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "intents", "*.lua"))
 	if err != nil {
@@ -208,7 +172,7 @@ func readBotDir(dir string, environ []string) (*botFile, []script, error) {
 		}
 		scripts = append(scripts, script{intent: intent, path: p, source: string(src)})
 	}
-	return &bot, scripts, nil
+	return bot, scripts, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -315,12 +315,13 @@ async function loadSchedules() {
     const run = !r ? "—" : r.skipped ? `skipped ${r.fire}` : r.error ? `failed: ${r.error}` : `${new Date(r.started).toLocaleString()}, ${r.targets - r.failed}/${r.targets} targets`;
     return el("tr", { "data-schedule": name }, el("td", {}, name + (sc.disabled ? " (paused)" : "")),
       el("td", {}, sc.cron + (sc.timezone ? ` (${sc.timezone})` : "")), el("td", {}, sc.intent),
-      el("td", {}, (sc.targets || []).map((t) => `${t.channel}:${t.conversation}`).join(", ") || "—"), el("td", {}, run),
+      el("td", {}, (sc.targets || []).map((t) => `${t.channel}:${t.conversation}`).join(", ") || "—"),
+      el("td", { title: sc.next_run || "" }, sc.next_run ? new Date(sc.next_run).toLocaleString() : "—"), el("td", {}, run),
       el("td", {}, el("button", { type: "button", onclick: () => guard(() => deleteSchedule(name)) }, "Delete")));
   });
   const body = $("schedules").tBodies[0];
   body.replaceChildren(...rows);
-  if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no schedules")));
+  if (rows.length === 0) body.append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no schedules")));
 }
 
 async function saveSchedule(ev) {

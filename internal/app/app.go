@@ -153,11 +153,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	a.scheduler = scheduler.New(rdb, scheduler.Config{
-		KeyPrefix: cfg.KeyPrefix,
-		Logger:    log.With("component", "scheduler"),
-		Runner:    eng,
-		Bots:      a.catalog,
-		Channels:  registry,
+		KeyPrefix:   cfg.KeyPrefix,
+		MinInterval: cfg.ScheduleMinInterval,
+		Logger:      log.With("component", "scheduler"),
+		Runner:      eng,
+		Bots:        a.catalog,
+		Channels:    registry,
 	})
 	queuePoll, qrdb := cfg.QueuePoll, rdb
 	if st.Embedded() {

@@ -185,6 +185,12 @@ func TestConsole(t *testing.T) {
 	if sc, _ := r.Body["schedule"].(map[string]any); sc["intent"] != "fallback" || sc["timezone"] != "Europe/Berlin" {
 		t.Fatalf("the schedule saved from the console is %v", r.Body)
 	}
+	next, _ := r.Body["schedule"].(map[string]any)["next_run"].(string)
+	if _, err := time.Parse(time.RFC3339, next); err != nil {
+		t.Fatalf("next_run of the schedule = %q: %v", next, err)
+	}
+	step("the list shows its next run",
+		waitFor(`document.querySelector('#schedules tr[data-schedule="daily"] td[title="`+next+`"]') !== null`))
 	step("delete it",
 		eval(`window.confirm = () => true`),
 		chromedp.Click(`#schedules tr[data-schedule="daily"] button`),

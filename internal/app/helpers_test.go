@@ -43,7 +43,8 @@ func testConfig(t testing.TB, o appOptions) config.Config {
 		o.refresh = "200ms"
 	}
 	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_CATALOG_REFRESH=" + o.refresh,
-		"PARLEY_SNAPSHOT_INTERVAL=1h", "PARLEY_REDIS_CONNECT_TIMEOUT=2s"})
+		"PARLEY_SNAPSHOT_INTERVAL=1h", "PARLEY_REDIS_CONNECT_TIMEOUT=2s",
+		"PARLEY_SCHEDULE_MIN_INTERVAL=1s"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +25,24 @@ func TestSchedulesRunOnceAcrossReplicas(t *testing.T) {
 	do(t, "PUT", a.URL+"/v1/bots/b/schedules/tick", adminKey, map[string]any{"cron": "@every 1s", "intent": "Count"}).must(t, http.StatusOK)
 	do(t, "PUT", a.URL+"/v1/bots/b/schedules/bad", adminKey, map[string]any{"cron": "every second", "intent": "Count"}).must(t, http.StatusBadRequest)
 	do(t, "PUT", a.URL+"/v1/bots/ghost/schedules/tick", adminKey, map[string]any{"cron": "@daily", "intent": "Count"}).must(t, http.StatusNotFound)
+	for _, tc := range []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"cron": "TZ=0", "intent": "Count"}, `give the time zone in \"timezone\"`},
+		{map[string]any{"cron": "CRON_TZ=Europe/Berlin 0 9 * * *", "intent": "Count"}, `give the time zone in \"timezone\"`},
+		{map[string]any{"cron": "@daily", "timezone": "Mars/Olympus", "intent": "Count"}, `unknown timezone \"Mars/Olympus\"`},
+		{map[string]any{"cron": "@daily", "intent": "Nope"}, `bot b has no handler for intent \"Nope\"`},
+		{map[string]any{"cron": "@every 500ms", "intent": "Count"}, `must be at least 1s`},
+	} {
+		r := do(t, "PUT", a.URL+"/v1/bots/b/schedules/bad", adminKey, tc.body).must(t, http.StatusBadRequest)
+		if !strings.Contains(r.Raw, tc.want) {
+			t.Errorf("PUT %v: %s; want %s", tc.body, r.Raw, tc.want)
+		}
+	}
+	if r := do(t, "GET", a.URL+"/v1/bots/b/schedules/tick", adminKey, nil).must(t, http.StatusOK); r.Body["schedule"].(map[string]any)["next_run"] == nil {
+		t.Errorf("no next_run: %s", r.Raw)
+	}
 
 	deadline := time.Now().Add(15 * time.Second)
 	var runs []any

@@ -38,6 +38,10 @@ type Config struct {
 	// closed, down to its bot's min_vms; handlers idle this long scale to
 	// zero (PARLEY_SANDBOX_IDLE_TIMEOUT, default 60s).
 	SandboxIdleTimeout time.Duration
+	// ScheduleMinInterval is the shortest time between two runs of a
+	// schedule (PARLEY_SCHEDULE_MIN_INTERVAL, default 1m); shorter
+	// schedules are refused.
+	ScheduleMinInterval time.Duration
 	// CatalogRefresh is how often cached bots are checked for changes missed
 	// on Pub/Sub (PARLEY_CATALOG_REFRESH, default 2s).
 	CatalogRefresh time.Duration
@@ -124,6 +128,7 @@ func Load(environ []string) (Config, error) {
 	check(duration(env, "PARLEY_SNAPSHOT_INTERVAL", 10*time.Second, &c.SnapshotInterval))
 	check(duration(env, "PARLEY_SHUTDOWN_TIMEOUT", 30*time.Second, &c.ShutdownTimeout))
 	check(duration(env, "PARLEY_CATALOG_REFRESH", 2*time.Second, &c.CatalogRefresh))
+	check(duration(env, "PARLEY_SCHEDULE_MIN_INTERVAL", time.Minute, &c.ScheduleMinInterval))
 	check(duration(env, "PARLEY_REDIS_CONNECT_TIMEOUT", 5*time.Second, &c.RedisConnectTimeout))
 	check(duration(env, "PARLEY_QUEUE_LEASE", 15*time.Second, &c.QueueLease))
 	check(duration(env, "PARLEY_BOT_DELETE_SETTLE", time.Minute, &c.BotDeleteSettle))
