@@ -75,6 +75,16 @@ func newFakePlatform(t *testing.T) *fakePlatform {
 			case <-r.Context().Done():
 				return
 			}
+			// A sender that gave up while held closed its connection
+			// before the gate opened, but on a busy machine the server
+			// may not have noticed yet: give it a generous moment, so an
+			// abandoned send is never taken for an accepted one. (Held
+			// sends that are still alive just arrive a second later.)
+			select {
+			case <-time.After(time.Second):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		if f.delay > 0 {
 			select {

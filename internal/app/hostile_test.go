@@ -180,8 +180,22 @@ func firstReplyOrEmpty(r response) string {
 	return text
 }
 
-// hostileTimeout is the hostile bot's handler budget.
-const hostileTimeout = 200 * time.Millisecond
+// hostileTimeout is the handler budget of the bot that runs the cases a
+// deadline may end. Cases that only a cap or an error may end run on a bot
+// with capBudget, so that a starved CPU cannot turn their outcome into a
+// timeout.
+const (
+	hostileTimeout = 200 * time.Millisecond
+	capBudget      = 10 * time.Second
+)
+
+// botFor is the bot that runs case c, and its budget.
+func (c hostileCase) botFor() (string, time.Duration) {
+	if slices.Contains(c.outcomes, "timeout") {
+		return "hostile", hostileTimeout
+	}
+	return "hostile-caps", capBudget
+}
 
 // hostileRun is what one run of the hostile suite observed.
 type hostileRun struct {
@@ -221,8 +235,14 @@ func runHostileSuite(t testing.TB, heapLimit int64) *hostileRun {
 	for _, c := range hostileCases {
 		handlers[c.intent] = strings.ReplaceAll(c.src, "HEADERS_URL", strconv.Quote(headers.URL+"/"))
 	}
-	ta.setupBot(t, "hostile", map[string]any{"timeout_ms": hostileTimeout.Milliseconds(), "error_reply": errorReply, "max_http_calls": 3,
-		"http_allow": []string{"127.0.0.1", "api.example.com", strings.TrimPrefix(headers.URL, "http://")}}, handlers)
+	for _, bot := range []string{"hostile", "hostile-caps"} {
+		budget := hostileTimeout
+		if bot == "hostile-caps" {
+			budget = capBudget
+		}
+		ta.setupBot(t, bot, map[string]any{"timeout_ms": budget.Milliseconds(), "error_reply": errorReply, "max_http_calls": 3,
+			"http_allow": []string{"127.0.0.1", "api.example.com", strings.TrimPrefix(headers.URL, "http://")}}, handlers)
+	}
 	ta.setupBot(t, "neighbour", nil, map[string]string{"Greet": `function handle(e, s)
   s.n = (s.n or 0) + 1
   return "hi " .. e.user .. " " .. s.n
@@ -237,14 +257,15 @@ end`})
 
 	for _, c := range hostileCases {
 		conv := "conv-" + c.intent
-		ta.say(t, "hostile", map[string]any{"user": "mallory", "conversation": conv, "intent": "Seed"}).must(t, http.StatusOK)
+		bot, _ := c.botFor()
+		ta.say(t, bot, map[string]any{"user": "mallory", "conversation": conv, "intent": "Seed"}).must(t, http.StatusOK)
 		start := time.Now()
-		r := ta.say(t, "hostile", map[string]any{"user": "mallory", "conversation": conv, "intent": c.intent})
+		r := ta.say(t, bot, map[string]any{"user": "mallory", "conversation": conv, "intent": c.intent})
 		run.took[c.intent] = time.Since(start)
 		if r.Status != http.StatusOK || firstReplyOrEmpty(r) != errorReply {
 			run.problems = append(run.problems, fmt.Sprintf("%s: answer %d %.300s, want the bot's error reply", c.intent, r.Status, r.Raw))
 		}
-		conv2 := do(t, "GET", ta.URL+"/v1/bots/hostile/conversations/web/"+conv, adminKey, nil).must(t, http.StatusOK)
+		conv2 := do(t, "GET", ta.URL+"/v1/bots/"+bot+"/conversations/web/"+conv, adminKey, nil).must(t, http.StatusOK)
 		state, _ := conv2.Body["state"].(map[string]any)
 		if data, _ := state["data"].(map[string]any); !reflect.DeepEqual(data, map[string]any{"keep": "seed"}) {
 			run.problems = append(run.problems, fmt.Sprintf("%s: session changed to %.300v", c.intent, state["data"]))
@@ -268,9 +289,10 @@ func TestHostileHandlers(t *testing.T) {
 	for _, p := range run.problems {
 		t.Error(p)
 	}
-	for intent, took := range run.took {
-		if limit := 30 * hostileTimeout; took > limit {
-			t.Errorf("%s: the turn took %v", intent, took)
+	for _, c := range hostileCases {
+		_, budget := c.botFor()
+		if limit := budget + 30*hostileTimeout; run.took[c.intent] > limit {
+			t.Errorf("%s: the turn took %v", c.intent, run.took[c.intent])
 		}
 	}
 	t.Logf("neighbour: median %v before the attack, median %v and p99 %v during it", run.calmMedian, run.median, run.p99)
@@ -283,7 +305,8 @@ func TestHostileHandlers(t *testing.T) {
 	for _, c := range hostileCases {
 		var entry map[string]any
 		for {
-			r := do(t, "GET", ta.URL+"/v1/bots/hostile/logs?limit=1&intent="+url.QueryEscape(c.intent), adminKey, nil).must(t, http.StatusOK)
+			bot, _ := c.botFor()
+			r := do(t, "GET", ta.URL+"/v1/bots/"+bot+"/logs?limit=1&intent="+url.QueryEscape(c.intent), adminKey, nil).must(t, http.StatusOK)
 			if list, _ := r.Body["invocations"].([]any); len(list) > 0 {
 				entry = list[0].(map[string]any)
 				break
@@ -309,13 +332,19 @@ func TestHostileHandlers(t *testing.T) {
 			t.Errorf("%s: logged line %v, want %d (%.300s)", c.intent, line, c.line, errText)
 		}
 	}
-	r := do(t, "GET", ta.URL+"/v1/bots/hostile/usage", adminKey, nil).must(t, http.StatusOK)
-	total, _ := r.Body["total"].(map[string]any)
-	if inv, _ := total["invocations"].(float64); int(inv) < 2*len(hostileCases) {
-		t.Errorf("usage %v", r.Raw)
+	var invocations, computeMS float64
+	for _, bot := range []string{"hostile", "hostile-caps"} {
+		r := do(t, "GET", ta.URL+"/v1/bots/"+bot+"/usage", adminKey, nil).must(t, http.StatusOK)
+		total, _ := r.Body["total"].(map[string]any)
+		inv, _ := total["invocations"].(float64)
+		ms, _ := total["compute_ms"].(float64)
+		invocations, computeMS = invocations+inv, computeMS+ms
 	}
-	if ms, _ := total["compute_ms"].(float64); ms < 100 {
-		t.Errorf("usage compute_ms %v, the loops alone ran for seconds", ms)
+	if int(invocations) < 2*len(hostileCases) {
+		t.Errorf("usage: %v invocations, want at least %d", invocations, 2*len(hostileCases))
+	}
+	if computeMS < 100 {
+		t.Errorf("usage compute_ms %v, the loops alone ran for seconds", computeMS)
 	}
 
 	ta.runtime.Close() // drop the pools, which hold the VMs' memory
@@ -338,20 +367,21 @@ func BenchmarkHostileSuite(b *testing.B) {
 		for _, p := range run.problems {
 			b.Error(p)
 		}
-		var worst time.Duration
+		var worst float64
 		var worstCase string
-		for intent, took := range run.took {
-			if took > worst {
-				worst, worstCase = took, intent
+		for _, c := range hostileCases {
+			_, budget := c.botFor()
+			if r := float64(run.took[c.intent]) / float64(budget); r > worst {
+				worst, worstCase = r, c.intent
 			}
 		}
-		b.ReportMetric(float64(worst)/float64(hostileTimeout), "slowest/budget")
+		b.ReportMetric(worst, "slowest/budget")
 		b.ReportMetric(float64(run.p99)/float64(max(run.calmP99, time.Microsecond)), "neighbour-p99/calm-p99")
 		b.ReportMetric(float64(run.calmP99)/1e6, "calm-p99-ms")
 		b.ReportMetric(float64(run.p99)/1e6, "attack-p99-ms")
 		b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
-		b.Logf("slowest case %s: %v (budget %v); neighbour p99 %v calm, %v during the attack (%d failures); targets: 1.5x, 3x, 512 MiB",
-			worstCase, worst, hostileTimeout, run.calmP99, run.p99, len(run.failures))
+		b.Logf("slowest case %s: %.2fx its budget; neighbour p99 %v calm, %v during the attack (%d failures); targets: 1.5x, 3x, 512 MiB",
+			worstCase, worst, run.calmP99, run.p99, len(run.failures))
 		run.ta.Close()
 	}
 }
