@@ -48,18 +48,12 @@ type Deletion struct {
 	Removed map[string]int64 `json:"removed,omitempty"`
 }
 
-func (c *Catalog) deletionKey(bot string) string { return c.cfg.KeyPrefix + "deleting:{" + bot + "}" }
-func (c *Catalog) deletionLeaseKey(bot string) string {
-	return c.cfg.KeyPrefix + "deleting:{" + bot + "}:lease"
-}
-func (c *Catalog) deletionsKey() string { return c.cfg.KeyPrefix + "bots:deleting" }
-
 // BotKeyPrefixes returns the prefixes of the catalog's keys of bot:
 // settings, channels and their secrets, handlers and their versions,
 // canaries, NLU data and model. Every key that starts with one of them is
 // the bot's.
 func (c *Catalog) BotKeyPrefixes(bot string) []string {
-	return []string{c.cfg.KeyPrefix + "bot:{" + bot + "}:"}
+	return []string{c.ks.botPrefix(bot)}
 }
 
 // DeleteBot starts deleting a bot: from its return on the bot no longer
@@ -73,12 +67,12 @@ func (c *Catalog) DeleteBot(ctx context.Context, name string) (*Deletion, error)
 	// Listed before the marker is set, so a process that stops in between
 	// leaves a deletion that is found again; FinishDeletion drops entries
 	// without a marker.
-	if err := c.rdb.SAdd(ctx, c.deletionsKey(), name).Err(); err != nil {
+	if err := c.rdb.SAdd(ctx, c.ks.deletions(), name).Err(); err != nil {
 		return nil, fmt.Errorf("delete bot %s: %w", name, err)
 	}
 	k := c.keys(name)
 	started := time.Now().UTC().Truncate(time.Second)
-	res, err := deleteBotScript.Run(ctx, c.rdb, []string{k.settings, k.gen, c.deletionKey(name)},
+	res, err := deleteBotScript.Run(ctx, c.rdb, []string{k.settings, k.gen, c.ks.deletion(name)},
 		started.Format(time.RFC3339)).Int()
 	if err != nil {
 		return nil, fmt.Errorf("delete bot %s: %w", name, err)
@@ -93,11 +87,11 @@ func (c *Catalog) DeleteBot(ctx context.Context, name string) (*Deletion, error)
 	}
 	// Again, in case a replica finishing a stale listing dropped it between
 	// the first listing and the script.
-	if err := c.rdb.SAdd(ctx, c.deletionsKey(), name).Err(); err != nil {
+	if err := c.rdb.SAdd(ctx, c.ks.deletions(), name).Err(); err != nil {
 		return nil, fmt.Errorf("delete bot %s: %w", name, err)
 	}
 	if res == 1 {
-		if err := c.rdb.SRem(ctx, c.indexKey(), name).Err(); err != nil {
+		if err := c.rdb.SRem(ctx, c.ks.index(), name).Err(); err != nil {
 			return nil, fmt.Errorf("delete bot %s: %w", name, err)
 		}
 		c.forget(name)
@@ -116,19 +110,9 @@ func (c *Catalog) DeleteBot(ctx context.Context, name string) (*Deletion, error)
 // forget drops what this process keeps of a deleted bot: its training, its
 // model, and the sandbox pools of every version it served (OnRetire).
 func (c *Catalog) forget(name string) {
-	c.mu.Lock()
-	if tr := c.trainers[name]; tr != nil {
-		tr.cancel()
-	}
-	delete(c.models, name)
-	last := c.last[name]
-	delete(c.last, name)
-	c.mu.Unlock()
-	if c.cfg.OnRetire != nil && last != nil {
-		for _, r := range retiredBy(last, &Bot{}) {
-			c.cfg.OnRetire(name, r.intent, r.version)
-		}
-	}
+	c.trainers.cancel(name)
+	c.models.drop(name)
+	c.retireAll(name)
 }
 
 // Deletion returns the deletion under way of bot, or nil when there is none.
@@ -136,7 +120,7 @@ func (c *Catalog) Deletion(ctx context.Context, bot string) (*Deletion, error) {
 	if !botName.MatchString(bot) {
 		return nil, nil
 	}
-	fields, err := c.rdb.HGetAll(ctx, c.deletionKey(bot)).Result()
+	fields, err := c.rdb.HGetAll(ctx, c.ks.deletion(bot)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read deletion of %s: %w", bot, err)
 	}
@@ -158,7 +142,7 @@ func (c *Catalog) Deletion(ctx context.Context, bot string) (*Deletion, error) {
 
 // PendingDeletions lists the bots whose deletion has not finished, sorted.
 func (c *Catalog) PendingDeletions(ctx context.Context) ([]string, error) {
-	names, err := c.rdb.SMembers(ctx, c.deletionsKey()).Result()
+	names, err := c.rdb.SMembers(ctx, c.ks.deletions()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list deletions: %w", err)
 	}
@@ -174,7 +158,7 @@ var ErrNotDeleting = errors.New("the bot is not being deleted")
 // it reports false while another owner's lease lasts, and ErrNotDeleting
 // when the bot has no deletion under way.
 func (c *Catalog) ClaimDeletion(ctx context.Context, bot, owner string, lease time.Duration) (bool, error) {
-	res, err := claimDeletionScript.Run(ctx, c.rdb, []string{c.deletionKey(bot), c.deletionLeaseKey(bot)},
+	res, err := claimDeletionScript.Run(ctx, c.rdb, []string{c.ks.deletion(bot), c.ks.deletionLease(bot)},
 		owner, lease.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("claim deletion of %s: %w", bot, err)
@@ -188,12 +172,12 @@ func (c *Catalog) ClaimDeletion(ctx context.Context, bot, owner string, lease ti
 // ReleaseDeletion gives up owner's lease on a bot's deletion, so that
 // another replica can take it up at once.
 func (c *Catalog) ReleaseDeletion(ctx context.Context, bot, owner string) error {
-	held, err := c.rdb.Get(ctx, c.deletionLeaseKey(bot)).Result()
+	held, err := c.rdb.Get(ctx, c.ks.deletionLease(bot)).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && held != owner) {
 		return nil
 	}
 	if err == nil {
-		err = c.rdb.Del(ctx, c.deletionLeaseKey(bot)).Err()
+		err = c.rdb.Del(ctx, c.ks.deletionLease(bot)).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("release deletion of %s: %w", bot, err)
@@ -207,7 +191,7 @@ func (c *Catalog) RecordDeletion(ctx context.Context, bot string, removed map[st
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for kind, n := range removed {
 			if n != 0 {
-				p.HIncrBy(ctx, c.deletionKey(bot), "removed:"+kind, n)
+				p.HIncrBy(ctx, c.ks.deletion(bot), "removed:"+kind, n)
 			}
 		}
 		return nil
@@ -221,7 +205,7 @@ func (c *Catalog) RecordDeletion(ctx context.Context, bot string, removed map[st
 // FinishDeletion ends a bot's deletion: the marker and the lease are
 // removed and the name can be used again.
 func (c *Catalog) FinishDeletion(ctx context.Context, bot string) error {
-	if err := c.rdb.Del(ctx, c.deletionKey(bot), c.deletionLeaseKey(bot)).Err(); err != nil {
+	if err := c.rdb.Del(ctx, c.ks.deletion(bot), c.ks.deletionLease(bot)).Err(); err != nil {
 		return fmt.Errorf("finish deletion of %s: %w", bot, err)
 	}
 	return c.unlist(ctx, bot)
@@ -231,12 +215,12 @@ func (c *Catalog) FinishDeletion(ctx context.Context, bot string) error {
 // deletion that starts meanwhile lists the bot again after setting its
 // marker (see DeleteBot), so it is never left unlisted.
 func (c *Catalog) unlist(ctx context.Context, bot string) error {
-	n, err := c.rdb.Exists(ctx, c.deletionKey(bot)).Result()
+	n, err := c.rdb.Exists(ctx, c.ks.deletion(bot)).Result()
 	if err != nil {
 		return fmt.Errorf("finish deletion of %s: %w", bot, err)
 	}
 	if n == 0 {
-		if err := c.rdb.SRem(ctx, c.deletionsKey(), bot).Err(); err != nil {
+		if err := c.rdb.SRem(ctx, c.ks.deletions(), bot).Err(); err != nil {
 			return fmt.Errorf("finish deletion of %s: %w", bot, err)
 		}
 	}

@@ -115,9 +115,16 @@ func TestRetrainWhileServing(t *testing.T) {
 		var ta, tb trainings
 		cfgA := ta.config(prefix)
 		cfgA.NLUSyncExamples = 8 // shopNLU (8 examples) trains at once, bigger() in the background
-		a, b := New(rdb, cfgA), New(rdb, tb.config(prefix))
 		release := make(chan struct{})
-		a.beforeTraining = func() { <-release }
+		cfgA.OnTrainStart = func(ctx context.Context, _ string, examples int) {
+			if examples > cfgA.NLUSyncExamples { // only the background training waits
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			}
+		}
+		a, b := New(rdb, cfgA), New(rdb, tb.config(prefix))
 		for _, c := range []*Catalog{a, b} {
 			go c.Run(ctx)
 		}

@@ -290,9 +290,13 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close stops the sandbox, writes the turns analytics still holds, and
-// closes the store (the embedded store saves a final snapshot).
+// Close waits for the catalog's background trainings (cancelled), stops the
+// sandbox, writes the turns analytics still holds, and closes the store (the
+// embedded store saves a final snapshot).
 func (a *App) Close() error {
+	if a.catalog != nil {
+		a.catalog.Close()
+	}
 	if a.runtime != nil {
 		a.runtime.Close()
 	}
