@@ -39,6 +39,12 @@ func newError(status int, code, message string) *apiError {
 var (
 	errBodyTooLarge = newError(http.StatusRequestEntityTooLarge, "body_too_large", "request body is too large")
 	errUnauthorized = newError(http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
+	// errHookRefused is the one answer an outsider gets for a webhook to an
+	// unknown bot, to a channel the bot has not connected, or that failed
+	// verification: the same status and body, so that the answers do not
+	// tell which bots exist or which channels they use. 401 is what the
+	// platforms that probe endpoints (Discord) expect of a bad signature.
+	errHookRefused = newError(http.StatusUnauthorized, "unauthorized", "the request could not be verified")
 )
 
 // classify decides the HTTP answer for any error; it is the only place that does.
@@ -95,7 +101,8 @@ func classify(err error) *apiError {
 	case errors.Is(err, engine.ErrErased):
 		return newError(http.StatusGone, "erased", "the conversation or its user was erased after this message was received")
 	case errors.Is(err, engine.ErrUnavailable):
-		return newError(http.StatusServiceUnavailable, "unavailable", err.Error())
+		// The cause (an address, a driver message) stays in the log.
+		return newError(http.StatusServiceUnavailable, "unavailable", "the conversation store is unavailable; retry shortly")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return newError(http.StatusServiceUnavailable, "unavailable", "request timed out")
 	case isNetworkError(err):
@@ -119,6 +126,26 @@ func (s *Server) fail(c *gin.Context, err error) {
 		body[k] = v
 	}
 	c.AbortWithStatusJSON(ae.Status, gin.H{"error": body})
+}
+
+// refuseHook answers a webhook that is refused before a turn (unknown bot,
+// unconfigured channel, failed verification) with errHookRefused, and logs
+// why. A caller with the admin key gets the detailed answer instead, for
+// setting a channel up.
+func (s *Server) refuseHook(c *gin.Context, err error) {
+	s.log.InfoContext(c, "webhook refused", "bot", c.Param("bot"), "channel", c.Param("channel"), "err", err)
+	if s.isAdmin(c) {
+		s.fail(c, err)
+		return
+	}
+	s.fail(c, errHookRefused)
+}
+
+// hookRefusal reports whether err is a webhook refusal that must not be told
+// apart from an unknown bot: an unknown bot, or a failed verification.
+func hookRefusal(err error) bool {
+	return errors.Is(err, bots.ErrBotNotFound) || errors.Is(err, channels.ErrNotConfigured) ||
+		classify(err).Status == http.StatusUnauthorized
 }
 
 // isNetworkError reports a failure to reach the store (Redis down or the

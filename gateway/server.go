@@ -205,19 +205,31 @@ func (s *Server) recover(c *gin.Context) {
 }
 
 func (s *Server) requireAdmin(c *gin.Context) {
-	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminKey)) != 1 {
+	if !s.isAdmin(c) {
 		s.fail(c, errUnauthorized)
 		return
 	}
 	c.Next()
 }
 
+// isAdmin reports whether the request carries the admin key.
+func (s *Server) isAdmin(c *gin.Context) bool {
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminKey)) == 1
+}
+
+// ready answers whether the store is reachable. Why it is not (an address,
+// a driver message) is logged, and shown only to a caller with the admin key.
 func (s *Server) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Store.Ping(ctx); err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+		s.log.WarnContext(c, "not ready: the store does not answer", "err", err)
+		body := gin.H{"status": "unavailable"}
+		if s.isAdmin(c) {
+			body["error"] = err.Error()
+		}
+		c.JSON(http.StatusServiceUnavailable, body)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
@@ -236,7 +248,7 @@ func (s *Server) hook(c *gin.Context) {
 	botName, channel := c.Param("bot"), c.Param("channel")
 	adapter, ok := s.cfg.Channels.Get(channel)
 	if !ok {
-		s.fail(c, newError(http.StatusNotFound, "channel_not_found", fmt.Sprintf("unknown channel %q", channel)))
+		s.refuseHook(c, newError(http.StatusNotFound, "channel_not_found", fmt.Sprintf("unknown channel %q", channel)))
 		return
 	}
 	body, err := s.body(c)
@@ -246,12 +258,16 @@ func (s *Server) hook(c *gin.Context) {
 	}
 	bot, err := s.cfg.Catalog.Bot(c, botName)
 	if err != nil {
+		if hookRefusal(err) {
+			s.refuseHook(c, err)
+			return
+		}
 		s.fail(c, err)
 		return
 	}
 	settings, ok := bot.Channels[channel]
 	if !ok {
-		s.fail(c, newError(http.StatusNotFound, "channel_not_configured",
+		s.refuseHook(c, newError(http.StatusNotFound, "channel_not_configured",
 			fmt.Sprintf("channel %s is not configured for bot %s", channel, botName)))
 		return
 	}
@@ -262,6 +278,10 @@ func (s *Server) hook(c *gin.Context) {
 	in, err := adapter.Parse(req)
 	s.stage(analytics.StageAdapter, parseStart)
 	if err != nil {
+		if hookRefusal(err) {
+			s.refuseHook(c, err)
+			return
+		}
 		s.fail(c, err)
 		return
 	}
