@@ -71,7 +71,8 @@ func New(cfg Config) *Adapter {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Adapter{
-		certs:  &certCache{fetch: cfg.FetchCertificate, roots: cfg.Roots, entries: make(map[string]*certEntry)},
+		certs: &certCache{fetch: cfg.FetchCertificate, roots: cfg.Roots, maxFetches: maxInflightFetches,
+			entries: make(map[string]*certEntry)},
 		budget: cfg.Budget,
 		log:    cfg.Logger,
 	}
@@ -126,8 +127,18 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	if verifySignature(req.Settings) {
-		if err := a.certs.verifySignature(req.Header, req.Body, now); err != nil {
+	// The cheap checks come first: the headers, the body's timestamp and
+	// skill id. Only a request that passes them may make the adapter fetch
+	// a certificate. While the signature is unchecked, every refusal is a
+	// 401, so that a bad request tells an outsider nothing more.
+	verify := verifySignature(req.Settings)
+	refuse := channels.BadRequest
+	var certURL string
+	var sig []byte
+	if verify {
+		refuse = channels.Unauthorized
+		var err error
+		if certURL, sig, err = signatureHeaders(req.Header); err != nil {
 			return nil, channels.Unauthorized("alexa request verification failed: %v", err)
 		}
 	} else {
@@ -136,12 +147,12 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	}
 	var env envelope
 	if err := json.Unmarshal(req.Body, &env); err != nil {
-		return nil, channels.BadRequest("body is not an Alexa request: %v", err)
+		return nil, refuse("body is not an Alexa request: %v", err)
 	}
 	r := &env.Request
 	ts, ok := r.timestamp()
 	if !ok {
-		return nil, channels.BadRequest("request.timestamp is missing or malformed")
+		return nil, refuse("request.timestamp is missing or malformed")
 	}
 	maxAge := MaxRequestAge
 	if strings.HasPrefix(r.Type, "AlexaSkillEvent.") {
@@ -152,6 +163,11 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	}
 	if !skillMatches(&env, req.Settings[SettingSkillID]) {
 		return nil, channels.Unauthorized("alexa request is for another skill than this bot's skill_id")
+	}
+	if verify {
+		if err := a.certs.verifySignature(certURL, sig, req.Body, now); err != nil {
+			return nil, channels.Unauthorized("alexa request verification failed: %v", err)
+		}
 	}
 
 	ev, err := event(req, &env, ts)

@@ -22,7 +22,11 @@
 // Lambda: the SignatureCertChainUrl's form, the certificate chain to a
 // trusted root with echo-api.amazon.com among its names, the Signature-256
 // RSA-SHA256 signature over the raw body, a timestamp within 150 seconds, and
-// the configured skill id. Certificates are fetched once and cached until
+// the configured skill id. The cheap checks (the headers' form, the
+// timestamp, the skill id) come first: only a request that passes them can
+// make the adapter fetch a certificate. Each certificate URL is fetched by
+// one request at a time, at most four distinct URLs at once (a request that
+// would need a fifth is refused), and at most 32 results are cached until
 // they expire. The setting verify_signature=false skips the certificate and
 // signature checks for local testing, and every such request is logged as a
 // warning.

@@ -39,10 +39,14 @@ const (
 
 // Defaults of the production certificate fetcher.
 const (
-	fetchTimeout  = 5 * time.Second
-	maxCertBytes  = 64 << 10
-	maxCacheSize  = 32
-	retryFailures = time.Minute // a certificate URL that failed is not fetched again sooner
+	fetchTimeout = 5 * time.Second
+	maxCertBytes = 64 << 10
+	maxCacheSize = 32
+	// maxInflightFetches bounds the fetches of distinct certificate URLs
+	// in flight; below maxCacheSize, so that a full cache always has a
+	// finished entry to drop.
+	maxInflightFetches = 4
+	retryFailures      = time.Minute // a certificate URL that failed is not fetched again sooner
 )
 
 // CertURL checks a SignatureCertChainUrl against Amazon's rules (https,
@@ -172,13 +176,18 @@ func checkChain(pemData []byte, roots *x509.CertPool, now time.Time) (*signer, e
 
 // certCache fetches and verifies each certificate URL once, shares one fetch
 // between concurrent requests, and keeps the result until the chain expires;
-// a failure is kept for a minute.
+// a failure is kept for a minute. It holds at most maxCacheSize entries and
+// runs at most maxFetches fetches of distinct URLs at once: a request that
+// would need one more is refused at once, without a fetch.
 type certCache struct {
 	fetch func(string) ([]byte, error)
 	roots *x509.CertPool
+	// maxFetches bounds the fetches in flight (default maxInflightFetches).
+	maxFetches int
 
-	mu      sync.Mutex
-	entries map[string]*certEntry
+	mu       sync.Mutex
+	entries  map[string]*certEntry
+	inflight int
 }
 
 type certEntry struct {
@@ -188,16 +197,26 @@ type certEntry struct {
 	fetched time.Time
 }
 
+// errBusy refuses a request whose certificate would be one fetch too many.
+var errBusy = errors.New("too many signing certificates are being fetched; try again")
+
 func (c *certCache) get(certURL string, now time.Time) (*signer, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		c.mu.Lock()
 		e, ok := c.entries[certURL]
 		if !ok {
+			if c.inflight >= c.maxFetches || !c.evictLocked() {
+				c.mu.Unlock()
+				return nil, errBusy
+			}
 			e = &certEntry{ready: make(chan struct{})}
-			c.evictLocked()
 			c.entries[certURL] = e
+			c.inflight++
 			c.mu.Unlock()
 			c.load(e, certURL, now)
+			c.mu.Lock()
+			c.inflight--
+			c.mu.Unlock()
 			return e.signer, e.err
 		}
 		c.mu.Unlock()
@@ -229,31 +248,40 @@ func (c *certCache) load(e *certEntry, certURL string, now time.Time) {
 	e.signer, e.err = checkChain(data, c.roots, now)
 }
 
-// evictLocked makes room for one more entry.
-func (c *certCache) evictLocked() {
+// evictLocked makes room for one more entry, dropping a finished one; it
+// reports false when every entry is still being fetched.
+func (c *certCache) evictLocked() bool {
 	if len(c.entries) < maxCacheSize {
-		return
+		return true
 	}
 	for k, e := range c.entries {
 		select {
 		case <-e.ready:
 			delete(c.entries, k)
-			return
+			return true
 		default:
 		}
 	}
+	return false
 }
 
-// verifySignature checks the request's Signature-256 against the body.
-func (c *certCache) verifySignature(h http.Header, body []byte, now time.Time) error {
-	certURL, err := CertURL(h.Get(HeaderCertURL))
+// signatureHeaders reads the certificate URL (normalized) and the signature
+// of a request, before anything is fetched.
+func signatureHeaders(h http.Header) (certURL string, sig []byte, err error) {
+	certURL, err = CertURL(h.Get(HeaderCertURL))
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h.Get(HeaderSignature)))
+	sig, err = base64.StdEncoding.DecodeString(strings.TrimSpace(h.Get(HeaderSignature)))
 	if err != nil || len(sig) == 0 {
-		return fmt.Errorf("missing or malformed %s header", HeaderSignature)
+		return "", nil, fmt.Errorf("missing or malformed %s header", HeaderSignature)
 	}
+	return certURL, sig, nil
+}
+
+// verifySignature checks sig over body with the certificate at certURL,
+// fetching it if need be.
+func (c *certCache) verifySignature(certURL string, sig, body []byte, now time.Time) error {
 	s, err := c.get(certURL, now)
 	if err != nil {
 		return err

@@ -3,10 +3,12 @@ package alexa
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,5 +278,100 @@ func TestRenderError(t *testing.T) {
 	}
 	if a.Budget() != DefaultBudget || New(Config{Budget: time.Second}).Budget() != time.Second {
 		t.Error("Budget")
+	}
+}
+
+// TestNoFetchBeforeCheapChecks: a request for another skill, with a stale
+// timestamp or with a body that is not Alexa's never makes the adapter fetch
+// its certificate URL, and is refused with a 401.
+func TestNoFetchBeforeCheapChecks(t *testing.T) {
+	p := newPKI(t)
+	a := p.adapter()
+	body := golden.Read(t, "intent_request.json")
+	cases := map[string]func(r *channels.Request){
+		"another skill": func(r *channels.Request) { r.Settings = channels.Settings{SettingSkillID: "amzn1.ask.skill.another"} },
+		"stale":         func(r *channels.Request) { r.Now = r.Now.Add(time.Hour) },
+		"not json": func(r *channels.Request) {
+			r.Body = []byte("junk")
+			r.Header.Set(HeaderSignature, sign(t, p.leafKey, r.Body))
+		},
+	}
+	for name, modify := range cases {
+		req := p.signedRequest(t, bytes.Clone(body))
+		req.Header.Set(HeaderCertURL, "https://s3.amazonaws.com/echo.api/new-"+strings.ReplaceAll(name, " ", "-")+".pem")
+		modify(req)
+		before := p.fetches.Load()
+		_, err := a.Parse(req)
+		var ce *channels.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized {
+			t.Errorf("%s: Parse error = %v, want a 401", name, err)
+		}
+		if n := p.fetches.Load() - before; n != 0 {
+			t.Errorf("%s: the certificate URL was fetched %d times before the request was refused", name, n)
+		}
+	}
+}
+
+// TestCertificateFetchesBounded: requests naming many new certificate URLs
+// at once start at most maxInflightFetches fetches, the rest are refused
+// without one, and the cache never holds more than maxCacheSize entries.
+func TestCertificateFetchesBounded(t *testing.T) {
+	p := newPKI(t)
+	release := make(chan struct{})
+	var inflight, peak, fetches atomic.Int64
+	a := New(Config{Roots: p.roots, FetchCertificate: func(u string) ([]byte, error) {
+		fetches.Add(1)
+		n := inflight.Add(1)
+		for {
+			if m := peak.Load(); n <= m || peak.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		<-release
+		inflight.Add(-1)
+		return nil, errors.New("404 Not Found")
+	}})
+	body := golden.Read(t, "intent_request.json")
+	const requests = 2 * maxCacheSize
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < requests; i++ {
+		req := p.signedRequest(t, body)
+		req.Header.Set(HeaderCertURL, fmt.Sprintf("https://s3.amazonaws.com/echo.api/cert-%d.pem", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := a.Parse(req); err != nil && strings.Contains(err.Error(), "too many") {
+				refused.Add(1)
+			}
+		}()
+	}
+	// Wait until every request is either fetching or refused.
+	for deadline := time.Now().Add(20 * time.Second); inflight.Load()+refused.Load() < requests && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.certs.mu.Lock()
+	cached := len(a.certs.entries)
+	a.certs.mu.Unlock()
+	close(release)
+	wg.Wait()
+	if peak.Load() > maxInflightFetches || cached > maxCacheSize {
+		t.Errorf("%d requests with new certificate URLs: %d fetches at once (max %d), %d cache entries (max %d)",
+			requests, peak.Load(), maxInflightFetches, cached, maxCacheSize)
+	}
+	if got := fetches.Load() + refused.Load(); got != requests {
+		t.Errorf("%d fetched + %d refused, want %d requests in all", fetches.Load(), refused.Load(), requests)
+	}
+
+	// Fetched one after the other, many URLs still fit the bound.
+	for i := 0; i < requests; i++ {
+		req := p.signedRequest(t, body)
+		req.Header.Set(HeaderCertURL, fmt.Sprintf("https://s3.amazonaws.com/echo.api/later-%d.pem", i))
+		a.Parse(req)
+	}
+	a.certs.mu.Lock()
+	defer a.certs.mu.Unlock()
+	if n := len(a.certs.entries); n > maxCacheSize {
+		t.Errorf("%d cache entries, want at most %d", n, maxCacheSize)
 	}
 }
