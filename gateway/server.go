@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -235,12 +237,24 @@ func (s *Server) ready(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
-// body reads the request body within the size limit.
+// body reads the request body within the size limit. A body that stops
+// coming (the server's read timeout, a dropped connection) is the client's
+// failure, not the store's.
 func (s *Server) body(c *gin.Context) ([]byte, error) {
 	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
 		return nil, errBodyTooLarge
 	}
-	return io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
+	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case err == nil, errors.As(err, &mbe):
+		return b, err
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, newError(http.StatusRequestTimeout, "body_timeout", "the request body was not received in time")
+	default:
+		return nil, newError(http.StatusBadRequest, "bad_request", "the request body could not be read")
+	}
 }
 
 // hook serves platform webhooks.

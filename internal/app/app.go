@@ -258,6 +258,9 @@ func (a *App) Serve(ctx context.Context) error {
 	return a.ServeListener(ctx, ln)
 }
 
+// maxHeaderTime bounds reading a request's headers.
+const maxHeaderTime = 10 * time.Second
+
 // ServeListener is Serve on an existing listener.
 func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
@@ -267,8 +270,12 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 		waitBackground()
 	}()
 
-	srv := &http.Server{Handler: a.server, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: a.server,
+		ReadHeaderTimeout: min(maxHeaderTime, a.cfg.ReadTimeout),
+		ReadTimeout:       a.cfg.ReadTimeout,
+		WriteTimeout:      a.cfg.WriteTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("parley is listening", "addr", ln.Addr().String(), "store", a.store.Describe())

@@ -28,6 +28,18 @@ type Config struct {
 	KeyPrefix string
 	// MaxBodyBytes bounds request bodies (PARLEY_MAX_BODY_BYTES, default 1048576).
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading a whole request, headers and body
+	// (PARLEY_READ_TIMEOUT, default 15s): a client that trickles its body
+	// is cut off. The headers alone get at most 10s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a request from the end of its headers to the end
+	// of the answer (PARLEY_WRITE_TIMEOUT, default 60s). It must be at least
+	// ReadTimeout plus MinTurnTime, so that the slowest turn a bot can
+	// configure still gets its answer out.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a kept-alive connection may wait for its next
+	// request (PARLEY_IDLE_TIMEOUT, default 60s).
+	IdleTimeout time.Duration
 	// SnapshotInterval is how often the embedded store is saved (PARLEY_SNAPSHOT_INTERVAL, default 10s).
 	SnapshotInterval time.Duration
 	// ShutdownTimeout bounds draining in-flight turns at shutdown (PARLEY_SHUTDOWN_TIMEOUT, default 30s).
@@ -103,6 +115,11 @@ type Config struct {
 	LogFormat string
 }
 
+// MinTurnTime is the part of PARLEY_WRITE_TIMEOUT beyond PARLEY_READ_TIMEOUT
+// a turn may need: the longest handler timeout a bot can set (timeout_ms at
+// most 30000) and five seconds to wait for a slot, commit and render.
+const MinTurnTime = 35 * time.Second
+
 // Load reads the configuration from environ ("KEY=value" strings, as os.Environ returns).
 func Load(environ []string) (Config, error) {
 	env := make(map[string]string, len(environ))
@@ -124,6 +141,13 @@ func Load(environ []string) (Config, error) {
 		if err != nil {
 			errs = append(errs, err.Error())
 		}
+	}
+	check(duration(env, "PARLEY_READ_TIMEOUT", 15*time.Second, &c.ReadTimeout))
+	check(duration(env, "PARLEY_WRITE_TIMEOUT", time.Minute, &c.WriteTimeout))
+	check(duration(env, "PARLEY_IDLE_TIMEOUT", time.Minute, &c.IdleTimeout))
+	if c.WriteTimeout < c.ReadTimeout+MinTurnTime {
+		errs = append(errs, fmt.Sprintf("PARLEY_WRITE_TIMEOUT (%s) must be at least PARLEY_READ_TIMEOUT (%s) plus %s, "+
+			"the longest turn a bot can configure with its answer", c.WriteTimeout, c.ReadTimeout, MinTurnTime))
 	}
 	check(duration(env, "PARLEY_SNAPSHOT_INTERVAL", 10*time.Second, &c.SnapshotInterval))
 	check(duration(env, "PARLEY_SHUTDOWN_TIMEOUT", 30*time.Second, &c.ShutdownTimeout))

@@ -81,3 +81,30 @@ func TestSandboxIdleTimeout(t *testing.T) {
 		t.Errorf("0: %v", err)
 	}
 }
+
+func TestServerTimeouts(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReadTimeout != 15*time.Second || c.WriteTimeout != time.Minute || c.IdleTimeout != time.Minute {
+		t.Errorf("default timeouts: read %v, write %v, idle %v", c.ReadTimeout, c.WriteTimeout, c.IdleTimeout)
+	}
+	if c.WriteTimeout < c.ReadTimeout+30*time.Second {
+		t.Errorf("default write timeout %v leaves a 30 s handler no time after a %v read", c.WriteTimeout, c.ReadTimeout)
+	}
+	c, err = Load([]string{"PARLEY_READ_TIMEOUT=5s", "PARLEY_WRITE_TIMEOUT=2m", "PARLEY_IDLE_TIMEOUT=30s"})
+	if err != nil || c.ReadTimeout != 5*time.Second || c.WriteTimeout != 2*time.Minute || c.IdleTimeout != 30*time.Second {
+		t.Errorf("set timeouts: %v, read %v, write %v, idle %v", err, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout)
+	}
+	// A write timeout that would cut off the longest turn a bot can set is refused.
+	for _, env := range [][]string{
+		{"PARLEY_WRITE_TIMEOUT=30s"},
+		{"PARLEY_READ_TIMEOUT=40s", "PARLEY_WRITE_TIMEOUT=60s"},
+		{"PARLEY_IDLE_TIMEOUT=0s"},
+	} {
+		if _, err := Load(env); err == nil {
+			t.Errorf("Load(%q) accepted", env)
+		}
+	}
+}
