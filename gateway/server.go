@@ -242,19 +242,36 @@ func (s *Server) ready(c *gin.Context) {
 // failure, not the store's.
 func (s *Server) body(c *gin.Context) ([]byte, error) {
 	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
+		s.drain(c)
 		return nil, errBodyTooLarge
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {
-	case err == nil, errors.As(err, &mbe):
-		return b, err
+	case err == nil:
+		return b, nil
+	case errors.As(err, &mbe):
+		s.drain(c)
+		return nil, err
 	case errors.As(err, &ne) && ne.Timeout():
 		return nil, newError(http.StatusRequestTimeout, "body_timeout", "the request body was not received in time")
 	default:
 		return nil, newError(http.StatusBadRequest, "bad_request", "the request body could not be read")
 	}
+}
+
+// drainFactor bounds what is read and discarded of a body over the limit:
+// drainFactor times the limit.
+const drainFactor = 4
+
+// drain reads and discards the rest of a body over the limit, up to
+// drainFactor times the limit, before the 413 is sent. A server that closes
+// the connection while the client is still sending resets it, and most
+// clients then report the reset instead of the answer. The server's read
+// timeout bounds how long this takes; a larger body is cut off.
+func (s *Server) drain(c *gin.Context) {
+	_, _ = io.CopyN(io.Discard, c.Request.Body, drainFactor*s.cfg.MaxBodyBytes)
 }
 
 // hook serves platform webhooks.
