@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -75,6 +76,11 @@ type Config struct {
 	AdminKey string
 	// MaxBodyBytes bounds request bodies (default 1 MiB); larger ones get 413.
 	MaxBodyBytes int64
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-Proto and X-Forwarded-Host are believed when a webhook's
+	// public URL is rebuilt (Twilio signs it); from anyone else they are
+	// ignored. Empty trusts no one.
+	TrustedProxies []netip.Prefix
 	// Logger receives request failures; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock handed to channel adapters (default time.Now).
@@ -131,6 +137,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: log, engine: gin.New()}
+	proxies := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	if err := s.engine.SetTrustedProxies(proxies); err != nil { // gin's ClientIP believes the same proxies
+		return nil, fmt.Errorf("gateway: trusted proxies: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -303,7 +316,7 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	c.Set(ctxHookTarget, true)
-	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: publicURL(c.Request),
+	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: s.publicURL(c.Request),
 		Header: c.Request.Header, Body: body, Settings: settings, Now: s.cfg.Now()}
 	parseStart := time.Now()
 	in, err := adapter.Parse(req)
@@ -378,10 +391,13 @@ func write(c *gin.Context, r *channels.Response) {
 	c.Data(status, r.ContentType, r.Body)
 }
 
-// publicURL is the request's URL with the host (and, over TLS, the scheme)
-// filled in: a server request carries only the path, and adapters that sign
-// over the full URL (Twilio) need the host the platform called.
-func publicURL(r *http.Request) *url.URL {
+// publicURL is the request's URL with the scheme and host the platform
+// called: a server request carries only the path, and adapters that sign
+// over the full URL (Twilio) need them. They are the request's own (https
+// over TLS, else none), or what a trusted proxy reports in X-Forwarded-Proto
+// and X-Forwarded-Host; from any other peer those headers are ignored, since
+// whoever sets them chooses the URL a signature is checked against.
+func (s *Server) publicURL(r *http.Request) *url.URL {
 	u := *r.URL
 	if u.Host == "" {
 		u.Host = r.Host
@@ -389,5 +405,47 @@ func publicURL(r *http.Request) *url.URL {
 	if u.Scheme == "" && r.TLS != nil {
 		u.Scheme = "https"
 	}
+	if !s.fromTrustedProxy(r) {
+		return &u
+	}
+	if host := lastForwarded(r.Header, "X-Forwarded-Host"); host != "" {
+		u.Host = host
+	}
+	switch proto := strings.ToLower(lastForwarded(r.Header, "X-Forwarded-Proto")); proto {
+	case "http", "https":
+		u.Scheme = proto
+	}
 	return &u
+}
+
+// fromTrustedProxy reports whether the request's peer is a trusted proxy.
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastForwarded is the last value of a forwarded header: the one the
+// nearest proxy, the trusted one, added.
+func lastForwarded(h http.Header, name string) string {
+	vals := h.Values(name)
+	if len(vals) == 0 {
+		return ""
+	}
+	last := vals[len(vals)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.TrimSpace(last)
 }

@@ -12,9 +12,10 @@
 // settings are auth_token (signs the webhooks), optionally account_sid
 // (messages for another account are refused) and webhook_url: the URL
 // configured for the number in Twilio, which is what Twilio signs. Without
-// it the URL is rebuilt from the request (X-Forwarded-Proto and
-// X-Forwarded-Host when a proxy sets them), which is right only when
-// nothing in front of Parley rewrites the URL. The event ID is the
+// it the URL is the request's as the gateway reports it ([channels.Request]
+// URL: the Host header, or what a trusted proxy forwarded), which is right
+// only when nothing in front of Parley rewrites the URL. The adapter itself
+// never reads X-Forwarded-* headers. The event ID is the
 // MessageSid, so a retried webhook runs the handler once and gets the same
 // answer; the user and the conversation are the sender's number
 // (whatsapp:+number for WhatsApp). Status callbacks are acknowledged with an

@@ -128,7 +128,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 }
 
 // verified checks the signature over the URL Twilio called: the webhook_url
-// setting, or the request's own URL as a proxy forwarded it. A
+// setting, or the request's public URL as the gateway reports it. A
 // connection-override fragment (#rc=...) may or may not be part of what
 // Twilio signs, so both are tried.
 func verified(req *channels.Request, params url.Values) bool {
@@ -156,35 +156,19 @@ func verified(req *channels.Request, params url.Values) bool {
 	return false
 }
 
-// requestURL rebuilds the public URL of a request: the scheme and host a
-// proxy reports (X-Forwarded-Proto, X-Forwarded-Host), else the request's
-// own, with https as the default scheme. Empty when the host is unknown.
+// requestURL is the public URL of a request as the gateway reports it (the
+// scheme and host it was called with; a trusted proxy's X-Forwarded-Proto
+// and X-Forwarded-Host are applied there, and only there), with https as
+// the default scheme. Empty when the host is unknown.
 func requestURL(req *channels.Request) string {
-	if req.URL == nil {
+	if req.URL == nil || req.URL.Host == "" {
 		return ""
 	}
-	first := func(h string) string {
-		v, _, _ := strings.Cut(req.Header.Get(h), ",")
-		return strings.TrimSpace(v)
-	}
-	host := first("X-Forwarded-Host")
-	if host == "" {
-		host = req.URL.Host
-	}
-	if host == "" {
-		host = req.Header.Get("Host")
-	}
-	if host == "" {
-		return ""
-	}
-	scheme := first("X-Forwarded-Proto")
-	if scheme == "" {
-		scheme = req.URL.Scheme
-	}
+	scheme := req.URL.Scheme
 	if scheme == "" {
 		scheme = "https"
 	}
-	return scheme + "://" + host + req.URL.RequestURI()
+	return scheme + "://" + req.URL.Host + req.URL.RequestURI()
 }
 
 // ParseForm normalizes a verified inbound-message webhook into an event, or

@@ -96,19 +96,21 @@ func TestWebhookURLDefault(t *testing.T) {
 	body := string(golden.Read(t, "sms.form"))
 	params, _ := url.ParseQuery(body)
 	a := New(Config{})
+	forged := map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "attacker.example"}
 	tests := []struct {
 		name, signedURL, setting string
 		header                   map[string]string
-		host                     string
+		scheme, host             string // of the URL the gateway reports
+		ok                       bool
 	}{
-		{"forwarded", "https://bots.example.com/hooks/pizzabot/twilio?x=1", "",
-			map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bots.example.com"}, "internal:8080"},
-		{"host of the request", "http://127.0.0.1:8080/hooks/pizzabot/twilio?x=1", "",
-			map[string]string{"X-Forwarded-Proto": "http"}, "127.0.0.1:8080"},
-		{"signed with :443", "https://bots.example.com:443/hooks/pizzabot/twilio?x=1", "",
-			map[string]string{"X-Forwarded-Host": "bots.example.com"}, ""},
+		{"the gateway's URL", "https://bots.example.com/hooks/pizzabot/twilio?x=1", "", nil, "https", "bots.example.com", true},
+		{"plain http", "http://127.0.0.1:8080/hooks/pizzabot/twilio?x=1", "", nil, "http", "127.0.0.1:8080", true},
+		{"signed with :443", "https://bots.example.com:443/hooks/pizzabot/twilio?x=1", "", nil, "", "bots.example.com", true},
 		{"fragment in the setting", "https://bots.example.com/hooks/pizzabot/twilio",
-			"https://bots.example.com/hooks/pizzabot/twilio#rc=2&rp=all", nil, ""},
+			"https://bots.example.com/hooks/pizzabot/twilio#rc=2&rp=all", nil, "", "", true},
+		// Forwarded headers are the gateway's to judge; the adapter ignores them.
+		{"forwarded headers ignored", "https://attacker.example/hooks/pizzabot/twilio?x=1", "", forged, "http", "internal:8080", false},
+		{"no host", "https://attacker.example/hooks/pizzabot/twilio?x=1", "", forged, "", "", false},
 	}
 	for _, tt := range tests {
 		h := http.Header{}
@@ -120,10 +122,11 @@ func TestWebhookURLDefault(t *testing.T) {
 		if tt.setting != "" {
 			s[SettingWebhookURL] = tt.setting
 		}
-		req := &channels.Request{Method: http.MethodPost, URL: &url.URL{Host: tt.host, Path: "/hooks/pizzabot/twilio", RawQuery: "x=1"},
+		req := &channels.Request{Method: http.MethodPost,
+			URL:    &url.URL{Scheme: tt.scheme, Host: tt.host, Path: "/hooks/pizzabot/twilio", RawQuery: "x=1"},
 			Header: h, Body: []byte(body), Settings: s}
-		if _, err := a.Parse(req); err != nil {
-			t.Errorf("%s: %v", tt.name, err)
+		if _, err := a.Parse(req); (err == nil) != tt.ok {
+			t.Errorf("%s: Parse error %v, want accepted %v", tt.name, err, tt.ok)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -117,35 +118,49 @@ func TestTwilioSMSEndToEnd(t *testing.T) {
 
 // TestTwilioSignatureWithoutWebhookURL: with no webhook_url configured the
 // signed URL is rebuilt from the request: the Host the platform called (https
-// assumed, as Twilio requires it in production), or the host and scheme a
-// proxy reports in X-Forwarded-Host and X-Forwarded-Proto.
+// assumed, as Twilio requires it in production), or the host and scheme in
+// X-Forwarded-Host and X-Forwarded-Proto, but only from a proxy listed in
+// PARLEY_TRUSTED_PROXIES: from anyone else those headers would let the
+// caller choose the URL the signature is checked against.
 func TestTwilioSignatureWithoutWebhookURL(t *testing.T) {
-	ta := startRedisApp(t)
-	ta.setupBot(t, "pizzabot", nil, map[string]string{"fallback": chatCounter})
-	const token = "0123456789abcdef0123456789abcdef"
-	ta.connectChat(t, "pizzabot", "twilio", map[string]string{"auth_token": token})
-	hook := ta.URL + "/hooks/pizzabot/twilio"
-	host := strings.TrimPrefix(ta.URL, "http://")
-	form := func(sid string) url.Values {
-		return url.Values{"MessageSid": {sid}, "SmsStatus": {"received"}, "AccountSid": {"AC00000000000000000000000000000000"},
-			"From": {"+14155551234"}, "To": {"+15005550006"}, "Body": {"hi"}, "NumMedia": {"0"}}
-	}
-	post := func(f url.Values, signedURL string, extra http.Header) response {
-		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-		for k, v := range extra {
-			h[k] = v
+	for _, trusted := range []bool{false, true} {
+		cfg := testConfig(t, appOptions{})
+		if trusted {
+			cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 		}
-		h.Set(twilio.SignatureHeader, twilio.Signature(token, signedURL, f))
-		return chatPost(t, http.MethodPost, hook, h, []byte(f.Encode()))
+		ta := serveApp(t, cfg, testLogger(t))
+		ta.setupBot(t, "pizzabot", nil, map[string]string{"fallback": chatCounter})
+		const token = "0123456789abcdef0123456789abcdef"
+		ta.connectChat(t, "pizzabot", "twilio", map[string]string{"auth_token": token})
+		hook := ta.URL + "/hooks/pizzabot/twilio"
+		host := strings.TrimPrefix(ta.URL, "http://")
+		form := func(sid string) url.Values {
+			return url.Values{"MessageSid": {sid}, "SmsStatus": {"received"}, "AccountSid": {"AC00000000000000000000000000000000"},
+				"From": {"+14155551234"}, "To": {"+15005550006"}, "Body": {"hi"}, "NumMedia": {"0"}}
+		}
+		post := func(f url.Values, signedURL string, extra http.Header) response {
+			h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+			for k, v := range extra {
+				h[k] = v
+			}
+			h.Set(twilio.SignatureHeader, twilio.Signature(token, signedURL, f))
+			return chatPost(t, http.MethodPost, hook, h, []byte(f.Encode()))
+		}
+		direct := form("SM55555555555555555555555555555555")
+		post(direct, "https://"+host+"/hooks/pizzabot/twilio", nil).must(t, http.StatusOK)
+		proxied := form("SM66666666666666666666666666666666")
+		fwd := http.Header{"X-Forwarded-Host": {"bots.example.com"}, "X-Forwarded-Proto": {"https"}}
+		want := http.StatusUnauthorized
+		if trusted {
+			want = http.StatusOK
+		}
+		if r := post(proxied, "https://bots.example.com/hooks/pizzabot/twilio", fwd); r.Status != want {
+			t.Errorf("trusted proxies %v: forwarded request answered %d, want %d (%s)", trusted, r.Status, want, r.Raw)
+		}
+		// Signed for a different host: refused.
+		other := form("SM77777777777777777777777777777777")
+		post(other, "https://elsewhere.example.com/hooks/pizzabot/twilio", nil).must(t, http.StatusUnauthorized)
 	}
-	direct := form("SM55555555555555555555555555555555")
-	post(direct, "https://"+host+"/hooks/pizzabot/twilio", nil).must(t, http.StatusOK)
-	proxied := form("SM66666666666666666666666666666666")
-	fwd := http.Header{"X-Forwarded-Host": {"bots.example.com"}, "X-Forwarded-Proto": {"https"}}
-	post(proxied, "https://bots.example.com/hooks/pizzabot/twilio", fwd).must(t, http.StatusOK)
-	// Signed for a different host: refused.
-	other := form("SM77777777777777777777777777777777")
-	post(other, "https://elsewhere.example.com/hooks/pizzabot/twilio", nil).must(t, http.StatusUnauthorized)
 }
 
 // TestDiscordEndToEnd: PING is answered with PONG; a signed slash command

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,11 @@ type Config struct {
 	// IdleTimeout is how long a kept-alive connection may wait for its next
 	// request (PARLEY_IDLE_TIMEOUT, default 60s).
 	IdleTimeout time.Duration
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-Proto and X-Forwarded-Host headers are believed
+	// (PARLEY_TRUSTED_PROXIES, comma-separated CIDRs or addresses, default
+	// none).
+	TrustedProxies []netip.Prefix
 	// SnapshotInterval is how often the embedded store is saved (PARLEY_SNAPSHOT_INTERVAL, default 10s).
 	SnapshotInterval time.Duration
 	// ShutdownTimeout bounds draining in-flight turns at shutdown (PARLEY_SHUTDOWN_TIMEOUT, default 30s).
@@ -149,6 +155,7 @@ func Load(environ []string) (Config, error) {
 		errs = append(errs, fmt.Sprintf("PARLEY_WRITE_TIMEOUT (%s) must be at least PARLEY_READ_TIMEOUT (%s) plus %s, "+
 			"the longest turn a bot can configure with its answer", c.WriteTimeout, c.ReadTimeout, MinTurnTime))
 	}
+	check(prefixes(env, "PARLEY_TRUSTED_PROXIES", &c.TrustedProxies))
 	check(duration(env, "PARLEY_SNAPSHOT_INTERVAL", 10*time.Second, &c.SnapshotInterval))
 	check(duration(env, "PARLEY_SHUTDOWN_TIMEOUT", 30*time.Second, &c.ShutdownTimeout))
 	check(duration(env, "PARLEY_CATALOG_REFRESH", 2*time.Second, &c.CatalogRefresh))
@@ -212,6 +219,28 @@ func integer(env map[string]string, key string, def int, out *int) error {
 		return fmt.Errorf("%s must be a positive integer, got %q", key, v)
 	}
 	*out = n
+	return nil
+}
+
+// prefixes reads a comma-separated list of CIDRs; a bare address is a
+// network of that one address.
+func prefixes(env map[string]string, key string, out *[]netip.Prefix) error {
+	*out = nil
+	for _, v := range strings.Split(env[key], ",") {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return fmt.Errorf("%s must list networks like 10.0.0.0/8 or addresses, got %q", key, v)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		*out = append(*out, p.Masked())
+	}
 	return nil
 }
 

@@ -108,3 +108,26 @@ func TestServerTimeouts(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default trusted proxies %v, %v; want none", c.TrustedProxies, err)
+	}
+	c, err = Load([]string{"PARLEY_TRUSTED_PROXIES= 10.0.0.0/8, 192.168.1.7 ,fd00::/8,::ffff:172.16.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 192.168.1.7/32 fd00::/8 172.16.0.1/32"; strings.Join(got, " ") != want {
+		t.Errorf("trusted proxies %q, want %q", got, want)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.example", "10.0.0"} {
+		if _, err := Load([]string{"PARLEY_TRUSTED_PROXIES=" + bad}); err == nil || !strings.Contains(err.Error(), "PARLEY_TRUSTED_PROXIES") {
+			t.Errorf("PARLEY_TRUSTED_PROXIES=%s: %v", bad, err)
+		}
+	}
+}
