@@ -13,7 +13,9 @@
 // an event without text; follows, joins, leaves, unsends, reads and events
 // in standby mode are acknowledged and ignored. The event ID is the
 // webhookEventId, which a redelivery keeps; the conversation is the group,
-// the room or the user the message came from.
+// the room or the user the message came from. An event more than
+// [MaxEventAge] from the clock is dropped as a replay, and a webhook of only
+// such events is refused.
 //
 // Concurrency: an [Adapter] is safe for concurrent use.
 package line

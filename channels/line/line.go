@@ -51,6 +51,10 @@ const (
 	maxInboundText = 8192
 )
 
+// MaxEventAge is how far an event's timestamp may be from Parley's clock,
+// either way; older events are dropped as replays (Slack's window).
+const MaxEventAge = 5 * time.Minute
+
 // retryKeySpace derives the X-Line-Retry-Key of a push from the event, so a
 // retried send is not delivered twice.
 var retryKeySpace = uuid.MustParse("6f1c2f9e-3c55-4f3e-9a7e-5d1b0c8f4a21")
@@ -144,7 +148,11 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if !ValidSignature(req.Settings[SettingChannelSecret], req.Body, req.Header.Get(SignatureHeader)) {
 		return nil, channels.Unauthorized("missing or wrong %s for the line channel", SignatureHeader)
 	}
-	events, err := ParseWebhook(req.Body)
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	events, err := ParseWebhook(req.Body, now)
 	if err != nil {
 		return nil, err
 	}
@@ -197,25 +205,36 @@ type event struct {
 
 // ParseWebhook normalizes a verified webhook body into events, one per
 // message or postback a bot can answer. The console's Verify button sends
-// no events at all.
-func ParseWebhook(body []byte) ([]*intents.Event, error) {
+// no events at all. An event whose timestamp is more than MaxEventAge from
+// now, or missing, is dropped; a webhook whose events are all such is
+// refused as a replay (401).
+func ParseWebhook(body []byte, now time.Time) ([]*intents.Event, error) {
 	var w webhook
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, channels.BadRequest("body is not a LINE webhook: %v", err)
 	}
 	var events []*intents.Event
+	seen, stale := 0, 0
 	for _, raw := range w.Events {
 		if len(events) == maxEvents {
 			break
 		}
+		seen++
 		var e event
 		if json.Unmarshal(raw, &e) != nil {
+			continue
+		}
+		if d := now.Sub(time.UnixMilli(e.Timestamp)); e.Timestamp <= 0 || d > MaxEventAge || d < -MaxEventAge {
+			stale++
 			continue
 		}
 		if ev := normalize(&e); ev != nil {
 			ev.Raw = raw
 			events = append(events, ev)
 		}
+	}
+	if stale > 0 && stale == seen {
+		return nil, channels.Unauthorized("every event of the line webhook is more than %s away from now", MaxEventAge)
 	}
 	return events, nil
 }

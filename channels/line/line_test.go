@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,12 +31,22 @@ func settings(base string) channels.Settings {
 	return channels.Settings{SettingChannelSecret: channelSecret, SettingChannelAccessToken: accessToken, SettingAPIBaseURL: base}
 }
 
+// signed is a signed request for body, received a second after its latest
+// event (or after eventTime).
 func signed(body []byte, s channels.Settings) *channels.Request {
 	h := http.Header{}
 	h.Set(SignatureHeader, Signature(channelSecret, body))
+	now := eventTime
+	for _, m := range timestampField.FindAllSubmatch(body, -1) {
+		if ms, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil && time.UnixMilli(ms).After(now) {
+			now = time.UnixMilli(ms)
+		}
+	}
 	return &channels.Request{Bot: "pizzabot", Method: http.MethodPost, URL: &url.URL{Path: "/hooks/pizzabot/line"},
-		Header: h, Body: body, Settings: s, Now: eventTime.Add(time.Second)}
+		Header: h, Body: body, Settings: s, Now: now.Add(time.Second)}
 }
+
+var timestampField = regexp.MustCompile(`"timestamp":\s*(\d+)`)
 
 // at is an adapter whose clock reads t.
 func at(t time.Time) *Adapter { return New(Config{Now: func() time.Time { return t }}) }
@@ -109,7 +121,7 @@ func TestGolden(t *testing.T) {
 }
 
 func textEvent(t *testing.T) *intents.Event {
-	evs, err := ParseWebhook(golden.Read(t, "text.json"))
+	evs, err := ParseWebhook(golden.Read(t, "text.json"), eventTime.Add(time.Second))
 	if err != nil || len(evs) != 1 {
 		t.Fatal(evs, err)
 	}
@@ -255,4 +267,58 @@ func FuzzParse(f *testing.F) {
 
 func BenchmarkParse(b *testing.B) {
 	golden.BenchmarkParse(b, New(Config{}), signed(golden.Read(b, "text.json"), settings("")))
+}
+
+// TestStaleEvents: an event more than five minutes from the clock, either
+// way, is dropped, and a webhook of only such events is refused as a replay.
+func TestStaleEvents(t *testing.T) {
+	a := New(Config{})
+	body := golden.Read(t, "text.json")
+	for _, tt := range []struct {
+		name   string
+		offset time.Duration // of the clock from the event
+		fresh  bool
+	}{
+		{"just now", time.Second, true},
+		{"4 min old", 4 * time.Minute, true},
+		{"clock 4 min behind", -4 * time.Minute, true},
+		{"6 min old", 6 * time.Minute, false},
+		{"a day old", 24 * time.Hour, false},
+		{"6 min ahead of the clock", -6 * time.Minute, false},
+	} {
+		req := signed(body, settings(""))
+		req.Now = eventTime.Add(tt.offset)
+		in, err := a.Parse(req)
+		if tt.fresh {
+			if err != nil || len(in.Events) != 1 {
+				t.Errorf("%s: %v, %v; want one event", tt.name, in, err)
+			}
+			continue
+		}
+		var ce *channels.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized {
+			t.Errorf("%s: %v, %v; want a 401", tt.name, in, err)
+		}
+	}
+
+	// A fresh event beside a replayed one and one without a timestamp: only
+	// the fresh one is a turn.
+	old := strconv.FormatInt(eventTime.Add(-time.Hour).UnixMilli(), 10)
+	ev := func(id, ts string) string {
+		return `{"type":"message","mode":"active",` + ts + `"source":{"type":"user","userId":"U1"},"webhookEventId":"` + id +
+			`","replyToken":"r","message":{"id":"1","type":"text","text":"hi"}}`
+	}
+	mixed := []byte(`{"destination":"U0","events":[` + ev("OLD", `"timestamp":`+old+`,`) + `,` + ev("NONE", "") + `,` +
+		ev("NEW", `"timestamp":1462629479859,`) + `]}`)
+	req := signed(mixed, settings(""))
+	req.Now = eventTime.Add(time.Second)
+	in, err := a.Parse(req)
+	if err != nil || len(in.Events) != 1 || in.Events[0].ID != "NEW" {
+		t.Fatalf("mixed webhook: %+v, %v; want only the fresh event", in, err)
+	}
+	// The console's Verify (no events) is still answered.
+	req = signed([]byte(`{"destination":"U0","events":[]}`), settings(""))
+	if _, err := a.Parse(req); err != nil {
+		t.Errorf("verify: %v", err)
+	}
 }
