@@ -150,6 +150,11 @@ func Validate(a Adapter, s Settings) error {
 	return nil
 }
 
+// MinSecretLen is the shortest shared secret a channel accepts: a token or
+// password the platform sends back on every request (web token, voice
+// password or header value, Telegram's secret_token).
+const MinSecretLen = 12
+
 // ErrNotConfigured is returned for a channel the bot has not connected.
 var ErrNotConfigured = errors.New("channel not configured for this bot")
 

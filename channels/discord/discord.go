@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"filippo.io/edwards25519"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/intents"
 )
@@ -129,7 +130,7 @@ func (*Adapter) ValidateSettings(s channels.Settings) error {
 		return err
 	}
 	if _, err := publicKey(s[SettingPublicKey]); err != nil {
-		return channels.BadRequest("the discord channel needs %q: the application's public key, 64 hex digits", SettingPublicKey)
+		return channels.BadRequest("the discord channel needs %q: the application's public key, 64 hex digits (%v)", SettingPublicKey, err)
 	}
 	if id := s[SettingApplicationID]; id != "" {
 		if _, err := strconv.ParseUint(id, 10, 64); err != nil {
@@ -139,10 +140,20 @@ func (*Adapter) ValidateSettings(s channels.Settings) error {
 	return nil
 }
 
+// publicKey decodes a hex Ed25519 public key, refusing the points of small
+// order (the identity among them): under such a key a signature can be
+// made for any message without a private key.
 func publicKey(h string) (ed25519.PublicKey, error) {
 	b, err := hex.DecodeString(h)
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("not a hex Ed25519 public key")
+	}
+	p, err := new(edwards25519.Point).SetBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("not an Ed25519 public key: %w", err)
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return nil, fmt.Errorf("the public key is a point of small order, which verifies forged signatures")
 	}
 	return ed25519.PublicKey(b), nil
 }

@@ -277,3 +277,43 @@ func FuzzParse(f *testing.F) {
 func BenchmarkParse(b *testing.B) {
 	golden.BenchmarkParse(b, New(Config{}), signed(b, golden.Read(b, "command_options.json"), "1700000000"))
 }
+
+// smallOrderKeys are encodings of points of small order (1, 2, 4 and 8),
+// canonical and not: under any of them forged signatures verify.
+var smallOrderKeys = map[string]string{
+	"identity":                "0100000000000000000000000000000000000000000000000000000000000000",
+	"identity, non-canonical": "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"order 2":                 "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"order 4":                 "0000000000000000000000000000000000000000000000000000000000000000",
+	"order 4, sign bit":       "0000000000000000000000000000000000000000000000000000000000000080",
+	"order 8":                 "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+	"order 8, sign bit":       "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+	"another of order 8":      "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+}
+
+// TestSmallOrderKeysRefused: a channel cannot be saved with a public key of
+// small order, and a request is not verified under one, even with the
+// signature such a key accepts for any message (R the identity, S zero).
+func TestSmallOrderKeysRefused(t *testing.T) {
+	a := New(Config{})
+	forged := "01" + strings.Repeat("00", 63)
+	body := []byte(`{"id":"787053080478613556","token":"t","type":2,"version":1,"data":{"id":"1","name":"test"}}`)
+	for name, key := range smallOrderKeys {
+		if err := a.ValidateSettings(channels.Settings{SettingPublicKey: key}); err == nil {
+			t.Errorf("%s: saved", name)
+		}
+		if ValidSignature(key, "1700000000", body, forged) {
+			t.Errorf("%s: a forged signature verified", name)
+		}
+		req := signed(t, body, "1700000000")
+		req.Settings[SettingPublicKey] = key
+		req.Header.Set(SignatureHeader, forged)
+		if _, err := a.Parse(req); err == nil {
+			t.Errorf("%s: a forged request was accepted", name)
+		}
+	}
+	// A real key still works.
+	if _, err := a.Parse(signed(t, body, "1700000000")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -59,13 +59,14 @@ func (*Adapter) Name() string { return Name }
 func (*Adapter) SecretSettings() []string { return []string{SettingSecretToken, SettingBotToken} }
 
 // ValidateSettings implements [channels.Configurer]: the secret token follows
-// setWebhook's rules (1-256 characters of A-Z, a-z, 0-9, _ and -).
+// setWebhook's rules (up to 256 characters of A-Z, a-z, 0-9, _ and -) and
+// has at least [channels.MinSecretLen] characters, like every shared secret.
 func (*Adapter) ValidateSettings(s channels.Settings) error {
 	if err := channels.CheckSettingNames(Name, s, SettingSecretToken, SettingBotToken, SettingAPIBaseURL); err != nil {
 		return err
 	}
-	if !ValidSecretToken(s[SettingSecretToken]) {
-		return channels.BadRequest("\"secret_token\" must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+	if !ValidSecretToken(s[SettingSecretToken]) || len(s[SettingSecretToken]) < channels.MinSecretLen {
+		return channels.BadRequest("\"secret_token\" must be %d-256 characters of A-Z, a-z, 0-9, _ and -", channels.MinSecretLen)
 	}
 	if s[SettingBotToken] == "" || strings.ContainsAny(s[SettingBotToken], "/?#% ") {
 		return channels.BadRequest("the telegram channel needs a \"bot_token\" (as BotFather gave it)")
@@ -94,10 +95,11 @@ func ValidSecretToken(t string) bool {
 }
 
 // Verify checks the secret token header against the configured one, in
-// constant time.
+// constant time. A configured secret shorter than [channels.MinSecretLen]
+// (saved before that minimum) verifies nothing.
 func Verify(secret string, h http.Header) error {
 	got := h.Get(SecretHeader)
-	if secret == "" || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(secret)) != 1 {
+	if len(secret) < channels.MinSecretLen || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(secret)) != 1 {
 		return channels.Unauthorized("missing or wrong %s", SecretHeader)
 	}
 	return nil

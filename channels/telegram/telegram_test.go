@@ -215,17 +215,39 @@ func TestValidateSettings(t *testing.T) {
 		s  channels.Settings
 		ok bool
 	}{
-		{channels.Settings{"secret_token": "abc", "bot_token": testToken}, true},
-		{channels.Settings{"secret_token": "abc", "bot_token": testToken, "api_base_url": "http://127.0.0.1:9"}, true},
-		{channels.Settings{"secret_token": "a+c", "bot_token": testToken}, false},
+		{channels.Settings{"secret_token": "abcdef-12345", "bot_token": testToken}, true},
+		{channels.Settings{"secret_token": "abcdef-12345", "bot_token": testToken, "api_base_url": "http://127.0.0.1:9"}, true},
+		{channels.Settings{"secret_token": strings.Repeat("a", 256), "bot_token": testToken}, true},
+		{channels.Settings{"secret_token": "abcdef+12345", "bot_token": testToken}, false},
 		{channels.Settings{"bot_token": testToken}, false},
-		{channels.Settings{"secret_token": "abc"}, false},
-		{channels.Settings{"secret_token": "abc", "bot_token": "12/../x"}, false},
-		{channels.Settings{"secret_token": "abc", "bot_token": testToken, "webhook": "x"}, false},
+		{channels.Settings{"secret_token": "abcdef-12345"}, false},
+		{channels.Settings{"secret_token": "abcdef-12345", "bot_token": "12/../x"}, false},
+		{channels.Settings{"secret_token": "abcdef-12345", "bot_token": testToken, "webhook": "x"}, false},
+		// As short as setWebhook allows, but shorter than every other shared secret.
+		{channels.Settings{"secret_token": "a", "bot_token": testToken}, false},
+		{channels.Settings{"secret_token": "abcdef-1234", "bot_token": testToken}, false},
+		{channels.Settings{"secret_token": strings.Repeat("a", 257), "bot_token": testToken}, false},
 	} {
 		if err := a.ValidateSettings(c.s); (err == nil) != c.ok {
 			t.Errorf("%v: %v", c.s, err)
 		}
+	}
+}
+
+// TestShortSecretVerifiesNothing: a secret_token saved before the minimum
+// existed is refused at verification, even when the header matches it.
+func TestShortSecretVerifiesNothing(t *testing.T) {
+	for _, secret := range []string{"a", "abcdef-1234"} {
+		h := http.Header{}
+		h.Set(SecretHeader, secret)
+		if err := Verify(secret, h); err == nil {
+			t.Errorf("secret %q verified", secret)
+		}
+	}
+	h := http.Header{}
+	h.Set(SecretHeader, testSecret)
+	if err := Verify(testSecret, h); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -23,7 +23,7 @@ const (
 var AuthSecrets = []string{SettingPassword, SettingHeaderValue}
 
 // minSecret is the shortest password or header value accepted.
-const minSecret = 12
+const minSecret = channels.MinSecretLen
 
 // WebhookAuth implements the settings half of [channels.Configurer] for the
 // channels authenticated by basic auth or a header secret: embed it in the

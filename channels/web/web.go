@@ -40,7 +40,7 @@ const (
 	maxIDLength   = 256
 	maxTextLength = 4096
 	maxSlots      = 64
-	minTokenLen   = 12
+	minTokenLen   = channels.MinSecretLen
 )
 
 // Adapter implements [channels.Adapter] for the web channel.
