@@ -142,10 +142,14 @@ func (s *Server) refuseHook(c *gin.Context, err error) {
 }
 
 // hookRefusal reports whether err is a webhook refusal that must not be told
-// apart from an unknown bot: an unknown bot, or a failed verification.
+// apart from an unknown bot: an unknown bot, a failed verification, or a
+// method the channel does not take (checked before verification).
 func hookRefusal(err error) bool {
-	return errors.Is(err, bots.ErrBotNotFound) || errors.Is(err, channels.ErrNotConfigured) ||
-		classify(err).Status == http.StatusUnauthorized
+	if errors.Is(err, bots.ErrBotNotFound) || errors.Is(err, channels.ErrNotConfigured) {
+		return true
+	}
+	status := classify(err).Status
+	return status == http.StatusUnauthorized || status == http.StatusMethodNotAllowed
 }
 
 // isNetworkError reports a failure to reach the store (Redis down or the

@@ -99,7 +99,8 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	case http.MethodPost:
 		var err error
 		if form, err = url.ParseQuery(string(req.Body)); err != nil {
-			return nil, channels.BadRequest("body is not form-encoded: %v", err)
+			// The signature covers the form: without one nothing is verified.
+			return nil, channels.Unauthorized("body is not form-encoded, so its signature cannot be checked: %v", err)
 		}
 		signed = form
 	case http.MethodGet:

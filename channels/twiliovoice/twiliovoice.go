@@ -115,13 +115,15 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 		return nil, &channels.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 			Message: "the twilio-voice channel takes POST; set the number's webhook to HTTP POST"}
 	}
+	// Until the signature is checked, every refusal is a 401: the signature
+	// covers the turn counter and the form.
 	turn, err := turnOf(req)
 	if err != nil {
-		return nil, err
+		return nil, channels.Unauthorized("the request cannot be verified: %v", err)
 	}
 	form, err := url.ParseQuery(string(req.Body))
 	if err != nil {
-		return nil, channels.BadRequest("body is not form-encoded: %v", err)
+		return nil, channels.Unauthorized("body is not form-encoded, so its signature cannot be checked: %v", err)
 	}
 	if !verified(req, form, turn) {
 		return nil, channels.Unauthorized("missing or wrong X-Twilio-Signature for the twilio-voice channel")

@@ -106,7 +106,7 @@ func TestBadInput(t *testing.T) {
 		{"web missing text and intent", "POST", "/hooks/b/web", webToken, map[string]any{"user": "u"}, 400, "bad_request"},
 		{"web text not a string", "POST", "/hooks/b/web", webToken, `{"user": "u", "text": 5}`, 400, "bad_request"},
 		{"web body too large", "POST", "/hooks/b/web", webToken, big, 413, "body_too_large"},
-		{"web GET", "GET", "/hooks/b/web", webToken, nil, 405, "method_not_allowed"},
+		{"web GET", "GET", "/hooks/b/web", webToken, nil, 401, "unauthorized"},
 		{"unknown bot", "POST", "/hooks/nobody/web", webToken, map[string]any{"user": "u", "text": "hi"}, 401, "unauthorized"},
 		{"unknown channel", "POST", "/hooks/b/pigeon", webToken, map[string]any{"user": "u", "text": "hi"}, 401, "unauthorized"},
 		{"unknown route", "GET", "/nope", "", nil, 404, "not_found"},

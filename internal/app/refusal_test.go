@@ -15,19 +15,24 @@ import (
 func TestWebhookRefusalsLookAlike(t *testing.T) {
 	ta := startApp(t, appOptions{})
 	ta.setupBot(t, "shop", nil, map[string]string{"Hi": `function handle() return "hi" end`})
+	do(t, "PUT", ta.URL+"/v1/bots/shop/channels/twilio", adminKey,
+		map[string]string{"auth_token": "0123456789abcdef0123456789abcdef"}).must(t, http.StatusOK)
 	msg := map[string]any{"user": "u", "text": "hi"}
 
 	cases := []struct {
-		name, path, token, adminCode string
+		name, method, path, token, adminCode string
+		body                                 any
 	}{
-		{"unknown bot", "/hooks/nobody/web", webToken, "bot_not_found"},
-		{"channel not configured", "/hooks/shop/slack", "", "channel_not_configured"},
-		{"unknown channel", "/hooks/shop/pigeon", webToken, "channel_not_found"},
-		{"wrong token", "/hooks/shop/web", "wrong-token-0123456789", "unauthorized"},
+		{"unknown bot", "POST", "/hooks/nobody/web", webToken, "bot_not_found", msg},
+		{"channel not configured", "POST", "/hooks/shop/slack", "", "channel_not_configured", msg},
+		{"unknown channel", "POST", "/hooks/shop/pigeon", webToken, "channel_not_found", msg},
+		{"wrong token", "POST", "/hooks/shop/web", "wrong-token-0123456789", "unauthorized", msg},
+		{"a method the channel does not take", "GET", "/hooks/shop/web", "", "method_not_allowed", nil},
+		{"an unsigned body that is not a form", "POST", "/hooks/shop/twilio", "", "unauthorized", "%zz"},
 	}
 	var first response
 	for i, c := range cases {
-		r := do(t, "POST", ta.URL+c.path, c.token, msg)
+		r := do(t, c.method, ta.URL+c.path, c.token, c.body)
 		if i == 0 {
 			first = r
 		}
@@ -39,7 +44,7 @@ func TestWebhookRefusalsLookAlike(t *testing.T) {
 		}
 		if c.token == webToken || c.token == "" {
 			// With the admin key instead, the detail.
-			r = do(t, "POST", ta.URL+c.path, adminKey, msg)
+			r = do(t, c.method, ta.URL+c.path, adminKey, c.body)
 			if r.errCode() != c.adminCode {
 				t.Errorf("%s with the admin key: %d %s, want code %s", c.name, r.Status, r.Raw, c.adminCode)
 			}
