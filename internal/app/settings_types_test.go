@@ -18,7 +18,7 @@ func TestSettingTypes(t *testing.T) {
 	if r.Body["settings"].(map[string]any)["verify_signature"] != "false" {
 		t.Fatalf("alexa settings = %s", r.Raw)
 	}
-	r = do(t, "PUT", u+"/channels/discord", adminKey, `{"public_key": "`+strings.Repeat("ab", 32)+`", "application_id": 1234567890123456789}`).must(t, http.StatusOK)
+	r = do(t, "PUT", u+"/channels/discord", adminKey, `{"public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "application_id": 1234567890123456789}`).must(t, http.StatusOK)
 	if r.Body["settings"].(map[string]any)["application_id"] != "1234567890123456789" {
 		t.Fatalf("discord settings = %s", r.Raw)
 	}
