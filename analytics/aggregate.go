@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -335,7 +336,7 @@ func (p *pipe) resend(cmds []redis.Cmder) error {
 			continue
 		}
 		args := c.Args()
-		if len(args) < 3 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if len(args) < 3 || !redisx.IsNoScript(err) {
 			if first == nil {
 				first = err
 			}

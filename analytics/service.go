@@ -2,7 +2,7 @@ package analytics
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,30 +12,32 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/logctx"
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/parleyhq/parley/sessions"
 	"github.com/redis/go-redis/v9"
 )
 
+//go:embed lua/*.lua
+var luaFS embed.FS
+
 var (
-	//go:embed lua/user.lua
-	userSource string
-	//go:embed lua/erase.lua
-	eraseSource string
-	//go:embed lua/merge.lua
-	mergeSource string
-	//go:embed lua/transcript.lua
-	transcriptSource string
+	userScript  = redisx.NewScript(luaFS, "lua/user.lua")
+	eraseScript = redisx.NewScript(luaFS, "lua/erase.lua")
+	mergeScript = redisx.NewScript(luaFS, "lua/merge.lua")
 
-	userScript  = redis.NewScript(userSource)
-	eraseScript = redis.NewScript(eraseSource)
-	mergeScript = redis.NewScript(mergeSource)
+	transcriptScript = redisx.NewScript(luaFS, "lua/transcript.lua")
 
-	transcriptScript = redis.NewScript(transcriptSource)
+	allScripts = []*redisx.Script{userScript, eraseScript, mergeScript, transcriptScript}
 
 	// scriptSources finds a script's source by its SHA1, to send it in
 	// full when Redis has forgotten it (NOSCRIPT).
-	scriptSources = map[string]string{userScript.Hash(): userSource, eraseScript.Hash(): eraseSource,
-		mergeScript.Hash(): mergeSource, transcriptScript.Hash(): transcriptSource}
+	scriptSources = func() map[string]string {
+		m := make(map[string]string, len(allScripts))
+		for _, s := range allScripts {
+			m[s.Hash()] = s.Source()
+		}
+		return m
+	}()
 )
 
 // Defaults for [Config] fields left zero.
@@ -48,7 +50,7 @@ const (
 	DefaultTranscriptMaxTurns  = 200
 	DefaultFlushInterval       = time.Second
 	DefaultBufferSize          = 100_000
-	DefaultKeyPrefix           = "parley:"
+	DefaultKeyPrefix           = redisx.DefaultPrefix
 )
 
 // Internal limits.
@@ -123,9 +125,7 @@ func (c Config) withDefaults() Config {
 	def(&c.TranscriptRetention, DefaultTranscriptRetention)
 	def(&c.FlushInterval, DefaultFlushInterval)
 	def(&c.EraseSettle, 2*c.FlushInterval)
-	if c.KeyPrefix == "" {
-		c.KeyPrefix = DefaultKeyPrefix
-	}
+	c.KeyPrefix = redisx.Prefix(c.KeyPrefix)
 	if c.TranscriptMaxTurns <= 0 {
 		c.TranscriptMaxTurns = DefaultTranscriptMaxTurns
 	}
@@ -235,10 +235,8 @@ func (s *Service) Buffered() int {
 // Load registers the service's scripts with Redis (on every shard of a
 // cluster), so that the first flush does not pay for loading them.
 func (s *Service) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{userScript, eraseScript, mergeScript, transcriptScript} {
-		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
-			return fmt.Errorf("load analytics scripts: %w", err)
-		}
+	if err := redisx.Preload(ctx, s.rdb, allScripts...); err != nil {
+		return fmt.Errorf("load analytics scripts: %w", err)
 	}
 	return nil
 }

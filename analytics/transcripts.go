@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/jsonx"
 	"github.com/parleyhq/parley/sessions"
 	"github.com/redis/go-redis/v9"
 )
@@ -57,7 +57,7 @@ func (e *Entry) appendJSON(b []byte) []byte {
 	str := func(name, v string) {
 		if v != "" {
 			b = append(b, `,"`+name+`":`...)
-			b = appendJSONString(b, v)
+			b = jsonx.AppendString(b, v)
 		}
 	}
 	flag := func(name string, v bool) {
@@ -80,52 +80,13 @@ func (e *Entry) appendJSON(b []byte) []byte {
 		num("confidence", e.Confidence)
 	}
 	b = append(b, `,"outcome":`...)
-	b = appendJSONString(b, e.Outcome)
+	b = jsonx.AppendString(b, e.Outcome)
 	num("latency_ms", e.LatencyMS)
 	num("handler_ms", e.HandlerMS)
 	flag("new_conversation", e.NewSession)
 	flag("end_conversation", e.EndSession)
 	str("request_id", e.RequestID)
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // ConversationSummary describes a recorded conversation.

@@ -2,17 +2,17 @@ package invocations
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"fmt"
 
 	"github.com/parleyhq/parley/intents"
-	"github.com/redis/go-redis/v9"
+	"github.com/parleyhq/parley/internal/redisx"
 )
 
-//go:embed lua/forget.lua
-var forgetSource string
+//go:embed lua/*.lua
+var luaFS embed.FS
 
-var forgetScript = redis.NewScript(forgetSource)
+var forgetScript = redisx.NewScript(luaFS, "lua/forget.lua")
 
 // RemovedLogs is the kind [Recorder.Forget] reports its count under.
 const RemovedLogs = "invocation_logs"

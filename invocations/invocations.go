@@ -14,12 +14,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/parleyhq/parley/sandbox"
 )
 
 // Defaults for the zero values of [Config].
 const (
-	DefaultKeyPrefix     = "parley:"
+	DefaultKeyPrefix     = redisx.DefaultPrefix
 	DefaultMaxRecent     = 500
 	DefaultBuffer        = 8192
 	DefaultBatchSize     = 512
@@ -118,9 +119,7 @@ type Recorder struct {
 
 // New returns a Recorder; call Run to write what it records.
 func New(rdb redis.UniversalClient, cfg Config) *Recorder {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
+	cfg.KeyPrefix = redisx.Prefix(cfg.KeyPrefix)
 	if cfg.MaxRecent <= 0 {
 		cfg.MaxRecent = DefaultMaxRecent
 	}

@@ -2,29 +2,28 @@ package kvstore
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/parleyhq/parley/sandbox"
 )
 
-var (
-	//go:embed lua/set.lua
-	setSource string
-	//go:embed lua/delete.lua
-	deleteSource string
+//go:embed lua/*.lua
+var luaFS embed.FS
 
-	setScript    = redis.NewScript(setSource)
-	deleteScript = redis.NewScript(deleteSource)
+var (
+	setScript    = redisx.NewScript(luaFS, "lua/set.lua")
+	deleteScript = redisx.NewScript(luaFS, "lua/delete.lua")
 )
 
 // Defaults for the zero values of [Config].
 const (
-	DefaultKeyPrefix     = "parley:"
+	DefaultKeyPrefix     = redisx.DefaultPrefix
 	DefaultMaxKeys       = 1000
 	DefaultMaxValueBytes = 64 << 10
 	DefaultMaxKeyBytes   = 256
@@ -53,9 +52,7 @@ var _ sandbox.KV = (*Store)(nil)
 
 // New returns a Store over rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Store {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
+	cfg.KeyPrefix = redisx.Prefix(cfg.KeyPrefix)
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = DefaultMaxKeys
 	}
@@ -71,10 +68,8 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 // Load registers the scripts with Redis so the first write does not pay for
 // a NOSCRIPT round trip.
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{setScript, deleteScript} {
-		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
-			return fmt.Errorf("load kv scripts: %w", err)
-		}
+	if err := redisx.Preload(ctx, s.rdb, setScript, deleteScript); err != nil {
+		return fmt.Errorf("load kv scripts: %w", err)
 	}
 	return nil
 }

@@ -2,21 +2,15 @@ package queue
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 
 	"github.com/parleyhq/parley/intents"
-	"github.com/redis/go-redis/v9"
+	"github.com/parleyhq/parley/internal/redisx"
 )
 
 var (
-	//go:embed lua/forget.lua
-	forgetSource string
-	//go:embed lua/forget_parked.lua
-	forgetParkedSource string
-
-	forgetScript       = redis.NewScript(forgetSource)
-	forgetParkedScript = redis.NewScript(forgetParkedSource)
+	forgetScript       = redisx.NewScript(luaFS, "lua/forget.lua")
+	forgetParkedScript = redisx.NewScript(luaFS, "lua/forget_parked.lua")
 )
 
 // Kinds [Queue.Forget] reports its counts under.

@@ -2,17 +2,14 @@ package queue
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"fmt"
 
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
 
-//go:embed lua/purge_parked.lua
-var purgeParkedSource string
-
-var purgeParkedScript = redis.NewScript(purgeParkedSource)
+var purgeParkedScript = redisx.NewScript(luaFS, "lua/purge_parked.lua")
 
 // BotKeyPrefixes returns the prefixes of the queue's keys of bot that a
 // sweep may delete: its dead letters and, in every partition, the markers

@@ -2,7 +2,7 @@ package queue
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,29 +14,20 @@ import (
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
 
-var (
-	//go:embed lua/enqueue.lua
-	enqueueSource string
-	//go:embed lua/renew.lua
-	renewSource string
-	//go:embed lua/release.lua
-	releaseSource string
-	//go:embed lua/park.lua
-	parkSource string
-	//go:embed lua/repark.lua
-	reparkSource string
-	//go:embed lua/unpark.lua
-	unparkSource string
+//go:embed lua/*.lua
+var luaFS embed.FS
 
-	enqueueScript = redis.NewScript(enqueueSource)
-	renewScript   = redis.NewScript(renewSource)
-	releaseScript = redis.NewScript(releaseSource)
-	parkScript    = redis.NewScript(parkSource)
-	reparkScript  = redis.NewScript(reparkSource)
-	unparkScript  = redis.NewScript(unparkSource)
+var (
+	enqueueScript = redisx.NewScript(luaFS, "lua/enqueue.lua")
+	renewScript   = redisx.NewScript(luaFS, "lua/renew.lua")
+	releaseScript = redisx.NewScript(luaFS, "lua/release.lua")
+	parkScript    = redisx.NewScript(luaFS, "lua/park.lua")
+	reparkScript  = redisx.NewScript(luaFS, "lua/repark.lua")
+	unparkScript  = redisx.NewScript(luaFS, "lua/unpark.lua")
 )
 
 // Defaults for [Config] fields left zero.
@@ -53,7 +44,7 @@ const (
 	DefaultDeadLetterMax = 10000
 	DefaultMaxPending    = 10000
 	DefaultMaxDelay      = 15 * time.Minute
-	DefaultKeyPrefix     = "parley:"
+	DefaultKeyPrefix     = redisx.DefaultPrefix
 	group                = "parley"
 )
 
@@ -132,9 +123,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Queue {
 			*d = v
 		}
 	}
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
+	cfg.KeyPrefix = redisx.Prefix(cfg.KeyPrefix)
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = DefaultPartitions
 	}
@@ -207,10 +196,8 @@ func (q *Queue) Partition(bot string, conv intents.ConversationKey) int {
 
 // Load registers the queue's scripts with Redis (on every shard of a cluster).
 func (q *Queue) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{enqueueScript, renewScript, releaseScript, parkScript, reparkScript, unparkScript} {
-		if err := sc.Load(ctx, q.rdb).Err(); err != nil {
-			return fmt.Errorf("load queue scripts: %w", err)
-		}
+	if err := redisx.Preload(ctx, q.rdb, enqueueScript, renewScript, releaseScript, parkScript, reparkScript, unparkScript); err != nil {
+		return fmt.Errorf("load queue scripts: %w", err)
 	}
 	return nil
 }

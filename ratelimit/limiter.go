@@ -3,25 +3,24 @@ package ratelimit
 import (
 	"context"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
 
-var (
-	//go:embed lua/allow.lua
-	allowSource string
+//go:embed lua/*.lua
+var luaFS embed.FS
 
-	allowScript = redis.NewScript(allowSource)
-)
+var allowScript = redisx.NewScript(luaFS, "lua/allow.lua")
 
 // Defaults for [Config] fields left zero.
 const (
-	DefaultKeyPrefix = "parley:"
+	DefaultKeyPrefix = redisx.DefaultPrefix
 	DefaultTimeout   = 250 * time.Millisecond
 )
 
@@ -76,9 +75,7 @@ type Limiter struct {
 
 // New returns a Limiter over rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Limiter {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
+	cfg.KeyPrefix = redisx.Prefix(cfg.KeyPrefix)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -91,7 +88,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Limiter {
 
 // Load registers the limiter's script with Redis (on every shard of a cluster).
 func (l *Limiter) Load(ctx context.Context) error {
-	if err := allowScript.Load(ctx, l.rdb).Err(); err != nil {
+	if err := redisx.Preload(ctx, l.rdb, allowScript); err != nil {
 		return fmt.Errorf("load rate limit script: %w", err)
 	}
 	return nil

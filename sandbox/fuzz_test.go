@@ -37,7 +37,9 @@ func FuzzCompile(f *testing.F) {
 }
 
 // FuzzJSONDecode checks that json.decode never panics, accepts only valid
-// JSON, and that decode(encode(decode(x))) is stable.
+// JSON, and that decode(encode(decode(x))) is stable. Invalid UTF-8 in a
+// decoded string is written as \ufffd (as encoding/json does), which
+// decodes to U+FFFD itself, so such output is stable from the next round.
 func FuzzJSONDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"a": [1, 2.5, "x", true, false, null, {}]}`,
@@ -64,6 +66,10 @@ func FuzzJSONDecode(f *testing.F) {
 			t.Fatalf("accepted invalid JSON %q", in)
 		}
 		twice, err := jsonRoundTrip(t, v, once)
+		if err == nil && twice != once && strings.Contains(once, `\ufffd`) {
+			once = twice
+			twice, err = jsonRoundTrip(t, v, once)
+		}
 		if err != nil || twice != once {
 			t.Fatalf("unstable: %q -> %q -> %q, %v", in, once, twice, err)
 		}

@@ -203,6 +203,30 @@ end`, Call{})
 	}
 }
 
+// TestSSMLEscapeKeepsXMLValid: what XML cannot hold does not reach the
+// reply's SSML (control characters become spaces, invalid UTF-8 U+FFFD),
+// and a result over the build limit is refused.
+func TestSSMLEscapeKeepsXMLValid(t *testing.T) {
+	rt := New(Config{})
+	defer rt.Close()
+	res, err := runWith(t, rt, `function handle(e, s)
+  return {text = "hi", ssml = ssml.speak(ssml.escape("a\1b\255c <d>"))}
+end`, Call{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "<speak>a b\uFFFDc &lt;d&gt;</speak>"; res.Reply.SSML != want {
+		t.Errorf("ssml %q, want %q", res.Reply.SSML, want)
+	}
+	_, err = runWith(t, rt, `function handle(e, s)
+  local amps = string.rep("&", 60000)
+  return ssml.escape(table.concat({amps, amps, amps, amps, amps}))
+end`, Call{})
+	if err == nil || !strings.Contains(err.Error(), "ssml.escape: result is larger than") {
+		t.Errorf("escaping 300000 ampersands: %v, want the build limit", err)
+	}
+}
+
 // memKV is a KV in memory with a key quota.
 type memKV struct {
 	mu      sync.Mutex

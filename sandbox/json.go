@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/parleyhq/parley/internal/jsonx"
 )
 
 // Limits of the json module.
@@ -137,7 +139,7 @@ func (e *encoder) encode(v lua.LValue, depth int) (any, error) {
 		if len(e.buf)+len(x) > e.max {
 			return nil, e.tooBig()
 		}
-		e.buf = appendJSONString(e.buf, string(x))
+		e.buf = jsonx.AppendString(e.buf, string(x))
 		if !e.wantGo {
 			return nil, nil
 		}
@@ -261,7 +263,7 @@ func (e *encoder) table(t *lua.LTable, depth int) (any, error) {
 			}
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = appendJSONString(e.buf, en.key)
+		e.buf = jsonx.AppendString(e.buf, en.key)
 		e.buf = append(e.buf, ':')
 		e.path = append(e.path, pathElem{key: en.key})
 		x, err := e.encode(en.val, depth+1)
@@ -289,45 +291,6 @@ func appendJSONNumber(b []byte, f float64) []byte {
 		fmtc = 'e'
 	}
 	return strconv.AppendFloat(b, f, fmtc, -1, 64)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s. Invalid UTF-8 becomes U+FFFD, as with encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c >= 0x20:
-				b = append(b, c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = utf8.AppendRune(b, utf8.RuneError)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // decodeError is malformed JSON.

@@ -88,7 +88,7 @@ func TestJSONInLua(t *testing.T) {
 		{name: "sparse array is an object", expr: `json.encode({[1] = "a", [3] = "c"})`, want: `{"1":"a","3":"c"}`},
 		{name: "number keys", expr: `json.encode({[1.5] = "x", [10] = "y", [2] = "z"})`, want: `{"1.5":"x","10":"y","2":"z"}`},
 		{name: "numbers", expr: `json.encode({1, -0.25, 1e21, 2^53, 1e-7, 123456789012345678})`, want: `[1,-0.25,1e+21,9007199254740992,1e-07,123456789012345680]`},
-		{name: "strings", expr: `json.encode("a\"b\\c\n\1\127é\255")`, want: `"a\"b\\c\n\u0001` + "\x7f" + `é` + "\uFFFD" + `"`},
+		{name: "strings", expr: `json.encode("a\"b\\c\n\1\127é\255")`, want: `"a\"b\\c\n\u0001` + "\x7f" + `é\ufffd"`}, // as encoding/json writes it
 		{name: "scalars", expr: `json.encode(nil) .. json.encode(false) .. json.encode("x")`, want: `nullfalse"x"`},
 		{name: "shared subtable", expr: `(function() local t = {1} return json.encode({a = t, b = t}) end)()`, want: `{"a":[1],"b":[1]}`},
 		{name: "decode", expr: `(function() local d = json.decode('{"a":[10,20],"b":{"c":"d"},"n":null}') return d.a[2] .. d.b.c .. tostring(d.n) end)()`, want: `20dnil`},

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/parleyhq/parley/internal/xmlx"
 )
 
 // openHostModules adds the host modules to the base environment. This is
@@ -160,35 +162,22 @@ func timeParse(L *lua.LState) int {
 
 // openSSML builds the ssml module, helpers for the ssml field of replies.
 //
-//	ssml.escape(s)  -> s with & < > " ' escaped
+//	ssml.escape(s)  -> s with & < > " ' escaped, characters XML cannot hold as spaces
 //	ssml.speak(s)   -> "<speak>" .. s .. "</speak>"
 //	ssml.pause(ms)  -> '<break time="300ms"/>'
 func openSSML(L *lua.LState) *lua.LTable {
 	t := L.CreateTable(0, 3)
 	t.RawSetString("escape", L.NewFunction(func(L *lua.LState) int {
 		s := L.CheckString(1)
-		var b strings.Builder
-		for i := 0; i < len(s); i++ {
-			switch c := s[i]; c {
-			case '&':
-				b.WriteString("&amp;")
-			case '<':
-				b.WriteString("&lt;")
-			case '>':
-				b.WriteString("&gt;")
-			case '"':
-				b.WriteString("&quot;")
-			case '\'':
-				b.WriteString("&apos;")
-			default:
-				b.WriteByte(c)
-			}
-			if b.Len() > maxBuildBytes {
-				raiseLimit(L, "ssml.escape: result is larger than %d bytes", maxBuildBytes)
-			}
+		if len(s) > maxBuildBytes {
+			raiseLimit(L, "ssml.escape: result is larger than %d bytes", maxBuildBytes)
 		}
-		charge(L, b.Len())
-		L.Push(lua.LString(b.String()))
+		out := xmlx.EscapeText(s, ' ')
+		if len(out) > maxBuildBytes {
+			raiseLimit(L, "ssml.escape: result is larger than %d bytes", maxBuildBytes)
+		}
+		charge(L, len(out))
+		L.Push(lua.LString(out))
 		return 1
 	}))
 	t.RawSetString("speak", L.NewFunction(func(L *lua.LState) int {

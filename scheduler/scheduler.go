@@ -2,7 +2,7 @@ package scheduler
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,14 +16,14 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
 
-var (
-	//go:embed lua/advance.lua
-	advanceSource string
-	advanceScript = redis.NewScript(advanceSource)
-)
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+var advanceScript = redisx.NewScript(luaFS, "lua/advance.lua")
 
 // ErrNotFound is an unknown schedule.
 var ErrNotFound = errors.New("unknown schedule")
@@ -75,9 +75,7 @@ type Scheduler struct {
 
 // New returns a Scheduler over rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Scheduler {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "parley:"
-	}
+	cfg.KeyPrefix = redisx.Prefix(cfg.KeyPrefix)
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
 	}

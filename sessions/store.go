@@ -3,7 +3,7 @@ package sessions
 import (
 	"context"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,30 +14,21 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
 
-var (
-	//go:embed lua/begin.lua
-	beginSource string
-	//go:embed lua/commit.lua
-	commitSource string
-	//go:embed lua/release.lua
-	releaseSource string
-	//go:embed lua/erase.lua
-	eraseSource string
-	//go:embed lua/index.lua
-	indexSource string
-	//go:embed lua/forget_user.lua
-	forgetUserSource string
+//go:embed lua/*.lua
+var luaFS embed.FS
 
-	beginScript      = redis.NewScript(beginSource)
-	commitScript     = redis.NewScript(commitSource)
-	releaseScript    = redis.NewScript(releaseSource)
-	eraseScript      = redis.NewScript(eraseSource)
-	indexScript      = redis.NewScript(indexSource)
-	forgetUserScript = redis.NewScript(forgetUserSource)
-	allScripts       = []*redis.Script{beginScript, commitScript, releaseScript, eraseScript, indexScript, forgetUserScript}
+var (
+	beginScript      = redisx.NewScript(luaFS, "lua/begin.lua")
+	commitScript     = redisx.NewScript(luaFS, "lua/commit.lua")
+	releaseScript    = redisx.NewScript(luaFS, "lua/release.lua")
+	eraseScript      = redisx.NewScript(luaFS, "lua/erase.lua")
+	indexScript      = redisx.NewScript(luaFS, "lua/index.lua")
+	forgetUserScript = redisx.NewScript(luaFS, "lua/forget_user.lua")
+	allScripts       = []*redisx.Script{beginScript, commitScript, releaseScript, eraseScript, indexScript, forgetUserScript}
 )
 
 // Defaults for [Options] fields left zero.
@@ -46,7 +37,7 @@ const (
 	DefaultHistory   = 20
 	DefaultLease     = 10 * time.Second
 	DefaultAnswerTTL = 24 * time.Hour
-	DefaultKeyPrefix = "parley:"
+	DefaultKeyPrefix = redisx.DefaultPrefix
 	// DefaultUserIndexTTL is how long a user's conversations stay indexed
 	// after the user's last turn, for erasure (longer than the invocation
 	// logs' 30 days).
@@ -92,9 +83,7 @@ type Store struct {
 
 // New returns a Store over rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Store {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
+	cfg.KeyPrefix = redisx.Prefix(cfg.KeyPrefix)
 	if cfg.UserIndexTTL <= 0 {
 		cfg.UserIndexTTL = DefaultUserIndexTTL
 	}
@@ -107,10 +96,8 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 // Load registers the store's scripts with Redis so the first turn does not pay
 // for a NOSCRIPT round trip. On a cluster it loads them on every shard.
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range allScripts {
-		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
-			return fmt.Errorf("load session scripts: %w", err)
-		}
+	if err := redisx.Preload(ctx, s.rdb, allScripts...); err != nil {
+		return fmt.Errorf("load session scripts: %w", err)
 	}
 	return nil
 }
@@ -292,7 +279,7 @@ func (s *Store) begin(ctx context.Context, bot string, conv intents.Conversation
 		return b, ix, err
 	}
 	b, ix, err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if redisx.IsNoScript(err) {
 		if lerr := s.Load(ctx); lerr != nil {
 			return nil, lerr
 		}

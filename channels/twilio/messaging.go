@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/xmlx"
 )
 
 // Name is the messaging channel's name in URLs and settings.
@@ -285,17 +286,7 @@ func twimlResponse(bodies []string) *channels.Response {
 	return &channels.Response{Status: http.StatusOK, ContentType: "text/xml; charset=utf-8", Body: []byte(b.String())}
 }
 
-// xmlEscaper escapes text as twilio-go's TwiML writer does.
-var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
-
-// escapeText is s as XML character data: the markup characters escaped and
-// characters XML cannot hold (controls, invalid UTF-8) replaced by U+FFFD.
-func escapeText(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r != 0xFFFE && r != 0xFFFF && r != utf8.RuneError {
-			return r
-		}
-		return '\uFFFD'
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	return xmlEscaper.Replace(s)
-}
+// escapeText is s as XML character data: the markup characters escaped as
+// twilio-go's TwiML writer does and characters XML cannot hold (controls,
+// invalid UTF-8) replaced by U+FFFD.
+func escapeText(s string) string { return xmlx.EscapeText(s, '\uFFFD') }

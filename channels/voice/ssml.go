@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/parleyhq/parley/internal/xmlx"
 )
 
 // MaxSSMLBytes bounds a spoken document; the platforms refuse longer ones
@@ -38,33 +40,10 @@ func invalidSSML(format string, args ...any) error {
 	return &InvalidSSMLError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// EscapeText escapes s for use as SSML (or any XML) character data.
+// EscapeText escapes s for use as SSML (or any XML) character data; a
+// character XML cannot hold is spoken as a pause (a space).
 func EscapeText(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for _, r := range s {
-		switch r {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '"':
-			b.WriteString("&quot;")
-		case '\'':
-			b.WriteString("&apos;")
-		case utf8.RuneError:
-			b.WriteRune('\uFFFD')
-		default:
-			if r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
-				b.WriteByte(' ') // not allowed in XML 1.0
-				continue
-			}
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return xmlx.EscapeText(s, ' ')
 }
 
 // TextToSSML is the SSML document that speaks text as it is.

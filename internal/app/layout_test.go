@@ -24,6 +24,10 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"intents/nlu":    {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "sessions", mod + "bots", mod + "engine", mod + "sandbox"},
 		"analytics":      {"github.com/gin-gonic/", "github.com/yuin/", mod + "gateway", mod + "engine", mod + "sandbox", mod + "bots"},
 		"scheduler":      {"github.com/gin-gonic/", mod + "gateway"},
+		// Shared helpers are leaves: the standard library, and go-redis for redisx.
+		"internal/jsonx":  {"github.com/", mod},
+		"internal/xmlx":   {"github.com/", mod},
+		"internal/redisx": {"github.com/gin-gonic/", "github.com/yuin/", mod},
 	}
 	// Every channel adapter only speaks HTTP payloads and the intents types:
 	// no storage, no Lua, no web framework, no knowledge of the engine.

@@ -32,6 +32,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/bots"
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -101,9 +102,7 @@ type Purger struct {
 
 // New returns a Purger over rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Purger {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "parley:"
-	}
+	cfg.KeyPrefix = redisx.Prefix(cfg.KeyPrefix)
 	if cfg.Settle <= 0 {
 		cfg.Settle = time.Minute
 	}
