@@ -2,7 +2,6 @@ package bots
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,12 +13,6 @@ import (
 
 // A bot's settings and channels, and the management view of a bot. Deleting
 // a bot is in delete.go.
-
-var (
-	//go:embed lua/put_bot.lua
-	putBotSource string
-	putBotScript = redis.NewScript(putBotSource)
-)
 
 // PutBot creates or updates a bot's settings. created is true for a new bot.
 // A bot whose deletion is under way cannot be created again until the

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -64,9 +65,7 @@ type Catalog struct {
 
 // New returns a Catalog over rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Catalog {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "parley:"
-	}
+	cfg.KeyPrefix = redisx.Prefix(cfg.KeyPrefix)
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = 2 * time.Second
 	}

@@ -2,7 +2,6 @@ package bots
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"sort"
@@ -22,16 +21,6 @@ import (
 // progress with RecordDeletion and frees the name with FinishDeletion. The
 // marker and the lease are under the bot's hash tag, outside the prefix of
 // its catalog keys (BotKeyPrefixes), so a sweep of that prefix keeps them.
-
-var (
-	//go:embed lua/delete_bot.lua
-	deleteBotSource string
-	//go:embed lua/claim_deletion.lua
-	claimDeletionSource string
-
-	deleteBotScript     = redis.NewScript(deleteBotSource)
-	claimDeletionScript = redis.NewScript(claimDeletionSource)
-)
 
 // DeletionStatus is the status of a bot under deletion.
 const DeletionStatus = "deleting"

@@ -3,7 +3,6 @@ package bots
 import (
 	"context"
 	"crypto/sha1"
-	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,12 +16,6 @@ import (
 // NLU data and models: uploads of examples, the stored model shared by
 // every replica, and the models decoded in this process. Training itself is
 // in training.go.
-
-var (
-	//go:embed lua/nlu_model.lua
-	modelSource string
-	modelScript = redis.NewScript(modelSource)
-)
 
 // PutNLU replaces a bot's NLU data and trains its classifier. Up to
 // NLUSyncExamples examples, the model is trained before PutNLU returns and

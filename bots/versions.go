@@ -2,7 +2,6 @@ package bots
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,19 +16,6 @@ import (
 
 // Handler versions: uploads (stable or canary), the management view of an
 // intent's versions, rollback, and the canary's percent, promotion and abort.
-
-var (
-	//go:embed lua/upload.lua
-	uploadSource string
-	//go:embed lua/rollback.lua
-	rollbackSource string
-	//go:embed lua/canary.lua
-	canarySource string
-
-	uploadScript   = redis.NewScript(uploadSource)
-	rollbackScript = redis.NewScript(rollbackSource)
-	canaryScript   = redis.NewScript(canarySource)
-)
 
 // Canary is an intent's version on trial and its share of new conversations.
 type Canary struct {
