@@ -33,9 +33,14 @@ func TestLimiter(t *testing.T) {
 	})
 }
 
+// slowMachine is the check timeout of tests that count decisions: with the
+// default 250 ms, a check that a busy machine delays fails open and lets a
+// turn through that the limit would have refused.
+const slowMachine = time.Minute
+
 func testBurstThenRefused(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	l := New(rdb, Config{KeyPrefix: testredis.Prefix(t)})
+	l := New(rdb, Config{KeyPrefix: testredis.Prefix(t), Timeout: slowMachine})
 	lim := Limits{Bot: rate(t, "3/h")}
 	for i := range 3 {
 		if d := l.Allow(ctx, "b", "u"+string(rune('a'+i)), lim); !d.Allowed {
@@ -55,7 +60,7 @@ func testBurstThenRefused(t *testing.T, rdb redis.UniversalClient) {
 // not use up the bot's.
 func testRefusedNotCounted(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	l := New(rdb, Config{KeyPrefix: testredis.Prefix(t)})
+	l := New(rdb, Config{KeyPrefix: testredis.Prefix(t), Timeout: slowMachine})
 	lim := Limits{Bot: rate(t, "4/h"), Conversation: rate(t, "1/h")}
 	if d := l.Allow(ctx, "b", "chatty", lim); !d.Allowed {
 		t.Fatalf("first turn refused: %+v", d)
@@ -77,7 +82,7 @@ func testRefusedNotCounted(t *testing.T, rdb redis.UniversalClient) {
 
 func testAllowedAgain(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	l := New(rdb, Config{KeyPrefix: testredis.Prefix(t)})
+	l := New(rdb, Config{KeyPrefix: testredis.Prefix(t), Timeout: slowMachine})
 	lim := Limits{Conversation: rate(t, "10/s")}
 	var d Decision
 	for d = l.Allow(ctx, "b", "u", lim); d.Allowed; d = l.Allow(ctx, "b", "u", lim) {
@@ -94,7 +99,7 @@ func testAllowedAgain(t *testing.T, rdb redis.UniversalClient) {
 func testKeys(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	p := testredis.Prefix(t)
-	l := New(rdb, Config{KeyPrefix: p})
+	l := New(rdb, Config{KeyPrefix: p, Timeout: slowMachine})
 	l.Allow(ctx, "b", "u1", Limits{Bot: rate(t, "60/m"), Conversation: rate(t, "10/h")})
 	for key, period := range map[string]time.Duration{p + "rl:{b}": time.Minute, l.conversationKey("b", "u1"): time.Hour} {
 		ttl, err := rdb.PTTL(ctx, key).Result()
@@ -111,7 +116,7 @@ func testKeys(t *testing.T, rdb redis.UniversalClient) {
 func testShared(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	p := testredis.Prefix(t)
-	a, b := New(rdb, Config{KeyPrefix: p}), New(rdb, Config{KeyPrefix: p})
+	a, b := New(rdb, Config{KeyPrefix: p, Timeout: slowMachine}), New(rdb, Config{KeyPrefix: p, Timeout: slowMachine})
 	lim := Limits{Bot: rate(t, "10/h")}
 	var mu sync.Mutex
 	allowed := 0
