@@ -70,4 +70,6 @@
 // the exact value, at most a bin's width (a third of the value) away.
 //
 // Concurrency: a Service is safe for concurrent use; Run must be called once.
+//
+// The user manual is docs/analytics.md and docs/privacy.md.
 package analytics

@@ -13,6 +13,6 @@
 // Concurrency: a Catalog is safe for concurrent use; a *Bot is immutable
 // once returned. Large NLU data trains in the background under the
 // Catalog's own context: [Catalog.Close] cancels those trainings and waits
-// for them. The README ("Versions, canaries and rollbacks", "NLU and the
-// built-in classifier") is the user manual.
+// for them. The user manual is docs/http-api.md ("Versions, canaries and
+// rollbacks"), docs/configuration.md (bot settings) and docs/nlu.md.
 package bots

@@ -8,4 +8,6 @@
 //
 // Concurrency: adapters are shared by all requests and must be safe for
 // concurrent use; a Request belongs to one goroutine.
+//
+// The user manual is docs/channels/README.md.
 package channels

@@ -57,4 +57,6 @@
 // the whole request, and Config.Timeout bounds it as well.
 //
 // Concurrency: a Client is safe for concurrent use.
+//
+// The user manual is docs/handlers.md (the http module).
 package egress

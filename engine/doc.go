@@ -30,4 +30,6 @@
 //
 // Concurrency: an Engine is safe for concurrent use; turns of one
 // conversation are serialized by the session store.
+//
+// The map of the code is docs/architecture.md (the path of a turn).
 package engine

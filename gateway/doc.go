@@ -13,4 +13,6 @@
 // little before the 413, so that the client can read it.
 //
 // Concurrency: a Server is safe for concurrent use.
+//
+// The user manual is docs/http-api.md.
 package gateway

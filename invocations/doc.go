@@ -29,4 +29,6 @@
 //
 // Concurrency: a Recorder is safe for concurrent use; Run must be called
 // once.
+//
+// The user manual is docs/http-api.md ("Invocation logs and usage").
 package invocations

@@ -25,4 +25,6 @@
 // Concurrency: a Store is safe for concurrent use. The quota check and the
 // write are one atomic script; two handlers racing for the last free key
 // cannot both get it.
+//
+// The user manual is docs/handlers.md (the store module).
 package kvstore

@@ -55,4 +55,6 @@
 // connection), and an Enqueue wakes the partition in the same process at once.
 // Only a partition's lease holder changes its parked entries (the scripts
 // check the lease), so it keeps their due times in memory.
+//
+// The user manual is docs/channels/reliability.md.
 package queue

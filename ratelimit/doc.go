@@ -35,4 +35,6 @@
 // which every turn needs anyway.
 //
 // Concurrency: a Limiter is safe for concurrent use.
+//
+// The user manual is docs/handlers.md ("Isolation") and docs/configuration.md.
 package ratelimit

@@ -25,27 +25,16 @@
 // # The handler contract
 //
 // A script defines a global function handle(event, session) and returns
-// either a string (the reply text), a table, or nil (no reply):
-//
-//	function handle(event, session)
-//	  session.count = (session.count or 0) + 1
-//	  return {
-//	    text = "Hello, " .. event.user,
-//	    options = {"Margherita", "Diavola"},   -- quick replies
-//	    expect = "ChoosePizza",                -- route the next turn here
-//	  }
-//	end
-//
-// Reply table fields: text, ssml, reprompt, expect (strings), options (an
-// array of strings; numbers are converted), end_conversation and sensitive
-// (booleans; a sensitive turn's texts are not stored). Other fields are ignored.
-//
-// event fields: id, bot, channel, user, conversation, text, intent (the
-// routed intent), source (how it was routed), confidence, slots (name to
-// string), locale, voice (boolean), timestamp (RFC 3339, absent when
-// unknown), raw (the platform payload as a JSON string, absent when empty;
-// decode it with json.decode) and candidates (an array of {intent=,
-// confidence=}, only when the router has suggestions).
+// either a string (the reply text), a table, or nil (no reply). Reply table
+// fields: text, ssml, reprompt, expect (strings), options (an array of
+// strings; numbers are converted), end_conversation and sensitive
+// (booleans). Other fields are ignored. The event table, built from the
+// [intents.Event] and the routing [intents.Decision], has the fields id,
+// bot, channel, user, conversation, text, intent, source, confidence,
+// slots, locale, voice, timestamp (RFC 3339, absent when unknown), raw
+// (absent when empty) and candidates (only when the router has
+// suggestions). The Lua API as handler authors see it, with examples, is
+// docs/handlers.md.
 //
 // session is the conversation state as a table. Change it in place: after
 // handle returns, it is converted back (tables with keys 1..n become
@@ -166,7 +155,7 @@
 // under a context that ends with the call's budget, its caller's context
 // and the heap guard, and its waiting time is not counted as compute.
 // Expected failures return nil and a message; bad arguments and caps raise.
-// The README documents the Lua API with examples.
+// docs/handlers.md documents the host modules with examples.
 //
 // # Metering
 //

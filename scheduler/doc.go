@@ -10,4 +10,6 @@
 //
 // Concurrency: a Scheduler is safe for concurrent use; Run blocks until its
 // context ends.
+//
+// The user manual is docs/schedules.md.
 package scheduler

@@ -36,4 +36,6 @@
 //
 // Concurrency: an Adapter is safe for concurrent use; the certificate cache
 // is shared by all bots.
+//
+// The user manual is docs/channels/alexa.md.
 package alexa

@@ -21,4 +21,6 @@
 // fulfillment, and the same in the channel's settings.
 //
 // Concurrency: an Adapter is safe for concurrent use.
+//
+// The user manual is docs/channels/dialogflow.md.
 package dialogflow

@@ -20,4 +20,6 @@
 // channel's settings.
 //
 // Concurrency: an Adapter is safe for concurrent use.
+//
+// The user manual is docs/channels/dialogflow.md.
 package dialogflowcx

@@ -16,4 +16,6 @@
 // member's or DM user's id, the locale the user's.
 //
 // Concurrency: an [Adapter] is safe for concurrent use.
+//
+// The user manual is docs/channels/discord.md.
 package discord

@@ -1,7 +1,7 @@
 // Package lex is the Amazon Lex V2 code hook channel ("lex"). Lex V2 calls
 // code hooks as AWS Lambda functions, so a small forwarding function posts
 // each Lex V2 event, unchanged, to POST /hooks/{bot}/lex and returns Parley's
-// answer as its result (see the README for one).
+// answer as its result (docs/channels/lex.md has one).
 //
 // The session's intent is the event's intent (Amazon's built-in intents are
 // mapped as on Alexa: "help", "stop", "cancel", "yes", "no", and the fallback
@@ -22,4 +22,6 @@
 // (header_name, header_value) that the forwarding function sends.
 //
 // Concurrency: an Adapter is safe for concurrent use.
+//
+// The user manual is docs/channels/lex.md.
 package lex

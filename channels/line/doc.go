@@ -18,4 +18,6 @@
 // such events is refused.
 //
 // Concurrency: an [Adapter] is safe for concurrent use.
+//
+// The user manual is docs/channels/line.md.
 package line

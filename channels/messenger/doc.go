@@ -16,4 +16,6 @@
 // are the sender's page-scoped id (PSID or IGSID).
 //
 // Concurrency: an [Adapter] is safe for concurrent use.
+//
+// The user manual is docs/channels/messenger.md.
 package messenger

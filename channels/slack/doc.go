@@ -22,4 +22,6 @@
 // trigger_id of a slash command or a click.
 //
 // Concurrency: an Adapter is safe for concurrent use.
+//
+// The user manual is docs/channels/slack.md.
 package slack

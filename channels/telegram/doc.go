@@ -20,4 +20,6 @@
 // ids are update_id, which Telegram repeats when it retries an update.
 //
 // Concurrency: an Adapter is safe for concurrent use.
+//
+// The user manual is docs/channels/telegram.md.
 package telegram

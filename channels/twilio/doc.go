@@ -22,4 +22,6 @@
 // empty <Response/>.
 //
 // The functions are pure, and the [Adapter] is safe for concurrent use.
+//
+// The user manual is docs/channels/twilio-sms.md.
 package twilio

@@ -21,4 +21,6 @@
 // and Google voices) and language (BCP 47, default en-US).
 //
 // Concurrency: an Adapter is safe for concurrent use.
+//
+// The user manual is docs/channels/twilio-voice.md.
 package twiliovoice

@@ -14,4 +14,6 @@
 //	// step == voice.ElicitSlot, slot == "size" when the handler said expect = "size"
 //
 // Everything here is pure functions over plain data: safe for concurrent use.
+//
+// The user manual is docs/channels/voice.md.
 package voice

@@ -16,4 +16,6 @@
 // the user and the conversation are the sender's WhatsApp id (phone number).
 //
 // Concurrency: an [Adapter] is safe for concurrent use.
+//
+// The user manual is docs/channels/whatsapp.md.
 package whatsapp

@@ -44,7 +44,7 @@ Usage:
                                                 accuracy, out-of-scope recall, confusions and timings
   parley version
 
-serve reads its configuration from the environment (see README: PARLEY_ADDR,
+serve reads its configuration from the environment (see docs/configuration.md: PARLEY_ADDR,
 REDIS_URL, PARLEY_DATA_DIR, PARLEY_ADMIN_KEY, ...). deploy, invoke and analytics talk to
 PARLEY_URL (default http://localhost:8080) with PARLEY_ADMIN_KEY.
 `

@@ -277,8 +277,8 @@ async function loadChannels() {
   if (chosen) select.value = chosen;
 }
 
-// connect stores a channel's settings (JSON, as the channel's section of
-// the README lists them).
+// connect stores a channel's settings (JSON, as the channel's page under
+// docs/channels/ lists them).
 async function connectChannel(ev) {
   ev.preventDefault();
   const ch = $("connect-channel").value;

@@ -34,4 +34,6 @@
 //
 // Concurrency: a Model is immutable and safe for concurrent use; Classify
 // does not allocate beyond its result. Train uses Options.Workers goroutines.
+//
+// The user manual is docs/nlu.md.
 package nlu

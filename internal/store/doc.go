@@ -69,4 +69,6 @@
 // A [Store] and its client are safe for concurrent use. Run at most one
 // [Store.Run] at a time. [Store.Close] may be called while Run is running:
 // Run then returns nil. Close is idempotent.
+//
+// The user manual is docs/operations.md ("Stores").
 package store
