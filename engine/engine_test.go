@@ -20,7 +20,7 @@ import (
 
 // rig is an engine wired to fakes.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	bot     *bots.Bot
 	bots    *fakeBots
 	store   *fakeConversations
@@ -32,7 +32,7 @@ type rig struct {
 
 // newRig returns an engine serving bot, whose handlers answer
 // "<intent> says hi" and keep the session; edit tunes the engine's Config.
-func newRig(t *testing.T, bot *bots.Bot, edit ...func(*Config)) *rig {
+func newRig(t testing.TB, bot *bots.Bot, edit ...func(*Config)) *rig {
 	t.Helper()
 	r := &rig{t: t, bot: bot, bots: &fakeBots{bots: map[string]*bots.Bot{bot.Name: bot}},
 		store: newFakeConversations(t), limiter: &fakeLimiter{decision: ratelimit.Decision{Allowed: true}}, rec: &recorder{}}
@@ -598,5 +598,19 @@ end`)},
 	}
 	if st, _ := r.state("u1"); st.Data["n"] != 2.0 || st.Turns != 2 {
 		t.Fatalf("failed turns changed the state: %+v", st)
+	}
+}
+
+// BenchmarkRunOverhead measures what the engine itself adds to a turn
+// (routing, encoding the answer, the history entry), with the store and the
+// sandbox faked in memory.
+func BenchmarkRunOverhead(b *testing.B) {
+	r := newRig(b, shopBot("Order"))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.eng.Run(ctx, event("u1", "a large margherita", "Order")); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -39,7 +39,7 @@ func (f *fakeBots) Bot(_ context.Context, name string) (*bots.Bot, error) {
 // store does. It fails the test when a turn is committed or released
 // twice, or left open when the test ends.
 type fakeConversations struct {
-	t *testing.T
+	t testing.TB
 
 	// BeginErr, CommitErr, when set, fail every Begin or Commit.
 	BeginErr, CommitErr error
@@ -56,7 +56,7 @@ type fakeConversations struct {
 	commits  []sessions.Commit // the commits that were saved
 }
 
-func newFakeConversations(t *testing.T) *fakeConversations {
+func newFakeConversations(t testing.TB) *fakeConversations {
 	f := &fakeConversations{t: t, locks: map[intents.ConversationKey]chan struct{}{},
 		states: map[intents.ConversationKey]sessions.State{}, history: map[intents.ConversationKey][]sessions.HistoryEntry{},
 		answers: map[string][]byte{}, open: map[*sessions.Turn]intents.ConversationKey{},
@@ -138,7 +138,12 @@ func (f *fakeConversations) Commit(_ context.Context, t *sessions.Turn, c sessio
 		f.states[key] = clone(f.t, c.State)
 	}
 	if c.History != nil {
-		f.history[key] = append([]sessions.HistoryEntry{*c.History}, f.history[key]...)
+		n := c.HistoryLength
+		if n <= 0 {
+			n = sessions.DefaultHistory
+		}
+		h := append([]sessions.HistoryEntry{*c.History}, f.history[key]...)
+		f.history[key] = h[:min(len(h), n)]
 	}
 	if id := f.messages[t]; id != "" {
 		f.answers[string(key)+"\x00"+id] = c.Answer
@@ -192,7 +197,7 @@ func (f *fakeConversations) lastCommit() sessions.Commit {
 }
 
 // clone is a deep copy of st through JSON, as a store keeps it.
-func clone(t *testing.T, st sessions.State) sessions.State {
+func clone(t testing.TB, st sessions.State) sessions.State {
 	raw, err := json.Marshal(st)
 	if err != nil {
 		t.Errorf("encode state: %v", err)
