@@ -10,7 +10,6 @@ import (
 
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/intents"
-	"github.com/parleyhq/parley/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )
@@ -34,12 +33,12 @@ const SensitiveAnswerTTL = 5 * time.Minute
 
 // Config configures an [Engine].
 type Config struct {
-	// Bots resolves bot snapshots.
-	Bots *bots.Catalog
-	// Sessions holds conversation state.
-	Sessions *sessions.Store
-	// Runtime runs Lua handlers.
-	Runtime *sandbox.Runtime
+	// Bots resolves bot snapshots (a *bots.Catalog).
+	Bots BotSource
+	// Sessions holds conversation state (a *sessions.Store).
+	Sessions Conversations
+	// Runtime runs Lua handlers (a *sandbox.Runtime).
+	Runtime Runner
 	// Logger receives handler failures; nil discards them.
 	Logger *slog.Logger
 	// Observer, when set, is told about every processed turn (analytics,
@@ -53,8 +52,9 @@ type Config struct {
 	// the handler's timeout); then the turn fails with ErrBusy.
 	BusyWait time.Duration
 	// Limiter, when set, enforces the bots' rate_limit_per_bot and
-	// rate_limit_per_user settings; nil means no rate limits.
-	Limiter *ratelimit.Limiter
+	// rate_limit_per_user settings (a *ratelimit.Limiter); nil, or a nil
+	// pointer, means no rate limits.
+	Limiter Limiter
 }
 
 // Observer watches processed turns.
@@ -66,16 +66,16 @@ type Observer interface {
 
 // Engine runs turns. Create it with [New].
 type Engine struct {
-	bots     *bots.Catalog
-	sessions *sessions.Store
-	runtime  *sandbox.Runtime
+	bots     BotSource
+	sessions Conversations
+	runtime  Runner
 	log      *slog.Logger
 	observer Observer
 
 	invocations InvocationRecorder
 	limits      botLimits
 	maxBusyWait time.Duration
-	limiter     *ratelimit.Limiter
+	limiter     Limiter
 }
 
 // New returns an Engine.
@@ -86,6 +86,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.BusyWait <= 0 {
 		cfg.BusyWait = DefaultBusyWait
+	}
+	if isNil(cfg.Limiter) {
+		cfg.Limiter = nil
 	}
 	return &Engine{bots: cfg.Bots, sessions: cfg.Sessions, runtime: cfg.Runtime, log: log, observer: cfg.Observer,
 		invocations: cfg.Invocations, maxBusyWait: cfg.BusyWait, limiter: cfg.Limiter}

@@ -131,9 +131,10 @@ func (e *Engine) busyWait(timeout time.Duration) time.Duration {
 	return max(min(e.maxBusyWait, timeout/2), 10*time.Millisecond)
 }
 
-// rateLimit checks the turn against the bot's rate limits, before it takes
-// the conversation, so a refused turn costs one round trip and holds nothing.
-// Every delivery counts, a platform's retry of a message included.
+// rateLimit checks the turn against the bot's rate limits. Run calls it
+// once the conversation is taken and the message is known to be new (a
+// platform's retry of an answered message gets its answer from memory and
+// is not counted), and releases the conversation when the turn is refused.
 func (e *Engine) rateLimit(ctx context.Context, bot *bots.Bot, ev *intents.Event) error {
 	if e.limiter == nil {
 		return nil
