@@ -281,9 +281,10 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	c.call("POST", "/hooks/pizza/web", webToken, map[string]any{"user": "alice", "intent": "Fail", "slots": map[string]string{"size": "large"}},
 		http.StatusOK)
 	c.call("POST", "/hooks/pizza/web", webToken, map[string]any{"user": "bob", "text": "what is the weather on mars"}, http.StatusOK)
-	c.call("POST", "/hooks/nobody/web", webToken, map[string]any{"user": "alice", "text": "hello"}, http.StatusNotFound)
-	c.call("POST", "/hooks/pizza/slack", "", map[string]any{"type": "url_verification"}, http.StatusNotFound)
-	c.call("GET", "/hooks/pizza/carrier-pigeon", "", nil, http.StatusNotFound)
+	c.call("POST", "/hooks/nobody/web", webToken, map[string]any{"user": "alice", "text": "hello"}, http.StatusUnauthorized)
+	c.call("POST", "/hooks/nobody/web", adminKey, map[string]any{"user": "alice", "text": "hello"}, http.StatusNotFound)
+	c.call("POST", "/hooks/pizza/slack", "", map[string]any{"type": "url_verification"}, http.StatusUnauthorized)
+	c.call("GET", "/hooks/pizza/carrier-pigeon", adminKey, nil, http.StatusNotFound)
 	r = c.call("POST", bot+"/invoke", adminKey, map[string]any{"user": "carol", "text": "hello"}, http.StatusOK)
 	if logs, _ := r.Body["logs"].([]any); len(logs) != 1 {
 		t.Errorf("invoke logs: %s", r.Raw)
