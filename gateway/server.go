@@ -174,6 +174,7 @@ func (s *Server) routes() {
 	r.GET("/console", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/console/") })
 	r.GET("/console/*file", gin.WrapH(http.StripPrefix("/console", console.Handler())))
 	r.GET("/readyz", s.ready)
+	r.GET("/v1/openapi.json", s.openAPI())
 	r.POST("/hooks/:bot/:channel", s.hook)
 	r.GET("/hooks/:bot/:channel", s.hook)
 
