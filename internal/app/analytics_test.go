@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/parleyhq/parley/internal/purge"
 	"io"
 	"log/slog"
 	"math"
@@ -237,7 +238,14 @@ func TestAnalyticsMatchAnIndependentCount(t *testing.T) {
 	ta.say(t, "shop", map[string]any{"user": "u5", "id": "u5-last", "intent": "Greet"}).must(t, http.StatusOK)
 	total.turns++
 	ta.invocations.Flush(context.Background())
-	if markers, _ := ta.store.Client().Keys(context.Background(), ta.cfg.KeyPrefix+"{shop:*}:msg:u5-last").Result(); len(markers) == 1 {
+	var markers []string
+	if err := purge.Scan(context.Background(), ta.store.Client(), ta.cfg.KeyPrefix+"{shop:*}:msg:u5-last", 1000, func(keys []string) error {
+		markers = append(markers, keys...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(markers) == 1 {
 		u5Base = strings.TrimSuffix(markers[0], "msg:u5-last")
 	}
 	if logsOf("u5") == 0 || len(u5Keys()) != 4 {

@@ -347,12 +347,21 @@ func owner(families []Family, key string) (string, bool) {
 
 // Scan calls fn with the keys matching the glob pattern match, a batch of
 // about count keys at a time, on every master of a Redis Cluster or on the
-// one server otherwise. On a cluster, fn runs concurrently for different
-// masters. A key may be seen more than once.
+// one server otherwise. fn is called for one batch at a time, also on a
+// cluster, whose masters are scanned at once. A key may be seen more than
+// once.
 func Scan(ctx context.Context, rdb redis.UniversalClient, match string, count int, fn func(keys []string) error) error {
 	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		// ForEachMaster scans the masters at once; fn sees one batch at
+		// a time all the same.
+		var mu sync.Mutex
+		one := func(keys []string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return fn(keys)
+		}
 		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			return scanNode(ctx, node, match, count, fn)
+			return scanNode(ctx, node, match, count, one)
 		})
 	}
 	return scanNode(ctx, rdb, match, count, fn)
