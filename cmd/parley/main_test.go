@@ -30,7 +30,16 @@ func startServer(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := a.StartBackground(ctx)
 	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); wait(); a.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := wait(); err != nil {
+			t.Errorf("background services: %v", err)
+		}
+		if err := a.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
 	return srv.URL
 }
 
