@@ -116,7 +116,8 @@ func TestServiceFailureStopsTheApp(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the app kept running after a service failed")
 	}
-	if _, err := http.Get(url + "/healthz"); err == nil {
+	if resp, err := http.Get(url + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Fatal("server still accepts connections after a service failed")
 	}
 }
