@@ -58,9 +58,9 @@ func server(t *testing.T) (*httptest.Server, string) {
 			w.Header().Set("X-Method", r.Method)
 			w.Header().Set("X-Token", r.Header.Get("X-Token"))
 			w.Header().Set("X-Agent", r.Header.Get("User-Agent"))
-			w.Write(b)
+			_, _ = w.Write(b)
 		case "/big":
-			w.Write([]byte(strings.Repeat("x", 2000)))
+			_, _ = w.Write([]byte(strings.Repeat("x", 2000)))
 		case "/slow":
 			select {
 			case <-r.Context().Done():
@@ -73,10 +73,10 @@ func server(t *testing.T) (*httptest.Server, string) {
 			for i := range 8 {
 				w.Header().Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("h", 1<<20))
 			}
-			w.Write([]byte("ok"))
+			_, _ = w.Write([]byte("ok"))
 		case "/fat-header":
 			w.Header().Set("X-Fat", strings.Repeat("f", 900))
-			w.Write([]byte(strings.Repeat("b", 200)))
+			_, _ = w.Write([]byte(strings.Repeat("b", 200)))
 		case "/many-headers":
 			for i := range 200 {
 				w.Header().Set(fmt.Sprintf("X-H-%03d", i), "v")
@@ -256,7 +256,7 @@ func TestResponseHeaderCaps(t *testing.T) {
 // connection: the per-request cost of the policy (pool look-up, the check of
 // the connection) on top of net/http's.
 func BenchmarkDo(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer srv.Close()
 	c := New(Config{})
 	req := &sandbox.HTTPRequest{Bot: "b", Allow: []string{"api.example.com", "*.example.org", srv.Listener.Addr().String()},

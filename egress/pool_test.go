@@ -32,7 +32,7 @@ func newLoopback(t *testing.T) *loopback {
 		l.mu.Lock()
 		l.requests++
 		l.mu.Unlock()
-		w.Write([]byte("secret"))
+		_, _ = w.Write([]byte("secret"))
 	}))
 	l.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		l.mu.Lock()

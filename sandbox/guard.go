@@ -43,9 +43,6 @@ const (
 	// bytesPerStep is what the estimate charges per instruction: a table
 	// slot or a boxed number is 16 to 32 bytes.
 	bytesPerStep = 16
-	// guardIdleChecks is how many checks without calls the guard waits
-	// before it parks until the next call.
-	guardIdleChecks = 100
 )
 
 type heapGuard struct {

@@ -153,7 +153,7 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	v.dl.arm(ctx, start, timeout)
 	L.SetContext(v.dl)
 
-	var ret lua.LValue = lua.LNil
+	ret := lua.LNil // an LValue: any Lua value the handler returns
 	var handleMissing bool
 	env, perr := v.loadChunk(c.Program)
 	if perr == nil {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check Parley has: gofmt, go vet, and the whole test suite with
+# Runs every check Parley has: gofmt, go vet, golangci-lint (the version
+# pinned below, installed on first use), and the whole test suite with
 # the race detector against a real redis-server started here on a free
 # loopback port and stopped at exit, and the console's test in a headless
 # Chromium (both installed from Debian packages when missing).
@@ -123,5 +124,18 @@ if [ "${PARLEY_TEST_CLUSTER:-1}" != 0 ]; then
   log "go test -race against Redis Cluster: $(echo $pkgs | wc -w) packages"
   PARLEY_TEST_REDIS_URL="redis://127.0.0.1:${cports[0]}/0?cluster=true" \
     go test -race -count=1 -timeout 30m $pkgs
+fi
+# golangci-lint with .golangci.yml, at the version pinned here: installed
+# from the Go module proxy into GOPATH/bin when missing or another version
+# (a first install builds it, a few minutes). PARLEY_LINT=0 skips this step.
+LINT_VERSION=2.15.0
+if [ "${PARLEY_LINT:-1}" != 0 ]; then
+  lint="$(go env GOPATH)/bin/golangci-lint"
+  if ! "$lint" version 2>/dev/null | grep -q "version $LINT_VERSION "; then
+    log "installing golangci-lint $LINT_VERSION"
+    GOBIN="$(dirname "$lint")" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$LINT_VERSION"
+  fi
+  log "golangci-lint"
+  "$lint" run ./...
 fi
 log "all tests passed"

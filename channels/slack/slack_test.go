@@ -74,7 +74,7 @@ func newFake(t *testing.T) (*fakeSlack, *httptest.Server) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"ok":true,"channel":"C1","ts":"1.2"}`)
+		_, _ = io.WriteString(w, `{"ok":true,"channel":"C1","ts":"1.2"}`)
 	}))
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -136,7 +136,9 @@ func TestGolden(t *testing.T) {
 			got = append(got, '\n')
 			path := filepath.Join("testdata", name+".golden")
 			if *update {
-				os.WriteFile(path, got, 0o644)
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
@@ -221,7 +223,9 @@ func TestSlackGoAcceptsOurSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.Write(body)
+	if _, err := v.Write(body); err != nil {
+		t.Fatal(err)
+	}
 	if err := v.Ensure(); err != nil {
 		t.Fatalf("slack-go rejects our signature: %v", err)
 	}
@@ -310,8 +314,8 @@ func TestSendErrors(t *testing.T) {
 	}{
 		{func(w http.ResponseWriter) { w.Header().Set("Retry-After", "7"); w.WriteHeader(429) }, true, 7 * time.Second},
 		{func(w http.ResponseWriter) { w.WriteHeader(503) }, true, 0},
-		{func(w http.ResponseWriter) { io.WriteString(w, `{"ok":false,"error":"channel_not_found"}`) }, false, 0},
-		{func(w http.ResponseWriter) { io.WriteString(w, `{"ok":false,"error":"ratelimited"}`) }, true, 0},
+		{func(w http.ResponseWriter) { _, _ = io.WriteString(w, `{"ok":false,"error":"channel_not_found"}`) }, false, 0},
+		{func(w http.ResponseWriter) { _, _ = io.WriteString(w, `{"ok":false,"error":"ratelimited"}`) }, true, 0},
 		{func(w http.ResponseWriter) { w.WriteHeader(404) }, false, 0},
 	}
 	for i, c := range cases {

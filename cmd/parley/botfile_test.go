@@ -16,8 +16,8 @@ func botDir(t *testing.T, yaml string) string {
 	if err := os.MkdirAll(filepath.Join(dir, "intents"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "bot.yaml"), []byte(yaml), 0o644)
-	os.WriteFile(filepath.Join(dir, "intents", "Hi.lua"), []byte("function handle() return 'hi' end\n"), 0o644)
+	writeFile(t, filepath.Join(dir, "bot.yaml"), yaml)
+	writeFile(t, filepath.Join(dir, "intents", "Hi.lua"), "function handle() return 'hi' end\n")
 	return dir
 }
 
@@ -128,5 +128,16 @@ func TestDeployExpandsOnlySecrets(t *testing.T) {
 		if strings.Contains(errOut, testKey) {
 			t.Errorf("the error shows the admin key: %s", errOut)
 		}
+	}
+}
+
+// writeFile writes content to path, creating its directory.
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,10 +11,9 @@ import (
 func TestDeployCanaryAndPromote(t *testing.T) {
 	url := startServer(t)
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "intents"), 0o755)
-	os.WriteFile(filepath.Join(dir, "bot.yaml"), []byte("name: rollout\n"), 0o644)
+	writeFile(t, filepath.Join(dir, "bot.yaml"), "name: rollout\n")
 	write := func(v string) {
-		os.WriteFile(filepath.Join(dir, "intents", "Hello.lua"), []byte("function handle() return '"+v+"' end\n"), 0o644)
+		writeFile(t, filepath.Join(dir, "intents", "Hello.lua"), "function handle() return '"+v+"' end\n")
 	}
 	env := []string{"PARLEY_URL=" + url, "PARLEY_ADMIN_KEY=" + testKey}
 	cli := func(wantCode int, want string, args ...string) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,7 +29,16 @@ func startServer(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := a.StartBackground(ctx)
 	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); wait(); a.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := wait(); err != nil {
+			t.Errorf("background services: %v", err)
+		}
+		if err := a.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
 	return srv.URL
 }
 
@@ -82,10 +90,9 @@ func TestExampleBotEndToEnd(t *testing.T) {
 func TestDeployReportsLuaErrorWithFileAndLine(t *testing.T) {
 	url := startServer(t)
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "intents"), 0o755)
-	os.WriteFile(filepath.Join(dir, "bot.yaml"), []byte("name: broken\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "intents", "Good.lua"), []byte("function handle() return 'ok' end\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "intents", "Bad.lua"), []byte("function handle()\n  return 'ok'\n\nlocal = 5\nend\n"), 0o644)
+	writeFile(t, filepath.Join(dir, "bot.yaml"), "name: broken\n")
+	writeFile(t, filepath.Join(dir, "intents", "Good.lua"), "function handle() return 'ok' end\n")
+	writeFile(t, filepath.Join(dir, "intents", "Bad.lua"), "function handle()\n  return 'ok'\n\nlocal = 5\nend\n")
 	env := []string{"PARLEY_URL=" + url, "PARLEY_ADMIN_KEY=" + testKey}
 	code, out, errOut := runCLI(t, env, "deploy", dir)
 	if code != 1 || !strings.Contains(errOut, filepath.Join(dir, "intents", "Bad.lua")+":4:") {
@@ -118,8 +125,7 @@ func TestCLIUsageErrors(t *testing.T) {
 func TestDeployFullNLUForm(t *testing.T) {
 	url := startServer(t)
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "intents"), 0o755)
-	os.WriteFile(filepath.Join(dir, "bot.yaml"), []byte(`name: slots
+	writeFile(t, filepath.Join(dir, "bot.yaml"), `name: slots
 nlu:
   threshold: 0.1
   intents:
@@ -136,9 +142,9 @@ nlu:
       values:
         large: [big, huge]
         small: [tiny]
-`), 0o644)
-	os.WriteFile(filepath.Join(dir, "intents", "OrderPizza.lua"), []byte("function handle(e) return 'size=' .. tostring(e.slots.size) end\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "intents", "Hours.lua"), []byte("function handle() return 'open 9-5' end\n"), 0o644)
+`)
+	writeFile(t, filepath.Join(dir, "intents", "OrderPizza.lua"), "function handle(e) return 'size=' .. tostring(e.slots.size) end\n")
+	writeFile(t, filepath.Join(dir, "intents", "Hours.lua"), "function handle() return 'open 9-5' end\n")
 	env := []string{"PARLEY_URL=" + url, "PARLEY_ADMIN_KEY=" + testKey}
 	code, out, errOut := runCLI(t, env, "deploy", dir)
 	if code != 0 || !strings.Contains(out, "nlu: 2 intents, 1 slot types") {

@@ -158,7 +158,7 @@ func UnmarshalModel(raw []byte) (*Model, error) {
 	}
 	var d Data
 	if err := json.Unmarshal([]byte(slots), &d); err != nil {
-		return nil, fmt.Errorf("%w: slots: %v", ErrFormat, err)
+		return nil, fmt.Errorf("%w: slots: %w", ErrFormat, err)
 	}
 	m.slots = newSlotExtractor(d)
 	m.index()

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/analytics"
@@ -233,20 +232,54 @@ func (a *App) Handler() http.Handler { return a.server }
 // AdminKey is the management API key in use.
 func (a *App) AdminKey() string { return a.adminKey }
 
-// StartBackground runs the catalog's change listener and the store's
-// maintenance until ctx ends. The returned function waits for them to stop.
-func (a *App) StartBackground(ctx context.Context) (wait func()) {
-	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{a.catalog.Run, a.store.Run, a.scheduler.Run, a.queue.Run, a.invocations.Run, a.obs.run, a.purger.Run} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(ctx); err != nil {
-				a.log.Error("background task stopped", "err", err)
-			}
-		}()
+// shutdownGrace is the time services get, beyond the shutdown timeout that
+// bounds their in-flight work, to write what they hold and let go of their
+// leases.
+const shutdownGrace = 5 * time.Second
+
+// services lists the process's long-running parts besides the HTTP server.
+// The sandbox's reaper and heap guard belong to the Runtime and stop with
+// Close.
+func (a *App) services() []service {
+	return []service{
+		{"catalog", a.catalog.Run},         // change announcements and refreshes
+		{"store", a.store.Run},             // the embedded store's TTL clock and snapshots
+		{"scheduler", a.scheduler.Run},     // cron triggers
+		{"queue", a.queue.Run},             // the chat channels' workers
+		{"invocations", a.invocations.Run}, // invocation logs, written in batches
+		{"analytics", a.obs.run},           // recorded turns, written in batches
+		{"purge", a.purger.Run},            // deleted bots' data
 	}
-	return wg.Wait
+}
+
+// StartBackground runs the background services until ctx ends or one of
+// them fails, which stops the others. The returned function waits for them
+// to drain (for at most the shutdown timeout and a few seconds) and returns
+// their errors.
+func (a *App) StartBackground(ctx context.Context) (wait func() error) {
+	return a.startServices(ctx, a.services()).wait
+}
+
+// startServices runs services under a new supervisor; wait stops them and
+// waits for them.
+func (a *App) startServices(ctx context.Context, services []service) *running {
+	g := newSupervisor(ctx)
+	for _, s := range services {
+		g.goRun(s)
+	}
+	return &running{g: g, timeout: a.cfg.ShutdownTimeout + shutdownGrace}
+}
+
+// running is a set of started services.
+type running struct {
+	g       *supervisor
+	timeout time.Duration
+}
+
+// wait stops the services and waits for them.
+func (r *running) wait() error {
+	r.g.stop()
+	return r.g.wait(r.timeout)
 }
 
 // Serve listens on the configured address until ctx ends, then drains
@@ -262,15 +295,32 @@ func (a *App) Serve(ctx context.Context) error {
 // maxHeaderTime bounds reading a request's headers.
 const maxHeaderTime = 10 * time.Second
 
-// ServeListener is Serve on an existing listener.
+// ServeListener is Serve on an existing listener. It runs the background
+// services beside the HTTP server: when ctx ends, the server drains its
+// in-flight requests first, then the services drain and stop. When a
+// service fails, the server and the other services stop the same way and
+// ServeListener returns that service's error.
 func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
-	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	waitBackground := a.StartBackground(bgCtx)
-	defer func() {
-		stopBackground()
-		waitBackground()
-	}()
+	return a.serveWith(ctx, ln, a.services())
+}
 
+// serveWith is ServeListener with the given background services.
+func (a *App) serveWith(ctx context.Context, ln net.Listener, services []service) error {
+	// The services outlive the HTTP drain: in-flight turns still enqueue,
+	// record analytics and read the catalog.
+	bg := a.startServices(context.WithoutCancel(ctx), services)
+	front, stopFront := context.WithCancel(ctx)
+	defer stopFront()
+	stopOnFailure := context.AfterFunc(bg.g.ctx, stopFront)
+	defer stopOnFailure()
+
+	httpErr := a.serveHTTP(front, ln)
+	return errors.Join(bg.wait(), httpErr)
+}
+
+// serveHTTP serves ln until ctx ends, then drains in-flight requests for up
+// to the shutdown timeout.
+func (a *App) serveHTTP(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: a.server,
 		ReadHeaderTimeout: min(maxHeaderTime, a.cfg.ReadTimeout),
 		ReadTimeout:       a.cfg.ReadTimeout,
@@ -287,7 +337,7 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	a.log.Info("shutting down: draining in-flight turns", "timeout", a.cfg.ShutdownTimeout)
-	shutCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("drain in-flight requests: %w", err)

@@ -160,6 +160,7 @@ func TestReplicaKilledWhileMessagesParked(t *testing.T) {
 	fake.waitFor(t, 1)
 	waitKey("two parked messages", func() bool { return brdb.Get(ctx, prefix+"q:{p0}:parked-count").Val() == "2" })
 	cut.dead.Store(true)
+	a.cutOff = true
 	a.stop()
 
 	for i := range n {

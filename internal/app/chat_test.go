@@ -97,7 +97,7 @@ func newFakePlatform(t *testing.T) *fakePlatform {
 		status, body := f.status, f.body
 		if status == 0 {
 			var m map[string]any
-			json.Unmarshal(raw, &m)
+			_ = json.Unmarshal(raw, &m) // a body that is not JSON is recorded empty
 			m["path"] = r.URL.Path
 			m["authorization"] = r.Header.Get("Authorization")
 			f.posts = append(f.posts, m)
@@ -108,7 +108,7 @@ func newFakePlatform(t *testing.T) *fakePlatform {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		io.WriteString(w, body)
+		_, _ = io.WriteString(w, body)
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -249,7 +249,7 @@ func TestSlackEndToEnd(t *testing.T) {
 	if r := postSlack(t, hook, "application/x-www-form-urlencoded", "payload="+urlQueryEscape(payload), slackSecret, 0); r.Status != 200 {
 		t.Fatalf("click: %d %s", r.Status, r.Raw)
 	}
-	got = fake.waitFor(t, 2)
+	fake.waitFor(t, 2)
 	time.Sleep(100 * time.Millisecond)
 	if got = fake.texts(); len(got) != 2 || got[1] != "echo: Yes #2" {
 		t.Fatalf("posted %q (the retries must not run the handler again)", got)
@@ -299,7 +299,7 @@ func TestTelegramEndToEnd(t *testing.T) {
 	edited := `{"update_id":502,"edited_message":{"message_id":1,"from":{"id":42,"is_bot":false},"chat":{"id":42,"type":"private"},"date":1700000000,"text":"hello!"}}`
 	postTelegram(t, hook, edited, telegramSecret).must(t, 200)
 
-	got := fake.waitFor(t, 2)
+	fake.waitFor(t, 2)
 	time.Sleep(100 * time.Millisecond)
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
@@ -311,7 +311,7 @@ func TestTelegramEndToEnd(t *testing.T) {
 	if strings.Join(paths, " ") != strings.Join(want, " ") {
 		t.Fatalf("calls %v, want %v", paths, want)
 	}
-	if got = fake.textsLocked(); len(got) != 2 || got[0] != "echo: hello #1" || got[1] != "echo: Yes #2" {
+	if got := fake.textsLocked(); len(got) != 2 || got[0] != "echo: hello #1" || got[1] != "echo: Yes #2" {
 		t.Fatalf("sent %q", got)
 	}
 	if kb, _ := fake.posts[0]["reply_markup"].(map[string]any); kb["inline_keyboard"] == nil {
@@ -472,6 +472,7 @@ func TestReplicaKilledMidTurnLosesNothing(t *testing.T) {
 	release := fake.hold()
 	time.Sleep(100 * time.Millisecond)
 	cut.dead.Store(true)
+	a.cutOff = true
 	a.stop()
 	release()
 	// The rest (and a Slack-style retry of every earlier delivery) through the survivor.
@@ -516,11 +517,11 @@ func benchApp(b *testing.B) (*testApp, *fakePlatform, chan string) {
 	fake := &fakePlatform{}
 	fake.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var m map[string]any
-		json.NewDecoder(r.Body).Decode(&m)
+		_ = json.NewDecoder(r.Body).Decode(&m) // a body that is not JSON is recorded empty
 		txt, _ := m["text"].(string)
 		got <- txt
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"ok":true}`)
+		_, _ = io.WriteString(w, `{"ok":true}`)
 	}))
 	b.Cleanup(fake.srv.Close)
 	return ta, fake, got
@@ -565,7 +566,7 @@ func postSlackB(b *testing.B, url, body string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		b.Fatalf("webhook: %d", resp.StatusCode)
@@ -601,7 +602,7 @@ func BenchmarkSyncWebTurnLatency(b *testing.B) {
 		if err != nil || resp.StatusCode != 200 {
 			b.Fatalf("web turn: %v %v", resp, err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
 	post("warm")

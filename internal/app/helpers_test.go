@@ -28,7 +28,11 @@ type testApp struct {
 	URL  string
 	srv  *httptest.Server
 	stop context.CancelFunc
-	wait func()
+	wait func() error
+	t    testing.TB
+	// cutOff is set by a test that cut the app off its store: failing to
+	// write what it holds at shutdown is then expected.
+	cutOff bool
 }
 
 type appOptions struct {
@@ -72,7 +76,7 @@ func serveApp(t testing.TB, cfg config.Config, log *slog.Logger) *testApp {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testApp{App: a, stop: cancel}
+	ta := &testApp{App: a, stop: cancel, t: t}
 	ta.wait = a.StartBackground(ctx)
 	ta.srv = httptest.NewServer(a.Handler())
 	ta.URL = ta.srv.URL
@@ -87,8 +91,12 @@ func (ta *testApp) Close() {
 	}
 	ta.srv.Close()
 	ta.stop()
-	ta.wait()
-	ta.App.Close()
+	if err := ta.wait(); err != nil && !ta.cutOff {
+		ta.t.Errorf("background services: %v", err)
+	}
+	if err := ta.App.Close(); err != nil && !ta.cutOff {
+		ta.t.Errorf("close: %v", err)
+	}
 	ta.srv = nil
 }
 

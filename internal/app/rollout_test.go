@@ -286,13 +286,12 @@ func TestRolloutAcrossReplicas(t *testing.T) {
 			go func() {
 				defer pw.Done()
 				client := &http.Client{Timeout: 10 * time.Second}
-				want := c.after.version("", 0)
 				for n := 0; ; n++ {
 					conv := fmt.Sprintf("probe%d-r%d-%d", k, j, n)
 					if !c.probe(bots.Bucket("Talk", conv)) {
 						continue
 					}
-					want = c.after.version(conv, 0)
+					want := c.after.version(conv, 0)
 					v, err := rolloutTurn(client, r.URL, conv, "hi")
 					if err != nil {
 						failed.Add(1)

@@ -102,10 +102,10 @@ func TestScheduledSMSPush(t *testing.T) {
 	got := make(chan message, 16)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, _, _ := r.BasicAuth()
-		r.ParseForm()
+		_ = r.ParseForm() // a malformed form is recorded empty
 		got <- message{r.URL.Path, user, r.PostForm.Get("To"), r.PostForm.Get("From"), r.PostForm.Get("Body")}
 		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, `{"sid":"SM00000000000000000000000000000000"}`)
+		_, _ = io.WriteString(w, `{"sid":"SM00000000000000000000000000000000"}`)
 	}))
 	defer api.Close()
 
@@ -140,7 +140,7 @@ func TestScheduledDiscordPush(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		got <- message{r.URL.Path, r.Header.Get("Authorization"), string(b)}
-		io.WriteString(w, `{"id":"1400000000000000004"}`)
+		_, _ = io.WriteString(w, `{"id":"1400000000000000004"}`)
 	}))
 	defer api.Close()
 

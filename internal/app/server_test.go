@@ -72,10 +72,13 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 			time.Sleep(gap)
 		}
 	}()
-	conn.SetReadDeadline(start.Add(bound))
+	if err := conn.SetReadDeadline(start.Add(bound)); err != nil {
+		t.Fatal(err)
+	}
 	rd := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(rd, nil)
 	if err == nil {
+		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusRequestTimeout {
 			t.Errorf("a trickled body got %d, want 408", resp.StatusCode)
 		}
@@ -111,8 +114,10 @@ func TestOversizedBodyGets413(t *testing.T) {
 			defer func() { <-sem }()
 			// Each body takes about a second to send.
 			status, err := sendBody(addr, size, chunked, time.Second)
-			if err != nil || status != http.StatusRequestEntityTooLarge {
-				errs <- fmt.Errorf("request %d (%d bytes, chunked %v): status %d, %v; want 413", i, size, chunked, status, err)
+			if err != nil {
+				errs <- fmt.Errorf("request %d (%d bytes, chunked %v): %w", i, size, chunked, err)
+			} else if status != http.StatusRequestEntityTooLarge {
+				errs <- fmt.Errorf("request %d (%d bytes, chunked %v): status %d; want 413", i, size, chunked, status)
 			}
 		}()
 	}
@@ -137,7 +142,9 @@ func sendBody(addr string, size int, chunked bool, over time.Duration) (int, err
 		return 0, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return 0, err
+	}
 	head := fmt.Sprintf("POST /hooks/b/web HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n", addr, webToken)
 	if chunked {
 		head += "Transfer-Encoding: chunked\r\n\r\n"

@@ -150,7 +150,8 @@ end`})
 	if err := <-served; err != nil {
 		t.Fatalf("serve returned %v", err)
 	}
-	if _, err := http.Get(url + "/healthz"); err == nil {
+	if resp, err := http.Get(url + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Fatal("server still accepts connections after shutdown")
 	}
 }

@@ -110,8 +110,12 @@ func benchHandler(b *testing.B) http.Handler {
 	wait := a.StartBackground(ctx)
 	b.Cleanup(func() {
 		cancel()
-		wait()
-		a.Close()
+		if err := wait(); err != nil {
+			b.Error(err)
+		}
+		if err := a.Close(); err != nil {
+			b.Error(err)
+		}
 	})
 	return a.Handler()
 }

@@ -49,7 +49,7 @@ func main() {
 				start := time.Now()
 				resp, err := client.Do(req)
 				if err == nil {
-					io.Copy(io.Discard, resp.Body)
+					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
 				elapsed := time.Since(start)

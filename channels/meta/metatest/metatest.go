@@ -51,9 +51,9 @@ func New(t testing.TB) *API {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		if status/100 == 2 {
-			io.WriteString(w, reply)
+			_, _ = io.WriteString(w, reply)
 		} else {
-			io.WriteString(w, `{"error":{"message":"refused by the fake API"}}`)
+			_, _ = io.WriteString(w, `{"error":{"message":"refused by the fake API"}}`)
 		}
 	}))
 	t.Cleanup(a.Close)
