@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	"net/http"
 )
 
 // maxBuckets bounds the buckets one query reads.
@@ -23,6 +24,12 @@ const maxBuckets = 5000
 type QueryError struct{ Msg string }
 
 func (e *QueryError) Error() string { return e.Msg }
+
+// HTTPStatus is 400.
+func (e *QueryError) HTTPStatus() int { return http.StatusBadRequest }
+
+// ErrorCode is "invalid".
+func (e *QueryError) ErrorCode() string { return "invalid" }
 
 func badQuery(format string, args ...any) error {
 	return &QueryError{Msg: fmt.Sprintf(format, args...)}
