@@ -31,7 +31,7 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		// Errors carry their API answer through internal/apierr, a
 		// standard-library leaf; internal/httpx adds only that.
 		"internal/apierr": {"github.com/", mod},
-		"internal/httpx":  {"github.com/", mod + "gateway", mod + "adminapi", mod + "bots", mod + "engine", mod + "channels"},
+		"internal/httpx":  {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "adminapi", mod + "bots", mod + "engine", mod + "channels"},
 		// Shared helpers are leaves: the standard library, and go-redis for redisx.
 		"internal/jsonx":  {"github.com/", mod},
 		"internal/xmlx":   {"github.com/", mod},
