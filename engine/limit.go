@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,7 +12,6 @@ import (
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
-	"net/http"
 )
 
 // ErrBusy is matched (errors.Is) by the *BusyError that Run returns when a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +18,6 @@ import (
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/parleyhq/parley/sandbox"
-	"net/http"
 )
 
 // Defaults for the zero values of [Config].

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/redis/go-redis/v9"
-	"net/http"
 )
 
 // ErrDeadLetterNotFound is returned for an unknown dead letter id.

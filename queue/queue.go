@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
-	"net/http"
 )
 
 //go:embed lua/*.lua

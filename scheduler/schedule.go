@@ -2,12 +2,12 @@ package scheduler
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/netresearch/go-cron"
-	"net/http"
 )
 
 // Missed-run policies.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strconv"
 	"sync"
@@ -19,7 +20,6 @@ import (
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
-	"net/http"
 )
 
 //go:embed lua/*.lua

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
-	"net/http"
 )
 
 //go:embed lua/*.lua
