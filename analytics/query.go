@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -23,6 +24,12 @@ const maxBuckets = 5000
 type QueryError struct{ Msg string }
 
 func (e *QueryError) Error() string { return e.Msg }
+
+// HTTPStatus is 400.
+func (e *QueryError) HTTPStatus() int { return http.StatusBadRequest }
+
+// ErrorCode is "invalid".
+func (e *QueryError) ErrorCode() string { return "invalid" }
 
 func badQuery(format string, args ...any) error {
 	return &QueryError{Msg: fmt.Sprintf(format, args...)}

@@ -4,25 +4,31 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/intents/nlu"
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
 )
 
-// Errors returned by the catalog; the gateway maps them to HTTP statuses.
+// Errors returned by the catalog, each with the answer the API gives it.
 var (
-	ErrBotNotFound     = errors.New("unknown bot")
-	ErrIntentNotFound  = errors.New("unknown intent")
-	ErrVersionNotFound = errors.New("unknown version")
-	ErrNoCanary        = errors.New("no canary")
+	ErrBotNotFound     error = apierr.New(http.StatusNotFound, "bot_not_found", "unknown bot")
+	ErrIntentNotFound  error = apierr.New(http.StatusNotFound, "intent_not_found", "unknown intent")
+	ErrVersionNotFound error = apierr.New(http.StatusNotFound, "version_not_found", "unknown version")
+	ErrNoCanary        error = &apierr.Error{Status: http.StatusNotFound, Code: "canary_not_found",
+		Message: "the intent has no canary", Err: errors.New("no canary")}
 	// ErrBotDeleting refuses to create a bot whose earlier namesake's data is
 	// still being removed.
-	ErrBotDeleting = errors.New("a bot of this name is being deleted")
+	ErrBotDeleting error = &apierr.Error{Status: http.StatusConflict, Code: "bot_deleting",
+		Message: "a bot of this name was deleted and its data are still being removed; the name can be used again " +
+			"once GET /v1/bots/{bot} answers 404 (usually about a minute)",
+		Err: errors.New("a bot of this name is being deleted")}
 )
 
 // CanaryConflictError refuses a plain upload to an intent whose canary is
@@ -39,10 +45,27 @@ func (e *CanaryConflictError) Error() string {
 		e.Intent, e.Version, e.Percent)
 }
 
+// HTTPStatus is 409: the intent's canary is in the way.
+func (e *CanaryConflictError) HTTPStatus() int { return http.StatusConflict }
+
+// ErrorCode is "canary_running".
+func (e *CanaryConflictError) ErrorCode() string { return "canary_running" }
+
+// ErrorDetails shows the running canary.
+func (e *CanaryConflictError) ErrorDetails() map[string]any {
+	return map[string]any{"canary": Canary{Version: e.Version, Percent: e.Percent}}
+}
+
 // ValidationError reports input the catalog refuses.
 type ValidationError struct{ Msg string }
 
 func (e *ValidationError) Error() string { return e.Msg }
+
+// HTTPStatus is 400.
+func (e *ValidationError) HTTPStatus() int { return http.StatusBadRequest }
+
+// ErrorCode is "invalid".
+func (e *ValidationError) ErrorCode() string { return "invalid" }
 
 func invalid(format string, args ...any) error {
 	return &ValidationError{Msg: fmt.Sprintf(format, args...)}

@@ -82,6 +82,12 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// HTTPStatus is the status to answer.
+func (e *Error) HTTPStatus() int { return e.Status }
+
+// ErrorCode is the code of the answer.
+func (e *Error) ErrorCode() string { return e.Code }
+
 // Unauthorized is a request that failed verification.
 func Unauthorized(format string, args ...any) error {
 	return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: fmt.Sprintf(format, args...)}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )
@@ -17,7 +19,9 @@ import (
 // ErrUnavailable wraps failures of the shared store (Redis down, or the
 // conversation stayed busy until the request's deadline). Nothing was
 // written; the client may retry.
-var ErrUnavailable = errors.New("conversation store unavailable")
+// The cause (an address, a driver message) stays in the log.
+var ErrUnavailable error = &apierr.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+	Message: "the conversation store is unavailable; retry shortly", Err: errors.New("conversation store unavailable")}
 
 // ErrErased means the message was received before its conversation or its
 // user was erased: it is dropped, and nothing of it is kept. Retrying

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,23 @@ func (e *BusyError) Error() string {
 // RateLimited reports whether the turn was refused by a rate limit rather
 // than by the concurrency limit.
 func (e *BusyError) RateLimited() bool { return e.Limit == LimitPerBot || e.Limit == LimitPerUser }
+
+// HTTPStatus is 429.
+func (e *BusyError) HTTPStatus() int { return http.StatusTooManyRequests }
+
+// ErrorCode is "rate_limited" for a rate limit, else "busy".
+func (e *BusyError) ErrorCode() string {
+	if e.RateLimited() {
+		return "rate_limited"
+	}
+	return "busy"
+}
+
+// PublicMessage is the bot's busy reply, for clients that show it.
+func (e *BusyError) PublicMessage() string { return e.Reply }
+
+// RetryDelay is RetryAfter.
+func (e *BusyError) RetryDelay() time.Duration { return e.RetryAfter }
 
 // Is makes errors.Is(err, ErrBusy) true.
 func (e *BusyError) Is(target error) bool { return target == ErrBusy }

@@ -1,16 +1,16 @@
 // Package gateway is Parley's HTTP front door: platform webhooks under
-// /hooks/{bot}/{channel}, the management API under /v1, and health checks.
+// /hooks/{bot}/{channel}, health checks (/healthz, /readyz) and /metrics.
+// It builds the one router; the management API (package adminapi) adds its
+// routes through [Config].Admin.
 //
-// It knows HTTP and nothing else: channel adapters verify and parse webhooks,
-// a [Dispatcher] runs turns, and a [Catalog] stores bots. Every error leaves
-// through one function that decides the status and writes
-// {"error": {"code": "...", "message": "..."}}; a panic anywhere in a handler
-// becomes a 500 of that shape, never a dropped connection. A webhook to an
+// Channel adapters verify and parse webhooks and a [Dispatcher] runs turns.
+// Handlers return an error, written by apierr.Write as
+// {"error": {"code": "...", "message": "..."}} with the status the error
+// itself reports; a panic becomes a 500 of that shape. A webhook to an
 // unknown bot or channel, or one that fails verification, gets one neutral
-// 401 whatever the reason (the reason is logged, and shown to a caller with
-// the admin key), so that outsiders cannot list bots. Forwarded headers
-// count only from the trusted proxies; a body over the limit is read on a
-// little before the 413, so that the client can read it.
+// 401 whatever the reason (logged, and shown to a caller with the admin
+// key), so that outsiders cannot list bots. Forwarded headers count only
+// from the trusted proxies.
 //
 // Concurrency: a Server is safe for concurrent use.
 //

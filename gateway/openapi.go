@@ -29,16 +29,16 @@ func (s *Server) Routes() []Route {
 // openAPI answers GET /v1/openapi.json with the OpenAPI description of the
 // API, converted from docs/openapi.yaml once, when the server is built. It
 // needs no key: it describes the API and holds no data.
-func (s *Server) openAPI() gin.HandlerFunc {
+func (s *Server) openAPI() handlerFunc {
 	body, err := docs.OpenAPIJSON()
 	if err != nil {
 		s.log.Error("the OpenAPI description could not be converted; GET /v1/openapi.json answers 500", "err", err)
 	}
-	return func(c *gin.Context) {
+	return func(c *gin.Context) error {
 		if err != nil {
-			s.fail(c, err)
-			return
+			return err
 		}
 		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+		return nil
 	}
 }

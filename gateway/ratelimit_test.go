@@ -15,6 +15,7 @@ import (
 	"github.com/parleyhq/parley/channels/web"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/queue"
 )
 
@@ -38,7 +39,7 @@ func TestRateLimitedAnswer(t *testing.T) {
 
 // TestQueueFullAnswer: a full queue asks the platform to deliver again later.
 func TestQueueFullAnswer(t *testing.T) {
-	ae := classify(fmt.Errorf("enqueue: %w", queue.ErrFull))
+	ae := apierr.Classify(fmt.Errorf("enqueue: %w", queue.ErrFull))
 	if ae.Status != http.StatusServiceUnavailable || ae.Code != "queue_full" || ae.RetryAfter <= 0 {
 		t.Errorf("classify(ErrFull) = %+v", ae)
 	}

@@ -2,12 +2,9 @@ package gateway
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -19,9 +16,10 @@ import (
 	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/console"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/apierr"
+	"github.com/parleyhq/parley/internal/httpx"
 )
 
 // Dispatcher runs one conversation turn.
@@ -29,40 +27,16 @@ type Dispatcher interface {
 	Run(ctx context.Context, ev *intents.Event) (*engine.Turn, error)
 }
 
-// Catalog stores bots; *bots.Catalog implements it.
+// Catalog finds bots; *bots.Catalog implements it.
 type Catalog interface {
 	Bot(ctx context.Context, name string) (*bots.Bot, error)
-	PutBot(ctx context.Context, name string, s bots.Settings) (bool, error)
-	GetBot(ctx context.Context, name string) (*bots.BotInfo, error)
-	ListBots(ctx context.Context) ([]string, error)
-	PutChannel(ctx context.Context, bot, channel string, settings map[string]string) error
-	ChannelSettings(ctx context.Context, bot, channel string) (map[string]string, error)
-	DeleteChannel(ctx context.Context, bot, channel string) error
-	PutHandler(ctx context.Context, bot, intent, source string) (bots.Version, bool, error)
-	ListHandlers(ctx context.Context, bot string) ([]bots.HandlerInfo, error)
-	GetHandler(ctx context.Context, bot, intent string) (*bots.HandlerInfo, error)
-	Rollback(ctx context.Context, bot, intent string, version int) error
-	PutCanary(ctx context.Context, bot, intent, source string, percent int) (bots.CanaryUpload, error)
-	SetCanaryPercent(ctx context.Context, bot, intent string, percent int) error
-	PromoteCanary(ctx context.Context, bot, intent string) (int, error)
-	AbortCanary(ctx context.Context, bot, intent string) (int, error)
-	DeleteHandler(ctx context.Context, bot, intent string) error
-	PutNLU(ctx context.Context, bot string, n bots.NLU) error
-	GetNLU(ctx context.Context, bot string) (bots.NLU, error)
 }
 
-// Deletions deletes bots: a bot is gone at once, and everything it owns is
-// removed in the background, its name staying taken until then.
-type Deletions interface {
-	// Delete starts deleting a bot (or returns its deletion under way).
-	Delete(ctx context.Context, bot string) (*bots.Deletion, error)
-	// Status returns a bot's deletion under way, or nil.
-	Status(ctx context.Context, bot string) (*bots.Deletion, error)
-}
-
-// Conversations reads conversation state for the management API.
-type Conversations interface {
-	Describe(ctx context.Context, bot string, conv intents.ConversationKey) (any, error)
+// Queue is the durable queue of asynchronous channels; *queue.Queue
+// implements it.
+type Queue interface {
+	// Enqueue stores an event; false means the delivery was seen before.
+	Enqueue(ctx context.Context, ev *intents.Event) (bool, error)
 }
 
 // Pinger reports whether the shared store is reachable.
@@ -70,9 +44,15 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Mounter adds routes to the router; *adminapi.API implements it.
+type Mounter interface {
+	Mount(r gin.IRouter)
+}
+
 // Config configures a [Server].
 type Config struct {
-	// AdminKey authenticates the management API (required).
+	// AdminKey lets a caller see why a webhook or /readyz was refused, and
+	// guards /metrics when MetricsRequireKey is set (required).
 	AdminKey string
 	// MaxBodyBytes bounds request bodies (default 1 MiB); larger ones get 413.
 	MaxBodyBytes int64
@@ -86,28 +66,26 @@ type Config struct {
 	// Now is the clock handed to channel adapters (default time.Now).
 	Now func() time.Time
 
+	// Catalog finds the bot of a webhook.
 	Catalog Catalog
-	// Deletions serves DELETE /v1/bots/{bot} (required).
-	Deletions     Deletions
-	Dispatcher    Dispatcher
-	Channels      *channels.Registry
-	Store         Pinger
-	Conversations Conversations
-	// Queue takes the events of asynchronous channels ([channels.Inbound].Async)
-	// and keeps their dead letters; nil refuses such events.
-	Queue     Queue
-	Schedules Schedules
-	// Invocations serves GET /v1/bots/{bot}/logs and /usage; nil answers 501.
-	Invocations Invocations
-	// Analytics serves the analytics, conversation list and erasure routes;
-	// nil answers them with 404.
-	Analytics Analytics
+	// Dispatcher runs the turns of synchronous channels.
+	Dispatcher Dispatcher
+	// Channels are the channel adapters webhooks are addressed to.
+	Channels *channels.Registry
+	// Store answers /readyz.
+	Store Pinger
+	// Queue takes the events of asynchronous channels ([channels.Inbound].Async);
+	// nil refuses such events.
+	Queue Queue
 	// Instruments receives stage timings and refused webhooks; nil records nothing.
 	Instruments Instruments
 	// Metrics serves GET /metrics (Prometheus text format); nil leaves the route out.
 	Metrics http.Handler
 	// MetricsRequireKey makes GET /metrics require the admin key.
 	MetricsRequireKey bool
+	// Admin adds the management API's routes (/v1, /console); nil leaves
+	// them out.
+	Admin Mounter
 }
 
 // Server serves Parley's HTTP API. Create it with [New].
@@ -121,9 +99,6 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.AdminKey == "" {
 		return nil, fmt.Errorf("gateway: an admin key is required")
-	}
-	if cfg.Deletions == nil {
-		return nil, fmt.Errorf("gateway: Deletions is required")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -165,45 +140,39 @@ func (s *Server) routes() {
 	r.UnescapePathValues = true
 	r.Use(s.trace)
 	r.Use(s.recover)
-	r.NoRoute(func(c *gin.Context) { s.fail(c, newError(http.StatusNotFound, "not_found", "no such route")) })
-	r.NoMethod(func(c *gin.Context) {
-		s.fail(c, newError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
-	})
+	r.NoRoute(s.handle(func(*gin.Context) error { return errNoRoute }))
+	r.NoMethod(s.handle(func(*gin.Context) error { return errNoMethod }))
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/console", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/console/") })
-	r.GET("/console/*file", gin.WrapH(http.StripPrefix("/console", console.Handler())))
 	r.GET("/readyz", s.ready)
-	r.GET("/v1/openapi.json", s.openAPI())
-	r.POST("/hooks/:bot/:channel", s.hook)
-	r.GET("/hooks/:bot/:channel", s.hook)
+	r.GET("/v1/openapi.json", s.handle(s.openAPI()))
+	r.POST("/hooks/:bot/:channel", s.handle(s.hook))
+	r.GET("/hooks/:bot/:channel", s.handle(s.hook))
+	if s.cfg.Metrics != nil {
+		metrics := gin.WrapH(s.cfg.Metrics)
+		if s.cfg.MetricsRequireKey {
+			r.GET("/metrics", s.handle(s.requireAdmin), metrics)
+		} else {
+			r.GET("/metrics", metrics)
+		}
+	}
+	if s.cfg.Admin != nil {
+		s.cfg.Admin.Mount(r)
+	}
+}
 
-	v1 := r.Group("/v1", s.requireAdmin)
-	v1.GET("/bots", s.listBots)
-	v1.PUT("/bots/:bot", s.putBot)
-	v1.GET("/bots/:bot", s.getBot)
-	v1.DELETE("/bots/:bot", s.deleteBot)
-	v1.GET("/bots/:bot/channels", s.listChannels)
-	v1.PUT("/bots/:bot/channels/:channel", s.putChannel)
-	v1.GET("/bots/:bot/channels/:channel", s.getChannel)
-	v1.DELETE("/bots/:bot/channels/:channel", s.deleteChannel)
-	v1.GET("/bots/:bot/intents", s.listIntents)
-	v1.PUT("/bots/:bot/intents/:intent", s.putIntent)
-	v1.GET("/bots/:bot/intents/:intent", s.getIntent)
-	v1.DELETE("/bots/:bot/intents/:intent", s.deleteIntent)
-	v1.POST("/bots/:bot/intents/:intent/rollback", s.rollback)
-	v1.PUT("/bots/:bot/intents/:intent/canary", s.setCanary)
-	v1.POST("/bots/:bot/intents/:intent/canary/promote", s.promoteCanary)
-	v1.POST("/bots/:bot/intents/:intent/canary/abort", s.abortCanary)
-	v1.PUT("/bots/:bot/nlu", s.putNLU)
-	v1.GET("/bots/:bot/nlu", s.getNLU)
-	v1.POST("/bots/:bot/invoke", s.invoke)
-	v1.GET("/bots/:bot/conversations/:channel/:conversation", s.getConversation)
-	v1.GET("/bots/:bot/conversations/:channel", s.conversationNeedsChannel)
-	s.deadLetterRoutes(v1)
-	s.scheduleRoutes(v1)
-	s.invocationRoutes(v1)
-	s.analyticsRoutes(r, v1)
+// handlerFunc is a route's handler: it writes the answer, or returns the
+// error that [Server.handle] writes.
+type handlerFunc func(c *gin.Context) error
+
+// handle adapts h to gin: an error it returns is the answer, and ends the
+// handler chain.
+func (s *Server) handle(h handlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			s.fail(c, err)
+		}
+	}
 }
 
 // recover turns a panic into a 500 JSON answer and logs it.
@@ -220,18 +189,18 @@ func (s *Server) recover(c *gin.Context) {
 	c.Next()
 }
 
-func (s *Server) requireAdmin(c *gin.Context) {
+// requireAdmin lets a request with the admin key through.
+func (s *Server) requireAdmin(c *gin.Context) error {
 	if !s.isAdmin(c) {
-		s.fail(c, errUnauthorized)
-		return
+		return errUnauthorized
 	}
 	c.Next()
+	return nil
 }
 
 // isAdmin reports whether the request carries the admin key.
 func (s *Server) isAdmin(c *gin.Context) bool {
-	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminKey)) == 1
+	return httpx.Authorized(c.Request, s.cfg.AdminKey)
 }
 
 // ready answers whether the store is reachable. Why it is not (an address,
@@ -251,70 +220,29 @@ func (s *Server) ready(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
-// body reads the request body within the size limit. A body that stops
-// coming (the server's read timeout, a dropped connection) is the client's
-// failure, not the store's.
-func (s *Server) body(c *gin.Context) ([]byte, error) {
-	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
-		s.drain(c)
-		return nil, errBodyTooLarge
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
-	var mbe *http.MaxBytesError
-	var ne net.Error
-	switch {
-	case err == nil:
-		return b, nil
-	case errors.As(err, &mbe):
-		s.drain(c)
-		return nil, err
-	case errors.As(err, &ne) && ne.Timeout():
-		return nil, newError(http.StatusRequestTimeout, "body_timeout", "the request body was not received in time")
-	default:
-		return nil, newError(http.StatusBadRequest, "bad_request", "the request body could not be read")
-	}
-}
-
-// drainFactor bounds what is read and discarded of a body over the limit:
-// drainFactor times the limit.
-const drainFactor = 4
-
-// drain reads and discards the rest of a body over the limit, up to
-// drainFactor times the limit, before the 413 is sent. A server that closes
-// the connection while the client is still sending resets it, and most
-// clients then report the reset instead of the answer. The server's read
-// timeout bounds how long this takes; a larger body is cut off.
-func (s *Server) drain(c *gin.Context) {
-	_, _ = io.CopyN(io.Discard, c.Request.Body, drainFactor*s.cfg.MaxBodyBytes)
-}
-
-// hook serves platform webhooks.
-func (s *Server) hook(c *gin.Context) {
+// hook serves platform webhooks. A refusal before the turn (unknown bot or
+// channel, failed verification) is the neutral one of [Server.refuseHook].
+func (s *Server) hook(c *gin.Context) error {
 	botName, channel := c.Param("bot"), c.Param("channel")
 	adapter, ok := s.cfg.Channels.Get(channel)
 	if !ok {
-		s.refuseHook(c, newError(http.StatusNotFound, "channel_not_found", fmt.Sprintf("unknown channel %q", channel)))
-		return
+		return s.refuseHook(c, apierr.New(http.StatusNotFound, "channel_not_found", fmt.Sprintf("unknown channel %q", channel)))
 	}
-	body, err := s.body(c)
+	body, err := httpx.ReadBody(c.Writer, c.Request, s.cfg.MaxBodyBytes)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
 	bot, err := s.cfg.Catalog.Bot(c, botName)
 	if err != nil {
 		if hookRefusal(err) {
-			s.refuseHook(c, err)
-			return
+			return s.refuseHook(c, err)
 		}
-		s.fail(c, err)
-		return
+		return err
 	}
 	settings, ok := bot.Channels[channel]
 	if !ok {
-		s.refuseHook(c, newError(http.StatusNotFound, "channel_not_configured",
+		return s.refuseHook(c, apierr.New(http.StatusNotFound, "channel_not_configured",
 			fmt.Sprintf("channel %s is not configured for bot %s", channel, botName)))
-		return
 	}
 	c.Set(ctxHookTarget, true)
 	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: s.publicURL(c.Request),
@@ -324,19 +252,16 @@ func (s *Server) hook(c *gin.Context) {
 	s.stage(analytics.StageAdapter, parseStart)
 	if err != nil {
 		if hookRefusal(err) {
-			s.refuseHook(c, err)
-			return
+			return s.refuseHook(c, err)
 		}
-		s.fail(c, err)
-		return
+		return err
 	}
 	if in.Response != nil && len(in.Events) == 0 {
 		write(c, in.Response)
-		return
+		return nil
 	}
 	if in.Async {
-		s.enqueue(c, in)
-		return
+		return s.enqueue(c, in)
 	}
 	ctx := context.Context(c)
 	if b, ok := adapter.(channels.Budgeter); ok {
@@ -358,12 +283,11 @@ func (s *Server) hook(c *gin.Context) {
 			if er, ok := adapter.(channels.ErrorRenderer); ok {
 				s.log.WarnContext(c, "turn could not run; answering with the channel's apology", "bot", botName,
 					"channel", channel, "err", err)
-				c.Set(ctxTurnFailed, classify(err).Status)
+				c.Set(ctxTurnFailed, apierr.Classify(err).Status)
 				write(c, er.RenderError(req, err))
-				return
+				return nil
 			}
-			s.fail(c, err)
-			return
+			return err
 		}
 		results = append(results, &t.TurnResult)
 	}
@@ -371,12 +295,32 @@ func (s *Server) hook(c *gin.Context) {
 	resp, err := adapter.Render(req, results)
 	s.stage(analytics.StageAdapter, renderStart)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
 	sendStart := time.Now()
 	write(c, resp)
 	s.stage(analytics.StageSend, sendStart)
+	return nil
+}
+
+// enqueue stores the events of an asynchronous channel and acknowledges the
+// webhook at once. A delivery seen before is acknowledged without being
+// stored again; a store failure answers 503 so the platform retries.
+func (s *Server) enqueue(c *gin.Context, in *channels.Inbound) error {
+	if s.cfg.Queue == nil {
+		return errors.New("gateway: an asynchronous channel needs the queue")
+	}
+	for _, ev := range in.Events {
+		if _, err := s.cfg.Queue.Enqueue(c, ev); err != nil {
+			return err
+		}
+	}
+	resp := in.Response
+	if resp == nil {
+		resp = &channels.Response{Status: http.StatusOK}
+	}
+	write(c, resp)
+	return nil
 }
 
 func write(c *gin.Context, r *channels.Response) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/parleyhq/parley/sandbox"
 )
@@ -395,7 +397,8 @@ func (r *Recorder) Usage(ctx context.Context, bot string, from, to time.Time) ([
 	to = time.Date(to.Year(), to.Month(), to.Day(), 0, 0, 0, 0, time.UTC)
 	n := int(to.Sub(from).Hours()/24) + 1
 	if n < 1 || n > MaxUsageDays {
-		return nil, fmt.Errorf("%w: from must not be after to, and the range is at most %d days", ErrRange, MaxUsageDays)
+		return nil, apierr.Wrap(http.StatusBadRequest, "invalid",
+			fmt.Errorf("%w: from must not be after to, and the range is at most %d days", ErrRange, MaxUsageDays))
 	}
 	cmds := make([]*redis.MapStringStringCmd, n)
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {

@@ -5,16 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/redis/go-redis/v9"
 )
 
 // ErrDeadLetterNotFound is returned for an unknown dead letter id.
-var ErrDeadLetterNotFound = errors.New("dead letter not found")
+var ErrDeadLetterNotFound error = &apierr.Error{Status: http.StatusNotFound, Code: "dead_letter_not_found",
+	Message: "unknown dead letter", Err: errors.New("dead letter not found")}
 
 // DeadLetter is an event whose turn or reply failed for good.
 type DeadLetter struct {

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
@@ -205,7 +207,9 @@ func (q *Queue) Load(ctx context.Context) error {
 // ErrFull is returned by Enqueue when the event's partition already holds
 // MaxPending events (parked ones included): the platform should deliver the
 // webhook again later.
-var ErrFull = errors.New("queue: too many events waiting")
+var ErrFull error = &apierr.Error{Status: http.StatusServiceUnavailable, Code: "queue_full",
+	Message: "too many events are waiting; retry later", Retry: 5 * time.Second,
+	Err: errors.New("queue: too many events waiting")}
 
 // Enqueue stores ev for processing. ev.ID must be the platform's delivery
 // id: a delivery already enqueued within DedupTTL is not enqueued again, and

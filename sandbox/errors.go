@@ -53,6 +53,16 @@ func (e *ScriptError) Error() string {
 	return e.Script + ": " + e.Message
 }
 
+// HTTPStatus is 400 (Bad Request): the script is at fault. The number is
+// written out because the sandbox does not import net/http.
+func (e *ScriptError) HTTPStatus() int { return 400 }
+
+// ErrorCode is "lua_" and the kind ("lua_syntax").
+func (e *ScriptError) ErrorCode() string { return "lua_" + string(e.Kind) }
+
+// ErrorDetails gives the line (0 without one).
+func (e *ScriptError) ErrorDetails() map[string]any { return map[string]any{"line": e.Line} }
+
 // ErrClosed is returned by [Runtime.Run] after [Runtime.Close].
 var ErrClosed = errors.New("sandbox: runtime closed")
 

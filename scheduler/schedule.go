@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -70,6 +71,12 @@ const MaxTargets = 1000
 type ValidationError struct{ Msg string }
 
 func (e *ValidationError) Error() string { return e.Msg }
+
+// HTTPStatus is 400.
+func (e *ValidationError) HTTPStatus() int { return http.StatusBadRequest }
+
+// ErrorCode is "invalid".
+func (e *ValidationError) ErrorCode() string { return "invalid" }
 
 func invalid(format string, args ...any) error {
 	return &ValidationError{Msg: fmt.Sprintf(format, args...)}

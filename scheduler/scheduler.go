@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strconv"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
@@ -26,7 +28,7 @@ var luaFS embed.FS
 var advanceScript = redisx.NewScript(luaFS, "lua/advance.lua")
 
 // ErrNotFound is an unknown schedule.
-var ErrNotFound = errors.New("unknown schedule")
+var ErrNotFound error = apierr.New(http.StatusNotFound, "schedule_not_found", "unknown schedule")
 
 // Runner runs one turn; *engine.Engine implements it.
 type Runner interface {

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/redis/go-redis/v9"
 )
@@ -56,7 +58,9 @@ var ErrLeaseLost = errors.New("sessions: conversation lock expired before commit
 // ErrErased means the conversation (or the user) was erased after the
 // message was received: the message is dropped, so that nothing in flight
 // recreates erased data. Retrying cannot help.
-var ErrErased = errors.New("sessions: the conversation was erased after this message was received")
+var ErrErased error = &apierr.Error{Status: http.StatusGone, Code: "erased",
+	Message: "the conversation or its user was erased after this message was received",
+	Err:     errors.New("sessions: the conversation was erased after this message was received")}
 
 // Config configures a [Store].
 type Config struct {

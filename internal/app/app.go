@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/adminapi"
 	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
@@ -199,25 +200,39 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Settle:    cfg.BotDeleteSettle,
 		Logger:    log.With("component", "purge"),
 	})
+	admin, err := adminapi.New(adminapi.Config{
+		AdminKey:      a.adminKey,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		Logger:        log.With("component", "adminapi"),
+		Catalog:       a.catalog,
+		Deletions:     a.purger,
+		Dispatcher:    eng,
+		Channels:      registry,
+		Conversations: a.obs.analytics,
+		Queue:         a.queue,
+		Schedules:     a.scheduler,
+		Invocations:   a.invocations,
+		Analytics:     a.obs.analytics,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.server, err = gateway.New(gateway.Config{
 		AdminKey:       a.adminKey,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         log.With("component", "gateway"),
 		Catalog:        a.catalog,
-		Deletions:      a.purger,
 		Dispatcher:     eng,
 		Channels:       registry,
 		Store:          st,
-		Conversations:  a.obs.analytics,
-		Invocations:    a.invocations,
 		Queue:          a.queue,
-		Schedules:      a.scheduler,
 
-		Analytics:         a.obs.analytics,
 		Instruments:       a.obs.analytics,
 		Metrics:           a.obs.handler(),
 		MetricsRequireKey: cfg.MetricsAccess == "admin",
+		Admin:             admin,
 	})
 	if err != nil {
 		a.Close()

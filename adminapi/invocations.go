@@ -1,14 +1,14 @@
-package gateway
+package adminapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/invocations"
 )
 
@@ -24,53 +24,48 @@ const DefaultUsageDays = 30
 
 var outcomes = map[string]bool{"ok": true, "error": true, "timeout": true, "limit": true, "rejected": true}
 
-func (s *Server) invocationRoutes(v1 *gin.RouterGroup) {
-	v1.GET("/bots/:bot/logs", s.invocationLogs)
-	v1.GET("/bots/:bot/usage", s.usage)
-}
+// errNoInvocations answers the log routes of a server that records none.
+var errNoInvocations = apierr.New(http.StatusNotImplemented, "not_configured", "invocation logs are not recorded by this server")
 
 // invocationLogs answers GET /v1/bots/{bot}/logs?intent=&outcome=&limit=:
 // the bot's recent handler invocations, newest first.
-func (s *Server) invocationLogs(c *gin.Context) {
-	bot, ok := s.invocationBot(c)
-	if !ok {
-		return
+func (a *API) invocationLogs(c *gin.Context) error {
+	bot, err := a.invocationBot(c)
+	if err != nil {
+		return err
 	}
 	q := invocations.Query{Intent: c.Query("intent"), Outcome: c.Query("outcome")}
 	if q.Outcome != "" && !outcomes[q.Outcome] {
-		s.fail(c, newError(http.StatusBadRequest, "invalid", "outcome must be ok, error, timeout, limit or rejected"))
-		return
+		return invalid("outcome must be ok, error, timeout, limit or rejected")
 	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > invocations.MaxLimit {
-			s.fail(c, newError(http.StatusBadRequest, "invalid", "limit must be between 1 and "+strconv.Itoa(invocations.MaxLimit)))
-			return
+			return invalid("limit must be between 1 and " + strconv.Itoa(invocations.MaxLimit))
 		}
 		q.Limit = n
 	}
-	entries, err := s.cfg.Invocations.Recent(c, bot, q)
+	entries, err := a.cfg.Invocations.Recent(c, bot, q)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"bot": bot, "invocations": entries})
+	return nil
 }
 
 // usage answers GET /v1/bots/{bot}/usage?from=YYYY-MM-DD&to=YYYY-MM-DD: the
 // bot's daily totals (UTC days, both ends included; default the last 30
 // days) and their sum.
-func (s *Server) usage(c *gin.Context) {
-	bot, ok := s.invocationBot(c)
-	if !ok {
-		return
+func (a *API) usage(c *gin.Context) error {
+	bot, err := a.invocationBot(c)
+	if err != nil {
+		return err
 	}
-	to := s.cfg.Now().UTC()
+	to := a.cfg.Now().UTC()
 	if v := c.Query("to"); v != "" {
 		d, err := time.Parse(time.DateOnly, v)
 		if err != nil {
-			s.fail(c, newError(http.StatusBadRequest, "invalid", "to must be a date like 2026-01-31"))
-			return
+			return invalid("to must be a date like 2026-01-31")
 		}
 		to = d
 	}
@@ -78,19 +73,13 @@ func (s *Server) usage(c *gin.Context) {
 	if v := c.Query("from"); v != "" {
 		d, err := time.Parse(time.DateOnly, v)
 		if err != nil {
-			s.fail(c, newError(http.StatusBadRequest, "invalid", "from must be a date like 2026-01-01"))
-			return
+			return invalid("from must be a date like 2026-01-01")
 		}
 		from = d
 	}
-	days, err := s.cfg.Invocations.Usage(c, bot, from, to)
-	if errors.Is(err, invocations.ErrRange) {
-		s.fail(c, newError(http.StatusBadRequest, "invalid", err.Error()))
-		return
-	}
+	days, err := a.cfg.Invocations.Usage(c, bot, from, to)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
 	total := invocations.Day{Outcomes: map[string]int64{}}
 	for _, d := range days {
@@ -108,18 +97,16 @@ func (s *Server) usage(c *gin.Context) {
 		"days": days, "total": gin.H{"invocations": total.Invocations, "compute_ms": total.ComputeMS,
 			"instructions": total.Instructions, "http_calls": total.HTTPCalls, "cold_starts": total.ColdStarts,
 			"warm_starts": total.WarmStarts, "outcomes": total.Outcomes}})
+	return nil
 }
 
-// invocationBot checks that the logs are served and the bot exists.
-func (s *Server) invocationBot(c *gin.Context) (string, bool) {
-	if s.cfg.Invocations == nil {
-		s.fail(c, newError(http.StatusNotImplemented, "not_configured", "invocation logs are not recorded by this server"))
-		return "", false
+// invocationBot checks that the logs are recorded and the bot exists.
+func (a *API) invocationBot(c *gin.Context) (string, error) {
+	if a.cfg.Invocations == nil {
+		return "", errNoInvocations
 	}
-	bot := c.Param("bot")
-	if _, err := s.cfg.Catalog.Bot(c, bot); err != nil {
-		s.fail(c, err)
-		return "", false
+	if err := a.requireBot(c); err != nil {
+		return "", err
 	}
-	return bot, true
+	return c.Param("bot"), nil
 }

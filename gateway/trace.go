@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/parleyhq/parley/internal/logctx"
+)
+
+// Instruments receives stage timings and refused webhooks, for metrics and
+// analytics; *analytics.Service and *analytics.Metrics implement it.
+type Instruments interface {
+	// ObserveStage records how long a stage of a turn took (analytics.StageAdapter, StageSend).
+	ObserveStage(stage string, d time.Duration)
+	// WebhookRejected reports a webhook to a configured bot and channel
+	// that got an error status instead of a turn.
+	WebhookRejected(bot, channel string, status int)
+}
+
+// Keys of values the webhook handler leaves in the gin context for trace.
+const (
+	// ctxHookTarget is set once the webhook's bot and channel are known to be configured.
+	ctxHookTarget = "parley.hook_target"
+	// ctxTurnFailed holds the status of a turn that could not run although
+	// the channel answered the platform with an apology.
+	ctxTurnFailed = "parley.turn_failed"
+	// maxRequestIDLength bounds an X-Request-Id taken from the client.
+	maxRequestIDLength = 128
+)
+
+// trace gives every request an id (the client's X-Request-Id when it is
+// sensible, else a new one), echoes it, and puts it in the request context
+// so that every log line of the request carries it. After a webhook it
+// reports refused ones to the instruments.
+func (s *Server) trace(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if !validRequestID(id) {
+		id = uuid.NewString()
+	}
+	c.Header("X-Request-Id", id)
+	c.Request = c.Request.WithContext(logctx.WithRequestID(c.Request.Context(), id))
+	start := time.Now()
+	c.Next()
+	status := c.Writer.Status()
+	s.log.DebugContext(c, "request", "method", c.Request.Method, "route", c.FullPath(), "status", status,
+		"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	if s.cfg.Instruments == nil || !c.GetBool(ctxHookTarget) {
+		return
+	}
+	if failed := c.GetInt(ctxTurnFailed); failed != 0 {
+		status = failed
+	}
+	if status >= 400 {
+		s.cfg.Instruments.WebhookRejected(c.Param("bot"), c.Param("channel"), status)
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// stage reports the time since start as a stage of the turn.
+func (s *Server) stage(name string, start time.Time) {
+	if s.cfg.Instruments != nil {
+		s.cfg.Instruments.ObserveStage(name, time.Since(start))
+	}
+}
