@@ -257,7 +257,9 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 
 	answer, err := json.Marshal(t)
 	if err != nil {
-		e.sessions.Release(ctx, st)
+		if rerr := e.sessions.Release(ctx, st); rerr != nil {
+			e.log.WarnContext(ctx, "release conversation after an unencodable answer", "bot", bot.Name, "err", rerr)
+		}
 		e.record(ctx, inv)
 		return nil, fmt.Errorf("encode answer: %w", err)
 	}

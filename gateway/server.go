@@ -179,7 +179,7 @@ func (s *Server) handle(h handlerFunc) gin.HandlerFunc {
 func (s *Server) recover(c *gin.Context) {
 	defer func() {
 		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
+			if v == http.ErrAbortHandler { //nolint:errorlint // a recovered panic value, not a returned error: net/http panics with this exact value
 				panic(v)
 			}
 			s.log.Error("panic serving request", "path", c.Request.URL.Path, "panic", v)

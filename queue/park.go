@@ -192,7 +192,7 @@ func (q *Queue) resume(ctx context.Context, p int, member string, due dueSet) er
 		return nil
 	}
 	var pe parkedEntry
-	if err := json.Unmarshal([]byte(head), &pe); err == nil {
+	if err = json.Unmarshal([]byte(head), &pe); err == nil {
 		ev = &intents.Event{}
 		err = json.Unmarshal(pe.Event, ev)
 	}

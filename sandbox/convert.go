@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -116,7 +117,8 @@ func (v *vm) fromGo(x any, depth int) (lua.LValue, error) {
 }
 
 func addPath(err error, key string) {
-	if se, ok := err.(*sessionError); ok {
+	var se *sessionError
+	if errors.As(err, &se) {
 		se.path = append(se.path, key)
 	}
 }
@@ -147,7 +149,10 @@ func (v *vm) sessionFromLua(script string, lv lua.LValue, before map[string]any,
 	clear(e.path[:cap(e.path)])
 	clear(e.ents[:cap(e.ents)])
 	if err != nil {
-		ee := err.(*encodeError)
+		var ee *encodeError
+		if !errors.As(err, &ee) {
+			return nil, newScriptError(script, KindRuntime, "%s", err.Error())
+		}
 		if ee.kind == KindLimit {
 			return nil, newScriptError(script, KindLimit, "session is larger than %d bytes as JSON", maxBytes)
 		}

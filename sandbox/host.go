@@ -220,7 +220,7 @@ func (v *vm) storeSet(L *lua.LState) int {
 	}
 	e := encoder{max: maxStoreValueBytes, materialize: v.materialize, root: "value"}
 	if _, err := e.encode(val, 0); err != nil {
-		if ee, ok := err.(*encodeError); ok && ee.kind == KindLimit {
+		if ee := (*encodeError)(nil); errors.As(err, &ee) && ee.kind == KindLimit {
 			raiseLimit(L, "store.set: %s", err.Error())
 		}
 		L.RaiseError("store.set: %s", err.Error())

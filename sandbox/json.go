@@ -25,7 +25,7 @@ const (
 func (v *vm) jsonEncode(L *lua.LState) int {
 	e := encoder{max: maxJSONOutput, materialize: v.materialize}
 	if _, err := e.encode(L.CheckAny(1), 0); err != nil {
-		if ee, ok := err.(*encodeError); ok && ee.kind == KindLimit {
+		if ee := (*encodeError)(nil); errors.As(err, &ee) && ee.kind == KindLimit {
 			raiseLimit(L, "json.encode: %s", err.Error())
 		}
 		L.RaiseError("json.encode: %s", err.Error())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -107,7 +108,7 @@ func compileProto(name, source string) (proto *lua.FunctionProto, serr *ScriptEr
 	}
 	proto, err = lua.Compile(chunk, name)
 	if err != nil {
-		if ce, ok := err.(*lua.CompileError); ok {
+		if ce := (*lua.CompileError)(nil); errors.As(err, &ce) {
 			return nil, &ScriptError{Script: name, Kind: KindSyntax, Line: ce.Line, Message: clipMessage(ce.Message)}
 		}
 		return nil, newScriptError(name, KindSyntax, "%v", err)

@@ -60,7 +60,7 @@ const DefaultMinInterval = time.Minute
 var (
 	// parser reads standard five-field expressions and descriptors, with a
 	// restricted day of month OR day of week matching, as cron(8) does.
-	parser       = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor | cron.DowOrDom)
+	parser       = cron.MustNewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor | cron.DowOrDom)
 	scheduleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 )
 
@@ -144,7 +144,7 @@ func (s *Schedule) spec() (sched cron.Schedule, err error) {
 	}()
 	spec, err := parser.Parse(expr)
 	if err != nil {
-		return nil, fmt.Errorf("cron %q: %v", s.Cron, err)
+		return nil, fmt.Errorf("cron %q: %w", s.Cron, err)
 	}
 	return inZone{spec, loc}, nil
 }

@@ -243,7 +243,7 @@ func (s *Store) Begin(ctx context.Context, bot string, conv intents.Conversation
 			t := &Turn{keys: k, token: token, received: received, done: done}
 			if raw, ok := res[1].(string); ok {
 				if err := json.Unmarshal([]byte(raw), &t.State); err != nil {
-					s.release(ctx, t)
+					_ = s.release(ctx, t) // best effort: the decode error is the one to report
 					return nil, fmt.Errorf("decode session of %s: %w", conv, err)
 				}
 			}
@@ -296,7 +296,7 @@ func (s *Store) begin(ctx context.Context, bot string, conv intents.Conversation
 		// The user was erased after this message was received.
 		res, _ := b.Slice()
 		if st, _ := res[0].(int64); st == 1 {
-			s.releaseKey(ctx, keys[0], token)
+			_ = s.releaseKey(ctx, keys[0], token) // best effort: ErrErased is the answer
 		}
 		return nil, ErrErased
 	}
@@ -355,14 +355,14 @@ func (s *Store) Commit(ctx context.Context, t *Turn, c Commit) error {
 		c.State.Updated = now
 		var err error
 		if state, err = json.Marshal(c.State); err != nil {
-			s.release(ctx, t)
+			_ = s.release(ctx, t) // best effort: the encode error is the one to report
 			return fmt.Errorf("encode session: %w", err)
 		}
 	}
 	if c.History != nil {
 		var err error
 		if entry, err = json.Marshal(c.History); err != nil {
-			s.release(ctx, t)
+			_ = s.release(ctx, t) // best effort: the encode error is the one to report
 			return fmt.Errorf("encode history: %w", err)
 		}
 	}

@@ -8,6 +8,7 @@ package golden
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -158,7 +159,7 @@ func FuzzParse(f *testing.F, a channels.Adapter, z Fuzzing) {
 		req := z.Request(body)
 		in, err := a.Parse(req)
 		if err != nil {
-			if _, ok := err.(*channels.Error); z.TypedErrors && !ok {
+			if ce := (*channels.Error)(nil); z.TypedErrors && !errors.As(err, &ce) {
 				t.Fatalf("error %T is not a *channels.Error", err)
 			}
 			return
