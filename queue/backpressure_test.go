@@ -49,7 +49,7 @@ func TestLaterBoundedByMaxDelay(t *testing.T) {
 	q := testQueue(t, rdb, testredis.Prefix(t), r, s)
 	run(t, q)
 	ctx := context.Background()
-	q.Enqueue(ctx, event("E1", "C1", "hi"))
+	enqueue(t, q, event("E1", "C1", "hi"))
 	var dl []DeadLetter
 	eventually(t, "the dead letter", func() bool {
 		dl, _ = q.DeadLetters(ctx, "b1", 10)

@@ -96,8 +96,8 @@ func TestLaterDoesNotBlockThePartition(t *testing.T) {
 			t.Fatalf("sent %v while over the limit (%d refusals)", got, limit.refusals.Load())
 		}
 		// Meanwhile the conversation keeps its place: a new event waits behind.
-		q.Enqueue(ctx, event(fmt.Sprint("S", n), "SLOW", fmt.Sprint(n)))
-		q.Enqueue(ctx, event("F-late", "FAST", "late"))
+		enqueue(t, q, event(fmt.Sprint("S", n), "SLOW", fmt.Sprint(n)))
+		enqueue(t, q, event("F-late", "FAST", "late"))
 		eventually(t, "a late reply of the other conversation", func() bool { return len(sentIn(s, "F")) == n+1 })
 
 		limit.open.Store(true)
@@ -137,7 +137,7 @@ func TestParkedSurviveAKilledReplica(t *testing.T) {
 	ctx := context.Background()
 	const n = 5
 	for i := range n {
-		q1.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
+		enqueue(t, q1, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
 	}
 	eventually(t, "every event parked", func() bool { c, _ := parkedLeft(t, q1, rdb2, 0); return c == n })
 
@@ -156,7 +156,7 @@ func TestParkedSurviveAKilledReplica(t *testing.T) {
 	q2 := testQueue(t, rdb2, prefix, r, s)
 	q2.cfg.Partitions = 1
 	for i := n; i < 2*n; i++ {
-		q2.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
+		enqueue(t, q2, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
 	}
 	run(t, q2)
 	eventually(t, "every reply", func() bool { return len(s.sentIDs()) == 2*n })
@@ -197,10 +197,9 @@ func TestParkedResumedMidSendByAnotherReplica(t *testing.T) {
 	q1 := testQueue(t, rdb1, prefix, r, s)
 	q1.cfg.Partitions, q1.cfg.DrainTimeout = 1, time.Millisecond
 	stop1 := run(t, q1)
-	ctx := context.Background()
 	const n = 4
 	for i := range n {
-		q1.Enqueue(ctx, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
+		enqueue(t, q1, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
 	}
 	eventually(t, "every event parked", func() bool { c, _ := parkedLeft(t, q1, rdb2, 0); return c == n })
 	limit.open.Store(true)

@@ -93,11 +93,24 @@ func testQueue(t *testing.T, rdb redis.UniversalClient, prefix string, r Runner,
 	})
 }
 
+// enqueue enqueues ev on q and fails the test if it cannot.
+func enqueue(t *testing.T, q *Queue, ev *intents.Event) {
+	t.Helper()
+	if _, err := q.Enqueue(context.Background(), ev); err != nil {
+		t.Fatalf("enqueue %s: %v", ev.ID, err)
+	}
+}
+
 // run starts q's workers and stops them at cleanup.
 func run(t *testing.T, q *Queue) context.CancelFunc {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { q.Run(ctx); close(done) }()
+	go func() {
+		if err := q.Run(ctx); err != nil {
+			t.Errorf("run: %v", err)
+		}
+		close(done)
+	}()
 	stop := func() { cancel(); <-done }
 	t.Cleanup(stop)
 	return stop
@@ -186,7 +199,7 @@ func TestSendRetryHonoursRetryAfter(t *testing.T) {
 	}}
 	q := testQueue(t, rdb, testredis.Prefix(t), r, s)
 	run(t, q)
-	q.Enqueue(context.Background(), event("E1", "C1", "hi"))
+	enqueue(t, q, event("E1", "C1", "hi"))
 	eventually(t, "the send", func() bool { return len(s.sentIDs()) == 1 })
 	s.mu.Lock()
 	gap := s.times[1].Sub(s.times[0])
@@ -213,7 +226,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	q := testQueue(t, rdb, testredis.Prefix(t), r, s)
 	run(t, q)
 	ctx := context.Background()
-	q.Enqueue(ctx, event("E1", "C1", "hi"))
+	enqueue(t, q, event("E1", "C1", "hi"))
 	var dl []DeadLetter
 	eventually(t, "the dead letter", func() bool {
 		dl, _ = q.DeadLetters(ctx, "b1", 10)
@@ -247,7 +260,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 		}
 		return nil
 	}
-	q.Enqueue(ctx, event("E2", "C1", "hi"))
+	enqueue(t, q, event("E2", "C1", "hi"))
 	eventually(t, "the turn's dead letter", func() bool {
 		dl, _ = q.DeadLetters(ctx, "b1", 10)
 		return len(dl) == 1
@@ -274,7 +287,7 @@ func TestTakeOverClaimsPendingEntries(t *testing.T) {
 	ctx := context.Background()
 	p := q.Partition("b1", "slack:C1")
 	for i := range 3 {
-		q.Enqueue(ctx, event(fmt.Sprint("E", i), "C1", fmt.Sprint(i)))
+		enqueue(t, q, event(fmt.Sprint("E", i), "C1", fmt.Sprint(i)))
 	}
 	// The dead replica: holds the lease, read all three, sent the first.
 	key := q.streamKey(p)
@@ -321,7 +334,7 @@ func TestReplicasShareThePartitions(t *testing.T) {
 	stop1()
 	eventually(t, "the survivor owning all", func() bool { return owners()[q2.cfg.ID] == 4 })
 	for i := range 20 {
-		q1.Enqueue(ctx, event(fmt.Sprint("E", i), fmt.Sprint("C", i), "x"))
+		enqueue(t, q1, event(fmt.Sprint("E", i), fmt.Sprint("C", i), "x"))
 	}
 	eventually(t, "every send", func() bool { return len(s.sentIDs()) == 20 })
 }
