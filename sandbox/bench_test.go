@@ -162,7 +162,7 @@ func BenchmarkDeadline(b *testing.B) {
 				b.Fatal("fired early")
 			default:
 			}
-			d.disarm()
+			_, _ = d.disarm()
 		}
 	})
 	b.Run("context.WithTimeout", func(b *testing.B) {

@@ -41,7 +41,7 @@ func TestHostAllocationsCharged(t *testing.T) {
 			defer rt.Close()
 			_, err := runWith(t, rt, "function handle(e, s)\n  local keep = {}\n  "+c.body+"\nend",
 				Call{Key: PoolKey{Bot: "b", Intent: "I", Version: 1}, Timeout: 60 * time.Second, MaxHTTPCalls: 100000})
-			wantScriptError(t, err, KindLimit, "heap passed its limit")
+			_ = wantScriptError(t, err, KindLimit, "heap passed its limit")
 		})
 	}
 }
@@ -128,7 +128,7 @@ function handle(e, s) return tostring(count(100000, 0)) end`, Call{})
 	start := time.Now()
 	_, err = runWith(t, rt, `local function f() return f() end
 function handle(e, s) return f() end`, Call{Timeout: 100 * time.Millisecond})
-	wantScriptError(t, err, KindTimeout, "timed out")
+	_ = wantScriptError(t, err, KindTimeout, "timed out")
 	if took := time.Since(start); took > scaled(2*time.Second) {
 		t.Errorf("an endless tail call with a 100ms budget took %v", took)
 	}

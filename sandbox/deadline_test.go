@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -27,19 +28,19 @@ func TestDeadlineTimerKeptBetweenCalls(t *testing.T) {
 	// A long budget leaves the timer scheduled far ahead; the next,
 	// short budget must move it.
 	d.arm(ctx, time.Now(), time.Hour)
-	d.disarm()
+	_, _ = d.disarm()
 	d.arm(ctx, time.Now(), 20*time.Millisecond)
 	if took, done := wait(scaled(2 * time.Second)); !done {
 		t.Fatalf("a 20ms budget after a 1h one did not end within %v", took)
 	}
-	if err, byCaller := d.disarm(); err != context.DeadlineExceeded || byCaller {
+	if err, byCaller := d.disarm(); !errors.Is(err, context.DeadlineExceeded) || byCaller {
 		t.Fatalf("disarm: %v, %v", err, byCaller)
 	}
 
 	// A short budget that ends unused leaves a fire behind; the next call,
 	// with a longer budget, must outlive it.
 	d.arm(ctx, time.Now(), 10*time.Millisecond)
-	d.disarm()
+	_, _ = d.disarm()
 	d.arm(ctx, time.Now(), 200*time.Millisecond)
 	start := time.Now()
 	if _, done := wait(50 * time.Millisecond); done {
@@ -51,18 +52,18 @@ func TestDeadlineTimerKeptBetweenCalls(t *testing.T) {
 	if took := time.Since(start); took < 190*time.Millisecond {
 		t.Errorf("a 200ms budget ended after %v", took)
 	}
-	d.disarm()
+	_, _ = d.disarm()
 
 	// Many short calls in a row, then one that must be cut off.
 	for range 1000 {
 		d.arm(ctx, time.Now(), 30*time.Millisecond)
-		d.disarm()
+		_, _ = d.disarm()
 	}
 	d.arm(ctx, time.Now(), 30*time.Millisecond)
 	if took, done := wait(scaled(2 * time.Second)); !done {
 		t.Fatalf("a 30ms budget did not end within %v", took)
 	}
-	d.disarm()
+	_, _ = d.disarm()
 }
 
 // TestDeadlineCallerCancelNoticed checks that a cancellable caller context
@@ -72,7 +73,7 @@ func TestDeadlineCallerCancelNoticed(t *testing.T) {
 	defer d.stop()
 	for range 100 {
 		d.arm(context.Background(), time.Now(), time.Hour)
-		d.disarm()
+		_, _ = d.disarm()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.arm(ctx, time.Now(), time.Hour)
@@ -83,7 +84,7 @@ func TestDeadlineCallerCancelNoticed(t *testing.T) {
 	case <-time.After(scaled(2 * time.Second)):
 		t.Fatal("a cancelled caller was not noticed")
 	}
-	if err, byCaller := d.disarm(); err != context.Canceled || !byCaller {
+	if err, byCaller := d.disarm(); !errors.Is(err, context.Canceled) || !byCaller {
 		t.Fatalf("disarm: %v, %v", err, byCaller)
 	}
 	if took := time.Since(start); took > scaled(500*time.Millisecond) {

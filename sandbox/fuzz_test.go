@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,7 @@ func FuzzCompile(f *testing.F) {
 			t.Fatal("no program and no error")
 		}
 		if err != nil {
-			if _, ok := err.(*ScriptError); !ok {
+			if se := (*ScriptError)(nil); !errors.As(err, &se) {
 				t.Fatalf("error %T: %v", err, err)
 			}
 		}

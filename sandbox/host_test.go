@@ -47,7 +47,7 @@ func TestConcatCap(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := runWith(t, rt, "function handle(e, s) "+tt.body+" end", Call{})
 			if tt.fail {
-				wantScriptError(t, err, KindLimit, "string concatenation is larger than 1048576 bytes")
+				_ = wantScriptError(t, err, KindLimit, "string concatenation is larger than 1048576 bytes")
 				return
 			}
 			if err != nil || res.Reply.Text != "ok" {
@@ -304,7 +304,7 @@ end`, Call{})
 end`, Call{Timeout: 50 * time.Millisecond})
 	if err != nil {
 		// The deadline also stops the script right after the call.
-		wantScriptError(t, err, KindTimeout, "timed out")
+		_ = wantScriptError(t, err, KindTimeout, "timed out")
 	} else if res.Reply.Text != "store: timed out" {
 		t.Errorf("reply %q", res.Reply.Text)
 	}
@@ -376,9 +376,9 @@ end`, Call{HTTPAllow: []string{"api.example.com"}, MaxHTTPCalls: 3})
 	_, err = runWith(t, rt, `function handle()
   for i = 1, 5 do http.get("https://api.example.com/" .. i) end
 end`, Call{MaxHTTPCalls: 2})
-	wantScriptError(t, err, KindLimit, "http: more than 2 requests in one turn")
+	_ = wantScriptError(t, err, KindLimit, "http: more than 2 requests in one turn")
 	_, err = runWith(t, rt, `function handle() http.get("https://api.example.com/") end`, Call{MaxHTTPCalls: -1})
-	wantScriptError(t, err, KindLimit, "more than 0 requests")
+	_ = wantScriptError(t, err, KindLimit, "more than 0 requests")
 
 	// The turn's deadline bounds a request.
 	f.wait = true
@@ -391,7 +391,7 @@ end`, Call{Timeout: 50 * time.Millisecond})
 		t.Errorf("slow request held the turn for %v", d)
 	}
 	if err != nil {
-		wantScriptError(t, err, KindTimeout, "timed out")
+		_ = wantScriptError(t, err, KindTimeout, "timed out")
 	}
 	// A request timeout of its own.
 	res, err = runWith(t, rt, `function handle()
@@ -407,9 +407,9 @@ func TestCallLimits(t *testing.T) {
 	rt := New(Config{})
 	defer rt.Close()
 	_, err := runWith(t, rt, `function handle(e, s) s.x = string.rep("x", 2000) return "ok" end`, Call{MaxSessionBytes: 1000})
-	wantScriptError(t, err, KindLimit, "session is larger than 1000 bytes")
+	_ = wantScriptError(t, err, KindLimit, "session is larger than 1000 bytes")
 	_, err = runWith(t, rt, `function handle(e, s) return string.rep("x", 2000) end`, Call{MaxReplyBytes: 1000})
-	wantScriptError(t, err, KindLimit, "reply is larger than 1000 bytes")
+	_ = wantScriptError(t, err, KindLimit, "reply is larger than 1000 bytes")
 	res, err := runWith(t, rt, `function handle(e, s) s.x = string.rep("x", 50000) .. string.rep("x", 50000) return string.rep("y", 50000) .. string.rep("y", 50000) end`,
 		Call{MaxSessionBytes: 200000, MaxReplyBytes: 200000})
 	if err != nil || len(res.Reply.Text) != 100000 {
@@ -516,7 +516,7 @@ end`, Call{Timeout: 20 * time.Second})
 	close(done)
 	<-sampled
 	stop()
-	wantScriptError(t, err, KindLimit, "heap passed its limit")
+	_ = wantScriptError(t, err, KindLimit, "heap passed its limit")
 	if st := rt.Stats(); st.HeapInterrupts != 1 || st.Discarded != 1 {
 		t.Errorf("stats %+v", st)
 	}

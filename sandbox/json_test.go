@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -109,7 +110,7 @@ func TestJSONInLua(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := runOnce(t, "function handle(e, s) return "+tt.expr+" end", nil)
 			if tt.err != "" {
-				wantScriptError(t, err, KindRuntime, tt.err)
+				_ = wantScriptError(t, err, KindRuntime, tt.err)
 				return
 			}
 			if err != nil {
@@ -130,7 +131,8 @@ func TestJSONLimitsDirect(t *testing.T) {
 		big.RawSetInt(i, lua.LString(strings.Repeat("x", 20000)))
 	}
 	e := encoder{max: maxJSONOutput}
-	if _, err := e.encode(big, 0); err == nil || err.(*encodeError).kind != KindLimit {
+	var ee *encodeError
+	if _, err := e.encode(big, 0); !errors.As(err, &ee) || ee.kind != KindLimit {
 		t.Errorf("2 MB array: got %v", err)
 	}
 	rt := New(Config{DefaultTimeout: testTimeout})
@@ -140,5 +142,5 @@ func TestJSONLimitsDirect(t *testing.T) {
 	_, err := rt.Run(context.Background(), Call{Key: testKey, Program: mustCompile(t, `function handle(e, s)
   return tostring(json.decode(s.big))
 end`), Event: testEvent(), Session: map[string]any{"big": strings.Repeat(" ", 2<<20)}})
-	wantScriptError(t, err, KindLimit, "json.decode: input is larger than 1048576 bytes")
+	_ = wantScriptError(t, err, KindLimit, "json.decode: input is larger than 1048576 bytes")
 }

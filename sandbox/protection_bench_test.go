@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -293,8 +294,8 @@ func BenchmarkTimeToStop(b *testing.B) {
 				start := time.Now()
 				_, err := rt.Run(context.Background(), Call{Key: testKey, Program: prog, Event: benchEvent(), Timeout: timeout})
 				worst = max(worst, time.Since(start))
-				se, ok := err.(*ScriptError)
-				if !ok {
+				var se *ScriptError
+				if !errors.As(err, &se) {
 					b.Fatalf("got %v", err)
 				}
 				kind = se.Kind

@@ -109,7 +109,7 @@ func TestSafety(t *testing.T) {
 					t.Errorf("call %d took %v, more than %v", i, d, scaled(c.max))
 				}
 				if c.kind != "" {
-					wantScriptError(t, err, c.kind, c.msg)
+					_ = wantScriptError(t, err, c.kind, c.msg)
 					if res.Session != nil {
 						t.Errorf("call %d: a failed call returned a session", i)
 					}

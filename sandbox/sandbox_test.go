@@ -170,7 +170,7 @@ func TestReply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := runOnce(t, "function handle(e, s) return "+tt.ret+" end", nil)
 			if tt.kind != "" {
-				wantScriptError(t, err, tt.kind, tt.msg)
+				_ = wantScriptError(t, err, tt.kind, tt.msg)
 				if res.Session != nil {
 					t.Errorf("failed call returned a session: %v", res.Session)
 				}
@@ -334,7 +334,7 @@ func TestSessionErrors(t *testing.T) {
 				}
 				return
 			}
-			wantScriptError(t, err, tt.kind, tt.msg)
+			_ = wantScriptError(t, err, tt.kind, tt.msg)
 			if res.Session != nil {
 				t.Errorf("failed call returned a session: %v", res.Session)
 			}
@@ -559,7 +559,7 @@ func TestDefaultTimeout(t *testing.T) {
 	defer rt.Close()
 	start := time.Now()
 	_, err := rt.Run(context.Background(), Call{Key: testKey, Program: mustCompile(t, "function handle() while true do end end"), Event: testEvent()})
-	wantScriptError(t, err, KindTimeout, "timed out after 30ms")
+	_ = wantScriptError(t, err, KindTimeout, "timed out after 30ms")
 	if d := time.Since(start); d > scaled(500*time.Millisecond) {
 		t.Errorf("took %v", d)
 	}

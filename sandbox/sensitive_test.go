@@ -15,5 +15,5 @@ func TestReplySensitive(t *testing.T) {
 		t.Errorf("reply %+v, %v: not sensitive unless marked", res.Reply, err)
 	}
 	_, err = runOnce(t, `function handle(e, s) return {sensitive = "yes"} end`, nil)
-	wantScriptError(t, err, KindRuntime, "reply.sensitive must be a boolean")
+	_ = wantScriptError(t, err, KindRuntime, "reply.sensitive must be a boolean")
 }

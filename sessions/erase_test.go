@@ -68,7 +68,9 @@ func TestEraseRemovesStateHistoryAndLock(t *testing.T) {
 		if err != nil || !again.New() {
 			t.Fatalf("after erase: %+v, %v", again, err)
 		}
-		s.Release(ctx, again)
+		if err := s.Release(ctx, again); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -102,7 +104,9 @@ func TestEraseRemovesRememberedAnswers(t *testing.T) {
 			if turn.Duplicate != nil {
 				return true
 			}
-			s.Release(ctx, turn)
+			if err := s.Release(ctx, turn); err != nil {
+				t.Fatal(err)
+			}
 			return false
 		}
 		answer("web:c1", "m1")
@@ -151,13 +155,17 @@ func TestUserIndex(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.Release(ctx, turn)
+			if err := s.Release(ctx, turn); err != nil {
+				t.Fatal(err)
+			}
 		}
 		turn, err := s.Begin(ctx, "bot", "messenger:ms-123", Options{User: "dave"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Release(ctx, turn)
+		if err := s.Release(ctx, turn); err != nil {
+			t.Fatal(err)
+		}
 
 		before := time.Now().Add(-time.Second)
 		got, err := s.ForgetUser(ctx, "bot", "carol", time.Now())

@@ -128,7 +128,9 @@ func TestDuplicateMessageAnsweredFromMemory(t *testing.T) {
 		if err != nil || other.Duplicate != nil || other.State.Turns != 1 {
 			t.Fatalf("second message: %+v %v", other, err)
 		}
-		s.Release(ctx, other)
+		if err := s.Release(ctx, other); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -173,7 +175,11 @@ func TestBeginWaitsForContext(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Release(context.Background(), held)
+		defer func() {
+			if err := s.Release(context.Background(), held); err != nil {
+				t.Error(err)
+			}
+		}()
 		for name, st := range map[string]*Store{"same process": s, "other replica": other} {
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			_, err := st.Begin(ctx, "bot", "c", Options{})
