@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -612,7 +613,7 @@ func TestParseQuery(t *testing.T) {
 		{"step": {"week"}}, {"group_by": {"user"}}, {"to": {"-x"}}} {
 		if _, err := ParseQuery(bad, now); err == nil {
 			t.Errorf("%v accepted", bad)
-		} else if _, ok := err.(*QueryError); !ok {
+		} else if qe := (*QueryError)(nil); !errors.As(err, &qe) {
 			t.Errorf("%v: error %T, want *QueryError", bad, err)
 		}
 	}
@@ -841,7 +842,9 @@ func FuzzEntryJSON(f *testing.F) {
 		viaJSON := func(s string) string { // what encoding/json makes of s
 			raw, _ := json.Marshal(s)
 			var out string
-			json.Unmarshal(raw, &out)
+			if err := json.Unmarshal(raw, &out); err != nil {
+				t.Fatal(err)
+			}
 			return out
 		}
 		want.Text, want.Reply, want.Intent = viaJSON(text), viaJSON(reply), viaJSON(intent)

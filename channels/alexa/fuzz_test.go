@@ -1,6 +1,7 @@
 package alexa
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 
@@ -22,7 +23,7 @@ func FuzzParse(f *testing.F) {
 			Settings: channels.Settings{SettingSkillID: testSkillID, SettingVerifySignature: "false"}}
 		in, err := a.Parse(req)
 		if err != nil {
-			if _, ok := err.(*channels.Error); !ok {
+			if ce := (*channels.Error)(nil); !errors.As(err, &ce) {
 				t.Fatalf("Parse error %T is not a *channels.Error", err)
 			}
 			return

@@ -58,17 +58,17 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 				w.Header()[k] = v
 			}
 			w.WriteHeader(status)
-			io.WriteString(w, answer)
+			_, _ = io.WriteString(w, answer)
 			return
 		}
 		switch {
 		case r.URL.Path == "/api/v10/users/@me/channels":
-			io.WriteString(w, `{"id":"`+testDM+`","type":1}`)
+			_, _ = io.WriteString(w, `{"id":"`+testDM+`","type":1}`)
 		case strings.HasSuffix(r.URL.Path, "/messages"):
-			io.WriteString(w, `{"id":"1400000000000000004","channel_id":"`+strings.Split(r.URL.Path, "/")[4]+`","content":"ok"}`)
+			_, _ = io.WriteString(w, `{"id":"1400000000000000004","channel_id":"`+strings.Split(r.URL.Path, "/")[4]+`","content":"ok"}`)
 		default:
 			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"message":"404: Not Found","code":0}`)
+			_, _ = io.WriteString(w, `{"message":"404: Not Found","code":0}`)
 		}
 	}))
 	t.Cleanup(f.srv.Close)
@@ -173,8 +173,12 @@ func TestSendMatchesDiscordgo(t *testing.T) {
 				}
 			} else {
 				var ob, db map[string]any
-				json.Unmarshal(o.Body, &ob)
-				json.Unmarshal(d.Body, &db)
+				if err := json.Unmarshal(o.Body, &ob); err != nil {
+					t.Errorf("%s: message %s: %v", conv, o.Body, err)
+				}
+				if err := json.Unmarshal(d.Body, &db); err != nil {
+					t.Errorf("%s: discordgo sent %s: %v", conv, d.Body, err)
+				}
 				if !reflect.DeepEqual(ob, db) {
 					t.Errorf("%s: body %s, discordgo sent %s", conv, o.Body, d.Body)
 				}

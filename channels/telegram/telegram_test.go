@@ -60,7 +60,7 @@ func newFake(t *testing.T) (*fakeTelegram, *httptest.Server) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"ok":true,"result":{"message_id":1}}`)
+		_, _ = io.WriteString(w, `{"ok":true,"result":{"message_id":1}}`)
 	}))
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -117,7 +117,9 @@ func TestGolden(t *testing.T) {
 			got = append(got, '\n')
 			path := filepath.Join("testdata", name+".golden")
 			if *update {
-				os.WriteFile(path, got, 0o644)
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
@@ -182,12 +184,12 @@ func TestSendErrors(t *testing.T) {
 	}{
 		{func(w http.ResponseWriter) {
 			w.WriteHeader(429)
-			io.WriteString(w, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}`)
+			_, _ = io.WriteString(w, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}`)
 		}, true, 3 * time.Second},
 		{func(w http.ResponseWriter) { w.WriteHeader(502) }, true, 0},
 		{func(w http.ResponseWriter) {
 			w.WriteHeader(403)
-			io.WriteString(w, `{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}`)
+			_, _ = io.WriteString(w, `{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}`)
 		}, false, 0},
 	}
 	for i, c := range cases {

@@ -56,7 +56,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		io.WriteString(w, body)
+		_, _ = io.WriteString(w, body)
 	}))
 	t.Cleanup(f.Close)
 	return f

@@ -384,7 +384,7 @@ func FuzzParse(f *testing.F) {
 			Settings: channels.Settings{SettingAuthToken: testToken, SettingWebhookURL: testWebhook}}
 		in, err := a.Parse(req)
 		if err != nil {
-			if _, ok := err.(*channels.Error); !ok {
+			if ce := (*channels.Error)(nil); !errors.As(err, &ce) {
 				t.Fatalf("error %T is not a *channels.Error", err)
 			}
 			return

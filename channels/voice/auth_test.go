@@ -2,6 +2,7 @@ package voice
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -65,7 +66,7 @@ func TestCheckAuth(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: CheckAuth = %v, want ok=%v", tt.name, err, tt.ok)
 		}
-		if ce, isCE := err.(*channels.Error); err != nil && (!isCE || ce.Status != http.StatusUnauthorized) {
+		if ce := (*channels.Error)(nil); err != nil && (!errors.As(err, &ce) || ce.Status != http.StatusUnauthorized) {
 			t.Errorf("%s: %v is not a 401 channels.Error", tt.name, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,8 +57,8 @@ func TestParseRejects(t *testing.T) {
 		"long text":     {"Bearer " + token, `{"user":"u","text":"` + strings.Repeat("a", 5000) + `"}`, 400},
 	} {
 		_, err := a.Parse(request(tc.auth, tc.body))
-		ce, ok := err.(*channels.Error)
-		if !ok || ce.Status != tc.status {
+		var ce *channels.Error
+		if !errors.As(err, &ce) || ce.Status != tc.status {
 			t.Errorf("%s: err = %v, want status %d", name, err, tc.status)
 		}
 	}
@@ -102,7 +103,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := DecodeMessage(body)
 		if err != nil {
-			if _, ok := err.(*channels.Error); !ok {
+			if ce := (*channels.Error)(nil); !errors.As(err, &ce) {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return
