@@ -96,8 +96,8 @@ func TestRunWaitsForWarmLoads(t *testing.T) {
 	}
 	cancel()
 	select {
-	case <-done:
-		t.Fatal("Run returned while a warm load was running")
+	case err := <-done:
+		t.Fatalf("Run returned (%v) while a warm load was running", err)
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)

@@ -465,7 +465,7 @@ func TestStoreFailures(t *testing.T) {
 			if turn != nil || !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, %v; want %v", turn, err, tc.want)
 			}
-			if tc.want != ErrUnavailable && errors.Is(err, ErrUnavailable) {
+			if !errors.Is(tc.want, ErrUnavailable) && errors.Is(err, ErrUnavailable) {
 				t.Errorf("%v must not read as unavailable: retrying cannot help", err)
 			}
 			if tc.cause != nil && !errors.Is(err, tc.cause) {

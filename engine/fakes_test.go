@@ -230,13 +230,6 @@ func (f *fakeRunner) count() int {
 	return len(f.calls)
 }
 
-// reply is a handler that answers text and keeps the session it got.
-func reply(text string) func(context.Context, sandbox.Call) (sandbox.Result, error) {
-	return func(_ context.Context, c sandbox.Call) (sandbox.Result, error) {
-		return sandbox.Result{Reply: intents.Reply{Text: text}, Session: c.Session}, nil
-	}
-}
-
 // fakeLimiter is a Limiter that answers every turn with decision.
 type fakeLimiter struct {
 	decision ratelimit.Decision

@@ -222,7 +222,9 @@ func TestDisabledAndDeleted(t *testing.T) {
 	f := newFixture(t)
 	s := f.replica(t)
 	ctx := context.Background()
-	s.Put(ctx, "b", "off", Schedule{Cron: "@every 1m", Intent: "X", Disabled: true})
+	if _, err := s.Put(ctx, "b", "off", Schedule{Cron: "@every 1m", Intent: "X", Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
 	f.clock.add(5 * time.Minute)
 	f.check(t, s)
 	if f.runner.count() != 0 {
