@@ -327,3 +327,39 @@ func TestParkedListing(t *testing.T) {
 		eventually(t, "every reply", func() bool { return len(s.sentIDs()) == 6 })
 	})
 }
+
+// TestUnreadableParkedEntryDropped: a parked entry that does not decode is
+// dropped with a log line, and the conversation's next entry is answered.
+func TestUnreadableParkedEntryDropped(t *testing.T) {
+	rdb := testredis.Embedded(t)
+	r, s := newRunner(), &fakeSender{}
+	limit := &slowLimit{conv: "SLOW"}
+	r.fail = limit.check
+	prefix := testredis.Prefix(t)
+	q1 := testQueue(t, rdb, prefix, r, s)
+	q1.cfg.Partitions = 1
+	stop1 := run(t, q1)
+	for i := range 2 {
+		enqueue(t, q1, event(fmt.Sprint("S", i), "SLOW", fmt.Sprint(i)))
+	}
+	eventually(t, "both events parked", func() bool { c, _ := parkedLeft(t, q1, rdb, 0); return c == 2 })
+	stop1()
+	ctx := context.Background()
+	members, err := rdb.ZRange(ctx, q1.dueKey(0), 0, -1).Result()
+	if err != nil || len(members) != 1 {
+		t.Fatalf("parked conversations %v, %v", members, err)
+	}
+	if err := rdb.LSet(ctx, q1.parkedKey(0, members[0]), 0, "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	limit.open.Store(true)
+	q2 := testQueue(t, rdb, prefix, r, s)
+	q2.cfg.Partitions = 1
+	run(t, q2)
+	eventually(t, "the readable entry answered", func() bool { return len(s.sentIDs()) == 1 })
+	eventually(t, "nothing left parked", func() bool { c, convs := parkedLeft(t, q2, rdb, 0); return c == 0 && convs == 0 })
+	if got := s.sentIDs(); !slices.Equal(got, []string{"S1"}) {
+		t.Fatalf("sent %v, want only S1", got)
+	}
+}
