@@ -131,11 +131,7 @@ func TestEraseRemovesRememberedAnswers(t *testing.T) {
 		}
 		// What is left of c1 is its erasure marker, which names no one.
 		k := s.keys("bot", "web:c1", "")
-		keys, err := rdb.Keys(ctx, s.prefix+"*").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, key := range keys {
+		for _, key := range testredis.Keys(t, rdb, s.prefix+"*") {
 			if key != k.erased && key[:len(k.erased)-len("erased")] == k.erased[:len(k.erased)-len("erased")] {
 				t.Errorf("key of c1 left after Erase: %s", key)
 			}
@@ -186,8 +182,7 @@ func TestUserIndex(t *testing.T) {
 			t.Fatalf("dave's conversations %q", dave)
 		}
 		// No key holds the user's id or the conversations' ids.
-		keys, _ := rdb.Keys(ctx, s.prefix+"*").Result()
-		for _, key := range keys {
+		for _, key := range testredis.Keys(t, rdb, s.prefix+"*") {
 			for _, id := range []string{"carol", "dave", "support-ticket-9", "tg-123", "ms-123"} {
 				if strings.Contains(key, id) {
 					t.Errorf("key %s names %s", key, id)

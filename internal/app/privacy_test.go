@@ -102,9 +102,9 @@ end`})
 	rdb := ta.store.Client()
 	ttl := func(id string) time.Duration {
 		t.Helper()
-		keys, err := rdb.Keys(ctx, ta.cfg.KeyPrefix+"*:msg:"+id).Result()
-		if err != nil || len(keys) != 1 {
-			t.Fatalf("marker of %s: %v, %v", id, keys, err)
+		keys := testredis.Keys(t, rdb, ta.cfg.KeyPrefix+"*:msg:"+id)
+		if len(keys) != 1 {
+			t.Fatalf("marker of %s: %v", id, keys)
 		}
 		return rdb.PTTL(ctx, keys[0]).Val()
 	}
