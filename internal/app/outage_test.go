@@ -171,7 +171,14 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 
 	time.Sleep(300 * time.Millisecond) // steady load before the outage
 	srv.Stop()
-	time.Sleep(2 * time.Second) // turns fail meanwhile
+	// Turns fail or wait meanwhile; the probe shows that the outage
+	// happened while the users kept talking.
+	sawDown := false
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if do(t, "GET", ta.URL+"/readyz", "", nil).Status == http.StatusServiceUnavailable {
+			sawDown = true
+		}
+	}
 	srv.Start()
 	restarted.Store(true)
 	for deadline := time.Now().Add(30 * time.Second); do(t, "GET", ta.URL+"/readyz", "", nil).Status != http.StatusOK; {
@@ -211,7 +218,11 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 		t.Logf("user-%d: %d turns answered (%d after the restart), %d refused (503 or 429, then retried)",
 			u, res.ok, afterRestart[u].Load(), res.unavailable)
 	}
-	if total == 0 {
-		t.Error("no turn failed while Redis was down: the outage did not happen under load")
+	// Whether a turn failed (503) or waited for Redis to come back depends
+	// on where the outage caught it and on the machine's speed; either is
+	// right. That the outage happened under load is what /readyz showed.
+	if !sawDown {
+		t.Error("/readyz never reported the outage: it did not happen under load")
 	}
+	t.Logf("%d turns refused during the outage (the others waited for Redis)", total)
 }
