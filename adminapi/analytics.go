@@ -8,8 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
+	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/apierr"
 )
 

@@ -9,14 +9,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/console"
 	"github.com/parleyhq/parley/engine"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/httpx"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Catalog stores bots; *bots.Catalog implements it.
@@ -52,12 +52,12 @@ type Deletions interface {
 
 // Dispatcher runs one conversation turn, for POST /v1/bots/{bot}/invoke.
 type Dispatcher interface {
-	Run(ctx context.Context, ev *intents.Event) (*engine.Turn, error)
+	Run(ctx context.Context, ev *msg.Event) (*engine.Turn, error)
 }
 
 // Conversations reads conversation state.
 type Conversations interface {
-	Describe(ctx context.Context, bot string, conv intents.ConversationKey) (any, error)
+	Describe(ctx context.Context, bot string, conv msg.ConversationKey) (any, error)
 }
 
 // Config configures an [API].

@@ -13,8 +13,8 @@ import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/web"
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/apierr"
+	"github.com/parleyhq/parley/msg"
 )
 
 // invalid is a 400 "invalid" answer.
@@ -380,7 +380,7 @@ func (a *API) getConversation(c *gin.Context) error {
 	if err := a.requireBot(c); err != nil {
 		return err
 	}
-	conv, err := a.cfg.Conversations.Describe(c, c.Param("bot"), intents.KeyOf(c.Param("channel"), c.Param("conversation")))
+	conv, err := a.cfg.Conversations.Describe(c, c.Param("bot"), msg.KeyOf(c.Param("channel"), c.Param("conversation")))
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/parleyhq/parley/internal/apierr"
-	"github.com/parleyhq/parley/queue"
+	"github.com/parleyhq/parley/internal/queue"
 )
 
 // Queue keeps the dead letters and parked conversations of asynchronous

@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/parleyhq/parley/internal/apierr"
-	"github.com/parleyhq/parley/invocations"
+	"github.com/parleyhq/parley/internal/invocations"
 )
 
 // Invocations serves bots' invocation logs and usage totals;

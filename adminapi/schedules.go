@@ -6,7 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/parleyhq/parley/scheduler"
+	"github.com/parleyhq/parley/internal/scheduler"
 )
 
 // Schedules stores bots' cron schedules; *scheduler.Scheduler implements it.

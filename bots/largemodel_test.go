@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/intents/nlu"
 	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/redis/go-redis/v9"
 )
@@ -26,7 +26,7 @@ func TestLargeModelStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := rt.Run(context.Background(), sandbox.Call{Key: sandbox.PoolKey{Bot: "b", Intent: "Big", Version: 1},
-		Program: prog, Event: &intents.Event{Bot: "b"}, Timeout: time.Minute}); err == nil {
+		Program: prog, Event: &msg.Event{Bot: "b"}, Timeout: time.Minute}); err == nil {
 		t.Fatal("a 2 MiB concatenation passed the sandbox's cap")
 	}
 

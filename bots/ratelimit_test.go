@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/ratelimit"
+	"github.com/parleyhq/parley/internal/rate"
 )
 
 func TestRateLimitSettings(t *testing.T) {
@@ -17,8 +17,8 @@ func TestRateLimitSettings(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	want := ratelimit.Limits{Bot: ratelimit.Rate{Count: 6000, Period: time.Minute},
-		Conversation: ratelimit.Rate{Count: 2, Period: time.Second}}
+	want := rate.Limits{Bot: rate.Rate{Count: 6000, Period: time.Minute},
+		Conversation: rate.Rate{Count: 2, Period: time.Second}}
 	if got := s.RateLimits(); got != want {
 		t.Errorf("RateLimits() = %+v; want %+v", got, want)
 	}

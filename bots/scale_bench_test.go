@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/store"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 )
 
@@ -95,7 +95,7 @@ func benchIdleBots(b *testing.B, bots, intentsPerBot int) {
 	deployed := time.Since(start)
 
 	start = time.Now()
-	ev := &intents.Event{Channel: "web", User: "ann", Conversation: "ann", Text: "a large diavola",
+	ev := &msg.Event{Channel: "web", User: "ann", Conversation: "ann", Text: "a large diavola",
 		Slots: map[string]string{"pizza": "diavola", "size": "large"}}
 	for _, name := range names {
 		bot, err := c.Bot(ctx, name)
@@ -109,7 +109,7 @@ func benchIdleBots(b *testing.B, bots, intentsPerBot int) {
 		e.Bot = name
 		for intent, h := range bot.Handlers {
 			res, err := rt.Run(ctx, sandbox.Call{Key: sandbox.PoolKey{Bot: name, Intent: intent, Version: h.Version},
-				Program: h.Program, Event: &e, Route: intents.Decision{Intent: intent}})
+				Program: h.Program, Event: &e, Route: msg.Decision{Intent: intent}})
 			if err != nil || !res.ColdStart {
 				b.Fatalf("%s/%s: %+v, %v", name, intent, res, err)
 			}

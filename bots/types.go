@@ -12,7 +12,7 @@ import (
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/intents/nlu"
 	"github.com/parleyhq/parley/internal/apierr"
-	"github.com/parleyhq/parley/ratelimit"
+	"github.com/parleyhq/parley/internal/rate"
 	"github.com/parleyhq/parley/sandbox"
 )
 
@@ -203,10 +203,10 @@ func (s Settings) Validate() error {
 			return invalid("http_allow: %q is not a host, *.domain, or IP address with an optional port", h)
 		}
 	}
-	if _, err := ratelimit.ParseRate(s.RateLimitPerBot); err != nil {
+	if _, err := rate.Parse(s.RateLimitPerBot); err != nil {
 		return invalid("rate_limit_per_bot: %s", err.Error())
 	}
-	if _, err := ratelimit.ParseRate(s.RateLimitPerUser); err != nil {
+	if _, err := rate.Parse(s.RateLimitPerUser); err != nil {
 		return invalid("rate_limit_per_user: %s", err.Error())
 	}
 	return nil
@@ -254,10 +254,10 @@ func (s Settings) BusyText() string {
 
 // RateLimits are the bot's rate limits; zero rates mean no limit. Settings
 // that fail [Settings.Validate] count as no limit.
-func (s Settings) RateLimits() ratelimit.Limits {
-	perBot, _ := ratelimit.ParseRate(s.RateLimitPerBot)
-	perUser, _ := ratelimit.ParseRate(s.RateLimitPerUser)
-	return ratelimit.Limits{Bot: perBot, Conversation: perUser}
+func (s Settings) RateLimits() rate.Limits {
+	perBot, _ := rate.Parse(s.RateLimitPerBot)
+	perUser, _ := rate.Parse(s.RateLimitPerUser)
+	return rate.Limits{Bot: perBot, Conversation: perUser}
 }
 
 // Timeout is the handler time limit.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Settings are one bot's settings for one channel (credentials and options),
@@ -38,7 +38,7 @@ type Request struct {
 // Inbound is what an adapter made of a request: events to process, or an
 // immediate response (a handshake, or a notification the bot ignores).
 type Inbound struct {
-	Events   []*intents.Event
+	Events   []*msg.Event
 	Response *Response
 	// Async asks the gateway to acknowledge the webhook with Response at once
 	// and to process Events later from the durable queue, answering through
@@ -62,7 +62,7 @@ type Adapter interface {
 	// returns an *Error with status 401 and never reaches a handler.
 	Parse(req *Request) (*Inbound, error)
 	// Render answers the platform synchronously with the turns' results.
-	Render(req *Request, results []*intents.TurnResult) (*Response, error)
+	Render(req *Request, results []*msg.TurnResult) (*Response, error)
 }
 
 // Configurer is an adapter with settings to check when a bot connects it.
@@ -198,7 +198,7 @@ type ErrorRenderer interface {
 type Sender interface {
 	// Send delivers one turn's replies to the conversation of res.Event.
 	// Failures should be *SendError so the queue knows whether to retry.
-	Send(ctx context.Context, s Settings, res *intents.TurnResult) error
+	Send(ctx context.Context, s Settings, res *msg.TurnResult) error
 }
 
 // SendError is a failed send, saying whether a retry may succeed.

@@ -3,7 +3,7 @@
 // platform's own format. Each platform lives in its own sub-package.
 //
 // An [Adapter] is pure protocol: it verifies and parses a [Request] and renders
-// [intents.TurnResult]s; it never touches Redis, Lua or HTTP routing. The
+// [msg.TurnResult]s; it never touches Redis, Lua or HTTP routing. The
 // gateway looks adapters up in a [Registry] built once at start-up.
 //
 // Concurrency: adapters are shared by all requests and must be safe for

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // typedAdapter declares a boolean and a number setting.
@@ -17,7 +17,7 @@ func (typedAdapter) Name() string { return "typed" }
 func (typedAdapter) Parse(*channels.Request) (*channels.Inbound, error) {
 	return nil, nil
 }
-func (typedAdapter) Render(*channels.Request, []*intents.TurnResult) (*channels.Response, error) {
+func (typedAdapter) Render(*channels.Request, []*msg.TurnResult) (*channels.Response, error) {
 	return nil, nil
 }
 func (typedAdapter) SettingKinds() map[string]channels.Kind {

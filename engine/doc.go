@@ -4,7 +4,7 @@
 // untouched when the handler failed.
 //
 //	eng := engine.New(engine.Config{Bots: catalog, Sessions: store, Runtime: runtime})
-//	turn, err := eng.Run(ctx, &intents.Event{Bot: "pizzabot", Channel: "web", User: "u1", Conversation: "u1", Text: "hi"})
+//	turn, err := eng.Run(ctx, &msg.Event{Bot: "pizzabot", Channel: "web", User: "u1", Conversation: "u1", Text: "hi"})
 //
 // The engine uses its surroundings through the small interfaces it
 // declares ([BotSource], [Conversations], [Runner], [Limiter]); a nil

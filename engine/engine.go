@@ -12,6 +12,7 @@ import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/apierr"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )
@@ -100,7 +101,7 @@ func New(cfg Config) *Engine {
 
 // Turn is a processed turn with the details developers need when testing.
 type Turn struct {
-	intents.TurnResult
+	msg.TurnResult
 	// Version is the handler version that ran; 0 when no handler ran.
 	Version int `json:"version,omitempty"`
 	// Logs are the handler's log() lines.
@@ -120,7 +121,7 @@ type Turn struct {
 // Run processes one event. It returns an error only when the turn could not
 // be processed at all (unknown bot, store unavailable); a failing handler is
 // a Turn with Outcome error or timeout and the bot's error reply.
-func (e *Engine) Run(ctx context.Context, ev *intents.Event) (*Turn, error) {
+func (e *Engine) Run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	start := time.Now()
 	t, err := e.run(ctx, ev)
 	if err == nil && !t.Duplicate {
@@ -132,7 +133,7 @@ func (e *Engine) Run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 	return t, err
 }
 
-func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
+func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	bot, err := e.bots.Bot(ctx, ev.Bot)
 	if err != nil {
 		if errors.Is(err, bots.ErrBotNotFound) {
@@ -183,23 +184,23 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 		Classifier: bot.Classifier,
 		Threshold:  bot.Threshold(),
 	})
-	if d.Source == intents.SourceClassifier || d.Source == intents.SourceFallback {
+	if d.Source == msg.SourceClassifier || d.Source == msg.SourceFallback {
 		addSlots(ev, bot)
 	}
-	t := &Turn{TurnResult: intents.TurnResult{Event: ev, Conversation: ev.Conversation, Decision: d},
+	t := &Turn{TurnResult: msg.TurnResult{Event: ev, Conversation: ev.Conversation, Decision: d},
 		NewConversation: st.New(), RoutingTime: time.Since(routeStart)}
-	var inv sandbox.Invocation // the handler's invocation, recorded once the turn is settled
+	var inv msg.Invocation // the handler's invocation, recorded once the turn is settled
 	next := st.State
 	next.Expect = ""
 	next.Turns++
 
-	if d.Source == intents.SourceBuiltin {
-		t.Outcome = intents.OutcomeFallback
-		t.Replies = []intents.Reply{{Text: bot.Settings.FallbackText()}}
+	if d.Source == msg.SourceBuiltin {
+		t.Outcome = msg.OutcomeFallback
+		t.Replies = []msg.Reply{{Text: bot.Settings.FallbackText()}}
 		// A greeting or goodbye the bot does not handle itself.
 		if text, end, ok := intents.BuiltinAnswer(ev.Intent); ok {
-			t.Outcome = intents.OutcomeHandled
-			t.Replies = []intents.Reply{{Text: text}}
+			t.Outcome = msg.OutcomeHandled
+			t.Replies = []msg.Reply{{Text: text}}
 			t.EndConversation = end
 		}
 	} else {
@@ -226,8 +227,8 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 			if rerr := e.sessions.Release(ctx, st); rerr != nil {
 				e.log.Warn("release conversation after a rejected turn", "bot", bot.Name, "err", rerr)
 			}
-			e.record(ctx, sandbox.Invocation{Bot: bot.Name, Intent: d.Intent, Version: h.Version,
-				Channel: ev.Channel, Conversation: ev.Conversation, Start: time.Now(), Outcome: sandbox.OutcomeRejected,
+			e.record(ctx, msg.Invocation{Bot: bot.Name, Intent: d.Intent, Version: h.Version,
+				Channel: ev.Channel, Conversation: ev.Conversation, Start: time.Now(), Outcome: msg.CallRejected,
 				Error: "too many turns running (max_concurrent_turns)"})
 			return nil, &BusyError{Bot: bot.Name, Reply: bot.Settings.BusyText(), RetryAfter: time.Second,
 				Limit: LimitConcurrency}
@@ -244,11 +245,11 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 			e.record(ctx, inv)
 			return e.failed(ctx, t, bot, err), nil
 		}
-		t.Outcome = intents.OutcomeHandled
-		if d.Source == intents.SourceFallback {
-			t.Outcome = intents.OutcomeFallback
+		t.Outcome = msg.OutcomeHandled
+		if d.Source == msg.SourceFallback {
+			t.Outcome = msg.OutcomeFallback
 		}
-		t.Replies = []intents.Reply{res.Reply}
+		t.Replies = []msg.Reply{res.Reply}
 		t.EndConversation = res.Reply.EndConversation
 		next.Data = res.Session
 		next.Expect = res.Reply.Expect
@@ -290,7 +291,7 @@ func (e *Engine) run(ctx context.Context, ev *intents.Event) (*Turn, error) {
 
 // anonymous is an invocation without what could identify its user: the
 // conversation, the handler's log lines and its error.
-func anonymous(inv sandbox.Invocation) sandbox.Invocation {
+func anonymous(inv msg.Invocation) msg.Invocation {
 	inv.Channel, inv.Conversation, inv.Logs, inv.Error = "", "", nil, ""
 	return inv
 }
@@ -324,7 +325,7 @@ func pin(pins map[string]int, bot *bots.Bot, intent string, version int) map[str
 
 // record reports an invocation to the recorder, if there is one and a
 // handler ran.
-func (e *Engine) record(ctx context.Context, inv sandbox.Invocation) {
+func (e *Engine) record(ctx context.Context, inv msg.Invocation) {
 	if e.invocations != nil && inv.Bot != "" {
 		e.invocations.Record(ctx, inv)
 	}
@@ -332,12 +333,12 @@ func (e *Engine) record(ctx context.Context, inv sandbox.Invocation) {
 
 func (e *Engine) failed(ctx context.Context, t *Turn, bot *bots.Bot, err error) *Turn {
 	t.Err = err
-	t.Outcome = intents.OutcomeError
+	t.Outcome = msg.OutcomeError
 	var se *sandbox.ScriptError
 	if errors.As(err, &se) && se.Kind == sandbox.KindTimeout {
-		t.Outcome = intents.OutcomeTimeout
+		t.Outcome = msg.OutcomeTimeout
 	}
-	t.Replies = []intents.Reply{{Text: bot.Settings.ErrorText()}}
+	t.Replies = []msg.Reply{{Text: bot.Settings.ErrorText()}}
 	e.log.WarnContext(ctx, "handler failed", "bot", bot.Name, "intent", t.Decision.Intent, "version", t.Version,
 		"conversation", t.Conversation, "outcome", t.Outcome, "err", err)
 	return t
@@ -366,7 +367,7 @@ func clip(ctx context.Context, timeout time.Duration) time.Duration {
 
 // addSlots puts the slot values the bot's model finds in the text into
 // ev.Slots, keeping those the platform already gave.
-func addSlots(ev *intents.Event, bot *bots.Bot) {
+func addSlots(ev *msg.Event, bot *bots.Bot) {
 	if bot.Model == nil || ev.Text == "" {
 		return
 	}
@@ -392,7 +393,7 @@ func historyEntry(t *Turn) *sessions.HistoryEntry {
 	return h
 }
 
-func firstText(replies []intents.Reply) string {
+func firstText(replies []msg.Reply) string {
 	if len(replies) == 0 {
 		return ""
 	}
@@ -410,7 +411,7 @@ type Conversation struct {
 }
 
 // Describe returns a conversation's state and history, for the management API.
-func (e *Engine) Describe(ctx context.Context, bot string, conv intents.ConversationKey) (any, error) {
+func (e *Engine) Describe(ctx context.Context, bot string, conv msg.ConversationKey) (any, error) {
 	st, ok, err := e.sessions.Get(ctx, bot, conv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)

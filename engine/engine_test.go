@@ -10,7 +10,8 @@ import (
 
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/intents"
-	"github.com/parleyhq/parley/ratelimit"
+	"github.com/parleyhq/parley/internal/ratelimit"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )
@@ -37,7 +38,7 @@ func newRig(t testing.TB, bot *bots.Bot, edit ...func(*Config)) *rig {
 	r := &rig{t: t, bot: bot, bots: &fakeBots{bots: map[string]*bots.Bot{bot.Name: bot}},
 		store: newFakeConversations(t), limiter: &fakeLimiter{decision: ratelimit.Decision{Allowed: true}}, rec: &recorder{}}
 	r.runner = &fakeRunner{handle: func(_ context.Context, c sandbox.Call) (sandbox.Result, error) {
-		return sandbox.Result{Reply: intents.Reply{Text: c.Key.Intent + " says hi"}, Session: c.Session,
+		return sandbox.Result{Reply: msg.Reply{Text: c.Key.Intent + " says hi"}, Session: c.Session,
 			Logs: []string{"ran " + c.Key.Intent}}, nil
 	}}
 	cfg := Config{Bots: r.bots, Sessions: r.store, Runtime: r.runner, Limiter: r.limiter, Observer: r.rec, Invocations: r.rec}
@@ -58,13 +59,13 @@ func shopBot(handlers ...string) *bots.Bot {
 }
 
 // event is a web message of conversation conv.
-func event(conv, text, intent string) *intents.Event {
-	return &intents.Event{Bot: "shop", Channel: "web", User: conv, Conversation: conv, Text: text, Intent: intent}
+func event(conv, text, intent string) *msg.Event {
+	return &msg.Event{Bot: "shop", Channel: "web", User: conv, Conversation: conv, Text: text, Intent: intent}
 }
 
 // run runs a turn that must succeed. A turn that waits for a
 // conversation some earlier turn never gave back fails instead of hanging.
-func (r *rig) run(ev *intents.Event) *Turn {
+func (r *rig) run(ev *msg.Event) *Turn {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -78,7 +79,7 @@ func (r *rig) run(ev *intents.Event) *Turn {
 // state returns the stored state of conversation conv of the web channel.
 func (r *rig) state(conv string) (sessions.State, bool) {
 	r.t.Helper()
-	st, ok, err := r.store.Get(context.Background(), "shop", intents.KeyOf("web", conv))
+	st, ok, err := r.store.Get(context.Background(), "shop", msg.KeyOf("web", conv))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -90,32 +91,32 @@ func TestRunRoutesTheTurn(t *testing.T) {
 		name     string
 		handlers []string
 		expect   string // the intent the stored state expects
-		ev       *intents.Event
+		ev       *msg.Event
 		intent   string
-		source   intents.Source
-		outcome  intents.Outcome
+		source   msg.Source
+		outcome  msg.Outcome
 		reply    string
 		handler  bool // a handler ran
 		end      bool
 	}{
 		{name: "platform intent", handlers: []string{"Order"}, ev: event("u1", "pizza", "Order"),
-			intent: "Order", source: intents.SourcePlatform, outcome: intents.OutcomeHandled, reply: "Order says hi", handler: true},
+			intent: "Order", source: msg.SourcePlatform, outcome: msg.OutcomeHandled, reply: "Order says hi", handler: true},
 		{name: "expected intent", handlers: []string{"Order", "Size"}, expect: "Size", ev: event("u1", "large", ""),
-			intent: "Size", source: intents.SourceExpect, outcome: intents.OutcomeHandled, reply: "Size says hi", handler: true},
+			intent: "Size", source: msg.SourceExpect, outcome: msg.OutcomeHandled, reply: "Size says hi", handler: true},
 		{name: "expected intent the bot no longer has", handlers: []string{"Order", intents.FallbackIntent}, expect: "Gone",
-			ev: event("u1", "large", ""), intent: intents.FallbackIntent, source: intents.SourceFallback,
-			outcome: intents.OutcomeFallback, reply: "fallback says hi", handler: true},
+			ev: event("u1", "large", ""), intent: intents.FallbackIntent, source: msg.SourceFallback,
+			outcome: msg.OutcomeFallback, reply: "fallback says hi", handler: true},
 		{name: "fallback handler", handlers: []string{"Order", intents.FallbackIntent}, ev: event("u1", "what?", ""),
-			intent: intents.FallbackIntent, source: intents.SourceFallback, outcome: intents.OutcomeFallback,
+			intent: intents.FallbackIntent, source: msg.SourceFallback, outcome: msg.OutcomeFallback,
 			reply: "fallback says hi", handler: true},
 		{name: "nothing matches", handlers: []string{"Order"}, ev: event("u1", "what?", ""),
-			source: intents.SourceBuiltin, outcome: intents.OutcomeFallback, reply: "Sorry, say again?"},
+			source: msg.SourceBuiltin, outcome: msg.OutcomeFallback, reply: "Sorry, say again?"},
 		{name: "welcome without a handler", handlers: []string{"Order"}, ev: event("u1", "", intents.WelcomeIntent),
-			source: intents.SourceBuiltin, outcome: intents.OutcomeHandled, reply: intents.DefaultWelcomeText},
+			source: msg.SourceBuiltin, outcome: msg.OutcomeHandled, reply: intents.DefaultWelcomeText},
 		{name: "stop without a handler", handlers: []string{"Order"}, expect: "Order", ev: event("u1", "", intents.StopIntent),
-			source: intents.SourceBuiltin, outcome: intents.OutcomeHandled, reply: intents.DefaultGoodbyeText, end: true},
+			source: msg.SourceBuiltin, outcome: msg.OutcomeHandled, reply: intents.DefaultGoodbyeText, end: true},
 		{name: "stop with a handler", handlers: []string{"Order", intents.StopIntent}, ev: event("u1", "", intents.StopIntent),
-			intent: intents.StopIntent, source: intents.SourcePlatform, outcome: intents.OutcomeHandled,
+			intent: intents.StopIntent, source: msg.SourcePlatform, outcome: msg.OutcomeHandled,
 			reply: "stop says hi", handler: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,7 +166,7 @@ func TestHandlerPassesTheBotsBoundsAndTheSession(t *testing.T) {
 	bot := shopBot("Order")
 	bot.Settings = bots.Settings{TimeoutMS: 700, MaxSessionBytes: 1000, MaxReplyBytes: 500, HTTPAllow: []string{"api.example.com"}}
 	r := newRig(t, bot)
-	r.store.put("shop", intents.KeyOf("web", "u1"), sessions.State{Turns: 1, Data: map[string]any{"cart": "margherita"}})
+	r.store.put("shop", msg.KeyOf("web", "u1"), sessions.State{Turns: 1, Data: map[string]any{"cart": "margherita"}})
 	r.run(event("u1", "pizza", "Order"))
 	c := r.runner.calls[0]
 	if c.Key != (sandbox.PoolKey{Bot: "shop", Intent: "Order", Version: 1}) {
@@ -184,16 +185,16 @@ func TestExpectRoutesTheNextTurn(t *testing.T) {
 	r := newRig(t, shopBot("Order", "Size"))
 	r.runner.handle = func(_ context.Context, c sandbox.Call) (sandbox.Result, error) {
 		if c.Key.Intent == "Order" {
-			return sandbox.Result{Reply: intents.Reply{Text: "Which size?", Expect: "Size"}, Session: c.Session}, nil
+			return sandbox.Result{Reply: msg.Reply{Text: "Which size?", Expect: "Size"}, Session: c.Session}, nil
 		}
-		return sandbox.Result{Reply: intents.Reply{Text: "A large one."}, Session: c.Session}, nil
+		return sandbox.Result{Reply: msg.Reply{Text: "A large one."}, Session: c.Session}, nil
 	}
 	r.run(event("u1", "pizza", "Order"))
 	if st, _ := r.state("u1"); st.Expect != "Size" {
 		t.Fatalf("stored expect %q", st.Expect)
 	}
 	turn := r.run(event("u1", "large", ""))
-	if turn.Decision.Intent != "Size" || turn.Decision.Source != intents.SourceExpect || turn.Replies[0].Text != "A large one." {
+	if turn.Decision.Intent != "Size" || turn.Decision.Source != msg.SourceExpect || turn.Replies[0].Text != "A large one." {
 		t.Fatalf("second turn %+v", turn.TurnResult)
 	}
 	// The expectation holds for one turn only.
@@ -206,15 +207,15 @@ func TestFailedHandlerChangesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		err     error
-		outcome intents.Outcome
-		inv     sandbox.Outcome
+		outcome msg.Outcome
+		inv     msg.CallOutcome
 	}{
 		{"lua error", &sandbox.ScriptError{Script: "Order", Kind: sandbox.KindRuntime, Line: 3, Message: "boom"},
-			intents.OutcomeError, sandbox.OutcomeError},
+			msg.OutcomeError, msg.CallError},
 		{"timeout", &sandbox.ScriptError{Script: "Order", Kind: sandbox.KindTimeout, Message: "timed out"},
-			intents.OutcomeTimeout, sandbox.OutcomeTimeout},
+			msg.OutcomeTimeout, msg.CallTimeout},
 		{"limit", &sandbox.ScriptError{Script: "Order", Kind: sandbox.KindLimit, Message: "reply too large"},
-			intents.OutcomeError, sandbox.OutcomeLimit},
+			msg.OutcomeError, msg.CallLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bot := shopBot("Order")
@@ -222,7 +223,7 @@ func TestFailedHandlerChangesNothing(t *testing.T) {
 			r := newRig(t, bot)
 			before := sessions.State{Turns: 2, Expect: "Order", Data: map[string]any{"cart": "margherita"},
 				Versions: map[string]int{"Order": 1}}
-			r.store.put("shop", intents.KeyOf("web", "u1"), before)
+			r.store.put("shop", msg.KeyOf("web", "u1"), before)
 			r.runner.handle = func(_ context.Context, c sandbox.Call) (sandbox.Result, error) {
 				c.Session["cart"] = "changed by a failed handler"
 				return sandbox.Result{Logs: []string{"about to fail"}}, tc.err
@@ -296,7 +297,7 @@ func TestEndConversationStartsOver(t *testing.T) {
 	r.runner.handle = func(_ context.Context, c sandbox.Call) (sandbox.Result, error) {
 		n, _ := c.Session["n"].(float64)
 		c.Session["n"] = n + 1
-		return sandbox.Result{Reply: intents.Reply{Text: fmt.Sprint(n + 1), EndConversation: c.Event.Text == "bye"},
+		return sandbox.Result{Reply: msg.Reply{Text: fmt.Sprint(n + 1), EndConversation: c.Event.Text == "bye"},
 			Session: c.Session}, nil
 	}
 	for i, step := range []struct {
@@ -335,7 +336,7 @@ func TestBusyBotRejectsTurnsBeyondItsLimit(t *testing.T) {
 			close(started)
 			<-unblock
 		}
-		return sandbox.Result{Reply: intents.Reply{Text: "done"}, Session: c.Session}, nil
+		return sandbox.Result{Reply: msg.Reply{Text: "done"}, Session: c.Session}, nil
 	}
 	slow := make(chan error, 1)
 	go func() {
@@ -353,7 +354,7 @@ func TestBusyBotRejectsTurnsBeyondItsLimit(t *testing.T) {
 		busy.Bot != "shop" || busy.RetryAfter <= 0 {
 		t.Errorf("busy error %+v", busy)
 	}
-	if invs := r.rec.invocations(); len(invs) != 1 || invs[0].Outcome != sandbox.OutcomeRejected || invs[0].Conversation != "quick" {
+	if invs := r.rec.invocations(); len(invs) != 1 || invs[0].Outcome != msg.CallRejected || invs[0].Conversation != "quick" {
 		t.Errorf("invocations %+v, want the rejected call", invs)
 	}
 	if _, ok := r.state("quick"); ok {
@@ -365,7 +366,7 @@ func TestBusyBotRejectsTurnsBeyondItsLimit(t *testing.T) {
 		t.Fatalf("the running turn: %v", err)
 	}
 	// The slot is free again.
-	if turn := r.run(event("quick", "pizza", "Order")); turn.Outcome != intents.OutcomeHandled {
+	if turn := r.run(event("quick", "pizza", "Order")); turn.Outcome != msg.OutcomeHandled {
 		t.Fatalf("after the running turn: %s", turn.Outcome)
 	}
 	if _, releases, commits := r.store.counts(); releases != 1 || commits != 2 {
@@ -422,7 +423,7 @@ func TestNoLimiterMeansNoRateLimits(t *testing.T) {
 			bot.Settings.RateLimitPerUser = "1/h"
 			r := newRig(t, bot, func(c *Config) { c.Limiter = tc.limiter })
 			for range 3 {
-				if turn := r.run(event("u1", "pizza", "Order")); turn.Outcome != intents.OutcomeHandled {
+				if turn := r.run(event("u1", "pizza", "Order")); turn.Outcome != msg.OutcomeHandled {
 					t.Fatalf("outcome %s", turn.Outcome)
 				}
 			}
@@ -501,7 +502,7 @@ func TestSensitiveTurnsAreNotStored(t *testing.T) {
 		t.Run(fmt.Sprint("sensitive=", sensitive), func(t *testing.T) {
 			r := newRig(t, shopBot("Balance"))
 			r.runner.handle = func(_ context.Context, c sandbox.Call) (sandbox.Result, error) {
-				return sandbox.Result{Reply: intents.Reply{Text: "Your balance is 42.", Sensitive: sensitive}, Session: c.Session}, nil
+				return sandbox.Result{Reply: msg.Reply{Text: "Your balance is 42.", Sensitive: sensitive}, Session: c.Session}, nil
 			}
 			ev := event("u1", "my pin is 1234", "Balance")
 			ev.ID = "msg-1"
@@ -530,7 +531,7 @@ func TestSensitiveTurnsAreNotStored(t *testing.T) {
 func TestDescribeReadsStateAndHistory(t *testing.T) {
 	r := newRig(t, shopBot("Order"))
 	r.run(event("u1", "pizza", "Order"))
-	got, err := r.eng.Describe(context.Background(), "shop", intents.KeyOf("web", "u1"))
+	got, err := r.eng.Describe(context.Background(), "shop", msg.KeyOf("web", "u1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +540,7 @@ func TestDescribeReadsStateAndHistory(t *testing.T) {
 		conv.State.Turns != 1 || len(conv.History) != 1 || conv.History[0].Text != "pizza" {
 		t.Fatalf("described %+v", conv)
 	}
-	got, err = r.eng.Describe(context.Background(), "shop", intents.KeyOf("web", "nobody"))
+	got, err = r.eng.Describe(context.Background(), "shop", msg.KeyOf("web", "nobody"))
 	if err != nil || got.(*Conversation).Active {
 		t.Fatalf("unknown conversation: %+v, %v", got, err)
 	}
@@ -576,7 +577,7 @@ end`)},
 
 	for i, want := range []string{"count 1", "count 2"} {
 		turn := r.run(event("u1", "again", "Count"))
-		if turn.Outcome != intents.OutcomeHandled || turn.Replies[0].Text != want {
+		if turn.Outcome != msg.OutcomeHandled || turn.Replies[0].Text != want {
 			t.Fatalf("turn %d: %s %+v (%v)", i, turn.Outcome, turn.Replies, turn.Err)
 		}
 		if len(turn.Logs) != 1 || turn.Logs[0] != fmt.Sprint("turn ", i+1) {
@@ -589,11 +590,11 @@ end`)},
 
 	broken := r.run(event("u1", "", "Broken"))
 	var se *sandbox.ScriptError
-	if broken.Outcome != intents.OutcomeError || !errors.As(broken.Err, &se) || se.Line != 3 {
+	if broken.Outcome != msg.OutcomeError || !errors.As(broken.Err, &se) || se.Line != 3 {
 		t.Fatalf("broken handler: %s, %v", broken.Outcome, broken.Err)
 	}
 	loop := r.run(event("u1", "", "Loop"))
-	if loop.Outcome != intents.OutcomeTimeout || loop.Version != 2 {
+	if loop.Outcome != msg.OutcomeTimeout || loop.Version != 2 {
 		t.Fatalf("endless handler: %s (version %d), %v", loop.Outcome, loop.Version, loop.Err)
 	}
 	if st, _ := r.state("u1"); st.Data["n"] != 2.0 || st.Turns != 2 {

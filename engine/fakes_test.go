@@ -8,8 +8,9 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/bots"
-	"github.com/parleyhq/parley/intents"
-	"github.com/parleyhq/parley/ratelimit"
+	"github.com/parleyhq/parley/internal/rate"
+	"github.com/parleyhq/parley/internal/ratelimit"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )
@@ -45,11 +46,11 @@ type fakeConversations struct {
 	BeginErr, CommitErr error
 
 	mu       sync.Mutex
-	locks    map[intents.ConversationKey]chan struct{}
-	states   map[intents.ConversationKey]sessions.State
-	history  map[intents.ConversationKey][]sessions.HistoryEntry
+	locks    map[msg.ConversationKey]chan struct{}
+	states   map[msg.ConversationKey]sessions.State
+	history  map[msg.ConversationKey][]sessions.HistoryEntry
 	answers  map[string][]byte // by conversation key and message id
-	open     map[*sessions.Turn]intents.ConversationKey
+	open     map[*sessions.Turn]msg.ConversationKey
 	messages map[*sessions.Turn]string
 	begins   int
 	releases int
@@ -57,9 +58,9 @@ type fakeConversations struct {
 }
 
 func newFakeConversations(t testing.TB) *fakeConversations {
-	f := &fakeConversations{t: t, locks: map[intents.ConversationKey]chan struct{}{},
-		states: map[intents.ConversationKey]sessions.State{}, history: map[intents.ConversationKey][]sessions.HistoryEntry{},
-		answers: map[string][]byte{}, open: map[*sessions.Turn]intents.ConversationKey{},
+	f := &fakeConversations{t: t, locks: map[msg.ConversationKey]chan struct{}{},
+		states: map[msg.ConversationKey]sessions.State{}, history: map[msg.ConversationKey][]sessions.HistoryEntry{},
+		answers: map[string][]byte{}, open: map[*sessions.Turn]msg.ConversationKey{},
 		messages: map[*sessions.Turn]string{}}
 	t.Cleanup(func() {
 		f.mu.Lock()
@@ -71,7 +72,7 @@ func newFakeConversations(t testing.TB) *fakeConversations {
 	return f
 }
 
-func (f *fakeConversations) lock(key intents.ConversationKey) chan struct{} {
+func (f *fakeConversations) lock(key msg.ConversationKey) chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	l := f.locks[key]
@@ -82,12 +83,12 @@ func (f *fakeConversations) lock(key intents.ConversationKey) chan struct{} {
 	return l
 }
 
-func (f *fakeConversations) Begin(ctx context.Context, bot string, conv intents.ConversationKey,
+func (f *fakeConversations) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	opts sessions.Options) (*sessions.Turn, error) {
 	if f.BeginErr != nil {
 		return nil, f.BeginErr
 	}
-	key := intents.KeyOf(bot, string(conv))
+	key := msg.KeyOf(bot, string(conv))
 	l := f.lock(key)
 	select {
 	case l <- struct{}{}:
@@ -110,7 +111,7 @@ func (f *fakeConversations) Begin(ctx context.Context, bot string, conv intents.
 	return t, nil
 }
 
-func (f *fakeConversations) finish(t *sessions.Turn, what string) (intents.ConversationKey, bool) {
+func (f *fakeConversations) finish(t *sessions.Turn, what string) (msg.ConversationKey, bool) {
 	key, ok := f.open[t]
 	if !ok {
 		f.t.Errorf("%s of a turn that is not open", what)
@@ -159,24 +160,24 @@ func (f *fakeConversations) Release(_ context.Context, t *sessions.Turn) error {
 	return nil
 }
 
-func (f *fakeConversations) Get(_ context.Context, bot string, conv intents.ConversationKey) (sessions.State, bool, error) {
+func (f *fakeConversations) Get(_ context.Context, bot string, conv msg.ConversationKey) (sessions.State, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st, ok := f.states[intents.KeyOf(bot, string(conv))]
+	st, ok := f.states[msg.KeyOf(bot, string(conv))]
 	return clone(f.t, st), ok, nil
 }
 
-func (f *fakeConversations) History(_ context.Context, bot string, conv intents.ConversationKey) ([]sessions.HistoryEntry, error) {
+func (f *fakeConversations) History(_ context.Context, bot string, conv msg.ConversationKey) ([]sessions.HistoryEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]sessions.HistoryEntry(nil), f.history[intents.KeyOf(bot, string(conv))]...), nil
+	return append([]sessions.HistoryEntry(nil), f.history[msg.KeyOf(bot, string(conv))]...), nil
 }
 
 // put stores a conversation's state, as an earlier turn would have.
-func (f *fakeConversations) put(bot string, conv intents.ConversationKey, st sessions.State) {
+func (f *fakeConversations) put(bot string, conv msg.ConversationKey, st sessions.State) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.states[intents.KeyOf(bot, string(conv))] = clone(f.t, st)
+	f.states[msg.KeyOf(bot, string(conv))] = clone(f.t, st)
 }
 
 // counts returns how many turns began, were released and were committed.
@@ -236,10 +237,10 @@ type fakeLimiter struct {
 
 	mu    sync.Mutex
 	asked []string // bot and conversation of each call
-	lims  []ratelimit.Limits
+	lims  []rate.Limits
 }
 
-func (f *fakeLimiter) Allow(_ context.Context, bot, conversation string, lim ratelimit.Limits) ratelimit.Decision {
+func (f *fakeLimiter) Allow(_ context.Context, bot, conversation string, lim rate.Limits) ratelimit.Decision {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, bot+" "+conversation)
@@ -250,11 +251,11 @@ func (f *fakeLimiter) Allow(_ context.Context, bot, conversation string, lim rat
 // recorder keeps the invocations and turns an engine reports.
 type recorder struct {
 	mu    sync.Mutex
-	invs  []sandbox.Invocation
+	invs  []msg.Invocation
 	turns []*Turn
 }
 
-func (r *recorder) Record(_ context.Context, inv sandbox.Invocation) {
+func (r *recorder) Record(_ context.Context, inv msg.Invocation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.invs = append(r.invs, inv)
@@ -266,10 +267,10 @@ func (r *recorder) TurnDone(_ context.Context, t *Turn) {
 	r.turns = append(r.turns, t)
 }
 
-func (r *recorder) invocations() []sandbox.Invocation {
+func (r *recorder) invocations() []msg.Invocation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]sandbox.Invocation(nil), r.invs...)
+	return append([]msg.Invocation(nil), r.invs...)
 }
 
 func (r *recorder) observed() int {

@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/bots"
-	"github.com/parleyhq/parley/intents"
-	"github.com/parleyhq/parley/ratelimit"
-	"github.com/parleyhq/parley/sandbox"
+	"github.com/parleyhq/parley/internal/ratelimit"
+	"github.com/parleyhq/parley/msg"
 )
 
 // ErrBusy is matched (errors.Is) by the *BusyError that Run returns when a
@@ -80,7 +79,7 @@ func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 // InvocationRecorder receives the metering record of every handler call,
 // rejected ones included. It must not block.
 type InvocationRecorder interface {
-	Record(ctx context.Context, inv sandbox.Invocation)
+	Record(ctx context.Context, inv msg.Invocation)
 }
 
 // DefaultBusyWait is how long a turn waits at most for its bot's
@@ -153,7 +152,7 @@ func (e *Engine) busyWait(timeout time.Duration) time.Duration {
 // once the conversation is taken and the message is known to be new (a
 // platform's retry of an answered message gets its answer from memory and
 // is not counted), and releases the conversation when the turn is refused.
-func (e *Engine) rateLimit(ctx context.Context, bot *bots.Bot, ev *intents.Event) error {
+func (e *Engine) rateLimit(ctx context.Context, bot *bots.Bot, ev *msg.Event) error {
 	if e.limiter == nil {
 		return nil
 	}

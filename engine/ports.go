@@ -5,8 +5,9 @@ import (
 	"reflect"
 
 	"github.com/parleyhq/parley/bots"
-	"github.com/parleyhq/parley/intents"
-	"github.com/parleyhq/parley/ratelimit"
+	"github.com/parleyhq/parley/internal/rate"
+	"github.com/parleyhq/parley/internal/ratelimit"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )
@@ -40,7 +41,7 @@ type Conversations interface {
 	// committed, the Turn carries the remembered answer in Duplicate.
 	// It fails with an error matching sessions.ErrErased when the
 	// conversation or its user was erased after opts.Received.
-	Begin(ctx context.Context, bot string, conv intents.ConversationKey, opts sessions.Options) (*sessions.Turn, error)
+	Begin(ctx context.Context, bot string, conv msg.ConversationKey, opts sessions.Options) (*sessions.Turn, error)
 	// Commit saves c atomically (state, history entry, remembered answer)
 	// and frees the conversation. On error nothing was written; an erasure
 	// meanwhile fails with an error matching sessions.ErrErased.
@@ -50,9 +51,9 @@ type Conversations interface {
 	Release(ctx context.Context, t *sessions.Turn) error
 	// Get returns a conversation's state without taking it; ok is false
 	// when it has none.
-	Get(ctx context.Context, bot string, conv intents.ConversationKey) (st sessions.State, ok bool, err error)
+	Get(ctx context.Context, bot string, conv msg.ConversationKey) (st sessions.State, ok bool, err error)
 	// History returns the conversation's recent turns, newest first.
-	History(ctx context.Context, bot string, conv intents.ConversationKey) ([]sessions.HistoryEntry, error)
+	History(ctx context.Context, bot string, conv msg.ConversationKey) ([]sessions.HistoryEntry, error)
 }
 
 // Runner runs one handler call in the sandbox.
@@ -71,7 +72,7 @@ type Limiter interface {
 	// allowed, counts it. Zero limits allow the turn. Allow fails open:
 	// when it cannot tell, the turn is allowed. A refusal names the limit
 	// (Scope) and when the turn would be allowed (RetryAfter).
-	Allow(ctx context.Context, bot, conversation string, lim ratelimit.Limits) ratelimit.Decision
+	Allow(ctx context.Context, bot, conversation string, lim rate.Limits) ratelimit.Decision
 }
 
 // isNil reports whether v is nil or a nil pointer inside an interface, such

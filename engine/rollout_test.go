@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/bots"
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )
@@ -44,12 +44,12 @@ func newRolloutRig(t *testing.T) *rolloutRig {
 // say runs a turn of conversation conv and returns the version that answered.
 func (r *rolloutRig) say(conv, text string) int {
 	r.t.Helper()
-	turn, err := r.eng.Run(context.Background(), &intents.Event{Bot: "shop", Channel: "web", User: conv, Conversation: conv,
+	turn, err := r.eng.Run(context.Background(), &msg.Event{Bot: "shop", Channel: "web", User: conv, Conversation: conv,
 		Intent: "Order", Text: text})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if turn.Outcome != intents.OutcomeHandled {
+	if turn.Outcome != msg.OutcomeHandled {
 		r.t.Fatalf("turn of %s: outcome %s, err %v", conv, turn.Outcome, turn.Err)
 	}
 	if want := fmt.Sprintf("v%d", turn.Version); turn.Replies[0].Text != want {
@@ -108,7 +108,7 @@ func TestConversationsKeepTheirVersion(t *testing.T) {
 	r.expect(inside, 2)
 	r.expect(outside, 1)
 	// The pin is in the session state, saved with the turn.
-	st, _, err := r.ses.Get(ctx, "shop", intents.KeyOf("web", inside))
+	st, _, err := r.ses.Get(ctx, "shop", msg.KeyOf("web", inside))
 	must(err)
 	if st.Versions["Order"] != 2 {
 		t.Fatalf("session of %s pins %v", inside, st.Versions)

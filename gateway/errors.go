@@ -9,8 +9,8 @@ import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/engine"
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/apierr"
+	"github.com/parleyhq/parley/msg"
 )
 
 var (
@@ -64,11 +64,11 @@ func hookRefusal(err error) bool {
 // bot's busy reply as an ordinary answer, so the user hears or reads it.
 // It is nil for other errors and other channels, which get 429 with
 // Retry-After.
-func busyAnswer(adapter channels.Adapter, ev *intents.Event, err error) *intents.TurnResult {
+func busyAnswer(adapter channels.Adapter, ev *msg.Event, err error) *msg.TurnResult {
 	var be *engine.BusyError
 	if _, ok := adapter.(channels.ErrorRenderer); !ok || !errors.As(err, &be) {
 		return nil
 	}
-	return &intents.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: intents.OutcomeError,
-		Replies: []intents.Reply{{Text: be.Reply}}}
+	return &msg.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: msg.OutcomeError,
+		Replies: []msg.Reply{{Text: be.Reply}}}
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/web"
 	"github.com/parleyhq/parley/engine"
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/apierr"
-	"github.com/parleyhq/parley/queue"
+	"github.com/parleyhq/parley/internal/queue"
+	"github.com/parleyhq/parley/msg"
 )
 
 // TestRateLimitedAnswer: a turn over a rate limit is a 429 "rate_limited"
@@ -48,7 +48,7 @@ func TestQueueFullAnswer(t *testing.T) {
 // TestBusyAnswerInChannel: channels that render their own errors get the
 // busy reply as an answer; the web channel gets none (it answers 429).
 func TestBusyAnswerInChannel(t *testing.T) {
-	ev := &intents.Event{Bot: "b", Conversation: "c1"}
+	ev := &msg.Event{Bot: "b", Conversation: "c1"}
 	busy := &engine.BusyError{Bot: "b", Reply: "Slow down", Limit: engine.LimitPerBot}
 	r := busyAnswer(twilio.New(twilio.Config{}), ev, fmt.Errorf("x: %w", busy))
 	if r == nil || len(r.Replies) != 1 || r.Replies[0].Text != "Slow down" || r.Event != ev {

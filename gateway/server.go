@@ -13,18 +13,18 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/engine"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/httpx"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Dispatcher runs one conversation turn.
 type Dispatcher interface {
-	Run(ctx context.Context, ev *intents.Event) (*engine.Turn, error)
+	Run(ctx context.Context, ev *msg.Event) (*engine.Turn, error)
 }
 
 // Catalog finds bots; *bots.Catalog implements it.
@@ -36,7 +36,7 @@ type Catalog interface {
 // implements it.
 type Queue interface {
 	// Enqueue stores an event; false means the delivery was seen before.
-	Enqueue(ctx context.Context, ev *intents.Event) (bool, error)
+	Enqueue(ctx context.Context, ev *msg.Event) (bool, error)
 }
 
 // Pinger reports whether the shared store is reachable.
@@ -269,7 +269,7 @@ func (s *Server) hook(c *gin.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, b.Budget())
 		defer cancel()
 	}
-	results := make([]*intents.TurnResult, 0, len(in.Events))
+	results := make([]*msg.TurnResult, 0, len(in.Events))
 	for _, ev := range in.Events {
 		t, err := s.cfg.Dispatcher.Run(ctx, ev)
 		if err != nil {

@@ -1,16 +1,6 @@
 package intents
 
-// Source says how a turn's intent was chosen.
-type Source string
-
-// Sources, in routing precedence order.
-const (
-	SourcePlatform   Source = "platform"
-	SourceExpect     Source = "expect"
-	SourceClassifier Source = "classifier"
-	SourceFallback   Source = "fallback"
-	SourceBuiltin    Source = "builtin"
-)
+import "github.com/parleyhq/parley/msg"
 
 // FallbackIntent is the handler that answers turns no other handler matched.
 const FallbackIntent = "fallback"
@@ -62,17 +52,11 @@ func BuiltinAnswer(intent string) (text string, end, ok bool) {
 	return "", false, false
 }
 
-// Candidate is one intent a classifier considered, with its confidence.
-type Candidate struct {
-	Intent     string  `json:"intent"`
-	Confidence float64 `json:"confidence"`
-}
-
 // Classifier maps free text to intents. Implementations must be safe for
 // concurrent use and must not do I/O.
 type Classifier interface {
 	// Classify returns candidates best first; an empty result means no match.
-	Classify(text string) []Candidate
+	Classify(text string) []msg.Candidate
 }
 
 // RouteInput is what routing needs beyond the event itself.
@@ -87,51 +71,38 @@ type RouteInput struct {
 	Threshold float64
 }
 
-// Decision is the router's verdict for one turn.
-type Decision struct {
-	// Intent is the handler to run; empty when Source is SourceBuiltin.
-	Intent string `json:"intent"`
-	// Source says which rule chose Intent.
-	Source Source `json:"source"`
-	// Confidence is the classifier's or platform's confidence, when known.
-	Confidence float64 `json:"confidence,omitempty"`
-	// Candidates are the classifier's suggestions when the turn fell back,
-	// so a fallback handler can ask "did you mean ...?".
-	Candidates []Candidate `json:"candidates,omitempty"`
-}
-
 // Route decides which handler answers ev. The precedence is: an intent the
 // platform resolved, the intent the previous turn expected, the classifier's
 // best match above the threshold, the bot's fallback handler, and finally the
 // built-in apology. A rule only wins when the bot has a handler for its intent.
 // A [Lifecycle] intent the bot does not handle goes straight to the built-in
 // answer.
-func Route(ev *Event, in RouteInput) Decision {
+func Route(ev *msg.Event, in RouteInput) msg.Decision {
 	has := in.Has
 	if has == nil {
 		has = func(string) bool { return false }
 	}
 	if ev.Intent != "" && has(ev.Intent) {
-		return Decision{Intent: ev.Intent, Source: SourcePlatform, Confidence: ev.Confidence}
+		return msg.Decision{Intent: ev.Intent, Source: msg.SourcePlatform, Confidence: ev.Confidence}
 	}
 	if Lifecycle(ev.Intent) {
-		return Decision{Source: SourceBuiltin}
+		return msg.Decision{Source: msg.SourceBuiltin}
 	}
 	if in.Expect != "" && has(in.Expect) {
-		return Decision{Intent: in.Expect, Source: SourceExpect}
+		return msg.Decision{Intent: in.Expect, Source: msg.SourceExpect}
 	}
-	var candidates []Candidate
+	var candidates []msg.Candidate
 	if in.Classifier != nil && ev.Text != "" {
 		candidates = in.Classifier.Classify(ev.Text)
 		for _, c := range candidates {
 			if c.Confidence < in.Threshold || !has(c.Intent) {
 				continue
 			}
-			return Decision{Intent: c.Intent, Source: SourceClassifier, Confidence: c.Confidence}
+			return msg.Decision{Intent: c.Intent, Source: msg.SourceClassifier, Confidence: c.Confidence}
 		}
 	}
 	if has(FallbackIntent) {
-		return Decision{Intent: FallbackIntent, Source: SourceFallback, Candidates: candidates}
+		return msg.Decision{Intent: FallbackIntent, Source: msg.SourceFallback, Candidates: candidates}
 	}
-	return Decision{Source: SourceBuiltin, Candidates: candidates}
+	return msg.Decision{Source: msg.SourceBuiltin, Candidates: candidates}
 }

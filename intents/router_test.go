@@ -3,12 +3,14 @@ package intents
 import (
 	"reflect"
 	"testing"
+
+	"github.com/parleyhq/parley/msg"
 )
 
 // fakeClassifier answers fixed candidates per text.
-type fakeClassifier map[string][]Candidate
+type fakeClassifier map[string][]msg.Candidate
 
-func (f fakeClassifier) Classify(text string) []Candidate { return f[text] }
+func (f fakeClassifier) Classify(text string) []msg.Candidate { return f[text] }
 
 func TestRoute(t *testing.T) {
 	matcher := fakeClassifier{
@@ -30,83 +32,83 @@ func TestRoute(t *testing.T) {
 
 	tests := []struct {
 		name string
-		ev   Event
+		ev   msg.Event
 		in   RouteInput
-		want Decision
+		want msg.Decision
 	}{
 		{
 			name: "platform intent wins over expect and text",
-			ev:   Event{Intent: "Help", Confidence: 0.9, Text: "I want a pizza"},
+			ev:   msg.Event{Intent: "Help", Confidence: 0.9, Text: "I want a pizza"},
 			in:   RouteInput{Expect: "AskSize", Has: all, Classifier: matcher},
-			want: Decision{Intent: "Help", Source: SourcePlatform, Confidence: 0.9},
+			want: msg.Decision{Intent: "Help", Source: msg.SourcePlatform, Confidence: 0.9},
 		},
 		{
 			name: "platform intent without handler falls through to expect",
-			ev:   Event{Intent: "AMAZON.StopIntent"},
+			ev:   msg.Event{Intent: "AMAZON.StopIntent"},
 			in:   RouteInput{Expect: "AskSize", Has: all, Classifier: matcher},
-			want: Decision{Intent: "AskSize", Source: SourceExpect},
+			want: msg.Decision{Intent: "AskSize", Source: msg.SourceExpect},
 		},
 		{
 			name: "expect wins over classifier",
-			ev:   Event{Text: "opening hours"},
+			ev:   msg.Event{Text: "opening hours"},
 			in:   RouteInput{Expect: "AskSize", Has: all, Classifier: matcher},
-			want: Decision{Intent: "AskSize", Source: SourceExpect},
+			want: msg.Decision{Intent: "AskSize", Source: msg.SourceExpect},
 		},
 		{
 			name: "expect without handler is ignored",
-			ev:   Event{Text: "opening hours"},
+			ev:   msg.Event{Text: "opening hours"},
 			in:   RouteInput{Expect: "Gone", Has: all, Classifier: matcher},
-			want: Decision{Intent: "Hours", Source: SourceClassifier, Confidence: 1},
+			want: msg.Decision{Intent: "Hours", Source: msg.SourceClassifier, Confidence: 1},
 		},
 		{
 			name: "confident match",
-			ev:   Event{Text: "I WANT a pizza!"},
+			ev:   msg.Event{Text: "I WANT a pizza!"},
 			in:   RouteInput{Has: all, Classifier: matcher},
-			want: Decision{Intent: "OrderPizza", Source: SourceClassifier, Confidence: 1},
+			want: msg.Decision{Intent: "OrderPizza", Source: msg.SourceClassifier, Confidence: 1},
 		},
 		{
 			name: "match above threshold",
-			ev:   Event{Text: "large pizza please"},
+			ev:   msg.Event{Text: "large pizza please"},
 			in:   RouteInput{Has: all, Classifier: matcher, Threshold: 0.5},
-			want: Decision{Intent: "OrderPizza", Source: SourceClassifier, Confidence: 2.0 / 3.0},
+			want: msg.Decision{Intent: "OrderPizza", Source: msg.SourceClassifier, Confidence: 2.0 / 3.0},
 		},
 		{
 			name: "match below threshold goes to fallback with candidates",
-			ev:   Event{Text: "pizza toppings list menu"},
+			ev:   msg.Event{Text: "pizza toppings list menu"},
 			in:   RouteInput{Has: all, Classifier: matcher, Threshold: 0.5},
-			want: Decision{Intent: FallbackIntent, Source: SourceFallback,
-				Candidates: []Candidate{{Intent: "OrderPizza", Confidence: 0.25}}},
+			want: msg.Decision{Intent: FallbackIntent, Source: msg.SourceFallback,
+				Candidates: []msg.Candidate{{Intent: "OrderPizza", Confidence: 0.25}}},
 		},
 		{
 			name: "classifier match without handler goes to fallback",
-			ev:   Event{Text: "opening hours"},
+			ev:   msg.Event{Text: "opening hours"},
 			in:   RouteInput{Has: handlers("fallback"), Classifier: matcher},
-			want: Decision{Intent: FallbackIntent, Source: SourceFallback,
-				Candidates: []Candidate{{Intent: "Hours", Confidence: 1}}},
+			want: msg.Decision{Intent: FallbackIntent, Source: msg.SourceFallback,
+				Candidates: []msg.Candidate{{Intent: "Hours", Confidence: 1}}},
 		},
 		{
 			name: "first candidate with a handler above the threshold",
-			ev:   Event{Text: "order or hours"},
+			ev:   msg.Event{Text: "order or hours"},
 			in:   RouteInput{Has: all, Classifier: matcher, Threshold: 0.5},
-			want: Decision{Intent: "Hours", Source: SourceClassifier, Confidence: 0.6},
+			want: msg.Decision{Intent: "Hours", Source: msg.SourceClassifier, Confidence: 0.6},
 		},
 		{
 			name: "no fallback handler: built-in",
-			ev:   Event{Text: "tell me a joke"},
+			ev:   msg.Event{Text: "tell me a joke"},
 			in:   RouteInput{Has: handlers("OrderPizza"), Classifier: matcher},
-			want: Decision{Source: SourceBuiltin},
+			want: msg.Decision{Source: msg.SourceBuiltin},
 		},
 		{
 			name: "no classifier, no handlers",
-			ev:   Event{Text: "hi"},
+			ev:   msg.Event{Text: "hi"},
 			in:   RouteInput{},
-			want: Decision{Source: SourceBuiltin},
+			want: msg.Decision{Source: msg.SourceBuiltin},
 		},
 		{
 			name: "empty text skips the classifier",
-			ev:   Event{},
+			ev:   msg.Event{},
 			in:   RouteInput{Has: all, Classifier: matcher},
-			want: Decision{Intent: FallbackIntent, Source: SourceFallback},
+			want: msg.Decision{Intent: FallbackIntent, Source: msg.SourceFallback},
 		},
 	}
 	for _, tt := range tests {

@@ -6,15 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/msg"
 	lua "github.com/yuin/gopher-lua"
-
-	"github.com/parleyhq/parley/intents"
 )
 
 const benchHandler = `function handle(e, s) return "Hello, " .. e.user end`
 
-func benchEvent() *intents.Event {
-	return &intents.Event{
+func benchEvent() *msg.Event {
+	return &msg.Event{
 		ID:           "m-1",
 		Bot:          "pizzeria",
 		Channel:      "web",
@@ -37,7 +36,7 @@ func benchCall(b *testing.B, key PoolKey) Call {
 		Key:     key,
 		Program: prog,
 		Event:   benchEvent(),
-		Route:   intents.Decision{Intent: "OrderPizza", Source: intents.SourceClassifier, Confidence: 0.93},
+		Route:   msg.Decision{Intent: "OrderPizza", Source: msg.SourceClassifier, Confidence: 0.93},
 		Session: map[string]any{},
 	}
 }
@@ -184,7 +183,7 @@ func BenchmarkDeadline(b *testing.B) {
 // building the table eagerly costs on every call.
 func BenchmarkEventTable(b *testing.B) {
 	ev := benchEvent()
-	route := intents.Decision{Intent: "OrderPizza", Source: intents.SourceClassifier, Confidence: 0.93}
+	route := msg.Decision{Intent: "OrderPizza", Source: msg.SourceClassifier, Confidence: 0.93}
 	b.Run("lazy-2-reads", func(b *testing.B) {
 		v := newVM(vmConfig{})
 		defer v.close()

@@ -7,9 +7,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/parleyhq/parley/msg"
 	lua "github.com/yuin/gopher-lua"
-
-	"github.com/parleyhq/parley/intents"
 )
 
 // sessionError is a session value the host cannot convert; path names it
@@ -177,8 +176,8 @@ func (v *vm) sessionFromLua(script string, lv lua.LValue, before map[string]any,
 }
 
 // toReply converts handle's return value.
-func toReply(script string, ret lua.LValue, maxBytes int) (intents.Reply, *ScriptError) {
-	var r intents.Reply
+func toReply(script string, ret lua.LValue, maxBytes int) (msg.Reply, *ScriptError) {
+	var r msg.Reply
 	switch x := ret.(type) {
 	case *lua.LNilType:
 		return r, nil
@@ -203,21 +202,21 @@ func toReply(script string, ret lua.LValue, maxBytes int) (intents.Reply, *Scrip
 		r.Reprompt = str("reprompt")
 		r.Expect = str("expect")
 		if err != nil {
-			return intents.Reply{}, err
+			return msg.Reply{}, err
 		}
 		switch f := x.RawGetString("end_conversation").(type) {
 		case *lua.LNilType:
 		case lua.LBool:
 			r.EndConversation = bool(f)
 		default:
-			return intents.Reply{}, newScriptError(script, KindRuntime, "reply.end_conversation must be a boolean, not a %s", f.Type().String())
+			return msg.Reply{}, newScriptError(script, KindRuntime, "reply.end_conversation must be a boolean, not a %s", f.Type().String())
 		}
 		switch f := x.RawGetString("sensitive").(type) {
 		case *lua.LNilType:
 		case lua.LBool:
 			r.Sensitive = bool(f)
 		default:
-			return intents.Reply{}, newScriptError(script, KindRuntime, "reply.sensitive must be a boolean, not a %s", f.Type().String())
+			return msg.Reply{}, newScriptError(script, KindRuntime, "reply.sensitive must be a boolean, not a %s", f.Type().String())
 		}
 		switch f := x.RawGetString("options").(type) {
 		case *lua.LNilType:
@@ -230,15 +229,15 @@ func toReply(script string, ret lua.LValue, maxBytes int) (intents.Reply, *Scrip
 					s := o.String()
 					size += len(s) + 1
 					if size > maxBytes {
-						return intents.Reply{}, newScriptError(script, KindLimit, "reply is larger than %d bytes", maxBytes)
+						return msg.Reply{}, newScriptError(script, KindLimit, "reply is larger than %d bytes", maxBytes)
 					}
 					r.Options = append(r.Options, s)
 				default:
-					return intents.Reply{}, newScriptError(script, KindRuntime, "reply.options[%d] must be a string, not a %s", i, o.Type().String())
+					return msg.Reply{}, newScriptError(script, KindRuntime, "reply.options[%d] must be a string, not a %s", i, o.Type().String())
 				}
 			}
 		default:
-			return intents.Reply{}, newScriptError(script, KindRuntime, "reply.options must be an array of strings, not a %s", f.Type().String())
+			return msg.Reply{}, newScriptError(script, KindRuntime, "reply.options must be an array of strings, not a %s", f.Type().String())
 		}
 	default:
 		return r, newScriptError(script, KindRuntime, "handle must return a string or a table, not a %s", ret.Type().String())
@@ -248,7 +247,7 @@ func toReply(script string, ret lua.LValue, maxBytes int) (intents.Reply, *Scrip
 		size += len(o)
 	}
 	if size > maxBytes {
-		return intents.Reply{}, newScriptError(script, KindLimit, "reply is larger than %d bytes", maxBytes)
+		return msg.Reply{}, newScriptError(script, KindLimit, "reply is larger than %d bytes", maxBytes)
 	}
 	return r, nil
 }

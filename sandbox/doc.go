@@ -29,7 +29,7 @@
 // fields: text, ssml, reprompt, expect (strings), options (an array of
 // strings; numbers are converted), end_conversation and sensitive
 // (booleans). Other fields are ignored. The event table, built from the
-// [intents.Event] and the routing [intents.Decision], has the fields id,
+// [msg.Event] and the routing [msg.Decision], has the fields id,
 // bot, channel, user, conversation, text, intent, source, confidence,
 // slots, locale, voice, timestamp (RFC 3339, absent when unknown), raw
 // (absent when empty) and candidates (only when the router has
@@ -162,7 +162,7 @@
 // Every Result reports the call's Duration, its Compute (Duration less
 // host I/O waits), the Lua instructions it ran (counted by the deadline,
 // which the VM consults before every instruction) and its http requests.
-// [NewInvocation] turns a call and its outcome into an [Invocation] record
+// [NewInvocation] turns a call and its outcome into an [msg.Invocation] record
 // for invocation logs and billing.
 //
 // # Concurrency

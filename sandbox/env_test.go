@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/msg"
 	lua "github.com/yuin/gopher-lua"
-
-	"github.com/parleyhq/parley/intents"
 )
 
 func TestFunctionDefs(t *testing.T) {
@@ -202,10 +201,10 @@ func TestEventKeptInSession(t *testing.T) {
 	rt := New(Config{MaxVMsPerPool: 1})
 	defer rt.Close()
 	prog := mustCompile(t, `function handle(e, s) s.ev = e return "ok" end`)
-	for _, route := range []intents.Decision{
-		{Intent: "OrderPizza", Source: intents.SourceClassifier, Confidence: 0.5,
-			Candidates: []intents.Candidate{{Intent: "OrderPizza", Confidence: 0.5}}},
-		{Intent: "Greet", Source: intents.SourceExpect},
+	for _, route := range []msg.Decision{
+		{Intent: "OrderPizza", Source: msg.SourceClassifier, Confidence: 0.5,
+			Candidates: []msg.Candidate{{Intent: "OrderPizza", Confidence: 0.5}}},
+		{Intent: "Greet", Source: msg.SourceExpect},
 	} {
 		res, err := rt.Run(context.Background(), Call{Key: testKey, Program: prog, Event: testEvent(), Route: route, Timeout: testTimeout})
 		if err != nil {

@@ -5,9 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/parleyhq/parley/msg"
 	lua "github.com/yuin/gopher-lua"
-
-	"github.com/parleyhq/parley/intents"
 )
 
 // The event argument is built lazily.
@@ -102,9 +101,9 @@ func eventField(name string) int {
 // lazyEvent is the per-call state behind the event table.
 type lazyEvent struct {
 	table *lua.LTable // nil between calls
-	ev    *intents.Event
-	route intents.Decision // a copy: the event may be materialized after the call is detached
-	slots *lua.LTable      // built on first use, then the same table
+	ev    *msg.Event
+	route msg.Decision // a copy: the event may be materialized after the call is detached
+	slots *lua.LTable  // built on first use, then the same table
 	cands *lua.LTable
 }
 
@@ -118,7 +117,7 @@ const tableFields = 1<<evSlots | 1<<evCandidates
 const userFields = 1<<evID | 1<<evUser | 1<<evConversation | 1<<evText | 1<<evRaw
 
 // newEventTable starts the event argument of a call of p.
-func (v *vm) newEventTable(ev *intents.Event, route *intents.Decision, p *Program) *lua.LTable {
+func (v *vm) newEventTable(ev *msg.Event, route *msg.Decision, p *Program) *lua.LTable {
 	t := v.L.CreateTable(0, 0)
 	t.Metatable = v.eventMT
 	v.event = lazyEvent{table: t, ev: ev, route: *route}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/msg"
 )
 
 // runWith runs src once on rt with the given call fields.
@@ -442,20 +444,20 @@ func TestNewInvocation(t *testing.T) {
 	c := Call{Key: testKey, Program: prog, Event: testEvent(), Timeout: testTimeout}
 	res, err := rt.Run(context.Background(), c)
 	inv := NewInvocation(&c, res, err)
-	if inv.Outcome != OutcomeError || inv.Line != 3 || inv.Error != "Test.lua:3: boom" || inv.Bot != "pizzeria" ||
+	if inv.Outcome != msg.CallError || inv.Line != 3 || inv.Error != "Test.lua:3: boom" || inv.Bot != "pizzeria" ||
 		inv.Intent != "OrderPizza" || inv.Version != 1 || inv.Conversation != "c-1" || fmt.Sprint(inv.Logs) != "[x]" ||
 		inv.Instructions == 0 {
 		t.Errorf("invocation %+v", inv)
 	}
 	for _, tt := range []struct {
 		err  error
-		want Outcome
+		want msg.CallOutcome
 	}{
-		{nil, OutcomeOK},
-		{&ScriptError{Kind: KindTimeout}, OutcomeTimeout},
-		{&ScriptError{Kind: KindLimit}, OutcomeLimit},
-		{&ScriptError{Kind: KindInvalid}, OutcomeError},
-		{fmt.Errorf("sandbox: x: %w", context.Canceled), OutcomeTimeout},
+		{nil, msg.CallOK},
+		{&ScriptError{Kind: KindTimeout}, msg.CallTimeout},
+		{&ScriptError{Kind: KindLimit}, msg.CallLimit},
+		{&ScriptError{Kind: KindInvalid}, msg.CallError},
+		{fmt.Errorf("sandbox: x: %w", context.Canceled), msg.CallTimeout},
 	} {
 		if got := OutcomeOf(tt.err); got != tt.want {
 			t.Errorf("OutcomeOf(%v) = %s, want %s", tt.err, got, tt.want)

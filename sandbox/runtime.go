@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Config configures a Runtime. The zero value of every field means its default.
@@ -126,10 +126,10 @@ type Call struct {
 	// Program is the compiled handler.
 	Program *Program
 	// Event is the user's turn. Required.
-	Event *intents.Event
+	Event *msg.Event
 	// Route is the router's decision for the turn; its intent, source and
 	// candidates are shown to the handler.
-	Route intents.Decision
+	Route msg.Decision
 	// Session is the conversation state before the turn, as decoded from
 	// JSON. Nil is an empty session. It is not modified.
 	Session map[string]any
@@ -157,7 +157,7 @@ type Call struct {
 // Result is what a successful call produced.
 type Result struct {
 	// Reply is the handler's answer.
-	Reply intents.Reply
+	Reply msg.Reply
 	// Session is the conversation state after the turn. It is nil when the
 	// call failed: a failed turn changes nothing. When the call's session
 	// was an empty map and the handler left it empty, it is that map.

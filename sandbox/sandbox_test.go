@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 var testKey = PoolKey{Bot: "pizzeria", Intent: "OrderPizza", Version: 1}
@@ -42,8 +42,8 @@ func mustCompile(t testing.TB, src string) *Program {
 	return p
 }
 
-func testEvent() *intents.Event {
-	return &intents.Event{
+func testEvent() *msg.Event {
+	return &msg.Event{
 		ID:           "m-1",
 		Bot:          "pizzeria",
 		Channel:      "web",
@@ -144,17 +144,17 @@ func TestReply(t *testing.T) {
 	tests := []struct {
 		name string
 		ret  string // Lua expression returned by handle
-		want intents.Reply
+		want msg.Reply
 		kind ErrorKind
 		msg  string
 	}{
-		{name: "string", ret: `"Hello, " .. e.user`, want: intents.Reply{Text: "Hello, ann"}},
-		{name: "nil", ret: `nil`, want: intents.Reply{}},
-		{name: "empty table", ret: `{}`, want: intents.Reply{}},
+		{name: "string", ret: `"Hello, " .. e.user`, want: msg.Reply{Text: "Hello, ann"}},
+		{name: "nil", ret: `nil`, want: msg.Reply{}},
+		{name: "empty table", ret: `{}`, want: msg.Reply{}},
 		{name: "table", ret: `{text = "t", ssml = "<speak>t</speak>", reprompt = "r", options = {"a", "b", 3}, end_conversation = true, expect = "Next"}`,
-			want: intents.Reply{Text: "t", SSML: "<speak>t</speak>", Reprompt: "r", Options: []string{"a", "b", "3"}, EndConversation: true, Expect: "Next"}},
-		{name: "number text", ret: `{text = 42}`, want: intents.Reply{Text: "42"}},
-		{name: "unknown fields ignored", ret: `{text = "t", color = "red"}`, want: intents.Reply{Text: "t"}},
+			want: msg.Reply{Text: "t", SSML: "<speak>t</speak>", Reprompt: "r", Options: []string{"a", "b", "3"}, EndConversation: true, Expect: "Next"}},
+		{name: "number text", ret: `{text = 42}`, want: msg.Reply{Text: "42"}},
+		{name: "unknown fields ignored", ret: `{text = "t", color = "red"}`, want: msg.Reply{Text: "t"}},
 		{name: "number", ret: `42`, kind: KindRuntime, msg: "handle must return a string or a table, not a number"},
 		{name: "boolean", ret: `true`, kind: KindRuntime, msg: "handle must return a string or a table"},
 		{name: "function", ret: `function() end`, kind: KindRuntime, msg: "handle must return a string or a table"},
@@ -375,8 +375,8 @@ func TestEventFields(t *testing.T) {
 	ev.Confidence = 0.5
 	ev.Voice = true
 	ev.Raw = json.RawMessage(`{"platform":{"x":[1,2]}}`)
-	route := intents.Decision{Intent: "OrderPizza", Source: intents.SourceClassifier, Confidence: 0.93,
-		Candidates: []intents.Candidate{{Intent: "OrderPizza", Confidence: 0.93}, {Intent: "Help", Confidence: 0.2}}}
+	route := msg.Decision{Intent: "OrderPizza", Source: msg.SourceClassifier, Confidence: 0.93,
+		Candidates: []msg.Candidate{{Intent: "OrderPizza", Confidence: 0.93}, {Intent: "Help", Confidence: 0.2}}}
 	src := `function handle(e, s)
   return json.encode({
     id = e.id, bot = e.bot, channel = e.channel, user = e.user, conversation = e.conversation,
@@ -479,10 +479,10 @@ end`)
   return v .. "|" .. tostring(e.slots.size) .. "|" .. tostring(e.slots.extra)
 end`)
 	full := testEvent()
-	bare := &intents.Event{ID: "m-2", Bot: "pizzeria", Channel: "web", User: "bob", Conversation: "c-2", Text: "hi"}
+	bare := &msg.Event{ID: "m-2", Bot: "pizzeria", Channel: "web", User: "bob", Conversation: "c-2", Text: "hi"}
 	for i, tc := range []struct {
 		prog    *Program
-		ev      *intents.Event
+		ev      *msg.Event
 		session map[string]any
 		want    string
 	}{

@@ -32,4 +32,4 @@ echo "== loading $turns turns"
 go run ./tools/analytics-load -redis "$url" -turns "$turns" -days 30 -expect "$work/expect.json" 2>/dev/null
 echo "== query benchmark"
 PARLEY_SCALE_REDIS_URL="$url" PARLEY_SCALE_EXPECT="$work/expect.json" \
-  go test -run '^$' -bench BenchmarkScaleQuery -benchtime "$benchtime" -v ./analytics/ | grep -v '^=== '
+  go test -run '^$' -bench BenchmarkScaleQuery -benchtime "$benchtime" -v ./internal/analytics/ | grep -v '^=== '

@@ -12,7 +12,7 @@
 //	turn.State.Data["count"] = 1
 //	err = store.Commit(ctx, turn, sessions.Commit{History: &entry, Answer: body})
 //
-// A conversation is named by its [intents.ConversationKey] (channel and
+// A conversation is named by its [msg.ConversationKey] (channel and
 // platform id), so equal ids on two channels never share state. Every key
 // of one conversation carries the hash tag {bot:<hash of the key>}, so each
 // script touches a single Redis Cluster slot and no key name holds an id.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/parleyhq/parley/msg"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -80,7 +80,7 @@ func TestEraseRemovesRememberedAnswers(t *testing.T) {
 	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		s := newStore(t, rdb)
-		answer := func(conv intents.ConversationKey, msg string) {
+		answer := func(conv msg.ConversationKey, msg string) {
 			t.Helper()
 			turn, err := s.Begin(ctx, "bot", conv, Options{MessageID: msg})
 			if err != nil {
@@ -95,7 +95,7 @@ func TestEraseRemovesRememberedAnswers(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		remembered := func(conv intents.ConversationKey, msg string) bool {
+		remembered := func(conv msg.ConversationKey, msg string) bool {
 			t.Helper()
 			turn, err := s.Begin(ctx, "bot", conv, Options{MessageID: msg})
 			if err != nil {
@@ -146,7 +146,7 @@ func TestUserIndex(t *testing.T) {
 	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		s := newStore(t, rdb)
-		for _, conv := range []intents.ConversationKey{"web:support-ticket-9", "telegram:tg-123", "web:support-ticket-9"} {
+		for _, conv := range []msg.ConversationKey{"web:support-ticket-9", "telegram:tg-123", "web:support-ticket-9"} {
 			turn, err := s.Begin(ctx, "bot", conv, Options{User: "carol"})
 			if err != nil {
 				t.Fatal(err)
@@ -169,7 +169,7 @@ func TestUserIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		slices.Sort(got)
-		if want := []intents.ConversationKey{"telegram:tg-123", "web:support-ticket-9"}; !slices.Equal(got, want) {
+		if want := []msg.ConversationKey{"telegram:tg-123", "web:support-ticket-9"}; !slices.Equal(got, want) {
 			t.Fatalf("carol's conversations %q, want %q", got, want)
 		}
 		if _, err := s.Begin(ctx, "bot", "web:late", Options{User: "carol", Received: before}); !errors.Is(err, ErrErased) {
@@ -178,7 +178,7 @@ func TestUserIndex(t *testing.T) {
 		if again, _ := s.ForgetUser(ctx, "bot", "carol", time.Now()); len(again) != 0 {
 			t.Fatalf("index after ForgetUser: %q", again)
 		}
-		if dave, _ := s.ForgetUser(ctx, "bot", "dave", time.Now()); !slices.Equal(dave, []intents.ConversationKey{"messenger:ms-123"}) {
+		if dave, _ := s.ForgetUser(ctx, "bot", "dave", time.Now()); !slices.Equal(dave, []msg.ConversationKey{"messenger:ms-123"}) {
 			t.Fatalf("dave's conversations %q", dave)
 		}
 		// No key holds the user's id or the conversations' ids.

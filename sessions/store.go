@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
+	"github.com/parleyhq/parley/msg"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -175,7 +175,7 @@ func (s *Store) BotKeyPrefixes(bot string) []string {
 // each script stays in one Redis Cluster slot, key names have one shape
 // whatever the platform's ids hold, and they name no one (so the erasure
 // marker left behind holds no identity).
-func (s *Store) keys(bot string, conv intents.ConversationKey, messageID string) conversationKeys {
+func (s *Store) keys(bot string, conv msg.ConversationKey, messageID string) conversationKeys {
 	base := s.prefix + "{" + bot + ":" + pseudonym(bot, string(conv)) + "}:"
 	k := conversationKeys{lock: base + "lock", state: base + "state", history: base + "hist", answers: base + "answers",
 		erased: base + "erased"}
@@ -202,7 +202,7 @@ func pseudonym(bot, id string) string {
 // finish (until ctx ends), takes the lock and loads the state. It fails
 // with [ErrErased] when the conversation or the user was erased after
 // opts.Received.
-func (s *Store) Begin(ctx context.Context, bot string, conv intents.ConversationKey, opts Options) (*Turn, error) {
+func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey, opts Options) (*Turn, error) {
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
 	}
@@ -268,7 +268,7 @@ func (s *Store) Begin(ctx context.Context, bot string, conv intents.Conversation
 
 // begin runs the begin script and, for a known user, the user index
 // script, in one round trip.
-func (s *Store) begin(ctx context.Context, bot string, conv intents.ConversationKey, keys []string, token string, opts Options, received int64) ([]any, error) {
+func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey, keys []string, token string, opts Options, received int64) ([]any, error) {
 	if opts.User == "" {
 		return beginScript.Run(ctx, s.rdb, keys, token, opts.Lease.Milliseconds(), received).Slice()
 	}
@@ -407,7 +407,7 @@ func (s *Store) releaseKey(ctx context.Context, lock, token string) error {
 
 // Get returns a conversation's state without locking it; ok is false when the
 // conversation has none.
-func (s *Store) Get(ctx context.Context, bot string, conv intents.ConversationKey) (st State, ok bool, err error) {
+func (s *Store) Get(ctx context.Context, bot string, conv msg.ConversationKey) (st State, ok bool, err error) {
 	raw, err := s.rdb.Get(ctx, s.keys(bot, conv, "").state).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return State{}, false, nil
@@ -422,7 +422,7 @@ func (s *Store) Get(ctx context.Context, bot string, conv intents.ConversationKe
 }
 
 // History returns the conversation's recent turns, newest first.
-func (s *Store) History(ctx context.Context, bot string, conv intents.ConversationKey) ([]HistoryEntry, error) {
+func (s *Store) History(ctx context.Context, bot string, conv msg.ConversationKey) ([]HistoryEntry, error) {
 	raws, err := s.rdb.LRange(ctx, s.keys(bot, conv, "").history, 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
@@ -454,7 +454,7 @@ type Removed struct {
 // received before the erasure is refused when it arrives later (queued,
 // parked or retried). A message received after it starts a new
 // conversation. The marker holds the time only; its name holds no id.
-func (s *Store) Erase(ctx context.Context, bot string, conv intents.ConversationKey, at time.Time) (Removed, error) {
+func (s *Store) Erase(ctx context.Context, bot string, conv msg.ConversationKey, at time.Time) (Removed, error) {
 	k := s.keys(bot, conv, "")
 	res, err := eraseScript.Run(ctx, s.rdb, []string{k.lock, k.state, k.history, k.answers, k.erased},
 		at.UnixMilli(), s.cfg.ErasureTTL.Milliseconds()).Int64Slice()
@@ -468,16 +468,16 @@ func (s *Store) Erase(ctx context.Context, bot string, conv intents.Conversation
 // named, and marks the user erased at the given time for ErasureTTL: a
 // message of the user received before it is refused ([ErrErased]) and
 // indexes nothing.
-func (s *Store) ForgetUser(ctx context.Context, bot, user string, at time.Time) ([]intents.ConversationKey, error) {
+func (s *Store) ForgetUser(ctx context.Context, bot, user string, at time.Time) ([]msg.ConversationKey, error) {
 	index, erased := s.userKeys(bot, user)
 	members, err := forgetUserScript.Run(ctx, s.rdb, []string{index, erased}, at.UnixMilli(),
 		s.cfg.ErasureTTL.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("erase user index: %w", err)
 	}
-	out := make([]intents.ConversationKey, len(members))
+	out := make([]msg.ConversationKey, len(members))
 	for i, m := range members {
-		out[i] = intents.ConversationKey(m)
+		out[i] = msg.ConversationKey(m)
 	}
 	return out, nil
 }

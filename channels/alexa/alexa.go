@@ -14,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -177,7 +178,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if ev == nil { // a request type that is not a conversation turn
 		return &channels.Inbound{Response: emptyResponse()}, nil
 	}
-	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
 // skillMatches checks every application id the request carries.
@@ -204,9 +205,9 @@ func skillMatches(env *envelope, skillID string) bool {
 
 // event normalizes a verified request; nil for request types that are not
 // turns of a conversation.
-func event(req *channels.Request, env *envelope, ts time.Time) (*intents.Event, error) {
+func event(req *channels.Request, env *envelope, ts time.Time) (*msg.Event, error) {
 	r := &env.Request
-	ev := &intents.Event{
+	ev := &msg.Event{
 		ID:        r.RequestID,
 		Bot:       req.Bot,
 		Channel:   Name,
@@ -298,7 +299,7 @@ func speech(sp voice.Speech) *OutputSpeech {
 }
 
 // Render implements [channels.Adapter].
-func (a *Adapter) Render(req *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	var env envelope
 	_ = json.Unmarshal(req.Body, &env) // Parse accepted it
 	if env.Request.Type == "SessionEndedRequest" {

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // BenchmarkParseVerified is the cost of a verified request once the signing
@@ -36,8 +36,8 @@ func BenchmarkRender(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := []*intents.TurnResult{golden.Handled(in.Events[0], "OrderPizza",
-		intents.Reply{Text: "A large one. Thin or thick crust?", Reprompt: "Thin or thick?", Expect: "crust"})}
+	r := []*msg.TurnResult{golden.Handled(in.Events[0], "OrderPizza",
+		msg.Reply{Text: "A large one. Thin or thick crust?", Reprompt: "Thin or thick?", Expect: "crust"})}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := a.Render(req, r); err != nil {

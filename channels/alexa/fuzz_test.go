@@ -7,7 +7,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // FuzzParse feeds arbitrary bodies through Parse (signature check off, so
@@ -32,7 +32,7 @@ func FuzzParse(f *testing.F) {
 			if ev.Conversation == "" || ev.ID == "" {
 				t.Fatalf("event without conversation or id: %+v", ev)
 			}
-			if _, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, ev.Intent, intents.Reply{Text: "ok", Expect: "x"})}); err != nil {
+			if _, err := a.Render(req, []*msg.TurnResult{golden.Handled(ev, ev.Intent, msg.Reply{Text: "ok", Expect: "x"})}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // TestGolden parses each real request in testdata (signed with the local
@@ -14,42 +14,42 @@ func TestGolden(t *testing.T) {
 	a := p.adapter()
 	cases := []struct {
 		name   string
-		answer func(ev *intents.Event) *intents.TurnResult
+		answer func(ev *msg.Event) *msg.TurnResult
 	}{
 		{"launch_request", golden.Builtin},
-		{"intent_request", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "GetWeatherIntent", intents.Reply{
+		{"intent_request", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "GetWeatherIntent", msg.Reply{
 				Text: "It is sunny in Seattle.", SSML: "<speak>It is <emphasis>sunny</emphasis> in Seattle.</speak>",
 				Reprompt: "Anything else?"})
 		}},
-		{"intent_entity_resolution", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "OrderPizza", intents.Reply{Text: "A large one. Thin or thick crust?",
+		{"intent_entity_resolution", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "OrderPizza", msg.Reply{Text: "A large one. Thin or thick crust?",
 				Reprompt: "Thin or thick?", Options: []string{"thin", "thick"}, Expect: "crust"})
 		}},
-		{"intent_multiple_values", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "AddToppings", intents.Reply{Text: "Mushroom and olive it is."})
+		{"intent_multiple_values", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "AddToppings", msg.Reply{Text: "Mushroom and olive it is."})
 		}},
-		{"confirm_intent", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "OrderPizza", intents.Reply{Text: "A large thin pizza. Shall I order it?",
+		{"confirm_intent", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "OrderPizza", msg.Reply{Text: "A large thin pizza. Shall I order it?",
 				Options: []string{"yes", "no"}, Expect: "OrderPizza"})
 		}},
 		{"dialog_delegate", golden.Builtin},
-		{"help_intent", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "help", intents.Reply{Text: "You can order a pizza or ask for opening hours."})
+		{"help_intent", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "help", msg.Reply{Text: "You can order a pizza or ask for opening hours."})
 		}},
 		{"stop_intent", golden.Builtin},
-		{"cancel_intent", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "cancel", intents.Reply{Text: "Order cancelled. Bye!", EndConversation: true})
+		{"cancel_intent", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "cancel", msg.Reply{Text: "Order cancelled. Bye!", EndConversation: true})
 		}},
 		{"fallback_intent", golden.Builtin},
-		{"yes_intent", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "Confirm", intents.Reply{Text: "Ordered!", EndConversation: true})
+		{"yes_intent", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "Confirm", msg.Reply{Text: "Ordered!", EndConversation: true})
 		}},
-		{"handler_error", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Failed(ev, "GetWeatherIntent", intents.OutcomeTimeout)
+		{"handler_error", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Failed(ev, "GetWeatherIntent", msg.OutcomeTimeout)
 		}},
-		{"invalid_ssml", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "GetWeatherIntent", intents.Reply{Text: "Rain in Oslo.",
+		{"invalid_ssml", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "GetWeatherIntent", msg.Reply{Text: "Rain in Oslo.",
 				SSML: "<speak>Rain in <city>Oslo</speak>"})
 		}},
 		{"session_ended_request", golden.Builtin},
@@ -74,7 +74,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("got %d events", len(in.Events))
 			}
 			ev := in.Events[0]
-			resp, err := a.Render(req, []*intents.TurnResult{c.answer(ev)})
+			resp, err := a.Render(req, []*msg.TurnResult{c.answer(ev)})
 			if err != nil {
 				t.Fatal(err)
 			}

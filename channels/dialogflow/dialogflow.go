@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -99,7 +100,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if user == "" {
 		user = conv
 	}
-	ev := &intents.Event{
+	ev := &msg.Event{
 		ID:           w.ResponseID,
 		Bot:          req.Bot,
 		Channel:      Name,
@@ -118,7 +119,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if slots := voice.SlotValues(q.Parameters); len(slots) > 0 {
 		ev.Slots = slots
 	}
-	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
 // intentName maps Dialogflow's matched intent to the event's intent.
@@ -163,7 +164,7 @@ type Synthesize struct {
 }
 
 // Render implements [channels.Adapter].
-func (a *Adapter) Render(req *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	return respond(answer(voice.NewAnswer(results[0])))
 }
 

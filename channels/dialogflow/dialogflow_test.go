@@ -10,7 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 var (
@@ -27,18 +27,18 @@ func request(body []byte) *channels.Request {
 func TestGolden(t *testing.T) {
 	cases := []struct {
 		name   string
-		answer func(ev *intents.Event) *intents.TurnResult
+		answer func(ev *msg.Event) *msg.TurnResult
 	}{
-		{"official_request", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "Matched_Intent_Name", intents.Reply{Text: "Done: param value."})
+		{"official_request", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "Matched_Intent_Name", msg.Reply{Text: "Done: param value."})
 		}},
 		{"welcome_telephony", golden.Builtin},
-		{"order_parameters", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "Order_Pizza", intents.Reply{Text: "Two large pizzas. Which crust?",
+		{"order_parameters", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "Order_Pizza", msg.Reply{Text: "Two large pizzas. Which crust?",
 				SSML: `<speak>Two large pizzas. <break time="200ms"/> Which crust?</speak>`, Reprompt: "Thin or thick?", Expect: "ChooseCrust"})
 		}},
-		{"fallback_intent", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "ChooseCrust", intents.Reply{Text: "Thin crust, done. Goodbye!", EndConversation: true})
+		{"fallback_intent", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "ChooseCrust", msg.Reply{Text: "Thin crust, done. Goodbye!", EndConversation: true})
 		}},
 	}
 	a := New(Config{})
@@ -94,8 +94,8 @@ func FuzzParse(f *testing.F) {
 		Seeds:       golden.Files([]string{"official_request", "order_parameters", "welcome_telephony"}, ".json"),
 		Request:     request,
 		TypedErrors: true,
-		Check: func(t *testing.T, req *channels.Request, ev *intents.Event) {
-			if _, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "x", intents.Reply{Text: ev.Text})}); err != nil {
+		Check: func(t *testing.T, req *channels.Request, ev *msg.Event) {
+			if _, err := a.Render(req, []*msg.TurnResult{golden.Handled(ev, "x", msg.Reply{Text: ev.Text})}); err != nil {
 				t.Fatal(err)
 			}
 		},

@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -106,7 +107,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if user == "" {
 		user = conv
 	}
-	ev := &intents.Event{
+	ev := &msg.Event{
 		Bot:          req.Bot,
 		Channel:      Name,
 		User:         user,
@@ -149,7 +150,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 		ev.Intent = voice.IntentName(w.IntentInfo.DisplayName)
 		ev.Confidence = w.IntentInfo.Confidence
 	}
-	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
 func firstNonEmpty(s ...string) string {
@@ -201,7 +202,7 @@ type SessionInfo struct {
 }
 
 // Render implements [channels.Adapter].
-func (a *Adapter) Render(req *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	var w WebhookRequest
 	_ = json.Unmarshal(req.Body, &w) // Parse accepted it
 	return respond(answer(&w, voice.NewAnswer(results[0])))

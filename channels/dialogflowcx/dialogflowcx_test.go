@@ -9,7 +9,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 var (
@@ -25,19 +25,19 @@ func request(body []byte) *channels.Request {
 func TestGolden(t *testing.T) {
 	cases := []struct {
 		name   string
-		answer func(ev *intents.Event) *intents.TurnResult
+		answer func(ev *msg.Event) *msg.TurnResult
 	}{
-		{"order_status", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "order-status", intents.Reply{Text: "Your order ships tomorrow."})
+		{"order_status", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "order-status", msg.Reply{Text: "Your order ships tomorrow."})
 		}},
 		{"welcome_voice", golden.Builtin},
-		{"form_parameters", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "ChooseSize", intents.Reply{Text: "Two large pizzas, delivered. Is that right?",
+		{"form_parameters", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "ChooseSize", msg.Reply{Text: "Two large pizzas, delivered. Is that right?",
 				SSML:    `<speak>Two <emphasis>large</emphasis> pizzas, delivered. Is that right?</speak>`,
 				Options: []string{"yes", "no"}, Expect: "Confirm"})
 		}},
-		{"confirm_end", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "Confirm", intents.Reply{Text: "Ordered. Goodbye!", EndConversation: true})
+		{"confirm_end", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "Confirm", msg.Reply{Text: "Ordered. Goodbye!", EndConversation: true})
 		}},
 	}
 	a := New(Config{})
@@ -69,7 +69,7 @@ func TestFailedTurnKeepsSessionParameters(t *testing.T) {
 	a := New(Config{})
 	req := request(golden.Read(t, "order_status.json"))
 	in, _ := a.Parse(req)
-	resp, _ := a.Render(req, []*intents.TurnResult{golden.Failed(in.Events[0], "order-status", intents.OutcomeError)})
+	resp, _ := a.Render(req, []*msg.TurnResult{golden.Failed(in.Events[0], "order-status", msg.OutcomeError)})
 	var w map[string]any
 	if err := json.Unmarshal(resp.Body, &w); err != nil || w["sessionInfo"] != nil || w["fulfillmentResponse"] == nil {
 		t.Errorf("failed turn = %s", resp.Body)
@@ -86,8 +86,8 @@ func FuzzParse(f *testing.F) {
 		Seeds:       golden.Files([]string{"order_status", "welcome_voice", "form_parameters"}, ".json"),
 		Request:     request,
 		TypedErrors: true,
-		Check: func(t *testing.T, req *channels.Request, ev *intents.Event) {
-			if _, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "x", intents.Reply{Text: ev.Text, EndConversation: true})}); err != nil {
+		Check: func(t *testing.T, req *channels.Request, ev *msg.Event) {
+			if _, err := a.Render(req, []*msg.TurnResult{golden.Handled(ev, "x", msg.Reply{Text: ev.Text, EndConversation: true})}); err != nil {
 				t.Fatal(err)
 			}
 		},

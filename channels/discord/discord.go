@@ -13,7 +13,7 @@ import (
 
 	"filippo.io/edwards25519"
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -209,7 +209,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	}
 	if in.Event != nil {
 		in.Event.Bot, in.Event.Channel = req.Bot, Name
-		return &channels.Inbound{Events: []*intents.Event{in.Event}}, nil
+		return &channels.Inbound{Events: []*msg.Event{in.Event}}, nil
 	}
 	return &channels.Inbound{Response: in.Response}, nil
 }
@@ -217,7 +217,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 // Parsed is an interaction as Parley understands it: an event to run, or an
 // immediate response (PONG, an empty autocomplete, a silent acknowledgement).
 type Parsed struct {
-	Event         *intents.Event
+	Event         *msg.Event
 	Response      *channels.Response
 	applicationID string
 }
@@ -288,7 +288,7 @@ func ParseInteraction(body []byte) (*Parsed, error) {
 	if conv == "" {
 		conv = "dm:" + u.ID
 	}
-	ev := &intents.Event{ID: in.ID, User: u.ID, Conversation: conv, Locale: in.Locale, Raw: body}
+	ev := &msg.Event{ID: in.ID, User: u.ID, Conversation: conv, Locale: in.Locale, Raw: body}
 	if t, err := snowflakeTime(in.ID); err == nil {
 		ev.Timestamp = t
 	}
@@ -383,7 +383,7 @@ type Component struct {
 // NewResponse renders a turn's replies as one interaction response: the
 // texts joined by blank lines, the options as buttons (up to 25, five to a
 // row). A turn with nothing to say answers with a private check mark.
-func NewResponse(res *intents.TurnResult) Response {
+func NewResponse(res *msg.TurnResult) Response {
 	var texts []string
 	var opts []string
 	seen := map[string]bool{}
@@ -416,7 +416,7 @@ func NewResponse(res *intents.TurnResult) Response {
 }
 
 // Render implements [channels.Adapter].
-func (*Adapter) Render(_ *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+func (*Adapter) Render(_ *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	if len(results) == 0 {
 		return jsonResponse(map[string]int{"type": responseDeferUpdate}), nil
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // The key of vector D1: RFC 8032's test key 1.
@@ -142,8 +142,8 @@ func TestPingPong(t *testing.T) {
 }
 
 // echo is the answer the golden files show: the text back, with options.
-func echo(ev *intents.Event) *intents.TurnResult {
-	return golden.Handled(ev, "Echo", intents.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
+func echo(ev *msg.Event) *msg.TurnResult {
+	return golden.Handled(ev, "Echo", msg.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
 }
 
 var cases = []string{"ping", "command", "command_options", "subcommand", "button", "select", "dm_command", "autocomplete"}
@@ -159,11 +159,11 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var ev *intents.Event
+			var ev *msg.Event
 			resp := in.Response
 			if len(in.Events) == 1 {
 				ev = in.Events[0]
-				if resp, err = a.Render(req, []*intents.TurnResult{echo(ev)}); err != nil {
+				if resp, err = a.Render(req, []*msg.TurnResult{echo(ev)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -206,7 +206,7 @@ func TestButtonsAndEmptyAnswers(t *testing.T) {
 	for i := range opts {
 		opts[i] = "option " + strconv.Itoa(i) + strings.Repeat("x", 100)
 	}
-	r := NewResponse(&intents.TurnResult{Replies: []intents.Reply{{Text: strings.Repeat("a", 3000), Options: opts}}})
+	r := NewResponse(&msg.TurnResult{Replies: []msg.Reply{{Text: strings.Repeat("a", 3000), Options: opts}}})
 	if len([]rune(r.Data.Content)) != maxContent || len(r.Data.Components) != maxRows {
 		t.Fatalf("response = %+v", r.Data)
 	}
@@ -220,7 +220,7 @@ func TestButtonsAndEmptyAnswers(t *testing.T) {
 			}
 		}
 	}
-	empty := NewResponse(&intents.TurnResult{})
+	empty := NewResponse(&msg.TurnResult{})
 	if empty.Type != responseMessage || empty.Data.Content == "" || empty.Data.Flags != flagEphemeral {
 		t.Fatalf("empty = %+v", empty.Data)
 	}
@@ -262,11 +262,11 @@ func FuzzParse(f *testing.F) {
 	golden.FuzzParse(f, a, golden.Fuzzing{
 		Seeds:   golden.Files(cases, ".json"),
 		Request: func(body []byte) *channels.Request { return signed(f, body, "1700000000") },
-		Check: func(t *testing.T, req *channels.Request, ev *intents.Event) {
+		Check: func(t *testing.T, req *channels.Request, ev *msg.Event) {
 			if ev.ID == "" || ev.User == "" {
 				t.Fatalf("incomplete event %+v", ev)
 			}
-			if _, err := a.Render(req, []*intents.TurnResult{echo(ev)}); err != nil {
+			if _, err := a.Render(req, []*msg.TurnResult{echo(ev)}); err != nil {
 				t.Fatal(err)
 			}
 		},

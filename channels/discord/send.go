@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // DefaultAPIBaseURL is Discord's REST API.
@@ -45,7 +45,7 @@ func validatePush(s channels.Settings) error {
 // nonce). A direct
 // conversation ("dm:" and the user's id) is opened first (Create DM). A turn
 // with nothing to say sends nothing.
-func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
+func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	token := s[SettingBotToken]
 	if token == "" {
 		return &channels.SendError{Err: fmt.Errorf("the discord channel needs %q to send messages outside an interaction", SettingBotToken)}
@@ -91,7 +91,7 @@ type createMessage struct {
 // and answers a repeat with the message it made, so a retry after a try
 // that went through but timed out sends nothing twice. Discord takes at
 // most 25 characters.
-func nonce(res *intents.TurnResult, channelID string) string {
+func nonce(res *msg.TurnResult, channelID string) string {
 	ev := res.Event
 	if ev == nil || ev.ID == "" {
 		return ""

@@ -16,7 +16,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 const (
@@ -137,8 +137,8 @@ func TestSendMatchesDiscordgo(t *testing.T) {
 		"dm:" + testUser: {"/api/v10/users/@me/channels", "/api/v10/channels/" + testDM + "/messages"},
 	}
 	for _, conv := range []string{testChannel, "dm:" + testUser} {
-		res := &intents.TurnResult{Conversation: conv,
-			Replies: []intents.Reply{{Text: "Your pizza is on its way.", Options: []string{"Track it", "Cancel"}}}}
+		res := &msg.TurnResult{Conversation: conv,
+			Replies: []msg.Reply{{Text: "Your pizza is on its way.", Options: []string{"Track it", "Cancel"}}}}
 		if err := a.Send(context.Background(), pushSettings(f), res); err != nil {
 			t.Fatalf("%s: %v", conv, err)
 		}
@@ -192,7 +192,7 @@ func TestSendMatchesDiscordgo(t *testing.T) {
 func TestSendFailures(t *testing.T) {
 	f := newFakeAPI(t)
 	a := New(Config{})
-	res := &intents.TurnResult{Conversation: testChannel, Replies: []intents.Reply{{Text: "hi"}}}
+	res := &msg.TurnResult{Conversation: testChannel, Replies: []msg.Reply{{Text: "hi"}}}
 	for _, tc := range []struct {
 		name      string
 		status    int
@@ -233,14 +233,14 @@ func TestSendFailures(t *testing.T) {
 		"not a channel id": {pushSettings(f), "general"},
 		"not a user id":    {pushSettings(f), "dm:ann"},
 	} {
-		err := a.Send(context.Background(), c.s, &intents.TurnResult{Conversation: c.conv, Replies: []intents.Reply{{Text: "hi"}}})
+		err := a.Send(context.Background(), c.s, &msg.TurnResult{Conversation: c.conv, Replies: []msg.Reply{{Text: "hi"}}})
 		var se *channels.SendError
 		if !errors.As(err, &se) || se.Retryable {
 			t.Errorf("%s: got %v, want a permanent send error", name, err)
 		}
 	}
 	// Nothing to say: nothing sent.
-	if err := a.Send(context.Background(), pushSettings(f), &intents.TurnResult{Conversation: testChannel, Replies: []intents.Reply{{}}}); err != nil {
+	if err := a.Send(context.Background(), pushSettings(f), &msg.TurnResult{Conversation: testChannel, Replies: []msg.Reply{{}}}); err != nil {
 		t.Errorf("an empty reply: %v", err)
 	}
 	if got := f.take(); len(got) != 0 {
@@ -253,7 +253,7 @@ func TestSendNetworkFailure(t *testing.T) {
 	f := newFakeAPI(t)
 	s := pushSettings(f)
 	f.srv.Close()
-	err := New(Config{}).Send(context.Background(), s, &intents.TurnResult{Conversation: testChannel, Replies: []intents.Reply{{Text: "hi"}}})
+	err := New(Config{}).Send(context.Background(), s, &msg.TurnResult{Conversation: testChannel, Replies: []msg.Reply{{Text: "hi"}}})
 	var se *channels.SendError
 	if !errors.As(err, &se) || !se.Retryable {
 		t.Fatalf("got %v, want a retryable send error", err)
@@ -267,9 +267,9 @@ func TestSendNonce(t *testing.T) {
 	a := New(Config{})
 	send := func(id string) (nonce string, enforce bool) {
 		t.Helper()
-		res := &intents.TurnResult{Conversation: testChannel, Replies: []intents.Reply{{Text: "hi"}}}
+		res := &msg.TurnResult{Conversation: testChannel, Replies: []msg.Reply{{Text: "hi"}}}
 		if id != "" {
-			res.Event = &intents.Event{ID: id, Bot: "remind", Channel: Name, Conversation: testChannel}
+			res.Event = &msg.Event{ID: id, Bot: "remind", Channel: Name, Conversation: testChannel}
 		}
 		if err := a.Send(context.Background(), pushSettings(f), res); err != nil {
 			t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/voice"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -158,7 +158,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	case len(e.SessionState.OriginatingRequestID) > maxID || len(e.InvocationLabel) > maxID:
 		return nil, channels.BadRequest("originatingRequestId or invocationLabel is too long")
 	}
-	ev := &intents.Event{
+	ev := &msg.Event{
 		Bot:          req.Bot,
 		Channel:      Name,
 		User:         e.SessionID,
@@ -195,7 +195,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if len(slots) > 0 {
 		ev.Slots = slots
 	}
-	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
 // confidence is the NLU confidence of the interpretation of intent: a
@@ -245,7 +245,7 @@ type Message struct {
 }
 
 // Render implements [channels.Adapter].
-func (a *Adapter) Render(req *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	e, in, err := decode(req.Body)
 	if err != nil { // Parse accepted it; cannot happen
 		e, in = &Event{}, &Intent{}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 var (
@@ -28,27 +28,27 @@ func request(body []byte) *channels.Request {
 func TestGolden(t *testing.T) {
 	cases := []struct {
 		name   string
-		answer func(ev *intents.Event) *intents.TurnResult
+		answer func(ev *msg.Event) *msg.TurnResult
 		action string
 	}{
-		{"lexv2_event", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "CheckBalance", intents.Reply{Text: "Your checking account balance is $1,234.56", EndConversation: true})
+		{"lexv2_event", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "CheckBalance", msg.Reply{Text: "Your checking account balance is $1,234.56", EndConversation: true})
 		}, "Close"},
-		{"dialog_elicit_slot", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "OrderPizza", intents.Reply{Text: "A large one. Thin or thick crust?", Expect: "crust"})
+		{"dialog_elicit_slot", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "OrderPizza", msg.Reply{Text: "A large one. Thin or thick crust?", Expect: "crust"})
 		}, "ElicitSlot"},
 		{"dialog_delegate", golden.Builtin, "Delegate"},
-		{"confirm_intent", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "OrderPizza", intents.Reply{
+		{"confirm_intent", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "OrderPizza", msg.Reply{
 				SSML:    `<speak>A large <emphasis>thin</emphasis> pizza. Shall I order it?</speak>`,
 				Options: []string{"yes", "no"}, Expect: "OrderPizza"})
 		}, "ConfirmIntent"},
-		{"fallback_intent", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "ChooseToppings", intents.Reply{Text: "Mushrooms and olives. Anything else?", Expect: "ChooseToppings"})
+		{"fallback_intent", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "ChooseToppings", msg.Reply{Text: "Mushrooms and olives. Anything else?", Expect: "ChooseToppings"})
 		}, "ElicitIntent"},
 		{"stop_intent", golden.Builtin, "Close"},
-		{"list_slot", func(ev *intents.Event) *intents.TurnResult {
-			return golden.Failed(ev, "AddToppings", intents.OutcomeError)
+		{"list_slot", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Failed(ev, "AddToppings", msg.OutcomeError)
 		}, "Close"},
 	}
 	a := New(Config{})
@@ -173,13 +173,13 @@ func FuzzParse(f *testing.F) {
 		Seeds:       golden.Files([]string{"lexv2_event", "dialog_elicit_slot", "list_slot"}, ".json"),
 		Request:     request,
 		TypedErrors: true,
-		Check: func(t *testing.T, req *channels.Request, ev *intents.Event) {
-			for _, r := range []*intents.TurnResult{
-				golden.Handled(ev, "x", intents.Reply{Text: ev.Text, Expect: "x"}),
-				golden.Handled(ev, "x", intents.Reply{Text: "bye", EndConversation: true}),
+		Check: func(t *testing.T, req *channels.Request, ev *msg.Event) {
+			for _, r := range []*msg.TurnResult{
+				golden.Handled(ev, "x", msg.Reply{Text: ev.Text, Expect: "x"}),
+				golden.Handled(ev, "x", msg.Reply{Text: "bye", EndConversation: true}),
 				golden.Builtin(ev),
 			} {
-				resp, err := a.Render(req, []*intents.TurnResult{r})
+				resp, err := a.Render(req, []*msg.TurnResult{r})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -164,7 +164,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 
 // Render implements [channels.Adapter]: the webhook is only acknowledged;
 // the replies go out through [Adapter.Send].
-func (*Adapter) Render(*channels.Request, []*intents.TurnResult) (*channels.Response, error) {
+func (*Adapter) Render(*channels.Request, []*msg.TurnResult) (*channels.Response, error) {
 	return ack(), nil
 }
 
@@ -208,12 +208,12 @@ type event struct {
 // no events at all. An event whose timestamp is more than MaxEventAge from
 // now, or missing, is dropped; a webhook whose events are all such is
 // refused as a replay (401).
-func ParseWebhook(body []byte, now time.Time) ([]*intents.Event, error) {
+func ParseWebhook(body []byte, now time.Time) ([]*msg.Event, error) {
 	var w webhook
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, channels.BadRequest("body is not a LINE webhook: %v", err)
 	}
-	var events []*intents.Event
+	var events []*msg.Event
 	seen, stale := 0, 0
 	for _, raw := range w.Events {
 		if len(events) == maxEvents {
@@ -239,7 +239,7 @@ func ParseWebhook(body []byte, now time.Time) ([]*intents.Event, error) {
 	return events, nil
 }
 
-func normalize(e *event) *intents.Event {
+func normalize(e *event) *msg.Event {
 	if e.Mode == "standby" || e.WebhookEventID == "" || len(e.WebhookEventID) > maxID {
 		return nil
 	}
@@ -257,7 +257,7 @@ func normalize(e *event) *intents.Event {
 	if user == "" {
 		user = conv
 	}
-	ev := &intents.Event{ID: e.WebhookEventID, User: user, Conversation: conv}
+	ev := &msg.Event{ID: e.WebhookEventID, User: user, Conversation: conv}
 	if e.Timestamp > 0 {
 		ev.Timestamp = time.UnixMilli(e.Timestamp).UTC()
 	}
@@ -319,7 +319,7 @@ type PushRequest struct {
 
 // Messages renders a turn's replies as LINE text messages; a reply's options
 // become quick-reply buttons under its message.
-func Messages(res *intents.TurnResult) []Message {
+func Messages(res *msg.TurnResult) []Message {
 	var out []Message
 	for _, r := range res.Replies {
 		var opts []string
@@ -348,7 +348,7 @@ func Messages(res *intents.TurnResult) []Message {
 }
 
 // replyToken is the event's reply token while it may still be used.
-func (a *Adapter) replyToken(ev *intents.Event) string {
+func (a *Adapter) replyToken(ev *msg.Event) string {
 	if ev == nil || len(ev.Raw) == 0 {
 		return ""
 	}
@@ -367,7 +367,7 @@ func (a *Adapter) replyToken(ev *intents.Event) string {
 // it is not) are pushed to the conversation, with a retry key derived from
 // the event so a retried push is delivered once. A refused reply token
 // falls back to a push.
-func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
+func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	msgs := Messages(res)
 	if len(msgs) == 0 {
 		return nil

@@ -16,7 +16,7 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
 	"github.com/parleyhq/parley/channels/meta/metatest"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 const (
@@ -89,8 +89,8 @@ func TestRefusesUnsignedRequests(t *testing.T) {
 	}
 }
 
-func echo(ev *intents.Event) *intents.TurnResult {
-	return golden.Handled(ev, "Echo", intents.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
+func echo(ev *msg.Event) *msg.TurnResult {
+	return golden.Handled(ev, "Echo", msg.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
 }
 
 var cases = []string{"text", "postback", "group_text", "sticker", "follow_unsend", "verify", "standby", "redelivery"}
@@ -120,7 +120,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func textEvent(t *testing.T) *intents.Event {
+func textEvent(t *testing.T) *msg.Event {
 	evs, err := ParseWebhook(golden.Read(t, "text.json"), eventTime.Add(time.Second))
 	if err != nil || len(evs) != 1 {
 		t.Fatal(evs, err)
@@ -174,9 +174,9 @@ func TestRefusedReplyTokenPushes(t *testing.T) {
 func TestManyRepliesAreBatched(t *testing.T) {
 	api := metatest.New(t)
 	ev := textEvent(t)
-	res := &intents.TurnResult{Event: ev, Conversation: ev.Conversation}
+	res := &msg.TurnResult{Event: ev, Conversation: ev.Conversation}
 	for i := range 7 {
-		res.Replies = append(res.Replies, intents.Reply{Text: fmt.Sprintf("part %d", i+1)})
+		res.Replies = append(res.Replies, msg.Reply{Text: fmt.Sprintf("part %d", i+1)})
 	}
 	if err := at(eventTime).Send(context.Background(), settings(api.URL), res); err != nil {
 		t.Fatal(err)
@@ -224,8 +224,8 @@ func TestSendErrors(t *testing.T) {
 // the conversation.
 func TestScheduledPush(t *testing.T) {
 	api := metatest.New(t)
-	res := &intents.TurnResult{Event: &intents.Event{ID: "schedule:daily:1:0", Conversation: "Ca56f94637c1234567890123456789012"},
-		Conversation: "Ca56f94637c1234567890123456789012", Replies: []intents.Reply{{Text: "Daily special: Margherita"}}}
+	res := &msg.TurnResult{Event: &msg.Event{ID: "schedule:daily:1:0", Conversation: "Ca56f94637c1234567890123456789012"},
+		Conversation: "Ca56f94637c1234567890123456789012", Replies: []msg.Reply{{Text: "Daily special: Margherita"}}}
 	if err := New(Config{}).Send(context.Background(), settings(api.URL), res); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func FuzzParse(f *testing.F) {
 	golden.FuzzParse(f, a, golden.Fuzzing{
 		Seeds:   golden.Files(cases, ".json"),
 		Request: func(body []byte) *channels.Request { return signed(body, settings("")) },
-		Check: func(t *testing.T, _ *channels.Request, ev *intents.Event) {
+		Check: func(t *testing.T, _ *channels.Request, ev *msg.Event) {
 			if ev.ID == "" || ev.User == "" || ev.Channel != Name {
 				t.Fatalf("incomplete event %+v", ev)
 			}

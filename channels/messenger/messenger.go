@@ -11,7 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -83,7 +83,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 
 // Render implements [channels.Adapter]: the webhook is only acknowledged;
 // the replies go out through [Adapter.Send].
-func (*Adapter) Render(*channels.Request, []*intents.TurnResult) (*channels.Response, error) {
+func (*Adapter) Render(*channels.Request, []*msg.TurnResult) (*channels.Response, error) {
 	return meta.Ack(), nil
 }
 
@@ -120,7 +120,7 @@ type messaging struct {
 
 // ParseNotification normalizes a verified webhook body into events, one per
 // message or postback a bot can answer; everything else is left out.
-func ParseNotification(body []byte) ([]*intents.Event, error) {
+func ParseNotification(body []byte) ([]*msg.Event, error) {
 	var n notification
 	if err := json.Unmarshal(body, &n); err != nil {
 		return nil, channels.BadRequest("body is not a Messenger notification: %v", err)
@@ -128,7 +128,7 @@ func ParseNotification(body []byte) ([]*intents.Event, error) {
 	if n.Object != "page" && n.Object != "instagram" {
 		return nil, nil
 	}
-	var events []*intents.Event
+	var events []*msg.Event
 	for _, e := range n.Entry {
 		for _, raw := range e.Messaging {
 			if len(events) == maxEvents {
@@ -147,12 +147,12 @@ func ParseNotification(body []byte) ([]*intents.Event, error) {
 }
 
 // normalize makes an event of one messaging item, or nil for one to ignore.
-func normalize(m *messaging, page string, raw json.RawMessage) *intents.Event {
+func normalize(m *messaging, page string, raw json.RawMessage) *msg.Event {
 	user := m.Sender.ID
 	if user == "" || len(user) > maxID || user == page || user == m.Recipient.ID {
 		return nil // the page's own message, or no sender
 	}
-	ev := &intents.Event{User: user, Conversation: user, Raw: compact(raw)}
+	ev := &msg.Event{User: user, Conversation: user, Raw: compact(raw)}
 	if m.Timestamp > 0 {
 		ev.Timestamp = time.UnixMilli(m.Timestamp).UTC()
 	}
@@ -224,7 +224,7 @@ type QuickReply struct {
 // Messages renders a turn's replies as Send API requests, one per reply
 // with text or options. A reply to a user's message is messaging type
 // RESPONSE; a message Parley starts (a schedule) is UPDATE.
-func Messages(res *intents.TurnResult) []Message {
+func Messages(res *msg.TurnResult) []Message {
 	to := res.Conversation
 	if to == "" && res.Event != nil {
 		to = res.Event.Conversation
@@ -255,7 +255,7 @@ func Messages(res *intents.TurnResult) []Message {
 }
 
 // Send implements [channels.Sender]: each reply is one Send API call.
-func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
+func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	msgs := Messages(res)
 	if len(msgs) > 0 && msgs[0].Recipient.ID == "" {
 		return &channels.SendError{Err: meta.ErrNoRecipient}

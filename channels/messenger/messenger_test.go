@@ -16,7 +16,7 @@ import (
 	"github.com/parleyhq/parley/channels/internal/golden"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 const (
@@ -113,8 +113,8 @@ func TestRefusesUnsignedRequests(t *testing.T) {
 }
 
 // echo is the answer the golden files show: the text back, with two options.
-func echo(ev *intents.Event) *intents.TurnResult {
-	return golden.Handled(ev, "Echo", intents.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
+func echo(ev *msg.Event) *msg.TurnResult {
+	return golden.Handled(ev, "Echo", msg.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
 }
 
 // TestGolden parses each testdata/<case>.json as Meta sends it and answers
@@ -157,7 +157,7 @@ func TestRawIsTheMessagingItem(t *testing.T) {
 
 func TestSendErrors(t *testing.T) {
 	a := New(Config{})
-	ev := &intents.Event{ID: "m1", Conversation: "PSID", Raw: []byte(`{}`)}
+	ev := &msg.Event{ID: "m1", Conversation: "PSID", Raw: []byte(`{}`)}
 	res := echo(ev)
 	tests := []struct {
 		status     int
@@ -196,8 +196,8 @@ func TestSendErrors(t *testing.T) {
 // UPDATE to the conversation.
 func TestSendWithoutEvent(t *testing.T) {
 	api := metatest.New(t)
-	res := &intents.TurnResult{Event: &intents.Event{ID: "schedule:x", Conversation: "PSID"}, Conversation: "PSID",
-		Replies: []intents.Reply{{Text: "Your pizza is ready"}, {}}}
+	res := &msg.TurnResult{Event: &msg.Event{ID: "schedule:x", Conversation: "PSID"}, Conversation: "PSID",
+		Replies: []msg.Reply{{Text: "Your pizza is ready"}, {}}}
 	if err := New(Config{}).Send(context.Background(), settings(api.URL), res); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestQuickReplyLimits(t *testing.T) {
 	for i := range opts {
 		opts[i] = fmt.Sprintf("A rather long option number %d", i)
 	}
-	msgs := Messages(&intents.TurnResult{Conversation: "PSID", Replies: []intents.Reply{{Options: opts}}})
+	msgs := Messages(&msg.TurnResult{Conversation: "PSID", Replies: []msg.Reply{{Options: opts}}})
 	if len(msgs) != 1 {
 		t.Fatal(msgs)
 	}
@@ -247,7 +247,7 @@ func FuzzParse(f *testing.F) {
 	golden.FuzzParse(f, a, golden.Fuzzing{
 		Seeds:   golden.Files(cases, ".json"),
 		Request: func(body []byte) *channels.Request { return signed(body, settings("")) },
-		Check: func(t *testing.T, _ *channels.Request, ev *intents.Event) {
+		Check: func(t *testing.T, _ *channels.Request, ev *msg.Event) {
 			if ev.ID == "" || ev.User == "" || ev.Channel != Name {
 				t.Fatalf("incomplete event %+v", ev)
 			}

@@ -20,7 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -148,7 +148,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 
 // Render implements [channels.Adapter]. Slack replies go through [Adapter.Send];
 // the webhook itself is only acknowledged.
-func (*Adapter) Render(*channels.Request, []*intents.TurnResult) (*channels.Response, error) {
+func (*Adapter) Render(*channels.Request, []*msg.TurnResult) (*channels.Response, error) {
 	return ack, nil
 }
 
@@ -223,12 +223,12 @@ func ParseEvents(body []byte) (*channels.Inbound, error) {
 	if m.Type == "app_mention" {
 		text = leadingMention.ReplaceAllString(text, "")
 	}
-	ev := &intents.Event{ID: env.EventID, User: m.User, Conversation: conversation(m.Channel, m.ThreadTS),
+	ev := &msg.Event{ID: env.EventID, User: m.User, Conversation: conversation(m.Channel, m.ThreadTS),
 		Text: text, Raw: json.RawMessage(body)}
 	if env.EventTime > 0 {
 		ev.Timestamp = time.Unix(env.EventTime, 0).UTC()
 	}
-	return &channels.Inbound{Events: []*intents.Event{ev}, Response: ack, Async: true}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}, Response: ack, Async: true}, nil
 }
 
 // conversation is a Slack channel, or a thread in it: "C123" or "C123:1531431954.000073".
@@ -286,9 +286,9 @@ func ParseForm(body []byte) (*channels.Inbound, error) {
 		text = cmd
 	}
 	raw, _ := json.Marshal(formJSON(form))
-	ev := &intents.Event{ID: "cmd:" + trigger, User: user, Conversation: channel, Text: text,
+	ev := &msg.Event{ID: "cmd:" + trigger, User: user, Conversation: channel, Text: text,
 		Slots: map[string]string{"command": cmd}, Raw: raw}
-	return &channels.Inbound{Events: []*intents.Event{ev}, Response: ack, Async: true}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}, Response: ack, Async: true}, nil
 }
 
 // formJSON flattens a form to a JSON-friendly map for Event.Raw.
@@ -324,9 +324,9 @@ func parseInteraction(p []byte) (*channels.Inbound, error) {
 	if thread == "" {
 		thread = in.Message.ThreadTS
 	}
-	ev := &intents.Event{ID: "act:" + in.TriggerID, User: in.User.ID, Conversation: conversation(channel, thread),
+	ev := &msg.Event{ID: "act:" + in.TriggerID, User: in.User.ID, Conversation: conversation(channel, thread),
 		Text: text, Raw: json.RawMessage(p)}
-	return &channels.Inbound{Events: []*intents.Event{ev}, Response: ack, Async: true}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}, Response: ack, Async: true}, nil
 }
 
 // PostMessage is the chat.postMessage request body Parley sends.
@@ -367,7 +367,7 @@ const (
 
 // NewPostMessage renders one reply for a conversation: the text, and the
 // options as buttons.
-func NewPostMessage(conv string, r intents.Reply) PostMessage {
+func NewPostMessage(conv string, r msg.Reply) PostMessage {
 	channel, thread, _ := strings.Cut(conv, ":")
 	pm := PostMessage{Channel: channel, ThreadTS: thread, Text: r.Text}
 	if len(r.Options) == 0 {
@@ -400,7 +400,7 @@ func clip(s string, n int) string {
 }
 
 // Send implements [channels.Sender]: one chat.postMessage per reply.
-func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
+func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	base := strings.TrimRight(s[SettingAPIBaseURL], "/")
 	if base == "" {
 		base = DefaultAPIBaseURL

@@ -22,7 +22,7 @@ import (
 	"github.com/slack-go/slack/slackevents"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -87,9 +87,9 @@ type golden struct {
 		ContentType string `json:"content_type,omitempty"`
 		Body        string `json:"body,omitempty"`
 	} `json:"response"`
-	Async  bool             `json:"async"`
-	Events []*intents.Event `json:"events"`
-	Sends  []call           `json:"sends"`
+	Async  bool         `json:"async"`
+	Events []*msg.Event `json:"events"`
+	Sends  []call       `json:"sends"`
 }
 
 // TestGolden parses each webhook in testdata (as Slack sends it), answers
@@ -122,8 +122,8 @@ func TestGolden(t *testing.T) {
 				g.Response.Status, g.Response.ContentType, g.Response.Body = r.Status, r.ContentType, string(r.Body)
 			}
 			for _, ev := range in.Events {
-				res := &intents.TurnResult{Event: ev, Conversation: ev.Conversation,
-					Replies: []intents.Reply{{Text: "You said: " + ev.Text, Options: []string{"Large", "Small"}}}}
+				res := &msg.TurnResult{Event: ev, Conversation: ev.Conversation,
+					Replies: []msg.Reply{{Text: "You said: " + ev.Text, Options: []string{"Large", "Small"}}}}
 				if err := a.Send(context.Background(), settings, res); err != nil {
 					t.Fatal(err)
 				}
@@ -269,7 +269,7 @@ func TestSlackGoParsesLikeUs(t *testing.T) {
 // chat.postMessage body Parley sends, buttons included; and slack-go's own
 // client posts to the same fake endpoint.
 func TestSlackGoReadsOurMessage(t *testing.T) {
-	pm := NewPostMessage("C1:123.456", intents.Reply{Text: "Which size?", Options: []string{"Large", "Small"}})
+	pm := NewPostMessage("C1:123.456", msg.Reply{Text: "Which size?", Options: []string{"Large", "Small"}})
 	raw, _ := json.Marshal(pm)
 	var msg struct {
 		Channel  string         `json:"channel"`
@@ -306,7 +306,7 @@ func TestSlackGoReadsOurMessage(t *testing.T) {
 func TestSendErrors(t *testing.T) {
 	fake, srv := newFake(t)
 	settings := channels.Settings{SettingBotToken: testToken, SettingAPIBaseURL: srv.URL}
-	res := &intents.TurnResult{Conversation: "C1", Replies: []intents.Reply{{Text: "hi"}}}
+	res := &msg.TurnResult{Conversation: "C1", Replies: []msg.Reply{{Text: "hi"}}}
 	cases := []struct {
 		reply     func(w http.ResponseWriter)
 		retryable bool

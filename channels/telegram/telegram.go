@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -130,7 +130,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 
 // Render implements [channels.Adapter]: the webhook is only acknowledged;
 // replies go through [Adapter.Send].
-func (*Adapter) Render(*channels.Request, []*intents.TurnResult) (*channels.Response, error) {
+func (*Adapter) Render(*channels.Request, []*msg.TurnResult) (*channels.Response, error) {
 	return ack, nil
 }
 
@@ -189,7 +189,7 @@ func ParseUpdate(body []byte) (*channels.Inbound, error) {
 		if m.From == nil || m.From.IsBot || m.Text == "" {
 			return ignored, nil
 		}
-		ev := &intents.Event{ID: id, User: strconv.FormatInt(m.From.ID, 10),
+		ev := &msg.Event{ID: id, User: strconv.FormatInt(m.From.ID, 10),
 			Conversation: conversation(m.Chat.ID, m.MessageThreadID), Text: m.Text,
 			Locale: m.From.LanguageCode, Raw: json.RawMessage(body)}
 		if m.Date > 0 {
@@ -198,16 +198,16 @@ func ParseUpdate(body []byte) (*channels.Inbound, error) {
 		if cmd, ok := command(m.Text); ok {
 			ev.Slots = map[string]string{"command": cmd}
 		}
-		return &channels.Inbound{Events: []*intents.Event{ev}, Response: ack, Async: true}, nil
+		return &channels.Inbound{Events: []*msg.Event{ev}, Response: ack, Async: true}, nil
 	case u.CallbackQuery != nil:
 		q := u.CallbackQuery
 		if q.From.IsBot || q.Message == nil || q.Data == "" || q.ID == "" {
 			return ignored, nil
 		}
-		ev := &intents.Event{ID: id, User: strconv.FormatInt(q.From.ID, 10),
+		ev := &msg.Event{ID: id, User: strconv.FormatInt(q.From.ID, 10),
 			Conversation: conversation(q.Message.Chat.ID, q.Message.MessageThreadID), Text: q.Data,
 			Locale: q.From.LanguageCode, Raw: json.RawMessage(body)}
-		return &channels.Inbound{Events: []*intents.Event{ev}, Response: ack, Async: true}, nil
+		return &channels.Inbound{Events: []*msg.Event{ev}, Response: ack, Async: true}, nil
 	}
 	return ignored, nil
 }
@@ -255,7 +255,7 @@ const maxCallbackData = 64
 
 // NewSendMessage renders one reply: the text, and options as an inline
 // keyboard with one button per row.
-func NewSendMessage(conv string, r intents.Reply) (SendMessage, error) {
+func NewSendMessage(conv string, r msg.Reply) (SendMessage, error) {
 	chat, thread, _ := strings.Cut(conv, ":")
 	id, err := strconv.ParseInt(chat, 10, 64)
 	if err != nil {
@@ -288,7 +288,7 @@ func clip(s string, n int) string {
 // Send implements [channels.Sender]: it answers the callback query of a
 // click (so the button stops spinning), then sends each reply with
 // sendMessage.
-func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
+func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	base := strings.TrimRight(s[SettingAPIBaseURL], "/")
 	if base == "" {
 		base = DefaultAPIBaseURL

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -67,10 +67,10 @@ func newFake(t *testing.T) (*fakeTelegram, *httptest.Server) {
 }
 
 type golden struct {
-	Response int              `json:"response_status"`
-	Async    bool             `json:"async"`
-	Events   []*intents.Event `json:"events"`
-	Sends    []call           `json:"sends"`
+	Response int          `json:"response_status"`
+	Async    bool         `json:"async"`
+	Events   []*msg.Event `json:"events"`
+	Sends    []call       `json:"sends"`
 }
 
 // TestGolden parses each update in testdata, answers each event with a reply
@@ -100,8 +100,8 @@ func TestGolden(t *testing.T) {
 				g.Response = in.Response.Status
 			}
 			for _, ev := range in.Events {
-				res := &intents.TurnResult{Event: ev, Conversation: ev.Conversation,
-					Replies: []intents.Reply{{Text: "You said: " + ev.Text, Options: []string{"Large", "Small"}}}}
+				res := &msg.TurnResult{Event: ev, Conversation: ev.Conversation,
+					Replies: []msg.Reply{{Text: "You said: " + ev.Text, Options: []string{"Large", "Small"}}}}
 				if err := a.Send(context.Background(), settings, res); err != nil {
 					t.Fatal(err)
 				}
@@ -176,7 +176,7 @@ func TestVerify(t *testing.T) {
 func TestSendErrors(t *testing.T) {
 	fake, srv := newFake(t)
 	settings := channels.Settings{SettingBotToken: testToken, SettingAPIBaseURL: srv.URL}
-	res := &intents.TurnResult{Conversation: "1111111", Replies: []intents.Reply{{Text: "hi"}}}
+	res := &msg.TurnResult{Conversation: "1111111", Replies: []msg.Reply{{Text: "hi"}}}
 	cases := []struct {
 		reply     func(w http.ResponseWriter)
 		retryable bool
@@ -268,7 +268,7 @@ func FuzzParseUpdate(f *testing.F) {
 			if ev.ID == "" || ev.User == "" || ev.Conversation == "" || ev.Text == "" || !in.Async {
 				t.Fatalf("incomplete event %+v", ev)
 			}
-			if _, err := NewSendMessage(ev.Conversation, intents.Reply{Text: "x"}); err != nil {
+			if _, err := NewSendMessage(ev.Conversation, msg.Reply{Text: "x"}); err != nil {
 				t.Fatalf("cannot answer conversation %q: %v", ev.Conversation, err)
 			}
 		}

@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/xmlx"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the messaging channel's name in URLs and settings.
@@ -126,7 +126,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 		return &channels.Inbound{Response: twimlResponse(nil)}, nil
 	}
 	ev.Bot, ev.Channel, ev.Timestamp = req.Bot, Name, req.Now.UTC()
-	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
 // verified checks the signature over the URL Twilio called: the webhook_url
@@ -177,7 +177,7 @@ func requestURL(req *channels.Request) string {
 // nil for a status callback. The event ID is the MessageSid, so a retried
 // webhook is answered once; the user and the conversation are the sender
 // (a phone number, or whatsapp:+number).
-func ParseForm(form url.Values) (*intents.Event, error) {
+func ParseForm(form url.Values) (*msg.Event, error) {
 	if st := form.Get("MessageStatus"); st != "" {
 		return nil, nil // a status callback of a message the bot sent
 	}
@@ -202,7 +202,7 @@ func ParseForm(form url.Values) (*intents.Event, error) {
 	if len(text) > maxInboundText || !utf8.ValidString(text) {
 		return nil, channels.BadRequest("Body is longer than %d bytes or not UTF-8", maxInboundText)
 	}
-	return &intents.Event{ID: sid, User: from, Conversation: from, Text: text, Raw: rawJSON(form)}, nil
+	return &msg.Event{ID: sid, User: from, Conversation: from, Text: text, Raw: rawJSON(form)}, nil
 }
 
 // rawJSON is the form as a JSON object (the first value of each name), so
@@ -220,7 +220,7 @@ func rawJSON(form url.Values) json.RawMessage {
 
 // Render implements [channels.Adapter]: TwiML with one <Message> per reply;
 // options, which SMS cannot show as buttons, are listed under the text.
-func (*Adapter) Render(_ *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+func (*Adapter) Render(_ *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	var bodies []string
 	for _, r := range results {
 		for _, rep := range r.Replies {
@@ -244,7 +244,7 @@ func (*Adapter) RenderError(*channels.Request, error) *channels.Response {
 }
 
 // messageBody is a reply as SMS text: its text, then one line per option.
-func messageBody(r intents.Reply) string {
+func messageBody(r msg.Reply) string {
 	var b strings.Builder
 	b.WriteString(r.Text)
 	for _, o := range r.Options {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 	"github.com/twilio/twilio-go/twiml"
 )
 
@@ -146,9 +146,9 @@ func TestGETWebhook(t *testing.T) {
 }
 
 // echo is the answer the golden files show.
-func echo(ev *intents.Event) *intents.TurnResult {
-	return golden.Handled(ev, "Echo", intents.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}},
-		intents.Reply{Text: "Anything else?"})
+func echo(ev *msg.Event) *msg.TurnResult {
+	return golden.Handled(ev, "Echo", msg.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}},
+		msg.Reply{Text: "Anything else?"})
 }
 
 var msgCases = []string{"sms", "whatsapp", "whatsapp_button", "mms", "status_callback"}
@@ -167,11 +167,11 @@ func TestMessagingGolden(t *testing.T) {
 			if in.Async {
 				t.Fatal("Twilio messaging answers in the webhook response")
 			}
-			var ev *intents.Event
+			var ev *msg.Event
 			resp := in.Response
 			if len(in.Events) == 1 {
 				ev = in.Events[0]
-				if resp, err = a.Render(req, []*intents.TurnResult{echo(ev)}); err != nil {
+				if resp, err = a.Render(req, []*msg.TurnResult{echo(ev)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -243,7 +243,7 @@ func FuzzParse(f *testing.F) {
 			if ev.ID == "" || ev.User == "" || ev.Conversation == "" {
 				t.Fatalf("incomplete event %+v", ev)
 			}
-			if _, err := a.Render(req, []*intents.TurnResult{echo(ev)}); err != nil {
+			if _, err := a.Render(req, []*msg.TurnResult{echo(ev)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -259,7 +259,7 @@ func BenchmarkParseAndRender(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := a.Render(req, []*intents.TurnResult{echo(in.Events[0])}); err != nil {
+		if _, err := a.Render(req, []*msg.TurnResult{echo(in.Events[0])}); err != nil {
 			b.Fatal(err)
 		}
 	}

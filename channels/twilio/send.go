@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // DefaultAPIBaseURL is Twilio's REST API.
@@ -43,7 +43,7 @@ func validatePush(s channels.Settings) error {
 // Send implements [channels.Sender]: each reply becomes one message to the
 // conversation (the user's number, or whatsapp:+number) through the
 // Messages API, from the configured number or messaging service.
-func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
+func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	form, err := pushForm(s, res.Conversation)
 	if err != nil {
 		return &channels.SendError{Err: err}

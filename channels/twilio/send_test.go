@@ -16,7 +16,7 @@ import (
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 const (
@@ -83,7 +83,7 @@ func TestSendPushesEachReply(t *testing.T) {
 	if err := a.ValidateSettings(s); err != nil {
 		t.Fatal(err)
 	}
-	res := &intents.TurnResult{Conversation: "+14155551234", Replies: []intents.Reply{
+	res := &msg.TurnResult{Conversation: "+14155551234", Replies: []msg.Reply{
 		{Text: "Your pizza is on its way", Options: []string{"Track it", "Cancel"}},
 		{}, // nothing to say: no message
 		{Text: "Thanks!"},
@@ -110,16 +110,16 @@ func TestSendWhatsAppAndMessagingService(t *testing.T) {
 	f := newFakeAPI(t)
 	a := New(Config{})
 	wa := pushSettings(f, map[string]string{SettingFrom: "+15005550006"})
-	if err := a.Send(context.Background(), wa, &intents.TurnResult{Conversation: "whatsapp:+14155551234",
-		Replies: []intents.Reply{{Text: "hi"}}}); err != nil {
+	if err := a.Send(context.Background(), wa, &msg.TurnResult{Conversation: "whatsapp:+14155551234",
+		Replies: []msg.Reply{{Text: "hi"}}}); err != nil {
 		t.Fatal(err)
 	}
 	svc := pushSettings(f, map[string]string{SettingMessagingServiceSID: "MG0123456789abcdef0123456789abcdef"})
 	if err := a.ValidateSettings(svc); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Send(context.Background(), svc, &intents.TurnResult{Conversation: "+14155551234",
-		Replies: []intents.Reply{{Text: "hi"}}}); err != nil {
+	if err := a.Send(context.Background(), svc, &msg.TurnResult{Conversation: "+14155551234",
+		Replies: []msg.Reply{{Text: "hi"}}}); err != nil {
 		t.Fatal(err)
 	}
 	got := f.requests()
@@ -135,7 +135,7 @@ func TestSendErrors(t *testing.T) {
 	f := newFakeAPI(t)
 	a := New(Config{})
 	s := pushSettings(f, map[string]string{SettingFrom: "+15005550006"})
-	res := &intents.TurnResult{Conversation: "+14155551234", Replies: []intents.Reply{{Text: "hi"}}}
+	res := &msg.TurnResult{Conversation: "+14155551234", Replies: []msg.Reply{{Text: "hi"}}}
 	cases := []struct {
 		status    int
 		header    http.Header
@@ -208,7 +208,7 @@ func TestSendMatchesTheVendorSDK(t *testing.T) {
 	}
 	a := New(Config{})
 	err := a.Send(context.Background(), pushSettings(f, map[string]string{SettingFrom: "+15005550006"}),
-		&intents.TurnResult{Conversation: "+14155551234", Replies: []intents.Reply{{Text: "Table for 2 at 8pm & a \"view\""}}})
+		&msg.TurnResult{Conversation: "+14155551234", Replies: []msg.Reply{{Text: "Table for 2 at 8pm & a \"view\""}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -136,7 +137,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if user == "" {
 		user = call
 	}
-	ev := &intents.Event{
+	ev := &msg.Event{
 		ID:           call + ":" + strconv.Itoa(turn),
 		Bot:          req.Bot,
 		Channel:      Name,
@@ -166,7 +167,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 		return nil, channels.BadRequest("SpeechResult is longer than %d bytes or not UTF-8", maxText)
 	}
 	ev.Raw = rawJSON(form)
-	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
 // turnOf reads the turn counter of a Gather action URL; 0 for the call's
@@ -254,7 +255,7 @@ func rawJSON(form url.Values) json.RawMessage {
 }
 
 // Render implements [channels.Adapter].
-func (a *Adapter) Render(req *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	r := results[0]
 	if r.Event != nil && r.Event.Intent == intents.SessionEndedIntent {
 		return twimlResponse(""), nil // the call is over; nothing is said

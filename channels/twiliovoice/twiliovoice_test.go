@@ -17,7 +17,7 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
 	"github.com/parleyhq/parley/channels/twilio"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 const (
@@ -59,23 +59,23 @@ func TestGolden(t *testing.T) {
 		name     string
 		turn     int
 		settings channels.Settings
-		answer   func(ev *intents.Event) *intents.TurnResult
+		answer   func(ev *msg.Event) *msg.TurnResult
 	}{
 		{"incoming_call", 0, nil, golden.Builtin},
-		{"gather_speech", 1, polly, func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "Hours", intents.Reply{
+		{"gather_speech", 1, polly, func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "Hours", msg.Reply{
 				Text:     "We are open from 11 to 11. Anything else?",
 				SSML:     `<speak>We are open from <say-as interpret-as="cardinal">11</say-as> to 11. <break time="300ms"/> Anything else?</speak>`,
 				Reprompt: "Are you still there?", Options: []string{"order a pizza", "no, thanks"}})
 		}},
-		{"gather_goodbye", 2, nil, func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "Goodbye", intents.Reply{Text: "Thanks for calling & goodbye!", EndConversation: true})
+		{"gather_goodbye", 2, nil, func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "Goodbye", msg.Reply{Text: "Thanks for calling & goodbye!", EndConversation: true})
 		}},
-		{"handler_timeout", 3, nil, func(ev *intents.Event) *intents.TurnResult {
-			return golden.Failed(ev, "ChooseSize", intents.OutcomeTimeout)
+		{"handler_timeout", 3, nil, func(ev *msg.Event) *msg.TurnResult {
+			return golden.Failed(ev, "ChooseSize", msg.OutcomeTimeout)
 		}},
-		{"gather_digits", 4, nil, func(ev *intents.Event) *intents.TurnResult {
-			return golden.Handled(ev, "Menu", intents.Reply{Text: "Option two.", Expect: "Menu"})
+		{"gather_digits", 4, nil, func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "Menu", msg.Reply{Text: "Option two.", Expect: "Menu"})
 		}},
 		{"status_completed", 5, nil, golden.Builtin},
 	}
@@ -88,7 +88,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			ev := in.Events[0]
-			resp, err := a.Render(req, []*intents.TurnResult{c.answer(ev)})
+			resp, err := a.Render(req, []*msg.TurnResult{c.answer(ev)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,8 +218,8 @@ func TestTwiMLMatchesTwilioSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := in.Events[0]
-	listen, _ := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "Hours",
-		intents.Reply{Text: "We open at 11.", Reprompt: "Still there?", Options: []string{"menu", "hours"}})})
+	listen, _ := a.Render(req, []*msg.TurnResult{golden.Handled(ev, "Hours",
+		msg.Reply{Text: "We open at 11.", Reprompt: "Still there?", Options: []string{"menu", "hours"}})})
 	want, err := twiml.Voice([]twiml.Element{
 		twiml.VoiceGather{Input: "speech", Action: testWebhook + "?turn=2", Method: "POST", SpeechTimeout: "auto", Language: "en-GB", Hints: "menu, hours",
 			InnerElements: []twiml.Element{twiml.VoiceSay{Message: "We open at 11.", Voice: "alice", Language: "en-GB"}}},
@@ -232,7 +232,7 @@ func TestTwiMLMatchesTwilioSDK(t *testing.T) {
 	}
 	sameXML(t, listen.Body, want)
 
-	end, _ := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "Bye", intents.Reply{Text: "Bye!", EndConversation: true})})
+	end, _ := a.Render(req, []*msg.TurnResult{golden.Handled(ev, "Bye", msg.Reply{Text: "Bye!", EndConversation: true})})
 	want, _ = twiml.Voice([]twiml.Element{twiml.VoiceSay{Message: "Bye!", Voice: "alice", Language: "en-GB"}, twiml.VoiceHangup{}})
 	sameXML(t, end.Body, want)
 }
@@ -390,7 +390,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		ev := in.Events[0]
-		resp, err := a.Render(req, []*intents.TurnResult{golden.Handled(ev, "x", intents.Reply{Text: ev.Text, Options: []string{ev.Text}})})
+		resp, err := a.Render(req, []*msg.TurnResult{golden.Handled(ev, "x", msg.Reply{Text: ev.Text, Options: []string{ev.Text}})})
 		if err != nil || wellFormed(resp.Body) != nil {
 			t.Fatalf("Render(%q) = %s, %v", ev.Text, resp.Body, err)
 		}

@@ -3,7 +3,7 @@ package voice
 import (
 	"strings"
 
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // DefaultApology is said when a turn could not run at all (the store is
@@ -146,11 +146,11 @@ type Answer struct {
 }
 
 // NewAnswer shapes a turn result for a voice channel.
-func NewAnswer(r *intents.TurnResult) Answer {
+func NewAnswer(r *msg.TurnResult) Answer {
 	a := Answer{
 		End:       r.EndConversation,
-		Failed:    r.Outcome == intents.OutcomeError || r.Outcome == intents.OutcomeTimeout,
-		Unhandled: r.Decision.Source == intents.SourceBuiltin && r.Outcome == intents.OutcomeFallback,
+		Failed:    r.Outcome == msg.OutcomeError || r.Outcome == msg.OutcomeTimeout,
+		Unhandled: r.Decision.Source == msg.SourceBuiltin && r.Outcome == msg.OutcomeFallback,
 		Intent:    r.Decision.Intent,
 	}
 	var parts, reprompts []Speech

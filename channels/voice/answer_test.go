@@ -3,14 +3,14 @@ package voice
 import (
 	"testing"
 
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 func TestNewAnswer(t *testing.T) {
-	r := &intents.TurnResult{
-		Decision: intents.Decision{Intent: "OrderPizza", Source: intents.SourcePlatform},
-		Outcome:  intents.OutcomeHandled,
-		Replies: []intents.Reply{{
+	r := &msg.TurnResult{
+		Decision: msg.Decision{Intent: "OrderPizza", Source: msg.SourcePlatform},
+		Outcome:  msg.OutcomeHandled,
+		Replies: []msg.Reply{{
 			Text: "Which size?", Reprompt: "Small, medium or large?", Options: []string{"small", "large"}, Expect: "size",
 		}},
 	}
@@ -20,23 +20,23 @@ func TestNewAnswer(t *testing.T) {
 		t.Errorf("NewAnswer = %+v", a)
 	}
 
-	r.Replies = []intents.Reply{{Text: "plain", SSML: "<speak>rich <break/></speak>"}}
+	r.Replies = []msg.Reply{{Text: "plain", SSML: "<speak>rich <break/></speak>"}}
 	if a := NewAnswer(r); a.Speech.SSML != "<speak>rich <break/></speak>" || a.Speech.Text != "rich" || !a.HasSSML {
 		t.Errorf("SSML reply: %+v", a)
 	}
-	r.Replies = []intents.Reply{{Text: "the text", SSML: "<speak><blink>bad</blink></speak>"}}
+	r.Replies = []msg.Reply{{Text: "the text", SSML: "<speak><blink>bad</blink></speak>"}}
 	if a := NewAnswer(r); a.Speech.SSML != "<speak>the text</speak>" || len(a.SSMLErrors) != 1 || a.HasSSML {
 		t.Errorf("invalid SSML must fall back to the text: %+v", a)
 	}
-	r.Replies = []intents.Reply{{SSML: "<speak>unclosed"}}
+	r.Replies = []msg.Reply{{SSML: "<speak>unclosed"}}
 	if a := NewAnswer(r); a.Speech.Text != DefaultApology || len(a.SSMLErrors) != 1 {
 		t.Errorf("invalid SSML without text must be an apology: %+v", a)
 	}
-	r.Replies = []intents.Reply{{Text: "a < b"}, {Text: "two", SSML: "<speak>two <break/></speak>"}}
+	r.Replies = []msg.Reply{{Text: "a < b"}, {Text: "two", SSML: "<speak>two <break/></speak>"}}
 	if a := NewAnswer(r); a.Speech.SSML != "<speak>a &lt; b two <break/></speak>" || a.Speech.Text != "a < b two" {
 		t.Errorf("joined replies: %+v", a)
 	}
-	r.Replies = []intents.Reply{{Text: "x", Reprompt: "<speak>Still <emphasis>there</emphasis>?</speak>"}}
+	r.Replies = []msg.Reply{{Text: "x", Reprompt: "<speak>Still <emphasis>there</emphasis>?</speak>"}}
 	if a := NewAnswer(r); a.Reprompt.SSML != "<speak>Still <emphasis>there</emphasis>?</speak>" {
 		t.Errorf("SSML reprompt: %+v", a.Reprompt)
 	}

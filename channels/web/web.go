@@ -29,7 +29,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -90,7 +90,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 		return nil, err
 	}
 	ev.Bot, ev.Channel, ev.Timestamp = req.Bot, Name, req.Now
-	return &channels.Inbound{Events: []*intents.Event{ev}}, nil
+	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
 func authorized(header, token string) bool {
@@ -103,7 +103,7 @@ func authorized(header, token string) bool {
 
 // DecodeMessage parses and checks a web message body into an event; the
 // management API's invoke route uses it too.
-func DecodeMessage(body []byte) (*intents.Event, error) {
+func DecodeMessage(body []byte) (*msg.Event, error) {
 	var m Message
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -133,7 +133,7 @@ func DecodeMessage(body []byte) (*intents.Event, error) {
 		id = uuid.NewString()
 	}
 	raw, _ := json.Marshal(m)
-	return &intents.Event{ID: id, User: m.User, Conversation: m.Conversation, Text: m.Text,
+	return &msg.Event{ID: id, User: m.User, Conversation: m.Conversation, Text: m.Text,
 		Intent: m.Intent, Confidence: confidence(m.Intent), Slots: m.Slots, Locale: m.Locale, Raw: raw}, nil
 }
 
@@ -161,7 +161,7 @@ type Reply struct {
 }
 
 // NewAnswer shapes a turn result as the web channel's response.
-func NewAnswer(r *intents.TurnResult) Answer {
+func NewAnswer(r *msg.TurnResult) Answer {
 	replies := make([]Reply, 0, len(r.Replies))
 	for _, rep := range r.Replies {
 		replies = append(replies, Reply{Text: rep.Text, SSML: rep.SSML, Reprompt: rep.Reprompt, Options: rep.Options})
@@ -170,7 +170,7 @@ func NewAnswer(r *intents.TurnResult) Answer {
 }
 
 // Render implements [channels.Adapter].
-func (a *Adapter) Render(req *channels.Request, results []*intents.TurnResult) (*channels.Response, error) {
+func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	body, err := json.Marshal(NewAnswer(results[0]))
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/channels"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 const token = "web-token-0123456789"
@@ -71,9 +71,9 @@ func TestParseRejects(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	resp, err := New().Render(nil, []*intents.TurnResult{{
-		Conversation: "c", Decision: intents.Decision{Intent: "Greet"},
-		Replies: []intents.Reply{{Text: "hi", Options: []string{"a", "b"}, Expect: "Next"}},
+	resp, err := New().Render(nil, []*msg.TurnResult{{
+		Conversation: "c", Decision: msg.Decision{Intent: "Greet"},
+		Replies: []msg.Reply{{Text: "hi", Options: []string{"a", "b"}, Expect: "Next"}},
 	}})
 	if err != nil {
 		t.Fatal(err)

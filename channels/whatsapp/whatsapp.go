@@ -11,7 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Name is the channel's name in URLs and settings.
@@ -104,7 +104,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 
 // Render implements [channels.Adapter]: the webhook is only acknowledged;
 // the replies go out through [Adapter.Send].
-func (*Adapter) Render(*channels.Request, []*intents.TurnResult) (*channels.Response, error) {
+func (*Adapter) Render(*channels.Request, []*msg.TurnResult) (*channels.Response, error) {
 	return meta.Ack(), nil
 }
 
@@ -158,7 +158,7 @@ type Raw struct {
 // ParseNotification normalizes a verified webhook body into events, one per
 // message a bot can answer; messages to a number other than phoneNumberID
 // (when given) and everything else are left out.
-func ParseNotification(body []byte, phoneNumberID string) ([]*intents.Event, error) {
+func ParseNotification(body []byte, phoneNumberID string) ([]*msg.Event, error) {
 	var n notification
 	if err := json.Unmarshal(body, &n); err != nil {
 		return nil, channels.BadRequest("body is not a WhatsApp notification: %v", err)
@@ -166,7 +166,7 @@ func ParseNotification(body []byte, phoneNumberID string) ([]*intents.Event, err
 	if n.Object != "whatsapp_business_account" {
 		return nil, nil
 	}
-	var events []*intents.Event
+	var events []*msg.Event
 	for _, e := range n.Entry {
 		for _, c := range e.Changes {
 			if c.Field != "messages" {
@@ -203,11 +203,11 @@ func ParseNotification(body []byte, phoneNumberID string) ([]*intents.Event, err
 	return events, nil
 }
 
-func normalize(m *message) *intents.Event {
+func normalize(m *message) *msg.Event {
 	if m.From == "" || m.ID == "" || len(m.From) > maxID || len(m.ID) > maxID {
 		return nil
 	}
-	ev := &intents.Event{ID: m.ID, User: m.From, Conversation: m.From}
+	ev := &msg.Event{ID: m.ID, User: m.From, Conversation: m.From}
 	if s, err := strconv.ParseInt(m.Timestamp, 10, 64); err == nil && s > 0 {
 		ev.Timestamp = time.Unix(s, 0).UTC()
 	}
@@ -297,7 +297,7 @@ type Section struct {
 // Messages renders a turn's replies as Cloud API requests: text, reply
 // buttons (up to 3 options) or a list (up to 10); more options are listed in
 // the text.
-func Messages(res *intents.TurnResult) []Message {
+func Messages(res *msg.TurnResult) []Message {
 	to := res.Conversation
 	if to == "" && res.Event != nil {
 		to = res.Event.Conversation
@@ -356,7 +356,7 @@ func nonEmpty(opts []string) []string {
 }
 
 // Send implements [channels.Sender]: each reply is one messages call.
-func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *intents.TurnResult) error {
+func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	msgs := Messages(res)
 	if len(msgs) > 0 && msgs[0].To == "" {
 		return &channels.SendError{Err: meta.ErrNoRecipient}

@@ -15,7 +15,7 @@ import (
 	"github.com/parleyhq/parley/channels/internal/golden"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 const (
@@ -75,8 +75,8 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
-func echo(ev *intents.Event) *intents.TurnResult {
-	return golden.Handled(ev, "Echo", intents.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
+func echo(ev *msg.Event) *msg.TurnResult {
+	return golden.Handled(ev, "Echo", msg.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
 }
 
 var cases = []string{"text", "button_reply", "list_reply", "template_button", "image_caption", "statuses", "reaction", "other_number"}
@@ -132,7 +132,7 @@ func TestOptionsRendering(t *testing.T) {
 		typ, sub string
 	}{{0, "text", ""}, {3, "interactive", "button"}, {4, "interactive", "list"}, {10, "interactive", "list"}, {11, "text", ""}}
 	for _, tt := range tests {
-		msgs := Messages(&intents.TurnResult{Conversation: "16505551234", Replies: []intents.Reply{{Text: "Pick one", Options: opts(tt.n)}}})
+		msgs := Messages(&msg.TurnResult{Conversation: "16505551234", Replies: []msg.Reply{{Text: "Pick one", Options: opts(tt.n)}}})
 		if len(msgs) != 1 || msgs[0].Type != tt.typ {
 			t.Fatalf("%d options: %+v", tt.n, msgs)
 		}
@@ -155,7 +155,7 @@ func TestOptionsRendering(t *testing.T) {
 		}
 	}
 	// Options without text still have the body an interactive message needs.
-	msgs := Messages(&intents.TurnResult{Conversation: "1", Replies: []intents.Reply{{Options: []string{"Yes", "No"}}}})
+	msgs := Messages(&msg.TurnResult{Conversation: "1", Replies: []msg.Reply{{Options: []string{"Yes", "No"}}}})
 	if msgs[0].Interactive.Body.Text == "" {
 		t.Error("an interactive message without body")
 	}
@@ -163,7 +163,7 @@ func TestOptionsRendering(t *testing.T) {
 
 func TestSendErrors(t *testing.T) {
 	a := New(Config{})
-	res := echo(&intents.Event{ID: "wamid.1", Conversation: "16505551234"})
+	res := echo(&msg.Event{ID: "wamid.1", Conversation: "16505551234"})
 	for _, tt := range []struct {
 		status    int
 		after     string
@@ -208,7 +208,7 @@ func FuzzParse(f *testing.F) {
 	golden.FuzzParse(f, a, golden.Fuzzing{
 		Seeds:   golden.Files(cases, ".json"),
 		Request: func(body []byte) *channels.Request { return signed(body, settings("")) },
-		Check: func(t *testing.T, _ *channels.Request, ev *intents.Event) {
+		Check: func(t *testing.T, _ *channels.Request, ev *msg.Event) {
 			if ev.ID == "" || ev.User == "" || ev.Channel != Name {
 				t.Fatalf("incomplete event %+v", ev)
 			}

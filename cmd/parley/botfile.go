@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley/bots"
-	"github.com/parleyhq/parley/scheduler"
+	"github.com/parleyhq/parley/internal/scheduler"
 	"go.yaml.in/yaml/v3"
 )
 

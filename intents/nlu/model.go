@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Defaults used when a model is not calibrated by cross-validation (small
@@ -158,7 +158,7 @@ func (m *Model) probabilities(sc []float32) {
 // best first, with calibrated probabilities. The out-of-scope class takes its
 // share of the probability without being listed, so a message that looks out
 // of scope gets low confidences everywhere.
-func (m *Model) Classify(text string) []intents.Candidate {
+func (m *Model) Classify(text string) []msg.Candidate {
 	s := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(s)
 	sc := m.scores(s, text)
@@ -184,9 +184,9 @@ func (m *Model) Classify(text string) []intents.Candidate {
 		}
 		top[i] = c
 	}
-	out := make([]intents.Candidate, n)
+	out := make([]msg.Candidate, n)
 	for i := range n {
-		out[i] = intents.Candidate{Intent: m.classes[top[i]], Confidence: float64(sc[top[i]])}
+		out[i] = msg.Candidate{Intent: m.classes[top[i]], Confidence: float64(sc[top[i]])}
 	}
 	return out
 }

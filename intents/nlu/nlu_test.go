@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 func TestParseExample(t *testing.T) {
@@ -231,15 +232,15 @@ func TestThresholdAndFallback(t *testing.T) {
 		t.Fatalf("threshold of small data = %v, want the default %v", got, defaultThreshold)
 	}
 	has := func(intent string) bool { return intent != "Book" }
-	route := func(text string, threshold float64) intents.Decision {
-		return intents.Route(&intents.Event{Text: text}, intents.RouteInput{Has: has, Classifier: m, Threshold: threshold})
+	route := func(text string, threshold float64) msg.Decision {
+		return intents.Route(&msg.Event{Text: text}, intents.RouteInput{Has: has, Classifier: m, Threshold: threshold})
 	}
-	if d := route("hello!", m.Threshold()); d.Intent != "Greet" || d.Source != intents.SourceClassifier || d.Confidence < 0.8 {
+	if d := route("hello!", m.Threshold()); d.Intent != "Greet" || d.Source != msg.SourceClassifier || d.Confidence < 0.8 {
 		t.Errorf("in scope: %+v", d)
 	}
 	// Out of scope: below the threshold, to fallback with the near misses.
 	d := route("what is the weather like on mars", m.Threshold())
-	if d.Intent != intents.FallbackIntent || d.Source != intents.SourceFallback || len(d.Candidates) == 0 {
+	if d.Intent != intents.FallbackIntent || d.Source != msg.SourceFallback || len(d.Candidates) == 0 {
 		t.Fatalf("out of scope: %+v", d)
 	}
 	for i, c := range d.Candidates {
@@ -248,7 +249,7 @@ func TestThresholdAndFallback(t *testing.T) {
 		}
 	}
 	// Unknown words only: no candidates at all.
-	if d := route("zxqv", m.Threshold()); d.Source != intents.SourceFallback || d.Candidates != nil {
+	if d := route("zxqv", m.Threshold()); d.Source != msg.SourceFallback || d.Candidates != nil {
 		t.Errorf("unknown words: %+v", d)
 	}
 	// The data's own threshold replaces the calibrated one.
@@ -258,7 +259,7 @@ func TestThresholdAndFallback(t *testing.T) {
 	if strict.Threshold() != 0.99 {
 		t.Fatalf("data threshold = %v", strict.Threshold())
 	}
-	if d := route("i would like a pizza", strict.Threshold()); d.Source != intents.SourceFallback || d.Candidates[0].Intent != "OrderPizza" {
+	if d := route("i would like a pizza", strict.Threshold()); d.Source != msg.SourceFallback || d.Candidates[0].Intent != "OrderPizza" {
 		t.Errorf("strict threshold: %+v", d)
 	}
 }

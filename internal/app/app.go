@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/adminapi"
-	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/alexa"
@@ -34,20 +33,21 @@ import (
 	"github.com/parleyhq/parley/channels/twiliovoice"
 	"github.com/parleyhq/parley/channels/web"
 	"github.com/parleyhq/parley/channels/whatsapp"
-	"github.com/parleyhq/parley/egress"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/gateway"
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/egress"
+	"github.com/parleyhq/parley/internal/invocations"
+	"github.com/parleyhq/parley/internal/kvstore"
 	"github.com/parleyhq/parley/internal/logctx"
 	"github.com/parleyhq/parley/internal/purge"
+	"github.com/parleyhq/parley/internal/queue"
+	"github.com/parleyhq/parley/internal/ratelimit"
+	"github.com/parleyhq/parley/internal/scheduler"
 	"github.com/parleyhq/parley/internal/store"
-	"github.com/parleyhq/parley/invocations"
-	"github.com/parleyhq/parley/kvstore"
-	"github.com/parleyhq/parley/queue"
-	"github.com/parleyhq/parley/ratelimit"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
-	"github.com/parleyhq/parley/scheduler"
 	"github.com/parleyhq/parley/sessions"
 )
 
@@ -438,7 +438,7 @@ func (o botKeyOwners) families(bot string) []purge.Family {
 // a limit is retried once the limit allows the turn.
 type turnRunner struct{ eng *engine.Engine }
 
-func (r turnRunner) Run(ctx context.Context, ev *intents.Event) (*intents.TurnResult, error) {
+func (r turnRunner) Run(ctx context.Context, ev *msg.Event) (*msg.TurnResult, error) {
 	t, err := r.eng.Run(ctx, ev)
 	if errors.Is(err, bots.ErrBotNotFound) {
 		return nil, queue.Discard(err)

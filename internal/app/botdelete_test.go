@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/purge"
 	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/parleyhq/parley/msg"
 )
 
 // Handlers of the bots whose deletion is tested: they keep session state,
@@ -68,7 +68,7 @@ func populate(t *testing.T, ta *testApp, bot string) {
 	// one becomes a dead letter; past rate_limit_per_user the last is parked.
 	ctx := context.Background()
 	for i := range 21 {
-		ev := &intents.Event{ID: fmt.Sprintf("q%d", i), Bot: bot, Channel: "web", User: "queued", Conversation: "queued",
+		ev := &msg.Event{ID: fmt.Sprintf("q%d", i), Bot: bot, Channel: "web", User: "queued", Conversation: "queued",
 			Text: "queued", Intent: "Remember", Timestamp: time.Now().UTC()}
 		if _, err := ta.queue.Enqueue(ctx, ev); err != nil {
 			t.Fatal(err)

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,7 +76,7 @@ type startCounter struct {
 }
 
 // Record implements engine.InvocationRecorder.
-func (s startCounter) Record(ctx context.Context, inv sandbox.Invocation) {
+func (s startCounter) Record(ctx context.Context, inv msg.Invocation) {
 	if inv.ColdStart || inv.WarmStart {
 		s.metrics.ObserveVMStart(inv.Bot, inv.ColdStart)
 	}

@@ -3,7 +3,7 @@ package app
 import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/engine"
-	"github.com/parleyhq/parley/ratelimit"
+	"github.com/parleyhq/parley/internal/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
 )

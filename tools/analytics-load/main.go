@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/analytics"
+	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/redis/go-redis/v9"
 )
 

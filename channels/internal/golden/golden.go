@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -24,7 +25,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // Render formats an event and a response as a golden file: the event as
 // indented JSON (without the raw payload, which is the request itself), and
 // the response's status, content type and body (JSON indented).
-func Render(ev *intents.Event, resp *channels.Response) []byte {
+func Render(ev *msg.Event, resp *channels.Response) []byte {
 	var b bytes.Buffer
 	b.WriteString("-- event --\n")
 	if ev == nil {
@@ -82,12 +83,12 @@ func Read(t testing.TB, file string) []byte {
 }
 
 // Handled is the result of a handler of intent answering ev.
-func Handled(ev *intents.Event, intent string, replies ...intents.Reply) *intents.TurnResult {
-	r := &intents.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: intents.OutcomeHandled,
-		Decision: intents.Decision{Intent: intent, Source: intents.SourcePlatform, Confidence: ev.Confidence},
+func Handled(ev *msg.Event, intent string, replies ...msg.Reply) *msg.TurnResult {
+	r := &msg.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: msg.OutcomeHandled,
+		Decision: msg.Decision{Intent: intent, Source: msg.SourcePlatform, Confidence: ev.Confidence},
 		Replies:  replies}
 	if ev.Intent != intent {
-		r.Decision.Source = intents.SourceExpect
+		r.Decision.Source = msg.SourceExpect
 	}
 	for _, rep := range replies {
 		r.EndConversation = r.EndConversation || rep.EndConversation
@@ -98,29 +99,29 @@ func Handled(ev *intents.Event, intent string, replies ...intents.Reply) *intent
 // Builtin is the engine's answer when the bot has no handler for ev: the
 // built-in greeting or goodbye for lifecycle intents, the fallback text
 // otherwise.
-func Builtin(ev *intents.Event) *intents.TurnResult {
-	r := &intents.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: intents.OutcomeFallback,
-		Decision: intents.Decision{Source: intents.SourceBuiltin},
-		Replies:  []intents.Reply{{Text: intents.DefaultFallbackText}}}
+func Builtin(ev *msg.Event) *msg.TurnResult {
+	r := &msg.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: msg.OutcomeFallback,
+		Decision: msg.Decision{Source: msg.SourceBuiltin},
+		Replies:  []msg.Reply{{Text: intents.DefaultFallbackText}}}
 	if text, end, ok := intents.BuiltinAnswer(ev.Intent); ok {
-		r.Outcome, r.EndConversation = intents.OutcomeHandled, end
-		r.Replies = []intents.Reply{{Text: text}}
+		r.Outcome, r.EndConversation = msg.OutcomeHandled, end
+		r.Replies = []msg.Reply{{Text: text}}
 	}
 	return r
 }
 
 // Failed is a turn whose handler of intent failed: the bot's error reply.
-func Failed(ev *intents.Event, intent string, outcome intents.Outcome) *intents.TurnResult {
-	return &intents.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: outcome,
-		Decision: intents.Decision{Intent: intent, Source: intents.SourcePlatform},
-		Replies:  []intents.Reply{{Text: "Sorry, something went wrong. Please try again."}}}
+func Failed(ev *msg.Event, intent string, outcome msg.Outcome) *msg.TurnResult {
+	return &msg.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: outcome,
+		Decision: msg.Decision{Intent: intent, Source: msg.SourcePlatform},
+		Replies:  []msg.Reply{{Text: "Sorry, something went wrong. Please try again."}}}
 }
 
 // Turn parses req with a, which must make exactly one event of it, and
 // renders answer's result for that event: what a golden file shows of a
 // synchronous turn.
 func Turn(t *testing.T, a channels.Adapter, req *channels.Request,
-	answer func(*intents.Event) *intents.TurnResult) (*intents.Event, *channels.Response) {
+	answer func(*msg.Event) *msg.TurnResult) (*msg.Event, *channels.Response) {
 	t.Helper()
 	in, err := a.Parse(req)
 	if err != nil {
@@ -130,7 +131,7 @@ func Turn(t *testing.T, a channels.Adapter, req *channels.Request,
 		t.Fatalf("got %d events, want 1", len(in.Events))
 	}
 	ev := in.Events[0]
-	resp, err := a.Render(req, []*intents.TurnResult{answer(ev)})
+	resp, err := a.Render(req, []*msg.TurnResult{answer(ev)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ type Fuzzing struct {
 	TypedErrors bool
 	// Check looks at each event parsed, typically rendering an answer to
 	// it; every event must have a conversation before that.
-	Check func(t *testing.T, req *channels.Request, ev *intents.Event)
+	Check func(t *testing.T, req *channels.Request, ev *msg.Event)
 }
 
 // FuzzParse fuzzes a's Parse with the requests z makes of random bodies.

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/parleyhq/parley/intents"
+	"github.com/parleyhq/parley/msg"
 )
 
 // API is a fake send API. Set Status (default 200) and Header before the
@@ -84,7 +84,7 @@ func (a *API) SetHeader(key, value string) {
 // Transcript formats events and the calls they caused as a golden file:
 // each event as indented JSON without its raw payload, then each call with
 // its method, path, the named headers and the body as indented JSON.
-func Transcript(events []*intents.Event, calls []Call, headers ...string) []byte {
+func Transcript(events []*msg.Event, calls []Call, headers ...string) []byte {
 	var b bytes.Buffer
 	if len(events) == 0 {
 		b.WriteString("-- no events --\n")

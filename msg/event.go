@@ -1,0 +1,90 @@
+package msg
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is one inbound user turn, normalized from whatever channel it came on.
+type Event struct {
+	// ID identifies the message on its platform; retries of one webhook carry
+	// the same ID, which is what de-duplication keys on. Empty means unknown.
+	ID string `json:"id"`
+	// Bot is the tenant the message is addressed to.
+	Bot string `json:"bot"`
+	// Channel is the adapter name ("web", "slack", "alexa", ...).
+	Channel string `json:"channel"`
+	// User identifies the sender within the channel.
+	User string `json:"user"`
+	// Conversation groups turns that share one session.
+	Conversation string `json:"conversation"`
+	// Text is what the user said or typed; may be empty for button presses.
+	Text string `json:"text"`
+	// Intent is set when the platform already resolved it (Alexa, Dialogflow,
+	// a button payload); empty means Parley must route the text.
+	Intent string `json:"intent,omitempty"`
+	// Confidence is the platform's or classifier's confidence in Intent, 0..1.
+	Confidence float64 `json:"confidence,omitempty"`
+	// Slots are entity values extracted from the message, by name.
+	Slots map[string]string `json:"slots,omitempty"`
+	// Locale is a BCP 47 tag such as "en-US", when the platform tells it.
+	Locale string `json:"locale,omitempty"`
+	// Voice is true for spoken channels, so handlers can answer with SSML.
+	Voice bool `json:"voice,omitempty"`
+	// Timestamp is when the platform says the message was sent.
+	Timestamp time.Time `json:"timestamp"`
+	// Received is when Parley received the message (the queue stamps it at
+	// enqueue, the engine at the turn when it is zero). A message received
+	// before its conversation or user was erased is dropped.
+	Received time.Time `json:"received,omitzero"`
+	// Raw is the platform payload as received, for handlers that need a field
+	// the normalized event does not carry.
+	Raw json.RawMessage `json:"raw,omitempty"`
+}
+
+// Reply is a handler's answer to one turn.
+type Reply struct {
+	// Text is the plain-text answer.
+	Text string `json:"text,omitempty"`
+	// SSML is the spoken form for voice channels; when empty, voice channels speak Text.
+	SSML string `json:"ssml,omitempty"`
+	// Reprompt is said when the user stays silent (voice) or may be shown as a hint.
+	Reprompt string `json:"reprompt,omitempty"`
+	// Options are quick-reply choices, rendered as buttons where the channel has them.
+	Options []string `json:"options,omitempty"`
+	// EndConversation closes the conversation: its session is cleared after this turn.
+	EndConversation bool `json:"end_conversation,omitempty"`
+	// Expect routes the next turn of this conversation to the named intent.
+	Expect string `json:"expect,omitempty"`
+	// Sensitive marks the turn's user text as not to be stored in transcripts.
+	Sensitive bool `json:"sensitive,omitempty"`
+}
+
+// Outcome classifies how a turn ended.
+type Outcome string
+
+// Turn outcomes.
+const (
+	OutcomeHandled  Outcome = "handled"
+	OutcomeFallback Outcome = "fallback"
+	OutcomeError    Outcome = "error"
+	OutcomeTimeout  Outcome = "timeout"
+)
+
+// TurnResult is what one processed event produced, as channels render it.
+type TurnResult struct {
+	// Event is the event that was processed.
+	Event *Event `json:"-"`
+	// Conversation is the conversation the turn belongs to.
+	Conversation string `json:"conversation"`
+	// Decision is how the turn was routed.
+	Decision Decision `json:"decision"`
+	// Replies are the answers to send, in order.
+	Replies []Reply `json:"replies"`
+	// EndConversation is true when the conversation ended with this turn.
+	EndConversation bool `json:"end_conversation"`
+	// Outcome says whether a handler answered, the turn fell back, or failed.
+	Outcome Outcome `json:"outcome"`
+	// Duplicate is true when the event was a retry answered from memory.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
