@@ -20,6 +20,10 @@ type Event struct {
 	Conversation string `json:"conversation"`
 	// Text is what the user said or typed; may be empty for button presses.
 	Text string `json:"text"`
+	// Postback is the payload of a button the user pressed (a Telegram
+	// callback query, a Slack block action, a Messenger postback, a web
+	// {"postback": ...}); empty for a typed or spoken message.
+	Postback string `json:"postback,omitempty"`
 	// Intent is set when the platform already resolved it (Alexa, Dialogflow,
 	// a button payload); empty means Parley must route the text.
 	Intent string `json:"intent,omitempty"`
@@ -52,6 +56,16 @@ type Reply struct {
 	Reprompt string `json:"reprompt,omitempty"`
 	// Options are quick-reply choices, rendered as buttons where the channel has them.
 	Options []string `json:"options,omitempty"`
+	// Buttons are actions under the reply's text: a payload sent back as a
+	// postback when pressed, or a link.
+	Buttons []Button `json:"buttons,omitempty"`
+	// Cards are titled items with an image and buttons; several make a carousel.
+	Cards []Card `json:"cards,omitempty"`
+	// Media are images, audio, video or files sent with the reply.
+	Media []Media `json:"media,omitempty"`
+	// ChannelData is raw, platform-specific content by channel kind
+	// ("slack", "telegram", ...), merged into that channel's message as given.
+	ChannelData map[string]json.RawMessage `json:"channel_data,omitempty"`
 	// EndConversation closes the conversation: its session is cleared after this turn.
 	EndConversation bool `json:"end_conversation,omitempty"`
 	// Expect routes the next turn of this conversation to the named intent.
