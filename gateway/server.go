@@ -16,9 +16,9 @@ import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/engine"
-	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/httpx"
+	"github.com/parleyhq/parley/internal/metrics"
 	"github.com/parleyhq/parley/msg"
 )
 
@@ -249,7 +249,7 @@ func (s *Server) hook(c *gin.Context) error {
 		Header: c.Request.Header, Body: body, Settings: settings, Now: s.cfg.Now()}
 	parseStart := time.Now()
 	in, err := adapter.Parse(req)
-	s.stage(analytics.StageAdapter, parseStart)
+	s.stage(metrics.StageAdapter, parseStart)
 	if err != nil {
 		if hookRefusal(err) {
 			return s.refuseHook(c, err)
@@ -293,13 +293,13 @@ func (s *Server) hook(c *gin.Context) error {
 	}
 	renderStart := time.Now()
 	resp, err := adapter.Render(req, results)
-	s.stage(analytics.StageAdapter, renderStart)
+	s.stage(metrics.StageAdapter, renderStart)
 	if err != nil {
 		return err
 	}
 	sendStart := time.Now()
 	write(c, resp)
-	s.stage(analytics.StageSend, sendStart)
+	s.stage(metrics.StageSend, sendStart)
 	return nil
 }
 

@@ -9,9 +9,9 @@ import (
 )
 
 // Instruments receives stage timings and refused webhooks, for metrics and
-// analytics; *analytics.Service and *analytics.Metrics implement it.
+// analytics; *analytics.Service and *metrics.Metrics implement it.
 type Instruments interface {
-	// ObserveStage records how long a stage of a turn took (analytics.StageAdapter, StageSend).
+	// ObserveStage records how long a stage of a turn took (metrics.StageAdapter, StageSend).
 	ObserveStage(stage string, d time.Duration)
 	// WebhookRejected reports a webhook to a configured bot and channel
 	// that got an error status instead of a turn.

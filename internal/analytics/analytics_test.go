@@ -16,7 +16,6 @@ import (
 	"github.com/parleyhq/parley/internal/testredis"
 	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sessions"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // synthetic is a reproducible mix of turns over the hours before the
@@ -368,7 +367,7 @@ func TestRejectedWebhooksAreNotTurns(t *testing.T) {
 	if len(r.Groups) != 2 || r.Groups[0].Group[DimOutcome] != OutcomeRejected || r.Groups[0].Rejected != 2 || r.Groups[0].Turns != 0 {
 		t.Errorf("groups %+v", r.Groups)
 	}
-	if got := testutil.ToFloat64(f.metrics.verification.WithLabelValues("bot", "web")); got != 1 {
+	if got := f.metric(t, "parley_webhook_verification_failures_total", "bot", "bot", "channel", "web"); got != 1 {
 		t.Errorf("verification failures = %v, want 1", got)
 	}
 }
@@ -569,7 +568,7 @@ func TestFlushAtShutdownLosesNothing(t *testing.T) {
 	if r.Totals.Turns != 4000 || *r.Totals.Users != 8 {
 		t.Errorf("recorded %d turns of %d users, want 4000 of 8", r.Totals.Turns, *r.Totals.Users)
 	}
-	if got := testutil.ToFloat64(f.metrics.recorded); got != 4000 {
+	if got := f.metric(t, "parley_analytics_recorded_turns_total"); got != 4000 {
 		t.Errorf("recorded turns metric = %v", got)
 	}
 }
@@ -580,7 +579,7 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	for i := 0; i < 15; i++ {
 		f.svc.Observe(context.Background(), Turn{At: now.Add(-time.Minute), Bot: "bot", Channel: "web", Outcome: OutcomeHandled})
 	}
-	if got := testutil.ToFloat64(f.metrics.dropped.WithLabelValues("buffer_full")); got != 5 {
+	if got := f.metric(t, "parley_analytics_dropped_turns_total", "reason", "buffer_full"); got != 5 {
 		t.Errorf("dropped = %v, want 5", got)
 	}
 	f.flush(t)

@@ -3,7 +3,7 @@
 // fallback and error rates, latency percentiles), grouped and filtered by
 // channel, intent, source and outcome; the most frequent utterances that
 // nothing understood; conversations and their transcripts. It also erases a
-// user's data on request, and defines Parley's Prometheus metrics.
+// user's data on request, and feeds the Prometheus metrics of package metrics.
 //
 //	svc := analytics.New(rdb, analytics.Config{KeyPrefix: "parley:", Sessions: store, Metrics: m})
 //	go svc.Run(ctx)                          // flushes every second, and everything at the end

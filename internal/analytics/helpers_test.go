@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/internal/metrics"
 	"github.com/parleyhq/parley/internal/testredis"
 	"github.com/parleyhq/parley/sessions"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,7 +41,7 @@ type fixture struct {
 	sessions *sessions.Store
 	clock    *clock
 	prefix   string
-	metrics  *Metrics
+	metrics  *metrics.Metrics
 	registry *prometheus.Registry
 }
 
@@ -55,7 +56,7 @@ func newFixtureOn(t testing.TB, rdb redis.UniversalClient, edit func(*Config)) *
 	t.Helper()
 	prefix := testredis.Prefix(t)
 	reg := prometheus.NewRegistry()
-	f := &fixture{rdb: rdb, clock: testClock(), prefix: prefix, registry: reg, metrics: NewMetrics(reg, MetricsOptions{MaxBots: -1}),
+	f := &fixture{rdb: rdb, clock: testClock(), prefix: prefix, registry: reg, metrics: metrics.New(reg, metrics.Options{MaxBots: -1}),
 		sessions: sessions.New(rdb, sessions.Config{KeyPrefix: prefix})}
 	cfg := Config{KeyPrefix: prefix, Sessions: f.sessions, Metrics: f.metrics, Now: f.clock.Now,
 		FlushInterval: time.Hour, EraseSettle: -1}
@@ -118,4 +119,33 @@ func (f *fixture) allValues(t testing.TB) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// metric is the value of the counter name with the given label pairs, as
+// the fixture's registry exports it; 0 when there is no such series.
+func (f *fixture) metric(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := f.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range families {
+		if fam.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range fam.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if got[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

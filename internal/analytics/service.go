@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/logctx"
+	"github.com/parleyhq/parley/internal/metrics"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/parleyhq/parley/sessions"
 	"github.com/redis/go-redis/v9"
@@ -104,7 +105,7 @@ type Config struct {
 	// and reports its count under the name it has here.
 	Forget map[string]Forgetter
 	// Metrics receives the turn metrics; nil records none.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Logger receives flush failures and, at debug level, every turn; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock that places turns in buckets and resolves relative
@@ -147,7 +148,7 @@ type Service struct {
 	cfg  Config
 	keys keys
 	log  *slog.Logger
-	m    *Metrics
+	m    *metrics.Metrics
 
 	mu        sync.Mutex
 	buf       []Turn // turns waiting for the next flush
@@ -188,7 +189,7 @@ func (s *Service) Observe(ctx context.Context, t Turn) {
 	if t.RequestID == "" {
 		t.RequestID = logctx.RequestID(ctx)
 	}
-	s.m.ObserveTurn(&t)
+	s.m.ObserveTurn(t.Metrics())
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.DebugContext(ctx, "turn", "bot", t.Bot, "channel", t.Channel, "conversation", t.Conversation,
 			"intent", t.Intent, "source", t.Source, "outcome", t.Outcome,
@@ -211,7 +212,7 @@ func (s *Service) enqueue(t Turn) {
 	s.mu.Lock()
 	if len(s.buf) >= s.cfg.BufferSize {
 		s.mu.Unlock()
-		s.m.droppedTurns("buffer_full", 1)
+		s.m.AnalyticsDropped("buffer_full", 1)
 		return
 	}
 	s.buf = append(s.buf, t)
@@ -301,10 +302,10 @@ func (s *Service) Flush(ctx context.Context) error {
 		n := min(len(rest), maxFlushBatch)
 		start := time.Now()
 		if err := s.writeRetrying(ctx, rest[:n]); err != nil {
-			s.m.droppedTurns("store", len(rest))
+			s.m.AnalyticsDropped("store", len(rest))
 			return err
 		}
-		s.m.flushed(n, time.Since(start))
+		s.m.AnalyticsFlushed(n, time.Since(start))
 		rest = rest[n:]
 	}
 	return nil
@@ -318,7 +319,7 @@ func (s *Service) writeRetrying(ctx context.Context, turns []Turn) error {
 		if err = s.write(ctx, w); err == nil {
 			return nil
 		}
-		s.m.flushFailed()
+		s.m.AnalyticsFlushFailed()
 		if attempt == flushAttempts {
 			return err
 		}

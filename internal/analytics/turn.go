@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/parleyhq/parley/internal/metrics"
 	"github.com/parleyhq/parley/msg"
 )
 
@@ -54,6 +55,12 @@ type Turn struct {
 	Sensitive bool
 	// RequestID identifies the HTTP request that carried the turn.
 	RequestID string
+}
+
+// Metrics is what the Prometheus metrics count of t.
+func (t *Turn) Metrics() metrics.Turn {
+	return metrics.Turn{Bot: t.Bot, Channel: t.Channel, Intent: t.Intent, Outcome: t.Outcome,
+		Latency: t.Latency, HandlerTime: t.HandlerTime, RoutingTime: t.RoutingTime}
 }
 
 // key is the turn's conversation as stored ([msg.ConversationKey]), or

@@ -27,6 +27,7 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"internal/store":       {"github.com/gin-gonic/", mod + "gateway", mod + "sandbox"},
 		"intents/nlu":          {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "sessions", mod + "bots", mod + "engine", mod + "sandbox"},
 		"internal/analytics":   {"github.com/gin-gonic/", "github.com/yuin/", mod + "gateway", mod + "engine", mod + "sandbox", mod + "bots"},
+		"internal/metrics":     {"github.com/gin-gonic/", "github.com/yuin/", mod},
 		"internal/scheduler":   {"github.com/gin-gonic/", mod + "gateway"},
 		// The webhook gateway and the management API meet only in the router
 		// the composition root hands over.

@@ -10,6 +10,7 @@ import (
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/metrics"
 	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
@@ -23,7 +24,7 @@ import (
 type observability struct {
 	cfg       config.Config
 	registry  *prometheus.Registry
-	metrics   *analytics.Metrics
+	metrics   *metrics.Metrics
 	analytics *analytics.Service
 }
 
@@ -34,7 +35,7 @@ func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessio
 	forget map[string]analytics.Forgetter, log *slog.Logger) *observability {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := analytics.NewMetrics(reg, analytics.MetricsOptions{MaxBots: cfg.MetricsMaxBots})
+	m := metrics.New(reg, metrics.Options{MaxBots: cfg.MetricsMaxBots})
 	rdb.AddHook(m.RedisHook())
 	svc := analytics.New(rdb, analytics.Config{
 		KeyPrefix: cfg.KeyPrefix,
@@ -55,9 +56,9 @@ func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessio
 
 // watchSandbox exports the sandbox's pool sizes.
 func (o *observability) watchSandbox(rt *sandbox.Runtime) {
-	o.metrics.WatchSandbox(func() analytics.SandboxStats {
+	o.metrics.WatchSandbox(func() metrics.SandboxStats {
 		st := rt.Stats()
-		return analytics.SandboxStats{Pools: st.Pools, VMs: st.VMs, IdleVMs: st.IdleVMs, ColdStarts: st.ColdStarts,
+		return metrics.SandboxStats{Pools: st.Pools, VMs: st.VMs, IdleVMs: st.IdleVMs, ColdStarts: st.ColdStarts,
 			WarmStarts: st.WarmStarts, Discarded: st.Discarded, ReapedVMs: st.ReapedVMs, ReapedPools: st.ReapedPools}
 	})
 }
@@ -72,7 +73,7 @@ func (o *observability) countStarts(next engine.InvocationRecorder) engine.Invoc
 // bot before passing the invocation on.
 type startCounter struct {
 	next    engine.InvocationRecorder
-	metrics *analytics.Metrics
+	metrics *metrics.Metrics
 }
 
 // Record implements engine.InvocationRecorder.
@@ -112,7 +113,7 @@ func (o *observability) close() error {
 func (o *observability) TurnDone(ctx context.Context, t *engine.Turn) {
 	rec := analyticsTurn(t)
 	if !o.cfg.Analytics {
-		o.metrics.ObserveTurn(&rec)
+		o.metrics.ObserveTurn(rec.Metrics())
 		return
 	}
 	o.analytics.Observe(ctx, rec)

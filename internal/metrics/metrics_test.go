@@ -1,4 +1,4 @@
-package analytics
+package metrics
 
 import (
 	"slices"
@@ -20,9 +20,9 @@ func TestMetricsMaxBots(t *testing.T) {
 		{-1, []string{"a/Greet", "b/Greet", "c/Greet", "d/Greet"}},
 	} {
 		reg := prometheus.NewRegistry()
-		m := NewMetrics(reg, MetricsOptions{MaxBots: tc.max})
+		m := New(reg, Options{MaxBots: tc.max})
 		for _, bot := range []string{"a", "b", "c", "a", "d", "b"} {
-			m.ObserveTurn(&Turn{Bot: bot, Channel: "web", Intent: "Greet", Outcome: OutcomeHandled})
+			m.ObserveTurn(Turn{Bot: bot, Channel: "web", Intent: "Greet", Outcome: "handled"})
 			m.ObserveVMStart(bot, false)
 		}
 		m.WebhookRejected("d", "web", 401)

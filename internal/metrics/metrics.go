@@ -1,4 +1,4 @@
-package analytics
+package metrics
 
 import (
 	"context"
@@ -30,14 +30,14 @@ var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
 // OtherBots is the bot label value of the bots beyond
-// [MetricsOptions.MaxBots].
+// [Options.MaxBots].
 const OtherBots = "_other"
 
-// DefaultMaxBots is the default of [MetricsOptions.MaxBots].
+// DefaultMaxBots is the default of [Options.MaxBots].
 const DefaultMaxBots = 1000
 
-// MetricsOptions configure [NewMetrics].
-type MetricsOptions struct {
+// Options configure [New].
+type Options struct {
 	// MaxBots bounds the bots that get series of their own in the metrics
 	// labelled by bot: the first MaxBots bots the process sees keep their
 	// name as the label, and the others are counted together under
@@ -49,7 +49,7 @@ type MetricsOptions struct {
 	MaxBots int
 }
 
-// Metrics are Parley's Prometheus metrics. Create them with [NewMetrics];
+// Metrics are Parley's Prometheus metrics. Create them with [New];
 // a nil *Metrics records nothing.
 type Metrics struct {
 	bots          botLabels
@@ -99,8 +99,8 @@ func (b *botLabels) of(bot string) string {
 	return bot
 }
 
-// NewMetrics creates Parley's metrics and registers them with reg.
-func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
+// New creates Parley's metrics and registers them with reg.
+func New(reg prometheus.Registerer, opts Options) *Metrics {
 	if opts.MaxBots < 0 {
 		opts.MaxBots = DefaultMaxBots
 	}
@@ -161,15 +161,31 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 	return m
 }
 
+// Turn is what the metrics count of one processed turn.
+type Turn struct {
+	// Bot, Channel and Intent say where the turn happened; an empty Intent
+	// (the built-in fallback) is counted as "(none)".
+	Bot, Channel, Intent string
+	// Outcome is handled, fallback, error or timeout; a rejected webhook
+	// ("rejected") is counted by [Metrics.WebhookRejected] instead.
+	Outcome string
+	// Latency is the whole turn; HandlerTime the Lua handler's share and
+	// RoutingTime the intent routing's.
+	Latency, HandlerTime, RoutingTime time.Duration
+}
+
 // ObserveTurn counts a processed turn and its stage timings.
-func (m *Metrics) ObserveTurn(t *Turn) {
+func (m *Metrics) ObserveTurn(t Turn) {
 	if m == nil {
 		return
 	}
-	if t.Outcome == OutcomeRejected {
+	if t.Outcome == "rejected" {
 		return
 	}
-	bot, intent := m.bots.of(t.Bot), label(t.Intent)
+	bot, intent := m.bots.of(t.Bot), t.Intent
+	if intent == "" {
+		intent = "(none)"
+	}
 	if bot == OtherBots {
 		intent = OtherBots // intents are named per bot: as many as the bots
 	}
@@ -209,14 +225,17 @@ func (m *Metrics) WebhookRejected(bot, channel string, status int) {
 	}
 }
 
-func (m *Metrics) droppedTurns(reason string, n int) {
+// AnalyticsDropped counts turns the analytics recorder could not record:
+// reason buffer_full (it was behind) or store (Redis failed).
+func (m *Metrics) AnalyticsDropped(reason string, n int) {
 	if m == nil || n == 0 {
 		return
 	}
 	m.dropped.WithLabelValues(reason).Add(float64(n))
 }
 
-func (m *Metrics) flushed(n int, d time.Duration) {
+// AnalyticsFlushed counts n turns written by one analytics flush that took d.
+func (m *Metrics) AnalyticsFlushed(n int, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -224,7 +243,8 @@ func (m *Metrics) flushed(n int, d time.Duration) {
 	m.flushDuration.Observe(d.Seconds())
 }
 
-func (m *Metrics) flushFailed() {
+// AnalyticsFlushFailed counts a failed analytics flush attempt.
+func (m *Metrics) AnalyticsFlushFailed() {
 	if m == nil {
 		return
 	}
