@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // analyticsStats is the part of the analytics answer the table shows.
@@ -46,39 +50,84 @@ type fallbackReport struct {
 	} `json:"utterances"`
 }
 
-// analyticsCommand prints a bot's analytics as tables: totals, one line per
-// group with --by, the time series with --series, and the most frequent
-// unmatched utterances with --fallbacks N.
-func analyticsCommand(args, environ []string, stdout io.Writer) error {
-	args = append([]string(nil), args...)
-	for i, a := range args {
-		if a == "--series" {
-			args[i] = "--series=true"
-		}
+// analyticsOptions are analytics' flags.
+type analyticsOptions struct {
+	from, to, by, step, channel, intent, outcome, source string
+	series                                               bool
+	fallbacks                                            int
+}
+
+func newAnalyticsCmd(c *cli) *cobra.Command {
+	var o analyticsOptions
+	cmd := &cobra.Command{
+		Use:   "analytics BOT",
+		Short: "Print a bot's turns, users, fallback and error rates and latency",
+		Long: `Print a bot's analytics as tables: totals, one line per group with --by, the
+time series with --series, and the most frequent unmatched messages with
+--fallbacks N. Times are RFC 3339 or relative to now (-24h, -7d).`,
+		Example: `  parley analytics pizzabot --from -7d --by intent,channel
+  parley analytics pizzabot --series --step hour --fallbacks 10`,
+		Args: argsBetween(1, 1, "one bot"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return analytics(cmd.Context(), c, args[0], o)
+		},
 	}
-	flags, rest, err := parseFlags(args, "from", "to", "by", "step", "channel", "intent", "outcome", "source", "series", "fallbacks")
+	f := cmd.Flags()
+	f.StringVar(&o.from, "from", "", "start of the range (default -24h)")
+	f.StringVar(&o.to, "to", "", "end of the range (default now)")
+	f.StringVar(&o.by, "by", "", "group by these dimensions, comma-separated: intent, channel, outcome, source")
+	f.StringVar(&o.step, "step", "", "the series' step: minute, hour or day (default: from the range)")
+	f.StringVar(&o.channel, "channel", "", "only this channel's turns")
+	f.StringVar(&o.intent, "intent", "", "only this intent's turns")
+	f.StringVar(&o.outcome, "outcome", "", "only turns with this outcome")
+	f.StringVar(&o.source, "source", "", "only turns from this source")
+	f.BoolVar(&o.series, "series", false, "print the time series")
+	f.IntVar(&o.fallbacks, "fallbacks", 0, "print the N most frequent unmatched messages")
+	c.addJSONFlag(cmd)
+	return cmd
+}
+
+// analytics prints a bot's analytics.
+func analytics(ctx context.Context, c *cli, bot string, o analyticsOptions) error {
+	api, err := c.client()
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usageError{"analytics takes one bot"}
-	}
-	c, err := newClient(flags, environ)
-	if err != nil {
-		return err
-	}
-	bot := rest[0]
 	q := url.Values{}
-	for flag, param := range map[string]string{"from": "from", "to": "to", "by": "group_by", "step": "step",
-		"channel": "channel", "intent": "intent", "outcome": "outcome", "source": "source"} {
-		if v, ok := flags[flag]; ok {
+	for param, v := range map[string]string{"from": o.from, "to": o.to, "group_by": o.by, "step": o.step,
+		"channel": o.channel, "intent": o.intent, "outcome": o.outcome, "source": o.source} {
+		if v != "" {
 			q.Set(param, v)
 		}
 	}
-	var rep analyticsReport
-	if err := c.do("GET", "/v1/bots/"+url.PathEscape(bot)+"/analytics?"+q.Encode(), nil, &rep); err != nil {
+	var raw json.RawMessage
+	if err := api.do(ctx, "GET", "/v1/bots/"+url.PathEscape(bot)+"/analytics?"+q.Encode(), nil, &raw); err != nil {
 		return err
 	}
+	var fallbacks json.RawMessage
+	if o.fallbacks > 0 {
+		fq := url.Values{"limit": {strconv.Itoa(o.fallbacks)}}
+		for k, v := range map[string]string{"from": o.from, "to": o.to} {
+			if v != "" {
+				fq.Set(k, v)
+			}
+		}
+		if err := api.do(ctx, "GET", "/v1/bots/"+url.PathEscape(bot)+"/analytics/fallbacks?"+fq.Encode(), nil, &fallbacks); err != nil {
+			return err
+		}
+	}
+	if c.json {
+		out := map[string]json.RawMessage{"analytics": raw}
+		if fallbacks != nil {
+			out["fallbacks"] = fallbacks
+		}
+		return c.printJSON(out)
+	}
+	var rep analyticsReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("decode the analytics: %w", err)
+	}
+	stdout := c.stdout
 	fmt.Fprintf(stdout, "%s, %s to %s UTC, by %s\n\n", bot, rep.From.UTC().Format("2006-01-02 15:04"),
 		rep.To.UTC().Format("2006-01-02 15:04"), rep.Step)
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -96,7 +145,7 @@ func analyticsCommand(args, environ []string, stdout io.Writer) error {
 		}
 		w.Flush()
 	}
-	if flags["series"] != "" && flags["series"] != "false" {
+	if o.series {
 		fmt.Fprintln(stdout, "\nseries")
 		w = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(w, "time\t"+strings.Join(append(rep.GroupBy, ""), "\t")+header)
@@ -105,16 +154,10 @@ func analyticsCommand(args, environ []string, stdout io.Writer) error {
 		}
 		w.Flush()
 	}
-	if n := flags["fallbacks"]; n != "" {
-		fq := url.Values{"limit": {n}}
-		for _, k := range []string{"from", "to"} {
-			if v, ok := flags[k]; ok {
-				fq.Set(k, v)
-			}
-		}
+	if fallbacks != nil {
 		var fb fallbackReport
-		if err := c.do("GET", "/v1/bots/"+url.PathEscape(bot)+"/analytics/fallbacks?"+fq.Encode(), nil, &fb); err != nil {
-			return err
+		if err := json.Unmarshal(fallbacks, &fb); err != nil {
+			return fmt.Errorf("decode the fallbacks: %w", err)
 		}
 		fmt.Fprintln(stdout, "\nmost frequent unmatched messages")
 		w = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

@@ -41,6 +41,9 @@ type botFileParser struct {
 	// secrets names each channel's secret settings, the only ones that
 	// take ${VAR} references.
 	secrets map[string][]string
+	// keepVars leaves ${VAR} references in secret settings unexpanded
+	// (still refusing them elsewhere).
+	keepVars bool
 }
 
 // lineError is a problem at a line of bot.yaml.
@@ -204,6 +207,7 @@ func (p *botFileParser) expand(n *yaml.Node, channel, setting string, secret boo
 		case err != nil:
 		case !secret:
 			err = p.lineError(n, "channel %s setting %q: ${%s} is not expanded: environment variables are only read into secret settings (tokens, secrets, keys)", channel, setting, name)
+		case p.keepVars:
 		case strings.HasPrefix(name, "PARLEY_"):
 			err = p.lineError(n, "channel %s setting %q: ${%s} is not expanded: Parley's own PARLEY_* variables never are", channel, setting, name)
 		default:

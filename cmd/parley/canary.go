@@ -1,58 +1,75 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/parleyhq/parley/bots"
 )
 
-// canaryCommand changes an intent's running canary:
-//
-//	parley canary BOT INTENT PERCENT   give the canary PERCENT of new conversations
-//	parley canary BOT INTENT promote   make the canary the stable version
-//	parley canary BOT INTENT abort     drop the canary
-func canaryCommand(args, environ []string, stdout io.Writer) error {
-	flags, rest, err := parseFlags(args)
+// canaryState is an intent's rollout as the canary routes answer it.
+type canaryState struct {
+	Version  int          `json:"version"`
+	Canary   *bots.Canary `json:"canary"`
+	Previous int          `json:"previous,omitempty"`
+}
+
+func newCanaryCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "canary BOT INTENT PERCENT|promote|abort",
+		Short: "Change a canary's share, promote it or abort it",
+		Long: `Change an intent's running canary (started by "parley deploy --canary P"):
+
+  PERCENT   give the canary PERCENT of new conversations
+  promote   make the canary the stable version; conversations that started on
+            the previous version keep it
+  abort     drop the canary`,
+		Example: `  parley canary pizzabot OrderPizza 50
+  parley canary pizzabot OrderPizza promote`,
+		Args: argsBetween(3, 3, "BOT INTENT and a percentage, promote or abort"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return canaryChange(cmd.Context(), c, args[0], args[1], args[2])
+		},
+	}
+	c.addJSONFlag(cmd)
+	return cmd
+}
+
+func canaryChange(ctx context.Context, c *cli, bot, intent, action string) error {
+	api, err := c.client()
 	if err != nil {
 		return err
 	}
-	if len(rest) != 3 {
-		return usageError{"canary takes BOT INTENT and a percentage, promote or abort"}
-	}
-	c, err := newClient(flags, environ)
-	if err != nil {
-		return err
-	}
-	path := "/v1/bots/" + url.PathEscape(rest[0]) + "/intents/" + url.PathEscape(rest[1]) + "/canary"
-	var out struct {
-		Version  int          `json:"version"`
-		Canary   *bots.Canary `json:"canary"`
-		Previous int          `json:"previous"`
-	}
-	switch action := rest[2]; action {
+	path := "/v1/bots/" + url.PathEscape(bot) + "/intents/" + url.PathEscape(intent) + "/canary"
+	var out canaryState
+	switch action {
 	case "promote", "abort":
-		err = c.do("POST", path+"/"+action, nil, &out)
+		err = api.do(ctx, "POST", path+"/"+action, nil, &out)
 	default:
 		p, perr := strconv.Atoi(strings.TrimSuffix(action, "%"))
 		if perr != nil || p < 0 || p > 100 {
-			return usageError{fmt.Sprintf("canary: %q is not a percentage from 0 to 100, promote or abort", action)}
+			return usageErrorf("canary: %q is not a percentage from 0 to 100, promote or abort", action)
 		}
-		err = c.do("PUT", path, map[string]int{"percent": p}, &out)
+		err = api.do(ctx, "PUT", path, map[string]int{"percent": p}, &out)
 	}
 	if err != nil {
-		return fmt.Errorf("%s/%s: %w", rest[0], rest[1], err)
+		return fmt.Errorf("%s/%s: %w", bot, intent, err)
 	}
-	fmt.Fprintf(stdout, "intent %s: stable version %d", rest[1], out.Version)
+	if c.json {
+		return c.printJSON(out)
+	}
+	fmt.Fprintf(c.stdout, "intent %s: stable version %d", intent, out.Version)
 	if out.Canary != nil {
-		fmt.Fprintf(stdout, ", canary version %d at %d%%", out.Canary.Version, out.Canary.Percent)
+		fmt.Fprintf(c.stdout, ", canary version %d at %d%%", out.Canary.Version, out.Canary.Percent)
 	}
 	if out.Previous != 0 {
-		fmt.Fprintf(stdout, ", previous version %d kept for its conversations", out.Previous)
+		fmt.Fprintf(c.stdout, ", previous version %d kept for its conversations", out.Previous)
 	}
-	fmt.Fprintln(stdout)
+	fmt.Fprintln(c.stdout)
 	return nil
 }

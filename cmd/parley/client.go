@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,45 +18,8 @@ type client struct {
 	http *http.Client
 }
 
-// clientFlags pulls --url and --key (and any other --name value pairs listed
-// in names) out of args, wherever they are, and returns the rest.
-func parseFlags(args []string, names ...string) (flags map[string]string, rest []string, err error) {
-	flags = make(map[string]string)
-	known := map[string]bool{"url": true, "key": true}
-	for _, n := range names {
-		known[n] = true
-	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "--") {
-			rest = append(rest, a)
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		if !known[name] {
-			return nil, nil, usageError{fmt.Sprintf("unknown flag --%s", name)}
-		}
-		if !hasValue {
-			if i+1 >= len(args) {
-				return nil, nil, usageError{fmt.Sprintf("flag --%s needs a value", name)}
-			}
-			i++
-			value = args[i]
-		}
-		flags[name] = value
-	}
-	return flags, rest, nil
-}
-
-func newClient(flags map[string]string, environ []string) (*client, error) {
-	env := make(map[string]string)
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-	base := firstNonEmpty(flags["url"], env["PARLEY_URL"], "http://localhost:8080")
-	key := firstNonEmpty(flags["key"], env["PARLEY_ADMIN_KEY"])
+// newClient returns a client of the API at base with the admin key.
+func newClient(base, key string) (*client, error) {
 	if key == "" {
 		return nil, fmt.Errorf("no admin key: set PARLEY_ADMIN_KEY or pass --key (parley serve prints a generated key at first start and keeps it in its data dir, file admin.key)")
 	}
@@ -85,7 +49,7 @@ func (e *apiError) Error() string {
 
 // do sends body (JSON-encoded unless it is a string or nil) and decodes the
 // answer into out.
-func (c *client) do(method, path string, body, out any) error {
+func (c *client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	contentType := "application/json"
 	switch b := body.(type) {
@@ -99,7 +63,7 @@ func (c *client) do(method, path string, body, out any) error {
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
 	}

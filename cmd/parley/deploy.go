@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/internal/app"
@@ -26,57 +28,133 @@ type deployedIntent struct {
 	Canary *bots.Canary `json:"canary"`
 }
 
-func deploy(args, environ []string, stdout io.Writer) error {
-	flags, rest, err := parseFlags(args, "canary")
+// deployReport is what deploy did, as --json prints it.
+type deployReport struct {
+	Bot string `json:"bot"`
+	// Settings is "saved", "created" (with the defaults) or "kept".
+	Settings  string              `json:"settings"`
+	Channels  []string            `json:"channels"`
+	NLU       *deployedNLU        `json:"nlu,omitempty"`
+	Intents   []deployedIntentRow `json:"intents"`
+	Schedules []string            `json:"schedules"`
+}
+
+type deployedNLU struct {
+	Intents int `json:"intents"`
+	Slots   int `json:"slots"`
+}
+
+type deployedIntentRow struct {
+	Intent string `json:"intent"`
+	deployedIntent
+}
+
+func newDeployCmd(c *cli) *cobra.Command {
+	var canary int
+	cmd := &cobra.Command{
+		Use:   "deploy DIR",
+		Short: "Upload a bot directory (bot.yaml, intents/*.lua)",
+		Long: `Upload a bot directory: bot.yaml (name, settings, channels, nlu, schedules) and
+intents/*.lua, one handler per intent. Every file is checked before anything is
+uploaded; a broken handler fails the deploy with its file and line.
+
+With --canary P, every changed handler goes to P% of new conversations until
+promoted with "parley canary BOT INTENT promote".`,
+		Example: `  parley deploy examples/pizzabot
+  parley deploy examples/pizzabot --canary 10`,
+		Args: argsBetween(1, 1, "one bot directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			query := ""
+			if flagSet(cmd, "canary") {
+				if canary < 0 || canary > 100 {
+					return usageErrorf("--canary takes a percentage from 0 to 100, not %d", canary)
+				}
+				query = "?canary=" + strconv.Itoa(canary)
+			}
+			return deploy(cmd.Context(), c, args[0], query)
+		},
+	}
+	cmd.Flags().Var(percentValue{&canary}, "canary", "upload changed handlers as canaries for this percentage of new conversations")
+	c.addJSONFlag(cmd)
+	return cmd
+}
+
+// percentValue is a flag that takes a whole number with or without a "%".
+type percentValue struct{ p *int }
+
+func (v percentValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
+}
+
+func (v percentValue) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSuffix(s, "%"))
+	if err != nil || n < 0 || n > 100 {
+		return fmt.Errorf("--canary takes a percentage from 0 to 100, not %q", s)
+	}
+	*v.p = n
+	return nil
+}
+
+func (percentValue) Type() string { return "percent" }
+
+func deploy(ctx context.Context, c *cli, dir, query string) error {
+	bot, scripts, err := readBotDir(dir, c.environ)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usageError{"deploy takes one bot directory"}
-	}
-	// --canary P uploads every changed handler as a canary for P% of new conversations.
-	query := ""
-	if raw, ok := flags["canary"]; ok {
-		p, err := strconv.Atoi(strings.TrimSuffix(raw, "%"))
-		if err != nil || p < 0 || p > 100 {
-			return usageError{fmt.Sprintf("--canary takes a percentage from 0 to 100, not %q", raw)}
-		}
-		query = "?canary=" + strconv.Itoa(p)
-	}
-	dir := rest[0]
-	bot, scripts, err := readBotDir(dir, environ)
+	api, err := c.client()
 	if err != nil {
 		return err
 	}
-	c, err := newClient(flags, environ)
-	if err != nil {
-		return err
+	rep := deployReport{Bot: bot.Name, Channels: []string{}, Intents: []deployedIntentRow{}, Schedules: []string{}}
+	prog := c.progress(1 + len(bot.Channels) + len(scripts) + len(bot.Schedules))
+	defer prog.clear()
+	say := func(format string, args ...any) {
+		prog.clear()
+		c.textf(format, args...)
 	}
 	base := "/v1/bots/" + url.PathEscape(bot.Name)
-	if err := putSettings(c, base, bot, stdout); err != nil {
+	prog.step("bot " + bot.Name)
+	if rep.Settings, err = putSettings(ctx, api, base, bot); err != nil {
 		return err
 	}
+	switch rep.Settings {
+	case "kept":
+		say("bot %s: settings left as they are (bot.yaml has no settings)\n", bot.Name)
+	case "created":
+		say("bot %s: created with the default settings\n", bot.Name)
+	default:
+		say("bot %s: settings saved\n", bot.Name)
+	}
 	for _, name := range sortedKeys(bot.Channels) {
-		if err := c.do("PUT", base+"/channels/"+url.PathEscape(name), bot.Channels[name], nil); err != nil {
+		prog.step("channel " + name)
+		if err := api.do(ctx, "PUT", base+"/channels/"+url.PathEscape(name), bot.Channels[name], nil); err != nil {
 			return fmt.Errorf("channel %s: %w", name, err)
 		}
-		fmt.Fprintf(stdout, "channel %s: connected at /hooks/%s/%s\n", name, bot.Name, name)
+		rep.Channels = append(rep.Channels, name)
+		say("channel %s: connected at /hooks/%s/%s\n", name, bot.Name, name)
 	}
 	if bot.NLU != nil {
-		if err := c.do("PUT", base+"/nlu", bot.NLU, nil); err != nil {
+		if err := api.do(ctx, "PUT", base+"/nlu", bot.NLU, nil); err != nil {
 			return fmt.Errorf("nlu: %w", err)
 		}
-		fmt.Fprintf(stdout, "nlu: %d intents, %d slot types\n", len(bot.NLU.Intents), len(bot.NLU.Slots))
+		rep.NLU = &deployedNLU{Intents: len(bot.NLU.Intents), Slots: len(bot.NLU.Slots)}
+		say("nlu: %d intents, %d slot types\n", len(bot.NLU.Intents), len(bot.NLU.Slots))
 	}
 	for _, s := range scripts {
+		prog.step(s.path)
 		var out deployedIntent
-		if err := c.do("PUT", base+"/intents/"+url.PathEscape(s.intent)+query, s.source, &out); err != nil {
+		if err := api.do(ctx, "PUT", base+"/intents/"+url.PathEscape(s.intent)+query, s.source, &out); err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.Line > 0 {
 				return fmt.Errorf("%s:%d: %s", s.path, ae.Line, ae.Message)
 			}
 			return fmt.Errorf("%s: %w", s.path, err)
 		}
+		rep.Intents = append(rep.Intents, deployedIntentRow{Intent: s.intent, deployedIntent: out})
 		note := ""
 		if out.Canary != nil {
 			note = fmt.Sprintf(" canary at %d%%", out.Canary.Percent)
@@ -84,43 +162,63 @@ func deploy(args, environ []string, stdout io.Writer) error {
 		if out.Unchanged {
 			note += " (unchanged)"
 		}
-		fmt.Fprintf(stdout, "intent %s: version %d%s sha256 %s\n", s.intent, out.Version, note, out.SHA256[:12])
+		say("intent %s: version %d%s sha256 %s\n", s.intent, out.Version, note, out.SHA256[:min(12, len(out.SHA256))])
 	}
 	for _, name := range sortedKeys(bot.Schedules) {
-		if err := c.do("PUT", base+"/schedules/"+url.PathEscape(name), bot.Schedules[name], nil); err != nil {
+		prog.step("schedule " + name)
+		if err := api.do(ctx, "PUT", base+"/schedules/"+url.PathEscape(name), bot.Schedules[name], nil); err != nil {
 			return fmt.Errorf("schedule %s: %w", name, err)
 		}
-		fmt.Fprintf(stdout, "schedule %s: %v\n", name, bot.Schedules[name]["cron"])
+		rep.Schedules = append(rep.Schedules, name)
+		say("schedule %s: %v\n", name, bot.Schedules[name]["cron"])
+	}
+	prog.clear()
+	if c.json {
+		return c.printJSON(rep)
 	}
 	return nil
 }
 
-// putSettings creates the bot or saves its settings. Without a settings
-// section in bot.yaml, a bot that exists keeps its settings and a new one
-// gets the defaults.
-func putSettings(c *client, base string, bot *botFile, stdout io.Writer) error {
+// putSettings creates the bot or saves its settings, and says which:
+// "saved", "created" or "kept". Without a settings section in bot.yaml, a
+// bot that exists keeps its settings and a new one gets the defaults.
+func putSettings(ctx context.Context, api *client, base string, bot *botFile) (string, error) {
 	body := any(bot.Settings)
 	if bot.Settings == nil {
-		err := c.do("GET", base, nil, nil)
+		err := api.do(ctx, "GET", base, nil, nil)
 		var ae *apiError
 		if err == nil {
-			fmt.Fprintf(stdout, "bot %s: settings left as they are (bot.yaml has no settings)\n", bot.Name)
-			return nil
+			return "kept", nil
 		}
 		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
-			return fmt.Errorf("bot %s: %w", bot.Name, err)
+			return "", fmt.Errorf("bot %s: %w", bot.Name, err)
 		}
 		body = struct{}{}
 	}
-	if err := c.do("PUT", base, body, nil); err != nil {
-		return fmt.Errorf("bot %s: %w", bot.Name, err)
+	if err := api.do(ctx, "PUT", base, body, nil); err != nil {
+		return "", fmt.Errorf("bot %s: %w", bot.Name, err)
 	}
 	if bot.Settings == nil {
-		fmt.Fprintf(stdout, "bot %s: created with the default settings\n", bot.Name)
-	} else {
-		fmt.Fprintf(stdout, "bot %s: settings saved\n", bot.Name)
+		return "created", nil
 	}
-	return nil
+	return "saved", nil
+}
+
+// readBotFile reads and checks a bot.yaml. With expand false, ${VAR}
+// references in secret channel settings are left as they are, for readers
+// that do not upload the channels.
+func readBotFile(path string, environ []string, expand bool) (*botFile, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read bot file: %w", err)
+	}
+	p := &botFileParser{path: path, env: make(map[string]string), secrets: app.ChannelSecrets(), keepVars: !expand}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			p.env[k] = v
+		}
+	}
+	return p.parse(raw)
 }
 
 type script struct {
@@ -131,17 +229,7 @@ type script struct {
 // every script must compile, so a broken file fails the deploy up front with
 // its file and line.
 func readBotDir(dir string, environ []string) (*botFile, []script, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "bot.yaml"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read bot file: %w", err)
-	}
-	p := &botFileParser{path: filepath.Join(dir, "bot.yaml"), env: make(map[string]string), secrets: app.ChannelSecrets()}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			p.env[k] = v
-		}
-	}
-	bot, err := p.parse(raw)
+	bot, err := readBotFile(filepath.Join(dir, "bot.yaml"), environ, true)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -45,7 +45,7 @@ func startServer(t *testing.T) string {
 func runCLI(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(args, env, &out, &errOut)
+	code = run(context.Background(), args, env, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// TestHelpNeverRuns: --help on every command prints its help and exits 0;
+// serve --help starts nothing (no admin key is written, no store opened).
+func TestHelpNeverRuns(t *testing.T) {
+	dataDir := t.TempDir()
+	env := []string{"PARLEY_DATA_DIR=" + dataDir, "PARLEY_ADDR=127.0.0.1:1"}
+	root := newRootCmd(newCLI(nil, nil, nil))
+	var paths [][]string
+	var walk func(prefix []string, cmds []*cobra.Command)
+	walk = func(prefix []string, cmds []*cobra.Command) {
+		for _, cmd := range cmds {
+			p := append(append([]string(nil), prefix...), cmd.Name())
+			paths = append(paths, p)
+			walk(p, cmd.Commands())
+		}
+	}
+	walk(nil, root.Commands())
+	if len(paths) < 7 {
+		t.Fatalf("only %d commands: %v", len(paths), paths)
+	}
+	for _, p := range paths {
+		code, out, errOut := runCLI(t, env, append(p, "--help")...)
+		if code != 0 || !strings.Contains(out, "Usage:") || errOut != "" {
+			t.Errorf("parley %s --help: exit %d, stdout %q, stderr %q", strings.Join(p, " "), code, out, errOut)
+		}
+	}
+	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
+		t.Errorf("--help wrote into the data dir: %v", entries)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"invoke", "pizzabot", "hello", "-user", "bob"}, "unknown shorthand flag"},
+		{[]string{"deploy", "--frob", "dir"}, "unknown flag: --frob"},
+		{[]string{"deploy", "a", "b"}, "deploy takes one bot directory"},
+		{[]string{"nlu"}, "nlu takes a subcommand: eval"},
+		{[]string{"nlu", "train"}, `unknown subcommand "train"`},
+		{[]string{"nlu", "eval", "x.json", "--holdout", "1.5"}, "--holdout must be a fraction"},
+		{[]string{"serve", "extra"}, "serve takes no arguments"},
+	} {
+		code, _, errOut := runCLI(t, nil, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "Usage:") {
+			t.Errorf("parley %v: exit %d, stderr %q; want 2 with %q and the usage", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestFlagsAnywhereAndDoubleDash: flags go before or after the arguments,
+// and "--" ends them, so a message may start with "-".
+func TestFlagsAnywhereAndDoubleDash(t *testing.T) {
+	url := startServer(t)
+	env := []string{"PARLEY_URL=http://127.0.0.1:1", "PARLEY_ADMIN_KEY=wrong"}
+	env = append(env, "PIZZABOT_WEB_TOKEN=pizza-web-token-123")
+	if code, out, errOut := runCLI(t, env, "deploy", "../../examples/pizzabot", "--url="+url, "--key", testKey); code != 0 {
+		t.Fatalf("deploy: exit %d: %s %s", code, out, errOut)
+	}
+	code, out, errOut := runCLI(t, env, "invoke", "--url", url, "--key", testKey, "pizzabot", "--user", "dash", "--json", "--", "-", "hello")
+	if code != 0 {
+		t.Fatalf("invoke: exit %d: %s %s", code, out, errOut)
+	}
+	var ans struct {
+		Answer struct {
+			Replies []struct{ Text string } `json:"replies"`
+		} `json:"answer"`
+	}
+	if err := json.Unmarshal([]byte(out), &ans); err != nil || len(ans.Answer.Replies) == 0 {
+		t.Fatalf("invoke --json: %v\n%s", err, out)
+	}
+}
+
+func TestVersionAndCompletion(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "version", "--json")
+	var v versionInfo
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || v.GoVersion == "" {
+		t.Errorf("version --json: exit %d, %q", code, out)
+	}
+	if code, out, _ := runCLI(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "parley ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		code, out, errOut := runCLI(t, nil, "completion", shell)
+		if code != 0 || !strings.Contains(out, "parley") || len(out) < 500 {
+			t.Errorf("completion %s: exit %d, %d bytes, stderr %q", shell, code, len(out), errOut)
+		}
+	}
+}
