@@ -178,6 +178,7 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	}
 
 	routeStart := time.Now()
+	resolveChoice(ev, st.State.Choices)
 	d := intents.Route(ev, intents.RouteInput{
 		Expect:     st.State.Expect,
 		Has:        bot.Has,
@@ -192,6 +193,7 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	var inv msg.Invocation // the handler's invocation, recorded once the turn is settled
 	next := st.State
 	next.Expect = ""
+	next.Choices = nil
 	next.Turns++
 
 	if d.Source == msg.SourceBuiltin {
@@ -256,6 +258,7 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 		next.Versions = pin(st.State.Versions, bot, d.Intent, h.Version)
 	}
 
+	next.Choices = msg.Choices(t.Replies)
 	answer, err := json.Marshal(t)
 	if err != nil {
 		if rerr := e.sessions.Release(ctx, st); rerr != nil {
@@ -365,13 +368,28 @@ func clip(ctx context.Context, timeout time.Duration) time.Duration {
 	return min(timeout, left)
 }
 
-// addSlots puts the slot values the bot's model finds in the text into
-// ev.Slots, keeping those the platform already gave.
-func addSlots(ev *msg.Event, bot *bots.Bot) {
-	if bot.Model == nil || ev.Text == "" {
+// resolveChoice sets the postback of an event that names a button of the
+// previous turn by number or reference (ev.Choice), from the payloads the
+// session kept. A choice that names none leaves the event as it is: a
+// typed "2" is then just text.
+func resolveChoice(ev *msg.Event, choices []string) {
+	if ev.Postback != "" || ev.Choice == "" {
 		return
 	}
-	for name, v := range bot.Model.SlotsAt(ev.Text, ev.Timestamp) {
+	if p, ok := msg.ResolveChoice(choices, ev.Choice); ok {
+		ev.Postback = p
+	}
+}
+
+// addSlots puts the slot values the bot's model finds in the routed text
+// (a button's payload, or what the user said) into ev.Slots, keeping those
+// the platform already gave.
+func addSlots(ev *msg.Event, bot *bots.Bot) {
+	text := intents.RoutedText(ev)
+	if bot.Model == nil || text == "" {
+		return
+	}
+	for name, v := range bot.Model.SlotsAt(text, ev.Timestamp) {
 		if _, given := ev.Slots[name]; given {
 			continue
 		}

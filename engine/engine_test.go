@@ -615,3 +615,72 @@ func BenchmarkRunOverhead(b *testing.B) {
 		}
 	}
 }
+
+// TestButtonPresses: a payload naming an intent runs it; the buttons a turn
+// offers are kept for the next, where a typed number or a reference picks
+// one; a number that names none stays text.
+func TestButtonPresses(t *testing.T) {
+	r := newRig(t, shopBot("Menu", "OrderPizza", "Add", intents.FallbackIntent))
+	long := "add:margherita-with-extra-cheese-and-a-very-long-payload-that-telegram-cannot-carry"
+	var got []*msg.Event
+	r.runner.handle = func(_ context.Context, c sandbox.Call) (sandbox.Result, error) {
+		ev := *c.Event
+		got = append(got, &ev)
+		rep := msg.Reply{Text: c.Key.Intent + " says hi"}
+		if c.Key.Intent == "Menu" {
+			rep.Expect = "Add"
+			rep.Buttons = []msg.Button{{Title: "Order", Payload: "OrderPizza"}, {Title: "Site", URL: "https://example.com"}}
+			rep.Cards = []msg.Card{{Title: "Margherita", Buttons: []msg.Button{{Title: "Add", Payload: long}}}}
+		}
+		return sandbox.Result{Reply: rep, Session: c.Session}, nil
+	}
+
+	menu := r.run(event("u1", "menu", "Menu"))
+	if st, _ := r.state("u1"); !reflect.DeepEqual(st.Choices, []string{"OrderPizza", long}) {
+		t.Fatalf("choices kept = %q", st.Choices)
+	}
+	if menu.Decision.Source != msg.SourcePlatform {
+		t.Fatalf("menu decision %+v", menu.Decision)
+	}
+
+	// "2" picks the card's button: no intent, so the expected one runs.
+	ev := event("u1", "2", "")
+	ev.Choice = "2"
+	turn := r.run(ev)
+	if turn.Decision.Intent != "Add" || turn.Decision.Source != msg.SourceExpect || got[len(got)-1].Postback != long {
+		t.Fatalf("typed 2: decision %+v, postback %q", turn.Decision, got[len(got)-1].Postback)
+	}
+	if st, _ := r.state("u1"); len(st.Choices) != 0 {
+		t.Fatalf("a turn without buttons kept choices %q", st.Choices)
+	}
+	// The previous turn offered nothing: "1" is just text.
+	ev = event("u1", "1", "")
+	ev.Choice = "1"
+	turn = r.run(ev)
+	if turn.Decision.Intent != intents.FallbackIntent || got[len(got)-1].Postback != "" {
+		t.Fatalf("typed 1 without choices: decision %+v, postback %q", turn.Decision, got[len(got)-1].Postback)
+	}
+
+	// A press naming an intent runs it, whatever was expected.
+	r.run(event("u1", "menu", "Menu"))
+	ev = event("u1", "Order", "")
+	ev.Choice = "1"
+	turn = r.run(ev)
+	if turn.Decision.Intent != "OrderPizza" || turn.Decision.Source != msg.SourcePostback {
+		t.Fatalf("typed 1: decision %+v", turn.Decision)
+	}
+	// A reference to a long payload resolves while it is offered.
+	r.run(event("u1", "menu", "Menu"))
+	ev = event("u1", "Add", "")
+	ev.Choice = msg.ChoiceRef(long)
+	r.run(ev)
+	if got[len(got)-1].Postback != long {
+		t.Fatalf("reference resolved to %q", got[len(got)-1].Postback)
+	}
+	// A postback given by the platform is kept as is.
+	ev = event("u1", "", "")
+	ev.Postback = "OrderPizza"
+	if turn = r.run(ev); turn.Decision.Intent != "OrderPizza" || turn.Decision.Source != msg.SourcePostback {
+		t.Fatalf("postback: decision %+v", turn.Decision)
+	}
+}

@@ -72,11 +72,13 @@ type RouteInput struct {
 }
 
 // Route decides which handler answers ev. The precedence is: an intent the
-// platform resolved, the intent the previous turn expected, the classifier's
-// best match above the threshold, the bot's fallback handler, and finally the
+// platform resolved, a button press whose payload names one of the bot's
+// intents, the intent the previous turn expected, the classifier's best
+// match above the threshold, the bot's fallback handler, and finally the
 // built-in apology. A rule only wins when the bot has a handler for its intent.
 // A [Lifecycle] intent the bot does not handle goes straight to the built-in
-// answer.
+// answer. For a button press (ev.Postback set) the classifier reads the
+// payload instead of the text.
 func Route(ev *msg.Event, in RouteInput) msg.Decision {
 	has := in.Has
 	if has == nil {
@@ -88,12 +90,15 @@ func Route(ev *msg.Event, in RouteInput) msg.Decision {
 	if Lifecycle(ev.Intent) {
 		return msg.Decision{Source: msg.SourceBuiltin}
 	}
+	if ev.Postback != "" && has(ev.Postback) {
+		return msg.Decision{Intent: ev.Postback, Source: msg.SourcePostback, Confidence: 1}
+	}
 	if in.Expect != "" && has(in.Expect) {
 		return msg.Decision{Intent: in.Expect, Source: msg.SourceExpect}
 	}
 	var candidates []msg.Candidate
-	if in.Classifier != nil && ev.Text != "" {
-		candidates = in.Classifier.Classify(ev.Text)
+	if text := RoutedText(ev); in.Classifier != nil && text != "" {
+		candidates = in.Classifier.Classify(text)
 		for _, c := range candidates {
 			if c.Confidence < in.Threshold || !has(c.Intent) {
 				continue
@@ -105,4 +110,13 @@ func Route(ev *msg.Event, in RouteInput) msg.Decision {
 		return msg.Decision{Intent: FallbackIntent, Source: msg.SourceFallback, Candidates: candidates}
 	}
 	return msg.Decision{Source: msg.SourceBuiltin, Candidates: candidates}
+}
+
+// RoutedText is what the classifier reads of ev: the payload of a pressed
+// button, or else the text.
+func RoutedText(ev *msg.Event) string {
+	if ev.Postback != "" {
+		return ev.Postback
+	}
+	return ev.Text
 }

@@ -49,6 +49,36 @@ func TestRoute(t *testing.T) {
 			want: msg.Decision{Intent: "AskSize", Source: msg.SourceExpect},
 		},
 		{
+			name: "postback naming an intent wins over expect and text",
+			ev:   msg.Event{Postback: "Hours", Text: "I want a pizza"},
+			in:   RouteInput{Expect: "AskSize", Has: all, Classifier: matcher},
+			want: msg.Decision{Intent: "Hours", Source: msg.SourcePostback, Confidence: 1},
+		},
+		{
+			name: "platform intent wins over postback",
+			ev:   msg.Event{Intent: "Help", Confidence: 0.9, Postback: "Hours"},
+			in:   RouteInput{Has: all},
+			want: msg.Decision{Intent: "Help", Source: msg.SourcePlatform, Confidence: 0.9},
+		},
+		{
+			name: "postback that is no intent goes to expect",
+			ev:   msg.Event{Postback: "add:margherita", Text: "Add"},
+			in:   RouteInput{Expect: "AskSize", Has: all, Classifier: matcher},
+			want: msg.Decision{Intent: "AskSize", Source: msg.SourceExpect},
+		},
+		{
+			name: "postback that is no intent is classified, not its text",
+			ev:   msg.Event{Postback: "opening hours", Text: "I want a pizza"},
+			in:   RouteInput{Has: all, Classifier: matcher},
+			want: msg.Decision{Intent: "Hours", Source: msg.SourceClassifier, Confidence: 1},
+		},
+		{
+			name: "postback without a handler or a match falls back",
+			ev:   msg.Event{Postback: "Gone"},
+			in:   RouteInput{Has: all, Classifier: matcher},
+			want: msg.Decision{Intent: "fallback", Source: msg.SourceFallback},
+		},
+		{
 			name: "expect wins over classifier",
 			ev:   msg.Event{Text: "opening hours"},
 			in:   RouteInput{Expect: "AskSize", Has: all, Classifier: matcher},

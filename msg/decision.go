@@ -6,6 +6,7 @@ type Source string
 // Sources, in routing precedence order.
 const (
 	SourcePlatform   Source = "platform"
+	SourcePostback   Source = "postback"
 	SourceExpect     Source = "expect"
 	SourceClassifier Source = "classifier"
 	SourceFallback   Source = "fallback"

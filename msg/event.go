@@ -24,6 +24,13 @@ type Event struct {
 	// callback query, a Slack block action, a Messenger postback, a web
 	// {"postback": ...}); empty for a typed or spoken message.
 	Postback string `json:"postback,omitempty"`
+	// Choice names a button of the previous turn for a channel that cannot
+	// carry its payload back as is: the number the user typed ("2") on a
+	// channel that shows buttons as numbered lines, or the [ChoiceRef] of a
+	// payload too long for the platform's button value. The engine resolves
+	// it against the choices the session kept (see [ResolveChoice]) and sets
+	// Postback; a Choice that names nothing leaves the event as it was.
+	Choice string `json:"choice,omitempty"`
 	// Intent is set when the platform already resolved it (Alexa, Dialogflow,
 	// a button payload); empty means Parley must route the text.
 	Intent string `json:"intent,omitempty"`

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/parleyhq/parley/msg"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -173,81 +172,4 @@ func (v *vm) sessionFromLua(script string, lv lua.LValue, before map[string]any,
 		}
 		return out, nil
 	}
-}
-
-// toReply converts handle's return value.
-func toReply(script string, ret lua.LValue, maxBytes int) (msg.Reply, *ScriptError) {
-	var r msg.Reply
-	switch x := ret.(type) {
-	case *lua.LNilType:
-		return r, nil
-	case lua.LString:
-		r.Text = string(x)
-	case *lua.LTable:
-		var err *ScriptError
-		str := func(field string) string {
-			switch f := x.RawGetString(field).(type) {
-			case *lua.LNilType:
-			case lua.LString, lua.LNumber:
-				return f.String()
-			default:
-				if err == nil {
-					err = newScriptError(script, KindRuntime, "reply.%s must be a string, not a %s", field, f.Type().String())
-				}
-			}
-			return ""
-		}
-		r.Text = str("text")
-		r.SSML = str("ssml")
-		r.Reprompt = str("reprompt")
-		r.Expect = str("expect")
-		if err != nil {
-			return msg.Reply{}, err
-		}
-		switch f := x.RawGetString("end_conversation").(type) {
-		case *lua.LNilType:
-		case lua.LBool:
-			r.EndConversation = bool(f)
-		default:
-			return msg.Reply{}, newScriptError(script, KindRuntime, "reply.end_conversation must be a boolean, not a %s", f.Type().String())
-		}
-		switch f := x.RawGetString("sensitive").(type) {
-		case *lua.LNilType:
-		case lua.LBool:
-			r.Sensitive = bool(f)
-		default:
-			return msg.Reply{}, newScriptError(script, KindRuntime, "reply.sensitive must be a boolean, not a %s", f.Type().String())
-		}
-		switch f := x.RawGetString("options").(type) {
-		case *lua.LNilType:
-		case *lua.LTable:
-			size := 0
-			n := f.Len()
-			for i := 1; i <= n; i++ {
-				switch o := f.RawGetInt(i).(type) {
-				case lua.LString, lua.LNumber:
-					s := o.String()
-					size += len(s) + 1
-					if size > maxBytes {
-						return msg.Reply{}, newScriptError(script, KindLimit, "reply is larger than %d bytes", maxBytes)
-					}
-					r.Options = append(r.Options, s)
-				default:
-					return msg.Reply{}, newScriptError(script, KindRuntime, "reply.options[%d] must be a string, not a %s", i, o.Type().String())
-				}
-			}
-		default:
-			return msg.Reply{}, newScriptError(script, KindRuntime, "reply.options must be an array of strings, not a %s", f.Type().String())
-		}
-	default:
-		return r, newScriptError(script, KindRuntime, "handle must return a string or a table, not a %s", ret.Type().String())
-	}
-	size := len(r.Text) + len(r.SSML) + len(r.Reprompt) + len(r.Expect)
-	for _, o := range r.Options {
-		size += len(o)
-	}
-	if size > maxBytes {
-		return msg.Reply{}, newScriptError(script, KindLimit, "reply is larger than %d bytes", maxBytes)
-	}
-	return r, nil
 }

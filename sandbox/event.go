@@ -13,7 +13,7 @@ import (
 //
 // A gopher-lua table pays for every string key it receives: besides its
 // hash map it keeps an insertion-order key list and a reverse index keyed
-// by interface values. Filling the fifteen event fields of every turn cost
+// by interface values. Filling the sixteen event fields of every turn cost
 // more than everything else on the warm path together, while a handler
 // typically reads two or three of them. So the event is an empty table
 // whose protected metatable answers reads of the event fields.
@@ -54,12 +54,13 @@ const (
 	evTimestamp
 	evRaw
 	evCandidates
+	evPostback
 	numEventFields
 )
 
 var eventFieldNames = [numEventFields]string{
 	"id", "bot", "channel", "user", "conversation", "text", "intent", "source",
-	"confidence", "slots", "locale", "voice", "timestamp", "raw", "candidates",
+	"confidence", "slots", "locale", "voice", "timestamp", "raw", "candidates", "postback",
 }
 
 func eventField(name string) int {
@@ -94,6 +95,8 @@ func eventField(name string) int {
 		return evRaw
 	case "candidates":
 		return evCandidates
+	case "postback":
+		return evPostback
 	}
 	return -1
 }
@@ -114,7 +117,7 @@ const tableFields = 1<<evSlots | 1<<evCandidates
 // userFields are the event fields that hold what a user said or who they
 // are. A VM that stays idle keeps them only until the reaper's next look
 // at it (see forgetUser).
-const userFields = 1<<evID | 1<<evUser | 1<<evConversation | 1<<evText | 1<<evRaw
+const userFields = 1<<evID | 1<<evUser | 1<<evConversation | 1<<evText | 1<<evRaw | 1<<evPostback
 
 // newEventTable starts the event argument of a call of p.
 func (v *vm) newEventTable(ev *msg.Event, route *msg.Decision, p *Program) *lua.LTable {
@@ -304,6 +307,11 @@ func (v *vm) eventValue(i int) lua.LValue {
 			return lua.LNil
 		}
 		return lua.LString(string(ev.Raw))
+	case evPostback:
+		if ev.Postback == "" {
+			return lua.LNil
+		}
+		return lua.LString(ev.Postback)
 	case evCandidates:
 		if len(r.Candidates) == 0 {
 			return lua.LNil

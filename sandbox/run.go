@@ -228,7 +228,7 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	if t, ok := ret.(*lua.LTable); ok {
 		v.materialize(t) // a handler may return the event itself
 	}
-	reply, serr := toReply(name, ret, lim.maxReplyBytes)
+	reply, serr := v.toReply(name, ret, lim.maxReplyBytes)
 	if serr != nil {
 		return finish(serr, closeIfLimit(serr, o))
 	}

@@ -154,7 +154,11 @@ func TestReply(t *testing.T) {
 		{name: "table", ret: `{text = "t", ssml = "<speak>t</speak>", reprompt = "r", options = {"a", "b", 3}, end_conversation = true, expect = "Next"}`,
 			want: msg.Reply{Text: "t", SSML: "<speak>t</speak>", Reprompt: "r", Options: []string{"a", "b", "3"}, EndConversation: true, Expect: "Next"}},
 		{name: "number text", ret: `{text = 42}`, want: msg.Reply{Text: "42"}},
-		{name: "unknown fields ignored", ret: `{text = "t", color = "red"}`, want: msg.Reply{Text: "t"}},
+		{name: "unknown key", ret: `{text = "t", optoins = {"a"}}`, kind: KindRuntime, msg: `reply has unknown key "optoins" (known: text, ssml, reprompt, options, buttons`},
+		{name: "unknown key image", ret: `{text = "t", image = "https://example.com/a.png"}`, kind: KindRuntime, msg: `reply has unknown key "image"`},
+		{name: "list of replies", ret: `{{text = "a"}, {text = "b"}}`, kind: KindRuntime, msg: "handle returned a list of replies; return one reply"},
+		{name: "list of strings", ret: `{"a", "b"}`, kind: KindRuntime, msg: "handle returned a list of values"},
+		{name: "mixed list", ret: `{text = "a", "b"}`, kind: KindRuntime, msg: "handle returned a list of values"},
 		{name: "number", ret: `42`, kind: KindRuntime, msg: "handle must return a string or a table, not a number"},
 		{name: "boolean", ret: `true`, kind: KindRuntime, msg: "handle must return a string or a table"},
 		{name: "function", ret: `function() end`, kind: KindRuntime, msg: "handle must return a string or a table"},
@@ -437,10 +441,9 @@ func TestEventLaziness(t *testing.T) {
 		{"methods on fields", `assert(e.text:upper():sub(1, 7) == "A LARGE")`},
 	}
 	t.Run("returned as the reply", func(t *testing.T) {
-		res, err := runOnce(t, "function handle(e, s) return e end", nil)
-		if err != nil || res.Reply.Text != "a large margherita please" {
-			t.Fatalf("got %+v, %v", res.Reply, err)
-		}
+		// Read as the ordinary table it is: its fields are no reply keys.
+		_, err := runOnce(t, "function handle(e, s) return e end", nil)
+		_ = wantScriptError(t, err, KindRuntime, `reply has unknown key "bot"`)
 	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

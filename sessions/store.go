@@ -116,6 +116,11 @@ type State struct {
 	// conversation's first turn of that intent, so it keeps answering until
 	// the conversation ends (while the bot still serves it).
 	Versions map[string]int `json:"versions,omitempty"`
+	// Choices are the payloads of the buttons the last turn offered, in
+	// the order channels without buttons number them (msg.Choices), so that
+	// a typed number or a short button reference on the next turn can be
+	// resolved to its payload (msg.ResolveChoice).
+	Choices []string `json:"choices,omitempty"`
 	// Turns counts the turns committed in this conversation.
 	Turns int `json:"turns"`
 	// Started is when the conversation's first turn began.
