@@ -79,6 +79,8 @@ type Config struct {
 	Queue Queue
 	// Instruments receives stage timings and refused webhooks; nil records nothing.
 	Instruments Instruments
+	// Requests counts every HTTP request by route; nil counts none.
+	Requests RequestObserver
 	// Metrics serves GET /metrics (Prometheus text format); nil leaves the route out.
 	Metrics http.Handler
 	// MetricsRequireKey makes GET /metrics require the admin key.

@@ -18,6 +18,13 @@ type Instruments interface {
 	WebhookRejected(bot, channel string, status int)
 }
 
+// RequestObserver counts HTTP requests; *metrics.Metrics implements it.
+type RequestObserver interface {
+	// ObserveHTTP records one request by its route template ("" when no
+	// route matched), method and status, and how long it took.
+	ObserveHTTP(route, method string, status int, d time.Duration)
+}
+
 // Keys of values the webhook handler leaves in the gin context for trace.
 const (
 	// ctxHookTarget is set once the webhook's bot and channel are known to be configured.
@@ -42,9 +49,12 @@ func (s *Server) trace(c *gin.Context) {
 	c.Request = c.Request.WithContext(logctx.WithRequestID(c.Request.Context(), id))
 	start := time.Now()
 	c.Next()
-	status := c.Writer.Status()
+	status, took := c.Writer.Status(), time.Since(start)
 	s.log.DebugContext(c, "request", "method", c.Request.Method, "route", c.FullPath(), "status", status,
-		"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		"duration_ms", float64(took.Microseconds())/1000)
+	if s.cfg.Requests != nil {
+		s.cfg.Requests.ObserveHTTP(c.FullPath(), c.Request.Method, status, took)
+	}
 	if s.cfg.Instruments == nil || !c.GetBool(ctxHookTarget) {
 		return
 	}

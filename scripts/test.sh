@@ -11,10 +11,11 @@ export PATH="$PATH:/usr/local/go/bin"
 log() { printf '== %s\n' "$*" >&2; }
 
 # redis-server for the Redis-backed tests, Chromium for the console's
-# browser test.
+# browser test, promtool (Debian's prometheus package) for the alert rules.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
@@ -70,6 +71,16 @@ export PARLEY_TEST_REDIS_BIN="$(command -v redis-server)"
 export PARLEY_TEST_REQUIRE_REDIS=1
 export PARLEY_TEST_REQUIRE_BROWSER=1
 go test -race -count=1 -timeout 30m "$@" ./...
+
+# The deployment files: the Kubernetes kustomizations (a Go module of its
+# own, so that the Kubernetes libraries stay out of Parley's build), and the
+# Prometheus configuration and alert rules with their unit tests.
+log "deploy: kustomizations, Prometheus rules"
+(cd deploy && go vet ./... && go test -count=1 ./...)
+promtool check rules deploy/prometheus/alerts.yml
+(cd deploy/prometheus && promtool test rules alerts_test.yml)
+sed "s#/etc/prometheus/alerts.yml#$PWD/deploy/prometheus/alerts.yml#" deploy/compose/prometheus.yml >"$workdir/prometheus.yml"
+promtool check config "$workdir/prometheus.yml"
 
 # The Redis-backed packages once more against a three-node Redis Cluster
 # (each node owning a third of the slots): any multi-key operation whose keys

@@ -141,6 +141,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	forget := map[string]analytics.Forgetter{"invocation_logs": a.invocations}
 	a.obs = newObservability(cfg, rdb, sess, forget, log)
 	a.obs.watchSandbox(a.runtime)
+	a.obs.metrics.WatchStore(st.Ping)
 	limiter := ratelimit.New(rdb, ratelimit.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "ratelimit")})
 	if err := limiter.Load(ctx); err != nil {
 		log.Warn("could not preload the rate limit script; it loads on first use", "err", err)
@@ -159,6 +160,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Runner:      eng,
 		Bots:        a.catalog,
 		Channels:    registry,
+		OnRun:       a.obs.metrics.ScheduleRun,
 	})
 	queuePoll, qrdb := cfg.QueuePoll, rdb
 	if st.Embedded() {
@@ -184,8 +186,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Runner:       turnRunner{eng},
 		Sender:       senderFor(registry),
 		Settings:     a.channelSettings,
+		OnDeadLetter: a.obs.metrics.DeadLettered,
 		Logger:       log.With("component", "queue"),
 	})
+	a.obs.watchQueue(a.queue)
 	forget["dead_letters"] = a.queue
 	if err := a.queue.Load(ctx); err != nil {
 		log.Warn("could not preload queue scripts; they load on first use", "err", err)
@@ -230,6 +234,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Queue:          a.queue,
 
 		Instruments:       a.obs.analytics,
+		Requests:          a.obs.metrics,
 		Metrics:           a.obs.handler(),
 		MetricsRequireKey: cfg.MetricsAccess == "admin",
 		Admin:             admin,

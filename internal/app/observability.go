@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/metrics"
+	"github.com/parleyhq/parley/internal/queue"
 	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
@@ -59,7 +60,20 @@ func (o *observability) watchSandbox(rt *sandbox.Runtime) {
 	o.metrics.WatchSandbox(func() metrics.SandboxStats {
 		st := rt.Stats()
 		return metrics.SandboxStats{Pools: st.Pools, VMs: st.VMs, IdleVMs: st.IdleVMs, ColdStarts: st.ColdStarts,
-			WarmStarts: st.WarmStarts, Discarded: st.Discarded, ReapedVMs: st.ReapedVMs, ReapedPools: st.ReapedPools}
+			WarmStarts: st.WarmStarts, Discarded: st.Discarded, HeapInterrupts: st.HeapInterrupts,
+			ReapedVMs: st.ReapedVMs, ReapedPools: st.ReapedPools}
+	})
+}
+
+// watchQueue exports the durable queue's partitions.
+func (o *observability) watchQueue(q *queue.Queue) {
+	o.metrics.WatchPartitions(func(ctx context.Context) ([]metrics.PartitionStats, error) {
+		stats, err := q.Stats(ctx)
+		out := make([]metrics.PartitionStats, len(stats))
+		for i, s := range stats {
+			out[i] = metrics.PartitionStats{Partition: s.Partition, Depth: s.Depth, Lag: s.Lag, Parked: s.Parked}
+		}
+		return out, err
 	})
 }
 

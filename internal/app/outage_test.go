@@ -27,13 +27,13 @@ func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
 	first.Close()
 
 	second := startApp(t, appOptions{dataDir: dir})
-	r := second.say(t, "counter", map[string]any{"user": "alice", "intent": "Count"}).must(t, http.StatusOK)
-	if got := firstReply(t, r); got != "count 3" {
-		t.Fatalf("after restart: %q, want count 3 (handler, channel and session restored)", got)
-	}
 	info := do(t, "GET", second.URL+"/v1/bots/counter/intents/Count", adminKey, nil).must(t, http.StatusOK)
 	if info.Body["version"] != float64(1) {
 		t.Fatalf("intent after restart = %s", info.Raw)
+	}
+	r := second.say(t, "counter", map[string]any{"user": "alice", "intent": "Count"}).must(t, http.StatusOK)
+	if got := firstReply(t, r); got != "count 3" {
+		t.Fatalf("after restart: %q, want count 3 (handler, channel and session restored); turn %s", got, r.Raw)
 	}
 }
 

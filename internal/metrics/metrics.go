@@ -64,6 +64,11 @@ type Metrics struct {
 	verification  *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
 	vmStarts      *prometheus.CounterVec
+	deadLetters   *prometheus.CounterVec
+	scheduleRuns  *prometheus.CounterVec
+	scheduleLate  prometheus.Histogram
+	httpRequests  *prometheus.CounterVec
+	httpDuration  *prometheus.HistogramVec
 	stageOf       map[string]prometheus.Observer // the known stages, resolved once
 }
 
@@ -154,6 +159,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 		Help: "Handler calls by bot and start: cold (the call built a Lua VM) or warm (it reused an idle one).",
 	}, []string{"bot", "start"})
 	reg.MustRegister(m.vmStarts)
+	m.newOperationsMetrics()
 	m.stageOf = make(map[string]prometheus.Observer)
 	for _, s := range []string{StageAdapter, StageRouting, StageHandler, StageRedis, StageSend} {
 		m.stageOf[s] = m.stages.WithLabelValues(s)
@@ -289,6 +295,8 @@ type SandboxStats struct {
 	ColdStarts, WarmStarts uint64
 	// Discarded counts VMs closed after a call instead of being reused.
 	Discarded uint64
+	// HeapInterrupts counts calls the heap guard interrupted.
+	HeapInterrupts uint64
 }
 
 // WatchSandbox exports the sandbox's pool sizes, read from stats at each scrape.
@@ -311,6 +319,8 @@ func (m *Metrics) WatchSandbox(stats func() SandboxStats) {
 			func() float64 { return float64(stats().IdleVMs) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_reaped_vms_total", Help: "Idle Lua VMs closed by the reaper after the idle timeout."},
 			func() float64 { return float64(stats().ReapedVMs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_heap_interrupts_total", Help: "Handler calls the heap guard interrupted because the process heap reached its limit."},
+			func() float64 { return float64(stats().HeapInterrupts) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sandbox_reaped_pools_total", Help: "Empty, idle pools forgotten by the reaper (scaled to zero)."},
 			func() float64 { return float64(stats().ReapedPools) }),
 	)

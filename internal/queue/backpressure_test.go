@@ -86,3 +86,34 @@ func TestEnqueueFull(t *testing.T) {
 		}
 	})
 }
+
+// TestDeadLetterHookAndStats: a dead-lettered event is reported to
+// OnDeadLetter with its bot, and Stats shows what waits in each partition.
+func TestDeadLetterHookAndStats(t *testing.T) {
+	rdb := testredis.Embedded(t)
+	r, s := newRunner(), &fakeSender{}
+	r.fail = func(*msg.Event) error { return errors.New("handler broke") }
+	q := testQueue(t, rdb, testredis.Prefix(t), r, s)
+	var dead atomic.Int64
+	q.cfg.OnDeadLetter = func(bot string) {
+		if bot == "b1" {
+			dead.Add(1)
+		}
+	}
+	ctx := context.Background()
+	enqueue(t, q, event("E1", "C1", "hi"))
+	stats, err := q.Stats(ctx)
+	if err != nil || len(stats) != 4 {
+		t.Fatalf("stats %+v, %v", stats, err)
+	}
+	p := q.Partition("b1", event("E1", "C1", "hi").Key())
+	if st := stats[p]; st.Depth != 1 || st.Lag < 0 || st.Lag > time.Hour {
+		t.Fatalf("partition %d before the run: %+v", p, st)
+	}
+	run(t, q)
+	eventually(t, "the dead letter", func() bool { return dead.Load() == 1 })
+	eventually(t, "an empty partition", func() bool {
+		stats, err := q.Stats(ctx)
+		return err == nil && stats[p].Depth == 0 && stats[p].Lag == 0
+	})
+}

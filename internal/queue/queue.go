@@ -97,6 +97,9 @@ type Config struct {
 	// tries, default 15m); past it, a refusal counts as a try, and the
 	// event goes to the dead letters after MaxAttempts.
 	MaxDelay time.Duration
+	// OnDeadLetter, when set, is called for every event moved to the dead
+	// letters, with its bot (for metrics).
+	OnDeadLetter func(bot string)
 	// ID names this replica in leases and consumer groups (default random).
 	ID string
 	// Runner runs turns (required for Run).

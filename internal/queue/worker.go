@@ -356,6 +356,9 @@ func (q *Queue) giveUp(ctx context.Context, ev *msg.Event, stage string, attempt
 	if err := q.deadLetter(ctx, ev, stage, attempts, cause); err != nil {
 		return err
 	}
+	if q.cfg.OnDeadLetter != nil {
+		q.cfg.OnDeadLetter(ev.Bot)
+	}
 	return finish(ctx, "")
 }
 

@@ -60,6 +60,10 @@ type Config struct {
 	MinInterval time.Duration
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
+	// OnRun, when set, is called after every fire time this replica ran
+	// (not skipped), with its bot, "ok" or "error" (a target failed), and
+	// how long after the fire time it started (for metrics).
+	OnRun func(bot, outcome string, late time.Duration)
 	// Logger receives run outcomes; nil discards them.
 	Logger   *slog.Logger
 	Runner   Runner
@@ -369,6 +373,9 @@ func (s *Scheduler) execute(ctx context.Context, bot, name string, sc Schedule, 
 		// fallback handler instead; the run fails, saying why.
 		if b, err := s.cfg.Bots.Bot(ctx, bot); err == nil && !b.Has(sc.Intent) {
 			rec.Failed, rec.Error = len(targets), fmt.Sprintf("bot %s has no handler for intent %q", bot, sc.Intent)
+			if s.cfg.OnRun != nil {
+				s.cfg.OnRun(bot, "error", rec.Started.Sub(rec.Fire))
+			}
 			s.record(ctx, bot, rec)
 			s.log.Warn("schedule names an intent without a handler", "bot", bot, "schedule", name, "intent", sc.Intent)
 			return
@@ -384,8 +391,12 @@ func (s *Scheduler) execute(ctx context.Context, bot, name string, sc Schedule, 
 			s.log.Warn("schedule run failed", "bot", bot, "schedule", name, "channel", tg.Channel, "err", err)
 		}
 	}
+	outcome := "ok"
 	if firstErr != nil {
-		rec.Error = firstErr.Error()
+		rec.Error, outcome = firstErr.Error(), "error"
+	}
+	if s.cfg.OnRun != nil {
+		s.cfg.OnRun(bot, outcome, rec.Started.Sub(rec.Fire))
 	}
 	s.record(ctx, bot, rec)
 	s.log.Info("schedule ran", "bot", bot, "schedule", name, "fire", rec.Fire, "targets", rec.Targets, "failed", rec.Failed)

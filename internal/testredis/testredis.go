@@ -51,7 +51,9 @@ func Client(t testing.TB) redis.UniversalClient {
 func Embedded(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	// The embedded store runs scripts far slower than Redis; on a busy
+	// machine one may take longer than go-redis's default 3 s read timeout.
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
