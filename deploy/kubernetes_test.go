@@ -348,14 +348,16 @@ func TestRedisClusterOverlay(t *testing.T) {
 			url = e.Value
 		}
 	}
-	if !strings.HasSuffix(url, "?cluster=true") {
-		t.Errorf("REDIS_URL %q is not in cluster mode", url)
+	// Options go on the first address only; the others are further seeds.
+	first, _, _ := strings.Cut(url, ",")
+	if !strings.HasSuffix(first, "/0?cluster=true") {
+		t.Errorf("REDIS_URL %q is not in cluster mode (the first address carries the options)", url)
 	}
 	sets := find[*appsv1.StatefulSet](r)
 	if len(sets) != 1 || *sets[0].Spec.Replicas != 6 {
 		t.Fatalf("want one StatefulSet of 6 nodes")
 	}
-	host := strings.TrimPrefix(strings.SplitN(url, ",", 2)[0], "redis://")
+	host := strings.TrimSuffix(strings.TrimPrefix(first, "redis://"), "/0?cluster=true")
 	want := sets[0].Name + "-0." + sets[0].Spec.ServiceName + ":6379"
 	if host != want {
 		t.Errorf("first seed node %q, want %q", host, want)
