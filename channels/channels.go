@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/internal/tracing"
 	"github.com/parleyhq/parley/msg"
 )
 
@@ -222,7 +223,8 @@ func (e *SendError) Unwrap() error { return e.Err }
 // one with a 10 s timeout.
 func SendClient(c *http.Client) *http.Client {
 	if c == nil {
-		return &http.Client{Timeout: 10 * time.Second}
+		// Sends within a traced turn carry the trace on (see internal/tracing).
+		return &http.Client{Timeout: 10 * time.Second, Transport: tracing.Transport(nil)}
 	}
 	return c
 }

@@ -12,9 +12,13 @@ import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/internal/apierr"
+	"github.com/parleyhq/parley/internal/tracing"
 	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrUnavailable wraps failures of the shared store (Redis down, or the
@@ -123,7 +127,16 @@ type Turn struct {
 // a Turn with Outcome error or timeout and the bot's error reply.
 func (e *Engine) Run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	start := time.Now()
+	ctx, span := tracing.Start(ctx, "turn")
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String(tracing.AttrBot, ev.Bot), attribute.String(tracing.AttrChannel, ev.Channel),
+			attribute.String(tracing.AttrConversation, string(ev.Key())))
+	}
 	t, err := e.run(ctx, ev)
+	if span.IsRecording() {
+		traceTurn(span, t, err)
+	}
 	if err == nil && !t.Duplicate {
 		t.Duration = time.Since(start)
 		if e.observer != nil {
@@ -235,7 +248,15 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 			return nil, &BusyError{Bot: bot.Name, Reply: bot.Settings.BusyText(), RetryAfter: time.Second,
 				Limit: LimitConcurrency}
 		}
-		res, err := e.runtime.Run(ctx, call)
+		hctx, hspan := tracing.Start(ctx, "handler "+d.Intent)
+		if hspan.IsRecording() {
+			hspan.SetAttributes(attribute.String(tracing.AttrIntent, d.Intent), attribute.Int(tracing.AttrVersion, h.Version))
+		}
+		res, err := e.runtime.Run(hctx, call)
+		if err != nil {
+			hspan.SetStatus(codes.Error, string(sandbox.OutcomeOf(err)))
+		}
+		hspan.End()
 		slots.release()
 		inv = sandbox.NewInvocation(&call, res, err)
 		t.Logs, t.HandlerTime = res.Logs, res.Duration
@@ -440,4 +461,18 @@ func (e *Engine) Describe(ctx context.Context, bot string, conv msg.Conversation
 	}
 	channel, id, _ := conv.Split()
 	return &Conversation{Bot: bot, Channel: channel, Conversation: id, Active: ok, State: st, History: hist}, nil
+}
+
+// traceTurn records how a turn ended on its span.
+func traceTurn(span trace.Span, t *Turn, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "turn not processed")
+		return
+	}
+	span.SetAttributes(attribute.String(tracing.AttrIntent, t.Decision.Intent), attribute.String(tracing.AttrOutcome, string(t.Outcome)),
+		attribute.Bool("parley.duplicate", t.Duplicate))
+	if t.Outcome == msg.OutcomeError || t.Outcome == msg.OutcomeTimeout {
+		span.SetStatus(codes.Error, string(t.Outcome))
+	}
 }

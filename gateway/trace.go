@@ -1,11 +1,18 @@
 package gateway
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/internal/logctx"
+	"github.com/parleyhq/parley/internal/tracing"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Instruments receives stage timings and refused webhooks, for metrics and
@@ -46,10 +53,30 @@ func (s *Server) trace(c *gin.Context) {
 		id = uuid.NewString()
 	}
 	c.Header("X-Request-Id", id)
-	c.Request = c.Request.WithContext(logctx.WithRequestID(c.Request.Context(), id))
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	ctx := otel.GetTextMapPropagator().Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+	ctx, span := tracing.Start(ctx, c.Request.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	c.Request = c.Request.WithContext(logctx.WithRequestID(ctx, id))
 	start := time.Now()
 	c.Next()
 	status, took := c.Writer.Status(), time.Since(start)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", c.Request.Method), attribute.String("http.route", route),
+			attribute.Int("http.response.status_code", status), attribute.String("parley.request_id", id))
+		if bot := c.Param("bot"); bot != "" {
+			span.SetAttributes(attribute.String(tracing.AttrBot, bot))
+		}
+		if ch := c.Param("channel"); ch != "" {
+			span.SetAttributes(attribute.String(tracing.AttrChannel, ch))
+		}
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+	}
 	s.log.DebugContext(c, "request", "method", c.Request.Method, "route", c.FullPath(), "status", status,
 		"duration_ms", float64(took.Microseconds())/1000)
 	if s.cfg.Requests != nil {

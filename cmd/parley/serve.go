@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/tracing"
 )
 
 func newServeCmd(c *cli) *cobra.Command {
@@ -40,6 +42,20 @@ func serve(ctx context.Context, c *cli) error {
 	}
 	log := slog.New(handler)
 	redis.SetLogger(redisLogger{log.With("component", "redis")})
+	if cfg.Tracing {
+		shutdown, err := tracing.Setup(ctx, buildVersion().Version)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := shutdown(flush); err != nil {
+				log.Warn("flush traces", "err", err)
+			}
+		}()
+		log.Info("exporting traces over OTLP/HTTP")
+	}
 
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {

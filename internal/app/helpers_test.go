@@ -126,8 +126,10 @@ func (r response) errCode() string {
 	return code
 }
 
-// do sends a request; body may be a string (sent as is) or a value (JSON).
-func do(t testing.TB, method, url, token string, body any) response {
+// do sends a request with the admin or channel token and any further
+// header name/value pairs; body may be a string (sent as is) or a value
+// (JSON). A JSON answer is decoded.
+func do(t testing.TB, method, url, token string, body any, header ...string) response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -149,6 +151,9 @@ func do(t testing.TB, method, url, token string, body any) response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	c := &http.Client{Timeout: 30 * time.Second}
 	resp, err := c.Do(req)

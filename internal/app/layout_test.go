@@ -27,6 +27,7 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"internal/store":       {"github.com/gin-gonic/", mod + "gateway", mod + "sandbox"},
 		"intents/nlu":          {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "sessions", mod + "bots", mod + "engine", mod + "sandbox"},
 		"internal/analytics":   {"github.com/gin-gonic/", "github.com/yuin/", mod + "gateway", mod + "engine", mod + "sandbox", mod + "bots"},
+		"internal/tracing":     {"github.com/gin-gonic/", "github.com/yuin/", mod},
 		"internal/metrics":     {"github.com/gin-gonic/", "github.com/yuin/", mod},
 		"internal/scheduler":   {"github.com/gin-gonic/", mod + "gateway"},
 		// The webhook gateway and the management API meet only in the router
@@ -37,10 +38,12 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		// standard-library leaf; internal/httpx adds only that.
 		"internal/apierr": {"github.com/", mod},
 		"internal/httpx":  {"github.com/gin-gonic/", "github.com/redis/", "github.com/yuin/", mod + "gateway", mod + "adminapi", mod + "bots", mod + "engine", mod + "channels"},
-		// Shared helpers are leaves: the standard library, and go-redis for redisx.
-		"internal/jsonx":  {"github.com/", mod},
-		"internal/xmlx":   {"github.com/", mod},
-		"internal/redisx": {"github.com/gin-gonic/", "github.com/yuin/", mod},
+		// Shared helpers are leaves: the standard library, and go-redis (and
+		// the tracing helpers, for its tracing hook) for redisx.
+		"internal/jsonx": {"github.com/", mod},
+		"internal/xmlx":  {"github.com/", mod},
+		"internal/redisx": {"github.com/gin-gonic/", "github.com/yuin/", mod + "gateway", mod + "adminapi", mod + "engine", mod + "bots",
+			mod + "sessions", mod + "sandbox", mod + "channels", mod + "intents", mod + "msg"},
 	}
 	// Every channel adapter only speaks HTTP payloads and the msg types:
 	// no storage, no Lua, no web framework, no knowledge of the engine.

@@ -12,6 +12,7 @@ import (
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/metrics"
 	"github.com/parleyhq/parley/internal/queue"
+	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
@@ -38,6 +39,9 @@ func newObservability(cfg config.Config, rdb redis.UniversalClient, sess *sessio
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg, metrics.Options{MaxBots: cfg.MetricsMaxBots})
 	rdb.AddHook(m.RedisHook())
+	if cfg.Tracing {
+		rdb.AddHook(redisx.TracingHook())
+	}
 	svc := analytics.New(rdb, analytics.Config{
 		KeyPrefix: cfg.KeyPrefix,
 		Retention: analytics.Retention{Minute: cfg.AnalyticsMinuteRetention, Hour: cfg.AnalyticsHourRetention,

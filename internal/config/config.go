@@ -111,6 +111,13 @@ type Config struct {
 	// MetricsAccess says who may read GET /metrics: public, admin (with the
 	// admin key) or off (PARLEY_METRICS, default public).
 	MetricsAccess string
+	// Tracing turns on OpenTelemetry traces, exported over OTLP/HTTP: set
+	// when OTEL_TRACES_EXPORTER is "otlp", or an OTLP endpoint is set
+	// (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and
+	// OTEL_TRACES_EXPORTER is unset; never with OTEL_SDK_DISABLED=true or
+	// OTEL_TRACES_EXPORTER=none. The exporter reads its other OTEL_*
+	// variables itself.
+	Tracing bool
 	// MetricsMaxBots bounds the bots with series of their own in the
 	// metrics labelled by bot; the others are counted as bot="_other"
 	// (PARLEY_METRICS_MAX_BOTS, default 1000; 0 labels none).
@@ -303,6 +310,11 @@ func (c *Config) loadAnalytics(env map[string]string) error {
 	} else {
 		check(integer(env, "PARLEY_METRICS_MAX_BOTS", 1000, &c.MetricsMaxBots))
 	}
+	tracing, err := tracingEnabled(env)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	c.Tracing = tracing
 	switch c.MetricsAccess = or(env["PARLEY_METRICS"], "public"); c.MetricsAccess {
 	case "public", "admin", "off":
 	default:
@@ -327,4 +339,23 @@ func days(env map[string]string, key string, def time.Duration, out *time.Durati
 	}
 	*out = time.Duration(d) * 24 * time.Hour
 	return nil
+}
+
+// tracingEnabled reads the standard OpenTelemetry variables that decide
+// whether traces are exported, refusing what Parley cannot export.
+func tracingEnabled(env map[string]string) (bool, error) {
+	exp := strings.ToLower(strings.TrimSpace(env["OTEL_TRACES_EXPORTER"]))
+	if exp != "" && exp != "otlp" && exp != "none" {
+		return false, fmt.Errorf("OTEL_TRACES_EXPORTER must be otlp or none, got %q", exp)
+	}
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if p := env[k]; p != "" && p != "http/protobuf" {
+			return false, fmt.Errorf("%s must be http/protobuf (Parley exports traces over OTLP/HTTP), got %q", k, p)
+		}
+	}
+	if strings.EqualFold(strings.TrimSpace(env["OTEL_SDK_DISABLED"]), "true") {
+		return false, nil
+	}
+	endpoint := env["OTEL_EXPORTER_OTLP_ENDPOINT"] != "" || env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != ""
+	return exp == "otlp" || (exp == "" && endpoint), nil
 }

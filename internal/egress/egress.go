@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyhq/parley/internal/tracing"
 	"github.com/parleyhq/parley/sandbox"
 )
 
@@ -147,7 +148,7 @@ func (c *Client) newPool(key poolKey) *pool {
 		MaxResponseHeaderBytes: int64(c.cfg.MaxResponseHeaderBytes),
 	}
 	return &pool{key: key, transport: t,
-		client: &http.Client{Transport: t, Timeout: c.cfg.Timeout, CheckRedirect: c.checkRedirect}}
+		client: &http.Client{Transport: tracing.Transport(t), Timeout: c.cfg.Timeout, CheckRedirect: c.checkRedirect}}
 }
 
 // keyOf returns the pool key of bot and allow, and allow in canonical form:

@@ -1,0 +1,86 @@
+// Package tracing sets up OpenTelemetry tracing from the standard OTEL_*
+// variables and holds the small pieces of instrumentation the rest of Parley
+// shares: the tracer and an HTTP transport that propagates and records the
+// current turn's trace (the go-redis hook is redisx.TracingHook).
+//
+// Tracing is off unless configured: with no exporter the global tracer
+// provider stays OpenTelemetry's no-op, and every span below costs next to
+// nothing. The configuration decides (config.Config.Tracing: an OTLP
+// endpoint or OTEL_TRACES_EXPORTER=otlp), and [Setup] turns it on; the
+// OTLP/HTTP exporter then reads its own OTEL_EXPORTER_OTLP_* variables
+// (endpoint, headers, timeout, protocol http/protobuf), the SDK the sampler
+// (OTEL_TRACES_SAMPLER, default parentbased_always_on) and the resource
+// (OTEL_SERVICE_NAME, default "parley"; OTEL_RESOURCE_ATTRIBUTES).
+//
+// One turn is one trace: the webhook's server span (continuing a W3C
+// traceparent the caller sent), the engine's turn span with the bot,
+// channel, conversation and intent, the handler's span, a span per Redis
+// round trip and per outbound HTTP request (handlers' http calls, platform
+// sends), whose requests carry the trace on in a traceparent header.
+package tracing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Start starts a span with Parley's tracer from the global tracer
+// provider: a no-op until [Setup] or [Use] installs one.
+func Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	return otel.Tracer("github.com/parleyhq/parley").Start(ctx, name, opts...)
+}
+
+// Attribute keys of Parley's own span attributes.
+const (
+	AttrBot          = "parley.bot"
+	AttrChannel      = "parley.channel"
+	AttrConversation = "parley.conversation"
+	AttrIntent       = "parley.intent"
+	AttrOutcome      = "parley.outcome"
+	AttrVersion      = "parley.handler.version"
+)
+
+// Setup installs a tracer provider exporting over OTLP/HTTP, configured by
+// the standard OTEL_* variables, and the W3C trace-context propagator.
+// Call it only when tracing is enabled (config.Config.Tracing). The
+// shutdown flushes the spans not yet exported.
+func Setup(ctx context.Context, version string) (shutdown func(context.Context) error, err error) {
+	noop := func(context.Context) error { return nil }
+	exporter, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return noop, fmt.Errorf("OTLP trace exporter: %w", err)
+	}
+	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK(),
+		resource.WithAttributes(semconv.ServiceVersion(version)))
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return noop, fmt.Errorf("trace resource: %w", err)
+	}
+	if os.Getenv("OTEL_SERVICE_NAME") == "" && !strings.Contains(os.Getenv("OTEL_RESOURCE_ATTRIBUTES"), "service.name=") {
+		res, _ = resource.Merge(res, resource.NewSchemaless(semconv.ServiceName("parley")))
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
+	Use(tp)
+	return tp.Shutdown, nil
+}
+
+// Use installs tp as the global tracer provider with the W3C trace-context
+// and baggage propagators. Tests use it with an in-memory exporter.
+func Use(tp trace.TracerProvider) {
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+}
+
+// Recording reports whether ctx carries a span that records, so that
+// callers build attributes only when someone will read them.
+func Recording(ctx context.Context) bool { return trace.SpanFromContext(ctx).IsRecording() }
