@@ -27,7 +27,7 @@ const (
 // the intents of group r. The model of that round scores their examples as
 // it would a message about something the bot does not do. All together,
 // these stand-ins weigh proxyShare times as much as the in-scope examples,
-// as if one message in five were out of scope.
+// as if one message in eight were out of scope.
 //
 // With fewer than minProxyIntents intents there are no stand-ins: of the
 // two intents that would remain, one is "everything else" to the other, so
@@ -35,7 +35,7 @@ const (
 const (
 	minOOSExamples  = 20
 	proxyGroups     = 6
-	proxyShare      = 0.25
+	proxyShare      = 1.0 / 7
 	minProxyIntents = 4
 )
 

@@ -323,6 +323,14 @@ func (r *Report) score(test Labeled, preds, tops []string) {
 	}
 }
 
+// size formats a number of bytes in KiB or MiB.
+func size(n int) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
 func ratio(a, b int) float64 {
 	if b == 0 {
 		return 0
@@ -350,7 +358,7 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "fallback precision  %6.2f%%\n", 100*r.OOSPrecision)
 	fmt.Fprintf(&b, "classify            %v per utterance\n", r.ClassifyTime)
-	fmt.Fprintf(&b, "model               %.1f MiB serialized, %.1f MiB in memory\n", float64(r.ModelBytes)/(1<<20), float64(r.ModelMemory)/(1<<20))
+	fmt.Fprintf(&b, "model               %s serialized, %s in memory\n", size(r.ModelBytes), size(r.ModelMemory))
 	if len(r.Confused) > 0 {
 		b.WriteString("most confused (want -> got: count):\n")
 		for _, c := range r.Confused {

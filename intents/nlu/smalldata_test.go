@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/msg"
 	"go.yaml.in/yaml/v3"
@@ -337,5 +339,52 @@ func TestFitSoftmax(t *testing.T) {
 	temp, none = fitSoftmax(held[1:2], -1)
 	if math.IsInf(float64(none), 0) || math.IsNaN(float64(none)) || temp <= 0 {
 		t.Errorf("in scope only: T %v none %v", temp, none)
+	}
+}
+
+// BenchmarkSmallData prints the small-data figures of docs/benchmarks.md:
+// bots of several sizes drawn from CLINC150, ten draws each, scored on
+// their intents' validation utterances and 200 unrelated ones. The
+// "uncalibrated" rows are the fixed temperature and threshold (0.5) that
+// data of this size had before it was calibrated.
+//
+//	go test -run '^$' -bench SmallData -benchtime 1x ./intents/nlu/
+func BenchmarkSmallData(b *testing.B) {
+	d, test := clinc(b)
+	off := false
+	for _, c := range []struct {
+		intents, examples int
+		opts              Options
+	}{
+		{12, 8, Options{Calibrate: &off}}, {12, 8, Options{}},
+		{5, 5, Options{Calibrate: &off}}, {5, 5, Options{}},
+		{20, 5, Options{}}, {8, 20, Options{}}, {30, 15, Options{}}, {50, 19, Options{}},
+	} {
+		name := fmt.Sprintf("%dx%d", c.intents, c.examples)
+		if c.opts.Calibrate != nil {
+			name += "-uncalibrated"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := DrawConfig{Intents: c.intents, Examples: c.examples, Draws: 10}
+			var r *DrawsReport
+			for b.Loop() {
+				var err error
+				if r, err = EvaluateDraws(context.Background(), d, test, cfg, c.opts, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var train time.Duration
+			bytes := 0
+			for _, dr := range r.Draws {
+				train += dr.TrainTime
+				bytes += dr.ModelBytes
+			}
+			b.ReportMetric(100*r.Accuracy.Mean, "in-scope-%")
+			b.ReportMetric(100*r.OOSRecall.Mean, "oos-recall-%")
+			b.ReportMetric(100*r.TopAccuracy.Mean, "best-intent-%")
+			b.ReportMetric(float64(train.Microseconds())/1000/float64(len(r.Draws)), "train-ms")
+			b.ReportMetric(float64(bytes)/1024/float64(len(r.Draws)), "model-KiB")
+			b.Logf("\n%s(targets for 12 x 8: in-scope accuracy >= 80 %%, out-of-scope recall >= 50 %%)", r)
+		})
 	}
 }
