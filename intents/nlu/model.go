@@ -166,11 +166,13 @@ func (m *Model) addRow(sc []float32, v float32, lo, hi uint32) {
 }
 
 // probabilities turns scores into a softmax, in place. Without a trained
-// out-of-scope class, the softmax includes "none of them" with score 0: the
-// decision boundary of every one-vs-rest classifier, so a message every
-// classifier rejects gets low confidences everywhere, even with a single
-// intent. Classes more than 30 temperatures below the best get probability 0
-// (below 1e-13) without computing the exponential.
+// out-of-scope class, the softmax includes "none of them" with the
+// calibrated score m.none (0, the decision boundary of every one-vs-rest
+// classifier, when not calibrated), so a message every classifier rejects
+// gets low confidences everywhere, even with a single intent; with one,
+// m.none is added to that class's score. Classes more than 30 temperatures
+// below the best get probability 0 (below 1e-13) without computing the
+// exponential.
 func (m *Model) probabilities(sc []float32) {
 	if m.oos >= 0 {
 		sc[m.oos] += m.none
