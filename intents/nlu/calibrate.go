@@ -31,7 +31,8 @@ const (
 //
 // With fewer than minProxyIntents intents there are no stand-ins: of the
 // two intents that would remain, one is "everything else" to the other, so
-// the model would be sure of itself on any message.
+// the model would be sure of itself on any message. Such data, without
+// out-of-scope examples, keeps at least the default threshold.
 const (
 	minOOSExamples  = 20
 	proxyGroups     = 6
@@ -113,6 +114,13 @@ func (m *Model) calibrate(ctx context.Context, samples []sample, near [][]int32,
 		bags = thresholdBags
 	}
 	m.tuned = m.fitThreshold(held, bags, opts.Seed)
+	if proxies == 0 && len(held) == inScope {
+		// Nothing showed what the model does with a message it should
+		// not answer (fewer than four intents and no out-of-scope
+		// examples): the calibration may make the threshold stricter than
+		// the default, never looser.
+		m.tuned = max(m.tuned, defaultThreshold)
+	}
 	return nil
 }
 
