@@ -120,16 +120,19 @@ const sumLen = 40
 // loadModel returns the bot's stored model, decoding it only when it is not
 // the one this replica already has. A model trained on older data (a newer
 // upload still training) keeps serving. When there is no model, or only one
-// in an older format, the data is trained again here: small data before
-// loadModel returns, large data in the background (until then the bot has no
-// classifier).
+// in a format this release does not read, the data is trained again here:
+// small data before loadModel returns, large data in the background (until
+// then the bot has no classifier). A model of an older format this release
+// still reads ([nlu.Model.Outdated]) is trained again the same way, except
+// that large data keeps the old model serving until the new one is stored.
 func (c *Catalog) loadModel(ctx context.Context, bot, dataSum, modelSum string) (*nlu.Model, error) {
 	have, ok := c.models.get(bot)
-	if ok && have.sum == modelSum && modelSum != "" {
+	if ok && have.sum == modelSum && modelSum != "" && !have.model.Outdated() {
 		c.resumeTraining(ctx, bot, dataSum, modelSum)
 		return have.model, nil
 	}
 	k := c.keys(bot)
+	var outdated *nlu.Model
 	if len(modelSum) == sumLen {
 		raw, err := c.rdb.Get(ctx, k.model).Bytes()
 		if err != nil && !errors.Is(err, redis.Nil) {
@@ -137,13 +140,18 @@ func (c *Catalog) loadModel(ctx context.Context, bot, dataSum, modelSum string) 
 		}
 		if len(raw) > sumLen {
 			m, err := nlu.UnmarshalModel(raw[sumLen:])
-			if err == nil {
+			switch {
+			case err == nil && !m.Outdated():
 				sum := string(raw[:sumLen])
 				c.models.set(bot, storedModel{sum: sum, model: m})
 				c.resumeTraining(ctx, bot, dataSum, sum)
 				return m, nil
+			case err == nil:
+				outdated = m
+				c.log.Info("stored model is from an older release; retraining", "bot", bot)
+			default:
+				c.log.Warn("stored model is unreadable or from another release; retraining", "bot", bot, "err", err)
 			}
-			c.log.Warn("stored model is unreadable or from an older release; retraining", "bot", bot, "err", err)
 		}
 	}
 	raw, err := c.rdb.Get(ctx, k.nlu).Bytes()
@@ -160,10 +168,14 @@ func (c *Catalog) loadModel(ctx context.Context, bot, dataSum, modelSum string) 
 	sum := checksum(raw)
 	if n.Examples() > c.cfg.NLUSyncExamples {
 		c.resumeTraining(ctx, bot, sum, "")
-		return nil, nil
+		return outdated, nil
 	}
 	m, model, err := c.train(ctx, bot, n)
 	if err != nil || m == nil {
+		if outdated != nil {
+			c.log.Warn("retraining failed; the older model keeps serving", "bot", bot, "err", err)
+			return outdated, nil
+		}
 		return nil, err
 	}
 	if err := c.storeModel(ctx, bot, sum, m, model); err != nil {

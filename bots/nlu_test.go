@@ -3,12 +3,15 @@ package bots
 import (
 	"context"
 	"errors"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/intents/nlu"
 	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/parleyhq/parley/msg"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -229,5 +232,157 @@ func TestPutNLURejectsBadData(t *testing.T) {
 		if err := c.PutNLU(ctx, "shop", n); err == nil || !errors.As(err, &ve) {
 			t.Errorf("%+v: err = %v, want a ValidationError", n, err)
 		}
+	}
+}
+
+// TestOutdatedModel: a model stored by an older release that this one still
+// reads (format version 1) keeps answering while it is trained again; the
+// retrained model, with this release's calibration, is stored for every
+// replica. Small data is retrained before the bot loads, large data in the
+// background.
+func TestOutdatedModel(t *testing.T) {
+	old, err := os.ReadFile("testdata/shop-v1.model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := nlu.UnmarshalModel(old); err != nil || !m.Outdated() {
+		t.Fatalf("testdata/shop-v1.model: %v", err)
+	}
+	for _, background := range []bool{false, true} {
+		t.Run(map[bool]string{false: "small", true: "large"}[background], func(t *testing.T) {
+			testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				prefix := testredis.Prefix(t)
+				var ta trainings
+				a := New(rdb, ta.config(prefix))
+				newBot(t, a, "shop")
+				if err := a.PutNLU(ctx, "shop", shopNLU); err != nil {
+					t.Fatal(err)
+				}
+				k := a.keys("shop")
+				sum, err := rdb.Get(ctx, k.nluSum).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := rdb.Set(ctx, k.model, sum+string(old), 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+				var tc trainings
+				cfg := tc.config(prefix)
+				release := make(chan struct{})
+				if background {
+					cfg.NLUSyncExamples = 1
+					cfg.OnTrainStart = func(ctx context.Context, _ string, _ int) {
+						select {
+						case <-release:
+						case <-ctx.Done():
+						}
+					}
+				} else {
+					close(release)
+				}
+				c := New(rdb, cfg)
+				go func() { _ = c.Run(ctx) }()
+				bot, err := c.Bot(ctx, "shop")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if background {
+					// The old model answers while the new one trains.
+					if bot.Model == nil || !bot.Model.Outdated() || best(t, bot, "hello there") != "Greet" {
+						t.Fatalf("while retraining: model %v", bot.Model)
+					}
+					close(release)
+				}
+				deadline := time.Now().Add(20 * time.Second)
+				for bot.Model == nil || bot.Model.Outdated() {
+					if time.Now().After(deadline) {
+						t.Fatal("the outdated model was never replaced")
+					}
+					time.Sleep(20 * time.Millisecond)
+					if bot, err = c.Bot(ctx, "shop"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if best(t, bot, "hello there") != "Greet" || bot.Threshold() != bot.Model.Calibration().Threshold {
+					t.Errorf("retrained: threshold %v, calibration %+v", bot.Threshold(), bot.Model.Calibration())
+				}
+				raw, err := rdb.Get(ctx, k.model).Bytes()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m, err := nlu.UnmarshalModel(raw[sumLen:]); err != nil || m.Outdated() {
+					t.Errorf("stored model after retraining: outdated, or %v", err)
+				}
+				// Another replica loads the stored model without training.
+				var td trainings
+				if _, err := New(rdb, td.config(prefix)).Bot(ctx, "shop"); err != nil || td.n.Load() != 0 {
+					t.Errorf("the next replica trained %d times (%v)", td.n.Load(), err)
+				}
+				if tc.n.Load() != 1 {
+					t.Errorf("retrained %d times, want 1", tc.n.Load())
+				}
+			})
+		})
+	}
+}
+
+// TestCalibratedThreshold: a small bot's model is calibrated on its own
+// examples, the calibrated threshold is the one the bot routes with (on a
+// replica that loaded the stored model, too), and the bot's nlu_threshold
+// setting still overrides it.
+func TestCalibratedThreshold(t *testing.T) {
+	ctx := context.Background()
+	rdb := testredis.Embedded(t)
+	prefix := testredis.Prefix(t)
+	var ta, tb trainings
+	a, b := New(rdb, ta.config(prefix)), New(rdb, tb.config(prefix))
+	newBot(t, a, "shop")
+	data := NLU{Intents: map[string][]string{
+		"Order":  {"I want a pizza", "order a pizza", "can I get a pizza", "a pizza please", "I'd like to order food"},
+		"Greet":  {"hello", "hi there", "good morning", "hey", "good evening"},
+		"Hours":  {"when are you open", "opening hours", "are you open today", "what time do you close", "are you open on sunday"},
+		"Track":  {"where is my order", "track my delivery", "is my pizza on its way", "how long until my food arrives", "delivery status"},
+		"Cancel": {"cancel my order", "I don't want the pizza anymore", "stop my order", "cancel the delivery", "please cancel it"},
+	}}
+	if err := a.PutNLU(ctx, "shop", data); err != nil {
+		t.Fatal(err)
+	}
+	bot, err := b.Bot(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal := bot.Model.Calibration()
+	if tb.n.Load() != 0 || cal.HeldOut == 0 || cal.StandIns == 0 || bot.Threshold() != cal.Threshold || cal.Threshold == DefaultThreshold {
+		t.Fatalf("threshold %v, calibration %+v, trainings on the loading replica %d", bot.Threshold(), cal, tb.n.Load())
+	}
+	has := func(string) bool { return true }
+	route := func(bot *Bot, text string) msg.Decision {
+		return intents.Route(&msg.Event{Text: text}, intents.RouteInput{Has: has, Classifier: bot.Classifier, Threshold: bot.Threshold()})
+	}
+	for text, want := range map[string]string{
+		"could I order a pizza":       "Order",
+		"hi!":                         "Greet",
+		"are you open tomorrow":       "Hours",
+		"where is my delivery":        "Track",
+		"what is the capital of peru": intents.FallbackIntent,
+	} {
+		if d := route(bot, text); d.Intent != want {
+			t.Errorf("%q: %+v, want %s (threshold %.3f)", text, d, want, bot.Threshold())
+		}
+	}
+	if _, err := a.PutBot(ctx, "shop", Settings{NLUThreshold: 0.999}); err != nil {
+		t.Fatal(err)
+	}
+	b.invalidate("shop")
+	if bot, err = b.Bot(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if bot.Threshold() != 0.999 {
+		t.Fatalf("nlu_threshold 0.999: threshold %v", bot.Threshold())
+	}
+	if d := route(bot, "could I order a pizza"); d.Intent != intents.FallbackIntent || len(d.Candidates) == 0 {
+		t.Errorf("nlu_threshold 0.999: %+v", d)
 	}
 }

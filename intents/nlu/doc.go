@@ -20,11 +20,16 @@
 // by dual coordinate descent on the examples of that intent and of the
 // intents nearest to it; out-of-scope examples train a class of their own.
 // Weights are stored feature-major as int8, only those that are not zero.
-// Scores become probabilities by a softmax whose temperature, like the
-// default threshold, is calibrated by cross-validation on the training data
-// when there are enough examples ([DefaultCalibrationMin]). A message whose
-// best intent is below the threshold goes to the fallback handler, with the
-// candidates attached.
+// Scores become probabilities by a softmax over the intents and "none of
+// them"; its temperature, the score of "none" and the default threshold are
+// calibrated by cross-validation on the training data, where intents left
+// out of a round stand in for out-of-scope messages when the data has few
+// of its own ([Model.Calibration]). A message whose best intent is below
+// the threshold goes to the fallback handler, with the candidates attached.
+//
+// [Evaluate], [CrossValidate] and [EvaluateDraws] measure a model: on a
+// held-out split, on a bot's own data fold by fold, or on small bots drawn
+// from a large labelled data set.
 //
 // Training is deterministic: the same data and options give the same model,
 // byte for byte, and the same answers. It is bounded in time (a context, and

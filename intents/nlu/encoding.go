@@ -9,13 +9,23 @@ import (
 	"math"
 )
 
-// FormatVersion is the version of the serialized model. Unmarshal rejects
-// other versions with [ErrFormat], so a stored model from an older release is
-// retrained rather than misread.
-const FormatVersion = 1
+// FormatVersion is the version of the serialized model. [UnmarshalModel]
+// reads this version and the ones listed below; it rejects others with
+// [ErrFormat], so a stored model from another release is retrained rather
+// than misread.
+//
+//   - 1: the first release.
+//   - 2: adds the score of "none of them" and the calibration's counts
+//     (see [Calibration]); a model of version 1 has neither and is
+//     [Model.Outdated].
+const FormatVersion = 2
 
-// ErrFormat means serialized bytes are not a model of this FormatVersion.
-var ErrFormat = errors.New("nlu: not a model of this format version")
+// oldestFormat is the oldest format version UnmarshalModel reads.
+const oldestFormat = 1
+
+// ErrFormat means serialized bytes are not a model of a format version this
+// release reads.
+var ErrFormat = errors.New("nlu: not a model of a known format version")
 
 var magic = [4]byte{'P', 'N', 'L', 'U'}
 
@@ -57,6 +67,9 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	b.Write(int8Bytes(m.w))
 	w.f32(m.temperature)
 	w.f32(m.tuned)
+	w.f32(m.none)
+	w.u32(uint32(m.calHeldOut))
+	w.u32(uint32(m.calStandIns))
 	w.u32(uint32(math.Float64bits(m.threshold)))
 	w.u32(uint32(math.Float64bits(m.threshold) >> 32))
 	slots, err := json.Marshal(m.slotData())
@@ -74,10 +87,11 @@ func UnmarshalModel(raw []byte) (*Model, error) {
 		return nil, ErrFormat
 	}
 	r.raw = raw[4:]
-	if r.u32() != FormatVersion {
+	version := r.u32()
+	if version < oldestFormat || version > FormatVersion {
 		return nil, ErrFormat
 	}
-	m := &Model{}
+	m := &Model{version: int(version)}
 	m.fc.Bits, m.fc.MinN, m.fc.MaxN = r.byte(), r.byte(), r.byte()
 	m.fc.WordWeight = r.f32()
 	m.idfUnkn = r.f32()
@@ -144,6 +158,10 @@ func UnmarshalModel(raw []byte) (*Model, error) {
 		m.w[i] = int8(b)
 	}
 	m.temperature, m.tuned = r.f32(), r.f32()
+	if version >= 2 {
+		m.none = r.f32()
+		m.calHeldOut, m.calStandIns = int(r.u32()), int(r.u32())
+	}
 	lo, hi := r.u32(), r.u32()
 	m.threshold = math.Float64frombits(uint64(hi)<<32 | uint64(lo))
 	if !(m.threshold >= 0 && m.threshold <= 1) {
@@ -153,8 +171,11 @@ func UnmarshalModel(raw []byte) (*Model, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("%w: truncated", ErrFormat)
 	}
-	if m.temperature <= 0 || math.IsNaN(float64(m.temperature)) {
+	if !(m.temperature > 0) || math.IsInf(float64(m.temperature), 0) {
 		return nil, fmt.Errorf("%w: bad temperature", ErrFormat)
+	}
+	if math.IsNaN(float64(m.none)) || math.IsInf(float64(m.none), 0) || !(m.tuned >= 0 && m.tuned <= 1) {
+		return nil, fmt.Errorf("%w: bad calibration", ErrFormat)
 	}
 	var d Data
 	if err := json.Unmarshal([]byte(slots), &d); err != nil {

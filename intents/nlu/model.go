@@ -8,8 +8,9 @@ import (
 	"github.com/parleyhq/parley/msg"
 )
 
-// Defaults used when a model is not calibrated by cross-validation (small
-// data sets): the softmax temperature over SVM scores and the threshold.
+// Defaults used when a model is not calibrated (a single intent, or no
+// intent with two examples): the softmax temperature over SVM scores and the
+// threshold.
 const (
 	defaultTemperature = 0.25
 	defaultThreshold   = 0.5
@@ -30,9 +31,48 @@ type Model struct {
 	rowScale    []float32 // by column: the weight of 1 in its row of w
 	bias        []float32
 	temperature float32 // softmax temperature over the scores
+	none        float32 // score of "none of them"; added to the out-of-scope class's when there is one
 	tuned       float32 // default threshold, calibrated or fixed
 	threshold   float64 // the data's own threshold; 0 means tuned
+	calHeldOut  int     // in-scope examples the calibration scored; 0: not calibrated
+	calStandIns int     // examples of left-out intents it scored as out of scope
+	version     int     // format version it was decoded from; 0: trained here
 	slots       *slotExtractor
+}
+
+// Calibration describes how a model's confidences and default threshold
+// were set.
+type Calibration struct {
+	// Threshold is the default threshold: calibrated, or 0.5 when the
+	// model is not calibrated. The data's threshold, when it has one,
+	// replaces it (see [Model.Threshold]).
+	Threshold float64 `json:"threshold"`
+	// Temperature divides the scores before the softmax; None is the
+	// score of "none of these intents" (see [Model.Classify]).
+	Temperature float64 `json:"temperature"`
+	None        float64 `json:"none"`
+	// HeldOut is how many in-scope examples cross-validation scored with a
+	// model that had not seen them; zero when the model is not calibrated.
+	HeldOut int `json:"held_out"`
+	// StandIns is how many examples of intents left out of a model stood
+	// in for out-of-scope messages (zero when the data has out-of-scope
+	// examples of its own, or fewer than four intents).
+	StandIns int `json:"stand_ins"`
+}
+
+// Calibration returns how the model's confidences and default threshold
+// were set.
+func (m *Model) Calibration() Calibration {
+	return Calibration{Threshold: float64(m.tuned), Temperature: float64(m.temperature), None: float64(m.none),
+		HeldOut: m.calHeldOut, StandIns: m.calStandIns}
+}
+
+// Outdated reports whether the model was decoded from an older format
+// version (see [FormatVersion]). It still classifies as it did in the
+// release that trained it; training again on the same data gives a model
+// of this release's calibration.
+func (m *Model) Outdated() bool {
+	return m.version != 0 && m.version < FormatVersion
 }
 
 func (m *Model) setClasses(names []string) {
@@ -126,18 +166,23 @@ func (m *Model) addRow(sc []float32, v float32, lo, hi uint32) {
 }
 
 // probabilities turns scores into a softmax, in place. Without a trained
-// out-of-scope class, the softmax includes "none of them" with score 0: the
-// decision boundary of every one-vs-rest classifier, so a message every
-// classifier rejects gets low confidences everywhere, even with a single
-// intent. Classes more than 30 temperatures below the best get probability 0
-// (below 1e-13) without computing the exponential.
+// out-of-scope class, the softmax includes "none of them" with the
+// calibrated score m.none (0, the decision boundary of every one-vs-rest
+// classifier, when not calibrated), so a message every classifier rejects
+// gets low confidences everywhere, even with a single intent; with one,
+// m.none is added to that class's score. Classes more than 30 temperatures
+// below the best get probability 0 (below 1e-13) without computing the
+// exponential.
 func (m *Model) probabilities(sc []float32) {
+	if m.oos >= 0 {
+		sc[m.oos] += m.none
+	}
 	best := slices.Max(sc)
 	var sum float32
 	inv := 1 / m.temperature
 	if m.oos < 0 {
-		best = max(best, 0)
-		sum = exp32(max(-best*inv, -30))
+		best = max(best, m.none)
+		sum = exp32(max((m.none-best)*inv, -30))
 	}
 	for i, x := range sc {
 		z := (x - best) * inv

@@ -228,8 +228,8 @@ func FuzzUnmarshalModel(f *testing.F) {
 
 func TestThresholdAndFallback(t *testing.T) {
 	m := train(t, pizzaData())
-	if got := m.Threshold(); got != defaultThreshold {
-		t.Fatalf("threshold of small data = %v, want the default %v", got, defaultThreshold)
+	if c := m.Calibration(); m.Threshold() != c.Threshold || c.HeldOut == 0 || c.Threshold <= 0 || c.Threshold >= 1 {
+		t.Fatalf("threshold of small data = %v, calibration %+v: want a calibrated one", m.Threshold(), c)
 	}
 	has := func(intent string) bool { return intent != "Book" }
 	route := func(text string, threshold float64) msg.Decision {
@@ -252,7 +252,8 @@ func TestThresholdAndFallback(t *testing.T) {
 	if d := route("zxqv", m.Threshold()); d.Source != msg.SourceFallback || d.Candidates != nil {
 		t.Errorf("unknown words: %+v", d)
 	}
-	// The data's own threshold replaces the calibrated one.
+	// The data's own threshold replaces the calibrated one (a bot's
+	// nlu_threshold setting, in turn, replaces both: bots.Bot.Threshold).
 	d2 := pizzaData()
 	d2.Threshold = 0.99
 	strict := train(t, d2)

@@ -38,14 +38,16 @@ type Options struct {
 	OOSWeight float64
 	// MinDF drops features seen in fewer examples (default 1: keep all).
 	MinDF int
-	// Calibrate, when true, fits the softmax temperature and the default
-	// threshold by cross-validation on the training data (default: above
-	// DefaultCalibrationMin examples).
+	// Calibrate, when false, keeps the fixed softmax temperature (0.25)
+	// and default threshold (0.5) instead of fitting them by
+	// cross-validation on the training data (default true).
 	Calibrate *bool
 }
 
 // DefaultCalibrationMin is the number of examples from which Train calibrates
-// by cross-validation; smaller data sets use the fixed defaults.
+// with one round of three-fold cross-validation, to bound its cost; smaller
+// data is calibrated on every fold of six, and its threshold averaged over
+// bootstrap resamples (see docs/nlu.md).
 const DefaultCalibrationMin = 1000
 
 func (o Options) withDefaults() Options {
@@ -125,7 +127,7 @@ func Train(ctx context.Context, d Data, opts Options) (*Model, error) {
 	m.link()
 	m.temperature = defaultTemperature
 	m.tuned = defaultThreshold
-	calibrate := len(texts) >= DefaultCalibrationMin
+	calibrate := true
 	if opts.Calibrate != nil {
 		calibrate = *opts.Calibrate
 	}
