@@ -44,6 +44,7 @@ func commands(c *cli) []*cobra.Command {
 		newChannelsCmd(c),
 		newSchedulesCmd(c),
 		newUsersCmd(c),
+		newLogsCmd(c),
 		newAnalyticsCmd(c),
 		newNLUCmd(c),
 		newVersionCmd(c),
