@@ -65,7 +65,9 @@ func TestLogsCommand(t *testing.T) {
 	c := newCLI(r.env, &stdout, &stderr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- execute(ctx, c, []string{"logs", "logged", "-f", "--intent", "fallback", "--limit", "1"}) }()
+	go func() {
+		done <- execute(ctx, c, []string{"logs", "logged", "-f", "--intent", "fallback", "--limit", "1"})
+	}()
 	waitFor := func(what string, n int) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); strings.Count(stdout.String(), what) < n; time.Sleep(100 * time.Millisecond) {

@@ -52,7 +52,9 @@ func ParseID(s string) (ID, error) {
 }
 
 // String writes the ID as "<ms>-<seq>".
-func (id ID) String() string { return strconv.FormatUint(id.MS, 10) + "-" + strconv.FormatUint(id.Seq, 10) }
+func (id ID) String() string {
+	return strconv.FormatUint(id.MS, 10) + "-" + strconv.FormatUint(id.Seq, 10)
+}
 
 // After reports whether id comes after o.
 func (id ID) After(o ID) bool { return id.MS > o.MS || (id.MS == o.MS && id.Seq > o.Seq) }
