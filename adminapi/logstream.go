@@ -61,13 +61,6 @@ func (s *streams) release(bot string) {
 	}
 }
 
-// openStreams returns how many log streams of bot are open.
-func (a *API) openStreams(bot string) int {
-	a.streams.mu.Lock()
-	defer a.streams.mu.Unlock()
-	return a.streams.perBot[bot]
-}
-
 // CloseStreams ends every open log stream, and every stream opened after
 // it, at once: call it when the server starts shutting down, so that its
 // drain does not wait for streams that never end by themselves.

@@ -25,8 +25,10 @@ type logStream struct {
 	events chan sseEvent
 }
 
-// openLogStream opens a bot's log stream with the query and headers.
-func openLogStream(t *testing.T, baseURL, bot, query string, header map[string]string) (*logStream, *http.Response) {
+// openLogStream opens a bot's log stream with the query and headers; on
+// an answer other than 200 it returns a nil stream and the answer's status
+// and headers.
+func openLogStream(t *testing.T, baseURL, bot, query string, header map[string]string) (*logStream, int, http.Header) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", baseURL+"/v1/bots/"+bot+"/logs?"+query, nil)
@@ -35,7 +37,7 @@ func openLogStream(t *testing.T, baseURL, bot, query string, header map[string]s
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req) //nolint:bodyclose // logStream.Close closes it, at cleanup at the latest
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -43,7 +45,7 @@ func openLogStream(t *testing.T, baseURL, bot, query string, header map[string]s
 	if resp.StatusCode != http.StatusOK {
 		cancel()
 		resp.Body.Close()
-		return nil, resp
+		return nil, resp.StatusCode, resp.Header
 	}
 	s := &logStream{resp: resp, cancel: cancel, events: make(chan sseEvent, 100)}
 	go func() {
@@ -70,7 +72,7 @@ func openLogStream(t *testing.T, baseURL, bot, query string, header map[string]s
 		}
 	}()
 	t.Cleanup(s.Close)
-	return s, resp
+	return s, resp.StatusCode, resp.Header
 }
 
 func (s *logStream) Close() {
@@ -115,8 +117,8 @@ func TestLogStreamAcrossReplicas(t *testing.T) {
 	b := startApp(t, appOptions{redisURL: url, prefix: prefix})
 	a.setupBot(t, "logbot", nil, map[string]string{"fallback": logHandlers})
 
-	all, _ := openLogStream(t, b.URL, "logbot", "", nil)
-	errorsOnly, _ := openLogStream(t, b.URL, "logbot", "outcome=error&intent=fallback", nil)
+	all, _, _ := openLogStream(t, b.URL, "logbot", "", nil)
+	errorsOnly, _, _ := openLogStream(t, b.URL, "logbot", "outcome=error&intent=fallback", nil)
 	a.say(t, "logbot", map[string]any{"user": "u1", "text": "first"}).must(t, http.StatusOK)
 	id1, e1 := all.nextInvocation(t)
 	if e1["intent"] != "fallback" || e1["outcome"] != "ok" || e1["bot"] != "logbot" {
@@ -133,7 +135,7 @@ func TestLogStreamAcrossReplicas(t *testing.T) {
 
 	// Missed while disconnected: a third turn, then a reconnect elsewhere.
 	b.say(t, "logbot", map[string]any{"user": "u2", "text": "third"}).must(t, http.StatusOK)
-	again, _ := openLogStream(t, a.URL, "logbot", "", map[string]string{"Last-Event-ID": id1})
+	again, _, _ := openLogStream(t, a.URL, "logbot", "", map[string]string{"Last-Event-ID": id1})
 	if _, e := again.nextInvocation(t); e["outcome"] != "error" {
 		t.Fatalf("first after reconnect %v", e)
 	}
@@ -141,7 +143,7 @@ func TestLogStreamAcrossReplicas(t *testing.T) {
 		t.Fatalf("second after reconnect %v", e)
 	}
 	// since backfills from the kept entries.
-	since, _ := openLogStream(t, b.URL, "logbot", "since=10m&outcome=ok", nil)
+	since, _, _ := openLogStream(t, b.URL, "logbot", "since=10m&outcome=ok", nil)
 	if _, e := since.nextInvocation(t); e["conversation"] != "u1" || e["outcome"] != "ok" {
 		t.Fatalf("since backfill %v", e)
 	}
@@ -156,10 +158,10 @@ func TestLogStreamBoundsAndCleanup(t *testing.T) {
 	ta := serveApp(t, cfg, testLogger(t))
 	ta.setupBot(t, "few", nil, map[string]string{"fallback": logHandlers})
 
-	first, _ := openLogStream(t, ta.URL, "few", "", nil)
-	second, _ := openLogStream(t, ta.URL, "few", "", nil)
-	if s, resp := openLogStream(t, ta.URL, "few", "", nil); s != nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("third stream: %v, %+v; want 429 with Retry-After", s, resp)
+	first, _, _ := openLogStream(t, ta.URL, "few", "", nil)
+	second, _, _ := openLogStream(t, ta.URL, "few", "", nil)
+	if s, status, header := openLogStream(t, ta.URL, "few", "", nil); s != nil || status != http.StatusTooManyRequests || header.Get("Retry-After") == "" {
+		t.Fatalf("third stream: %v, %d %v; want 429 with Retry-After", s, status, header)
 	}
 	// Heartbeats keep a silent stream alive.
 	for deadline := time.After(20 * time.Second); ; {
@@ -177,9 +179,9 @@ heartbeat:
 	// The server notices the disconnect (at the next heartbeat at the latest).
 	var third *logStream
 	for deadline := time.Now().Add(20 * time.Second); third == nil; time.Sleep(100 * time.Millisecond) {
-		var resp *http.Response
-		if third, resp = openLogStream(t, ta.URL, "few", "", nil); third == nil && resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("status %d", resp.StatusCode)
+		var status int
+		if third, status, _ = openLogStream(t, ta.URL, "few", "", nil); third == nil && status != http.StatusTooManyRequests {
+			t.Fatalf("status %d", status)
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("a closed stream's place was not freed within 20s")
@@ -214,7 +216,7 @@ func TestShutdownEndsLogStreams(t *testing.T) {
 	go func() { done <- a.ServeListener(ctx, ln) }()
 	base := "http://" + ln.Addr().String()
 	do(t, "PUT", base+"/v1/bots/stay", adminKey, map[string]any{}).must(t, http.StatusCreated)
-	s, _ := openLogStream(t, base, "stay", "", nil)
+	s, _, _ := openLogStream(t, base, "stay", "", nil)
 	cancel()
 	select {
 	case err := <-done:
