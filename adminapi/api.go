@@ -88,6 +88,12 @@ type Config struct {
 	Schedules Schedules
 	// Invocations serves GET /v1/bots/{bot}/logs and /usage; nil answers 501.
 	Invocations Invocations
+	// MaxFollowers bounds the open log streams of one bot on this server
+	// (default DefaultMaxFollowers); one more is answered 429.
+	MaxFollowers int
+	// Heartbeat is how often a silent log stream sends a comment line
+	// (default DefaultHeartbeat).
+	Heartbeat time.Duration
 	// Analytics serves the analytics, conversation list and erasure routes;
 	// nil answers them with 404.
 	Analytics Analytics
@@ -96,8 +102,9 @@ type Config struct {
 // API is the management API. Create it with [New] and add its routes to a
 // router with [API.Mount].
 type API struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	streams *streams
 }
 
 // New checks the configuration and returns the API.
@@ -117,11 +124,17 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxFollowers <= 0 {
+		cfg.MaxFollowers = DefaultMaxFollowers
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &API{cfg: cfg, log: log}, nil
+	return &API{cfg: cfg, log: log, streams: newStreams()}, nil
 }
 
 // errUnauthorized answers a request without the admin key.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -16,6 +17,9 @@ import (
 // *invocations.Recorder implements it.
 type Invocations interface {
 	Recent(ctx context.Context, bot string, q invocations.Query) ([]invocations.Entry, error)
+	// Follow returns a feed of the bot's entries as they are written, on
+	// any replica, for GET /v1/bots/{bot}/logs as server-sent events.
+	Follow(ctx context.Context, bot string, q invocations.FollowQuery) (*invocations.Feed, error)
 	Usage(ctx context.Context, bot string, from, to time.Time) ([]invocations.Day, error)
 }
 
@@ -27,8 +31,10 @@ var outcomes = map[string]bool{"ok": true, "error": true, "timeout": true, "limi
 // errNoInvocations answers the log routes of a server that records none.
 var errNoInvocations = apierr.New(http.StatusNotImplemented, "not_configured", "invocation logs are not recorded by this server")
 
-// invocationLogs answers GET /v1/bots/{bot}/logs?intent=&outcome=&limit=:
-// the bot's recent handler invocations, newest first.
+// invocationLogs answers GET /v1/bots/{bot}/logs?intent=&outcome=&since=&limit=:
+// the bot's recent handler invocations, newest first; with ?follow=true or
+// Accept: text/event-stream, a stream of them as they happen (see
+// [API.followLogs]).
 func (a *API) invocationLogs(c *gin.Context) error {
 	bot, err := a.invocationBot(c)
 	if err != nil {
@@ -37,6 +43,14 @@ func (a *API) invocationLogs(c *gin.Context) error {
 	q := invocations.Query{Intent: c.Query("intent"), Outcome: c.Query("outcome")}
 	if q.Outcome != "" && !outcomes[q.Outcome] {
 		return invalid("outcome must be ok, error, timeout, limit or rejected")
+	}
+	if v := c.Query("since"); v != "" {
+		if q.Since, err = parseSince(v, a.cfg.Now()); err != nil {
+			return err
+		}
+	}
+	if wantsStream(c) {
+		return a.followLogs(c, bot, q)
 	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -51,6 +65,26 @@ func (a *API) invocationLogs(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, gin.H{"bot": bot, "invocations": entries})
 	return nil
+}
+
+// parseSince reads a since parameter: a duration back from now ("10m",
+// "2h") or an RFC 3339 time.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, invalid("since must be a duration back from now (10m, 2h) or an RFC 3339 time")
+}
+
+// wantsStream reports whether a logs request asks for server-sent events.
+func wantsStream(c *gin.Context) bool {
+	if f := c.Query("follow"); f != "" {
+		return f == "true" || f == "1"
+	}
+	return strings.Contains(c.GetHeader("Accept"), "text/event-stream")
 }
 
 // usage answers GET /v1/bots/{bot}/usage?from=YYYY-MM-DD&to=YYYY-MM-DD: the

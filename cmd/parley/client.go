@@ -76,19 +76,12 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("cannot reach parley at %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return c.answerError(method, path, resp)
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("read answer of %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		var wrapped struct {
-			Error apiError `json:"error"`
-		}
-		if json.Unmarshal(raw, &wrapped) != nil || wrapped.Error.Code == "" {
-			return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
-		}
-		wrapped.Error.Status = resp.StatusCode
-		return &wrapped.Error
 	}
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {
@@ -96,4 +89,18 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		}
 	}
 	return nil
+}
+
+// answerError reads an error answer: an *apiError when it has the API's
+// error body.
+func (c *client) answerError(method, path string, resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var wrapped struct {
+		Error apiError `json:"error"`
+	}
+	if json.Unmarshal(raw, &wrapped) != nil || wrapped.Error.Code == "" {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	wrapped.Error.Status = resp.StatusCode
+	return &wrapped.Error
 }

@@ -39,6 +39,12 @@ func commands(c *cli) []*cobra.Command {
 		newDeployCmd(c),
 		newInvokeCmd(c),
 		newCanaryCmd(c),
+		newVersionsCmd(c),
+		newRollbackCmd(c),
+		newChannelsCmd(c),
+		newSchedulesCmd(c),
+		newUsersCmd(c),
+		newLogsCmd(c),
 		newAnalyticsCmd(c),
 		newNLUCmd(c),
 		newVersionCmd(c),
@@ -82,7 +88,12 @@ $PARLEY_URL, else http://localhost:8080) with --key (default $PARLEY_ADMIN_KEY).
 // command failed, 2 for a usage error (unknown command or flag, wrong
 // arguments).
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
-	c := newCLI(environ, stdout, stderr)
+	return execute(ctx, newCLI(environ, stdout, stderr), args)
+}
+
+// execute runs the command line args with c and returns the exit code.
+func execute(ctx context.Context, c *cli, args []string) int {
+	stdout, stderr := c.stdout, c.stderr
 	root := newRootCmd(c)
 	root.SetArgs(args)
 	root.SetOut(stdout)

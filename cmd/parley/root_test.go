@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -96,5 +99,32 @@ func TestVersionAndCompletion(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "parley") || len(out) < 500 {
 			t.Errorf("completion %s: exit %d, %d bytes, stderr %q", shell, code, len(out), errOut)
 		}
+	}
+}
+
+// TestProgressOnlyOnATerminal: deploy shows its steps on stderr when stderr
+// is a terminal, and nothing there with --json or without a terminal.
+func TestProgressOnlyOnATerminal(t *testing.T) {
+	url := startServer(t)
+	env := []string{"PARLEY_URL=" + url, "PARLEY_ADMIN_KEY=" + testKey, "PIZZABOT_WEB_TOKEN=pizza-web-token-123"}
+	deploy := func(terminal bool, extra ...string) (code int, stdout, stderr string) {
+		var out, errOut bytes.Buffer
+		c := newCLI(env, &out, &errOut)
+		c.isTerminal = func(io.Writer) bool { return terminal }
+		code = execute(context.Background(), c, append([]string{"deploy", "../../examples/pizzabot"}, extra...))
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := deploy(true)
+	if code != 0 || !strings.Contains(errOut, "[1/") {
+		t.Fatalf("deploy on a terminal: exit %d, stderr %q", code, errOut)
+	}
+	if !strings.Contains(errOut, "intents/OrderPizza.lua") || strings.Contains(out, "\r") {
+		t.Errorf("progress: stderr %q, stdout %q", errOut, out)
+	}
+	if code, out, errOut := deploy(true, "--json"); code != 0 || errOut != "" || !json.Valid([]byte(out)) {
+		t.Errorf("deploy --json on a terminal: exit %d, stderr %q, stdout %q", code, errOut, out)
+	}
+	if code, _, errOut := deploy(false); code != 0 || errOut != "" {
+		t.Errorf("deploy without a terminal: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -53,13 +53,16 @@ import (
 
 // App is one running Parley process.
 type App struct {
-	cfg       config.Config
-	log       *slog.Logger
-	store     *store.Store
-	catalog   *bots.Catalog
-	runtime   *sandbox.Runtime
-	egress    *egress.Client
-	server    *gateway.Server
+	cfg     config.Config
+	log     *slog.Logger
+	store   *store.Store
+	catalog *bots.Catalog
+	runtime *sandbox.Runtime
+	egress  *egress.Client
+	server  *gateway.Server
+	// admin is the management API, whose log streams end when the server
+	// starts shutting down.
+	admin     *adminapi.API
 	queue     *queue.Queue
 	queueConn *store.Store // the queue's own connections to a real Redis; nil with the embedded store
 	scheduler *scheduler.Scheduler
@@ -216,12 +219,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Queue:         a.queue,
 		Schedules:     a.scheduler,
 		Invocations:   a.invocations,
+		MaxFollowers:  cfg.LogFollowers,
+		Heartbeat:     cfg.LogHeartbeat,
 		Analytics:     a.obs.analytics,
 	})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
+	a.admin = admin
 	a.server, err = gateway.New(gateway.Config{
 		AdminKey:       a.adminKey,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
@@ -277,6 +283,7 @@ func (a *App) services() []service {
 // to drain (for at most the shutdown timeout and a few seconds) and returns
 // their errors.
 func (a *App) StartBackground(ctx context.Context) (wait func() error) {
+	context.AfterFunc(ctx, a.admin.CloseStreams)
 	return a.startServices(ctx, a.services()).wait
 }
 
@@ -347,6 +354,8 @@ func (a *App) serveHTTP(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      a.cfg.WriteTimeout,
 		IdleTimeout:       a.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	// Log streams never end by themselves: end them when the drain starts.
+	srv.RegisterOnShutdown(a.admin.CloseStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("parley is listening", "addr", ln.Addr().String(), "store", a.store.Describe())

@@ -50,6 +50,12 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// ShutdownTimeout bounds draining in-flight turns at shutdown (PARLEY_SHUTDOWN_TIMEOUT, default 30s).
 	ShutdownTimeout time.Duration
+	// LogFollowers bounds the open log streams (GET /v1/bots/{bot}/logs
+	// as server-sent events) of one bot on one server (PARLEY_LOG_FOLLOWERS, default 8).
+	LogFollowers int
+	// LogHeartbeat is how often a silent log stream sends a comment line
+	// (PARLEY_LOG_HEARTBEAT, default 15s).
+	LogHeartbeat time.Duration
 	// PoolSize caps the Lua VMs per handler version (PARLEY_POOL_SIZE, default 2 x CPUs).
 	PoolSize int
 	// SandboxIdleTimeout is how long a Lua VM may stay unused before it is
@@ -173,6 +179,8 @@ func Load(environ []string) (Config, error) {
 	check(duration(env, "PARLEY_QUEUE_POLL", 100*time.Millisecond, &c.QueuePoll))
 	check(duration(env, "PARLEY_SANDBOX_IDLE_TIMEOUT", time.Minute, &c.SandboxIdleTimeout))
 	check(integer(env, "PARLEY_QUEUE_PARTITIONS", 16, &c.QueuePartitions))
+	check(integer(env, "PARLEY_LOG_FOLLOWERS", 8, &c.LogFollowers))
+	check(duration(env, "PARLEY_LOG_HEARTBEAT", 15*time.Second, &c.LogHeartbeat))
 	check(byteSize(env, "PARLEY_SANDBOX_HEAP_LIMIT", 1<<30, &c.SandboxHeapLimit))
 	check(c.loadAnalytics(env))
 	var body, pool int

@@ -19,16 +19,31 @@
 // ([Recorder.Dropped]): metering is best effort, at most a buffer's worth
 // is lost in a crash, and a retried pipeline may count a batch twice.
 //
+// # Following
+//
+// A batch is pushed onto a bot's recent list by a script (lua/record.lua)
+// that gives each entry an id, "<redis ms>-<seq>", above the id at the
+// list's head, so ids grow in push order across replicas. While some
+// [Feed] marks the bot as followed, the script also publishes the batch's
+// last id on the bot's Pub/Sub channel; a feed then reads the list after
+// the last entry it delivered ([Recorder.Follow] has the details).
+//
+//	feed, _ := rec.Follow(ctx, "pizzabot", invocations.FollowQuery{Outcome: "error"})
+//	defer feed.Close()
+//	for { entries, err := feed.Next(ctx); ... }
+//
 // # Keys
 //
-//	<prefix>inv:<bot>:recent          LIST   newest first, JSON entries, trimmed to Config.MaxRecent, TTL 30 days
+//	<prefix>inv:<bot>:recent          LIST   newest first, JSON entries with ids, trimmed to Config.MaxRecent, TTL 30 days
 //	<prefix>inv:<bot>:day:<YYYYMMDD>  HASH   invocations, compute_us, instructions, http_calls, outcome:<o>; TTL 400 days
+//	<prefix>logs:followed             ZSET   followed bots, scored by when their mark expires (30s after a feed renews it)
+//	<prefix>logs:live:<bot>           Pub/Sub channel: the last id of each batch pushed while the bot is followed
 //
 // No key is written together with another atomically, so none carries a
 // hash tag: on a cluster one bot's keys spread over the shards.
 //
 // Concurrency: a Recorder is safe for concurrent use; Run must be called
-// once.
+// once. A Feed is used by one goroutine at a time.
 //
 // The user manual is docs/http-api.md ("Invocation logs and usage").
 package invocations

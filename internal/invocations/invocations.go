@@ -64,6 +64,9 @@ type Config struct {
 
 // Entry is a recorded invocation as stored and served.
 type Entry struct {
+	// ID orders a bot's entries: "<ms>-<seq>", given when the entry is
+	// written (see [ParseID]); empty for entries written before ids were.
+	ID           string    `json:"id,omitempty"`
 	Time         time.Time `json:"time"`
 	Bot          string    `json:"bot"`
 	Intent       string    `json:"intent"`
@@ -99,8 +102,15 @@ type Query struct {
 	// Intent and Outcome keep only matching entries when set.
 	Intent  string
 	Outcome string
+	// Since keeps only entries recorded at or after it, when set.
+	Since time.Time
 	// Limit is the most entries returned (default 50, at most 500).
 	Limit int
+}
+
+// matches reports whether e passes q's intent and outcome filters.
+func (q Query) matches(e Entry) bool {
+	return (q.Intent == "" || e.Intent == q.Intent) && (q.Outcome == "" || e.Outcome == q.Outcome)
 }
 
 // Recorder buffers invocations and writes them to Redis in batches. It
@@ -117,6 +127,8 @@ type Recorder struct {
 	dropped  atomic.Uint64
 	flushed  atomic.Uint64
 	now      func() time.Time
+	// followed caches which bots have followers, to publish only theirs.
+	followed followedView
 }
 
 // New returns a Recorder; call Run to write what it records.
@@ -285,7 +297,7 @@ type usage struct {
 
 // write stores one batch in one pipeline.
 func (r *Recorder) write(ctx context.Context, batch []msg.Invocation) {
-	recent := map[string][]any{}
+	recent := map[string][]any{} // each bot's entries, oldest first
 	days := map[usageKey]*usage{}
 	var order []string
 	for _, inv := range batch {
@@ -320,12 +332,17 @@ func (r *Recorder) write(ctx context.Context, batch []msg.Invocation) {
 		}
 		u.outcomes[string(inv.Outcome)]++
 	}
+	followed := r.followedBots(ctx)
+	pushes := make([]*redis.Cmd, len(order))
+	pushArgs := make([][]any, len(order))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, bot := range order {
-			key := r.recentKey(bot)
-			p.LPush(ctx, key, recent[bot]...)
-			p.LTrim(ctx, key, 0, int64(r.cfg.MaxRecent-1))
-			p.Expire(ctx, key, r.cfg.RecentTTL)
+		for i, bot := range order {
+			channel := ""
+			if followed[bot] {
+				channel = r.liveChannel(bot)
+			}
+			pushArgs[i] = append([]any{r.cfg.MaxRecent, r.cfg.RecentTTL.Milliseconds(), channel}, recent[bot]...)
+			pushes[i] = recordScript.EvalSha(ctx, p, []string{r.recentKey(bot)}, pushArgs[i]...)
 		}
 		for _, u := range days {
 			p.HIncrBy(ctx, u.key, "invocations", u.n)
@@ -347,6 +364,18 @@ func (r *Recorder) write(ctx context.Context, batch []msg.Invocation) {
 		}
 		return nil
 	})
+	if redisx.IsNoScript(err) {
+		// Redis lost its scripts (a restart or a failover): send the
+		// pushes that failed again, in full; the usage counts went through.
+		err = nil
+		for i, cmd := range pushes {
+			if redisx.IsNoScript(cmd.Err()) {
+				err = errors.Join(err, recordScript.Run(ctx, r.rdb, []string{r.recentKey(order[i])}, pushArgs[i]...).Err())
+			} else if cmd.Err() != nil {
+				err = errors.Join(err, cmd.Err())
+			}
+		}
+	}
 	if err != nil {
 		r.dropped.Add(uint64(len(batch)))
 		r.log.Warn("could not write invocation logs; dropped a batch", "invocations", len(batch), "err", err)
@@ -363,7 +392,7 @@ func (r *Recorder) Recent(ctx context.Context, bot string, q Query) ([]Entry, er
 	}
 	limit = min(limit, MaxLimit)
 	stop := int64(limit - 1)
-	if q.Intent != "" || q.Outcome != "" {
+	if q.Intent != "" || q.Outcome != "" || !q.Since.IsZero() {
 		stop = int64(r.cfg.MaxRecent - 1)
 	}
 	raws, err := r.rdb.LRange(ctx, r.recentKey(bot), 0, stop).Result()
@@ -376,7 +405,10 @@ func (r *Recorder) Recent(ctx context.Context, bot string, q Query) ([]Entry, er
 		if err := json.Unmarshal([]byte(raw), &e); err != nil {
 			continue
 		}
-		if (q.Intent != "" && e.Intent != q.Intent) || (q.Outcome != "" && e.Outcome != q.Outcome) {
+		if !q.Since.IsZero() && e.Time.Before(q.Since) {
+			break // newest first: the rest are older still
+		}
+		if !q.matches(e) {
 			continue
 		}
 		out = append(out, e)
