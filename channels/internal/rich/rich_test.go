@@ -1,0 +1,74 @@
+package rich
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/parleyhq/parley/msg"
+)
+
+// TestMergePatch follows the examples of RFC 7396, appendix A.
+func TestMergePatch(t *testing.T) {
+	for _, tt := range []struct{ doc, patch, want string }{
+		{`{"a":"b"}`, `{"a":"c"}`, `{"a":"c"}`},
+		{`{"a":"b"}`, `{"b":"c"}`, `{"a":"b","b":"c"}`},
+		{`{"a":"b"}`, `{"a":null}`, `{}`},
+		{`{"a":"b","b":"c"}`, `{"a":null}`, `{"b":"c"}`},
+		{`{"a":["b"]}`, `{"a":"c"}`, `{"a":"c"}`},
+		{`{"a":"c"}`, `{"a":["b"]}`, `{"a":["b"]}`},
+		{`{"a":{"b":"c"}}`, `{"a":{"b":"d","c":null}}`, `{"a":{"b":"d"}}`},
+		{`{"a":[{"b":"c"}]}`, `{"a":[1]}`, `{"a":[1]}`},
+		{`{}`, `{"a":{"bb":{"ccc":null}}}`, `{"a":{"bb":{}}}`},
+		{`{"n":12345678901234567890}`, `{"m":1.5}`, `{"m":1.5,"n":12345678901234567890}`},
+		{`{"t":"<b>&"}`, `{}`, `{"t":"<b>&"}`},
+	} {
+		got, err := MergePatch([]byte(tt.doc), []byte(tt.patch))
+		if err != nil || string(got) != tt.want {
+			t.Errorf("MergePatch(%s, %s) = %s, %v; want %s", tt.doc, tt.patch, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{`[1]`, `"x"`, `null`, `{`, strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40)} {
+		if _, err := MergePatch([]byte(`{}`), []byte(bad)); err == nil {
+			t.Errorf("patch %.20s accepted", bad)
+		}
+	}
+}
+
+func TestURLs(t *testing.T) {
+	for u, want := range map[string][2]bool{
+		"https://x.example/a.png": {true, true},
+		"http://x.example/a.png":  {true, false},
+		"ftp://x.example/a":       {false, false},
+		"//x.example/a":           {false, false},
+		"https://":                {false, false},
+		"https://u:p@x.example/":  {false, false},
+		"javascript:alert(1)":     {false, false},
+		"":                        {false, false},
+	} {
+		if WebURL(u) != want[0] || HTTPS(u) != want[1] {
+			t.Errorf("%q: WebURL %v HTTPS %v, want %v", u, WebURL(u), HTTPS(u), want)
+		}
+	}
+}
+
+func TestChoicesResolve(t *testing.T) {
+	replies := []msg.Reply{{Buttons: []msg.Button{{Title: "Order", Payload: "ORDER"}, {Title: "Menu", URL: "https://x.example"}},
+		Options: []string{"Help"},
+		Cards:   []msg.Card{{Title: "Margherita", Buttons: []msg.Button{{Title: "Add to cart", Payload: "ADD_M"}}}}}}
+	cs := Choices(replies)
+	if len(cs) != 2 || cs[1].Payload != "ADD_M" {
+		t.Fatalf("choices = %+v", cs)
+	}
+	for answer, want := range map[string]string{"1": "ORDER", " 2 ": "ADD_M", "two": "ADD_M", "Number one.": "ORDER",
+		"order": "ORDER", "ADD TO  CART!": "ADD_M", "3": "", "menu": "", "help": "", "": ""} {
+		if got, ok := Resolve(answer, cs); got != want || ok != (want != "") {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", answer, got, ok, want)
+		}
+	}
+	if got := DecodeChoices(EncodeChoices(cs)); len(got) != 2 || got[0] != cs[0] {
+		t.Errorf("round trip = %+v", got)
+	}
+	if DecodeChoices("not json") != nil || EncodeChoices(nil) != "" {
+		t.Error("empty choices")
+	}
+}
