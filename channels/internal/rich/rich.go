@@ -101,8 +101,13 @@ func HTTPS(u string) bool {
 // Choice is a button that answers with a payload: what a platform without
 // postbacks offers by number or title, and maps back.
 type Choice struct {
+	// Title answers the choice: the button's title, made unique among the
+	// turn's choices (a card's button adds the card's title: "Order
+	// Margherita").
 	Title   string `json:"t"`
 	Payload string `json:"p"`
+	label   string // the button's own title
+	card    string // the card's title; "" for a reply's own button
 }
 
 // Choices lists the buttons with a payload of replies, in order: each
@@ -110,25 +115,58 @@ type Choice struct {
 // choosing one is saying it.
 func Choices(replies []msg.Reply) []Choice {
 	var out []Choice
-	add := func(bs []msg.Button) {
+	add := func(bs []msg.Button, card string) {
 		for _, b := range bs {
-			if b.Payload != "" && b.URL == "" {
-				out = append(out, Choice{Title: b.Title, Payload: b.Payload})
+			if b.Payload != "" && b.URL == "" && strings.TrimSpace(b.Title) != "" {
+				out = append(out, Choice{Title: strings.TrimSpace(b.Title), Payload: b.Payload, label: b.Title, card: card})
 			}
 		}
 	}
 	for _, r := range replies {
-		add(r.Buttons)
+		add(r.Buttons, "")
 		for _, c := range r.Cards {
-			add(c.Buttons)
+			add(c.Buttons, strings.TrimSpace(c.Title))
+		}
+	}
+	// Titles that repeat name their card, then their place.
+	count := map[string]int{}
+	for _, c := range out {
+		count[normalize(c.Title)]++
+	}
+	for i := range out {
+		if count[normalize(out[i].Title)] > 1 && out[i].card != "" {
+			out[i].Title += " " + out[i].card
+		}
+	}
+	seen := map[string]int{}
+	for i := range out {
+		k := normalize(out[i].Title)
+		seen[k]++
+		if seen[k] > 1 {
+			out[i].Title += " (" + strconv.Itoa(seen[k]) + ")"
 		}
 	}
 	return out
 }
 
+// Find returns the place (from 1) and the choice of button b, of the card
+// titled card ("" for a reply's own button); ok is false when b is not
+// among all.
+func Find(all []Choice, b msg.Button, card string) (n int, c Choice, ok bool) {
+	for _, strict := range []bool{true, false} {
+		for i, c := range all {
+			if c.Payload == b.Payload && c.label == b.Title && (!strict || c.card == strings.TrimSpace(card)) {
+				return i + 1, c, true
+			}
+		}
+	}
+	return 0, Choice{}, false
+}
+
 // Resolve maps an answer to the payload of the choice it names: its number
 // (digits, or a number word up to ten, as speech recognition writes them),
-// or its title, ignoring case, spaces and final punctuation.
+// its title, or the start (12 characters or more) of exactly one title,
+// ignoring case, spaces and final punctuation.
 func Resolve(answer string, choices []Choice) (string, bool) {
 	a := normalize(answer)
 	if a == "" || len(choices) == 0 {
@@ -145,8 +183,25 @@ func Resolve(answer string, choices []Choice) (string, bool) {
 			return c.Payload, true
 		}
 	}
+	// A platform that cuts long titles (to 20 characters, say) sends the
+	// cut title: a long enough start of exactly one title answers it.
+	found := -1
+	for i, c := range choices {
+		if len([]rune(a)) >= minPrefix && strings.HasPrefix(normalize(c.Title), a) {
+			if found >= 0 {
+				return "", false
+			}
+			found = i
+		}
+	}
+	if found >= 0 {
+		return choices[found].Payload, true
+	}
 	return "", false
 }
+
+// minPrefix is the shortest start of a title that answers it.
+const minPrefix = 12
 
 var numberWords = map[string]int{"one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
 	"six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
@@ -163,7 +218,7 @@ func number(a string) (int, bool) {
 // normalize lowercases s, collapses spaces and drops final punctuation.
 func normalize(s string) string {
 	s = strings.Join(strings.Fields(strings.ToLower(s)), " ")
-	return strings.TrimRightFunc(s, unicode.IsPunct)
+	return strings.TrimSpace(strings.TrimRightFunc(s, unicode.IsPunct))
 }
 
 // EncodeChoices is choices as compact JSON, for a platform's session

@@ -65,10 +65,38 @@ func TestChoicesResolve(t *testing.T) {
 			t.Errorf("Resolve(%q) = %q, %v; want %q", answer, got, ok, want)
 		}
 	}
-	if got := DecodeChoices(EncodeChoices(cs)); len(got) != 2 || got[0] != cs[0] {
+	if got := DecodeChoices(EncodeChoices(cs)); len(got) != 2 || got[0].Title != cs[0].Title || got[0].Payload != cs[0].Payload {
 		t.Errorf("round trip = %+v", got)
 	}
 	if DecodeChoices("not json") != nil || EncodeChoices(nil) != "" {
 		t.Error("empty choices")
+	}
+}
+
+// TestChoicesAreUnique: buttons of the same title (an "Order" on every card)
+// are told apart by their card, then by their place, so that a title
+// answers one of them.
+func TestChoicesAreUnique(t *testing.T) {
+	order := func(p string) []msg.Button { return []msg.Button{{Title: "Order", Payload: p}} }
+	replies := []msg.Reply{{Buttons: order("ANY"),
+		Cards: []msg.Card{{Title: "Margherita", Buttons: order("M")}, {Title: "Diavola", Buttons: order("D")}, {Title: "Diavola", Buttons: order("D2")}}}}
+	cs := Choices(replies)
+	want := []string{"Order", "Order Margherita", "Order Diavola", "Order Diavola (2)"}
+	for i, c := range cs {
+		if c.Title != want[i] {
+			t.Errorf("choice %d = %q, want %q", i, c.Title, want[i])
+		}
+	}
+	for answer, payload := range map[string]string{"order": "ANY", "Order Diavola": "D", "order diavola (2)": "D2", "4": "D2",
+		"Order Margheri": "M", "Order Diavo": "", "Order Diavola (": "D"} {
+		if got, _ := Resolve(answer, cs); got != payload {
+			t.Errorf("Resolve(%q) = %q, want %q", answer, got, payload)
+		}
+	}
+	if n, c, ok := Find(cs, msg.Button{Title: "Order", Payload: "D"}, "Diavola"); !ok || n != 3 || c.Title != "Order Diavola" {
+		t.Errorf("Find = %d %+v %v", n, c, ok)
+	}
+	if got := NumberedText(msg.Reply{Buttons: []msg.Button{{Title: "Order", Payload: "M"}}}, cs); got != "Reply 2 for Order Margherita" {
+		t.Errorf("NumberedText = %q", got)
 	}
 }

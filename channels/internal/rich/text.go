@@ -10,7 +10,12 @@ import (
 // Text is the plain-text form of what a platform could not show of a reply:
 // its options to type, its buttons to answer by number or open by link, its
 // cards' titles and its media's links. Empty when r has none of them.
-func Text(r msg.Reply) string {
+func Text(r msg.Reply) string { return NumberedText(r, nil) }
+
+// NumberedText is Text with each payload button numbered by its place in
+// all (the choices [Resolve] maps a number back from), or in order when
+// all is nil.
+func NumberedText(r msg.Reply, all []Choice) string {
 	var lines []string
 	n := 0
 	button := func(b msg.Button, indent string) {
@@ -19,7 +24,11 @@ func Text(r msg.Reply) string {
 			lines = append(lines, indent+b.Title+": "+b.URL)
 		case b.Payload != "":
 			n++
-			lines = append(lines, indent+"Reply "+strconv.Itoa(n)+" for "+b.Title)
+			num, title := n, b.Title
+			if i, c, ok := Find(all, b, ""); ok {
+				num, title = i, c.Title
+			}
+			lines = append(lines, indent+"Reply "+strconv.Itoa(num)+" for "+title)
 		}
 	}
 	for _, o := range r.Options {
