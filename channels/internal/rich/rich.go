@@ -101,13 +101,15 @@ func HTTPS(u string) bool {
 // Choice is a button that answers with a payload: what a platform without
 // postbacks offers by number or title, and maps back.
 type Choice struct {
-	// Title answers the choice: the button's title, made unique among the
-	// turn's choices (a card's button adds the card's title: "Order
-	// Margherita").
+	// Title answers the choice: the button's title, and a card's button
+	// the card's title after it ("Order Margherita"), made unique among the
+	// turn's choices by its place ("Order (2)").
 	Title   string `json:"t"`
 	Payload string `json:"p"`
-	label   string // the button's own title
-	card    string // the card's title; "" for a reply's own button
+	// Label is the button's own title, when it differs from Title: it
+	// answers the choice too when no other choice has it.
+	Label string `json:"l,omitempty"`
+	card  string // the card's title; "" for a reply's own button
 }
 
 // Choices lists the buttons with a payload of replies, in order: each
@@ -118,7 +120,7 @@ func Choices(replies []msg.Reply) []Choice {
 	add := func(bs []msg.Button, card string) {
 		for _, b := range bs {
 			if b.Payload != "" && b.URL == "" && strings.TrimSpace(b.Title) != "" {
-				out = append(out, Choice{Title: strings.TrimSpace(b.Title), Payload: b.Payload, label: b.Title, card: card})
+				out = append(out, Choice{Title: strings.TrimSpace(b.Title), Payload: b.Payload, Label: b.Title, card: card})
 			}
 		}
 	}
@@ -128,16 +130,19 @@ func Choices(replies []msg.Reply) []Choice {
 			add(c.Buttons, strings.TrimSpace(c.Title))
 		}
 	}
-	// Titles that repeat name their card, then their place.
-	count := map[string]int{}
-	for _, c := range out {
-		count[normalize(c.Title)]++
-	}
+	// A card's button names its card; titles that still repeat, their place.
 	for i := range out {
-		if count[normalize(out[i].Title)] > 1 && out[i].card != "" {
+		if out[i].card != "" {
 			out[i].Title += " " + out[i].card
 		}
 	}
+	defer func() {
+		for i := range out {
+			if out[i].Label == out[i].Title {
+				out[i].Label = ""
+			}
+		}
+	}()
 	seen := map[string]int{}
 	for i := range out {
 		k := normalize(out[i].Title)
@@ -155,7 +160,11 @@ func Choices(replies []msg.Reply) []Choice {
 func Find(all []Choice, b msg.Button, card string) (n int, c Choice, ok bool) {
 	for _, strict := range []bool{true, false} {
 		for i, c := range all {
-			if c.Payload == b.Payload && c.label == b.Title && (!strict || c.card == strings.TrimSpace(card)) {
+			label := c.Label
+			if label == "" {
+				label = c.Title
+			}
+			if c.Payload == b.Payload && label == b.Title && (!strict || c.card == strings.TrimSpace(card)) {
 				return i + 1, c, true
 			}
 		}
@@ -165,8 +174,9 @@ func Find(all []Choice, b msg.Button, card string) (n int, c Choice, ok bool) {
 
 // Resolve maps an answer to the payload of the choice it names: its number
 // (digits, or a number word up to ten, as speech recognition writes them),
-// its title, or the start (12 characters or more) of exactly one title,
-// ignoring case, spaces and final punctuation.
+// its title, the start (12 characters or more) of exactly one title, or the
+// button's own title when only one choice has it, ignoring case, spaces and
+// final punctuation.
 func Resolve(answer string, choices []Choice) (string, bool) {
 	a := normalize(answer)
 	if a == "" || len(choices) == 0 {
@@ -188,6 +198,19 @@ func Resolve(answer string, choices []Choice) (string, bool) {
 	found := -1
 	for i, c := range choices {
 		if len([]rune(a)) >= minPrefix && strings.HasPrefix(normalize(c.Title), a) {
+			if found >= 0 {
+				return "", false
+			}
+			found = i
+		}
+	}
+	if found >= 0 {
+		return choices[found].Payload, true
+	}
+	// A button's own title, when no other choice has it.
+	found = -1
+	for i, c := range choices {
+		if c.Label != "" && normalize(c.Label) == a {
 			if found >= 0 {
 				return "", false
 			}

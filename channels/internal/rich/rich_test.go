@@ -81,7 +81,7 @@ func TestChoicesAreUnique(t *testing.T) {
 	replies := []msg.Reply{{Buttons: order("ANY"),
 		Cards: []msg.Card{{Title: "Margherita", Buttons: order("M")}, {Title: "Diavola", Buttons: order("D")}, {Title: "Diavola", Buttons: order("D2")}}}}
 	cs := Choices(replies)
-	want := []string{"Order", "Order Margherita", "Order Diavola", "Order Diavola (2)"}
+	want := []string{"Order", "Order Margherita", "Order Diavola", "Order Diavola (2)"} // "Order" is everyone's label
 	for i, c := range cs {
 		if c.Title != want[i] {
 			t.Errorf("choice %d = %q, want %q", i, c.Title, want[i])
