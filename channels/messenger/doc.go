@@ -23,9 +23,10 @@
 // media are attachments (captions follow as text), cards are generic
 // templates of up to ten elements, options are quick replies (13 in all),
 // and a reply's channel data "messenger" is merged into its last request.
-// What Messenger cannot show (a link that is not http(s), a payload over
-// 1000 characters, files on Instagram, quick replies beyond 13) is sent as
-// text.
+// Payloads and options travel as [channels.PayloadValue] and
+// [channels.OptionValue]. What Messenger cannot show (a link that is not
+// http(s), files on Instagram, quick replies beyond 13) is sent as text by
+// [channels.Plain], and a typed number picks one of its numbered buttons.
 //
 // Concurrency: an [Adapter] is safe for concurrent use.
 //

@@ -171,19 +171,24 @@ func normalize(m *messaging, page string, raw json.RawMessage, object string) *m
 		}
 		ev.ID, ev.Text = msg.Mid, msg.Text
 		if msg.QuickReply != nil && msg.QuickReply.Payload != "" {
-			if payload, ok := meta.ParsePostbackID(msg.QuickReply.Payload); ok {
-				ev.Postback = payload // a button offered as a quick reply
-			} else {
-				ev.Text = msg.QuickReply.Payload // an option: the option itself
-			}
+			// An option's quick reply gives the option as the text; a
+			// button's, its payload (or the reference of a long one).
+			channels.Pressed(ev, msg.QuickReply.Payload, msg.Text)
+		} else {
+			channels.NumberedAnswer(ev) // "2" picks the second of the numbered lines
 		}
 		if ev.Text == "" && len(msg.Attachments) == 0 {
 			return nil
 		}
 	case m.Postback != nil:
 		pb := m.Postback
-		ev.ID, ev.Text, ev.Postback = pb.Mid, pb.Title, pb.Payload
-		if ev.Text == "" && ev.Postback == "" {
+		ev.ID = pb.Mid
+		if pb.Payload == "" {
+			ev.Text = pb.Title
+		} else {
+			channels.Pressed(ev, pb.Payload, pb.Title)
+		}
+		if ev.Text == "" && ev.Postback == "" && ev.Choice == "" {
 			return nil
 		}
 		if ev.ID == "" { // older postbacks have no mid

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/msg"
@@ -60,8 +61,9 @@ type Payload struct {
 	Elements     []Element `json:"elements,omitempty"`
 }
 
-// Button is a postback button (its payload comes back as a postback) or a
-// web_url button (it opens the URL).
+// Button is a postback button (its payload, made by
+// [channels.PayloadValue], comes back as a postback) or a web_url button
+// (it opens the URL).
 type Button struct {
 	Type    string `json:"type"`
 	Title   string `json:"title"`
@@ -77,9 +79,10 @@ type Element struct {
 	Buttons  []Button `json:"buttons,omitempty"`
 }
 
-// QuickReply is one quick-reply button: an option (its payload is the
-// option, which comes back as the user's text) or a reply's button (its
-// payload comes back as a postback).
+// QuickReply is one quick-reply button: an option (its payload, made by
+// [channels.OptionValue], comes back as the user's text) or a reply's
+// button (its payload, made by [channels.PayloadValue], comes back as a
+// postback).
 type QuickReply struct {
 	ContentType string `json:"content_type"`
 	Title       string `json:"title"`
@@ -99,7 +102,7 @@ func Messages(res *msg.TurnResult) []Message {
 	if res.Event != nil && len(res.Event.Raw) > 0 {
 		kind = "RESPONSE"
 	}
-	r := renderer{to: to, kind: kind, instagram: instagram(res.Event)}
+	r := renderer{to: to, kind: kind, instagram: instagram(res.Event), plain: channels.NewPlain(res.Replies)}
 	var out []Message
 	for _, rep := range res.Replies {
 		out = append(out, r.reply(rep)...)
@@ -110,7 +113,8 @@ func Messages(res *msg.TurnResult) []Message {
 // renderer renders replies to one recipient.
 type renderer struct {
 	to, kind  string
-	instagram bool // Instagram shows no file attachments
+	instagram bool           // Instagram shows no file attachments
+	plain     channels.Plain // the turn's buttons, numbered for text
 }
 
 func (r renderer) message(c Content) Message {
@@ -132,7 +136,7 @@ func (r renderer) reply(rep msg.Reply) []Message {
 		for _, b := range bs {
 			if b.URL == "" && len(quick) < maxQuickReplies {
 				quick = append(quick, QuickReply{ContentType: "text",
-					Title: meta.Truncate(b.Title, maxQuickTitle), Payload: meta.PostbackID(b.Payload)})
+					Title: channels.Truncate(b.Title, maxQuickTitle), Payload: channels.PayloadValue(b.Payload, maxPayload)})
 			} else {
 				leftover.Buttons = append(leftover.Buttons, b)
 			}
@@ -180,7 +184,7 @@ func (r renderer) reply(rep msg.Reply) []Message {
 	// Cards, ten to a carousel.
 	var elements []Element
 	for _, c := range rep.Cards {
-		e := Element{Title: meta.Truncate(c.Title, maxElementText), Subtitle: meta.Truncate(c.Subtitle, maxElementText)}
+		e := Element{Title: channels.Truncate(c.Title, maxElementText), Subtitle: channels.Truncate(c.Subtitle, maxElementText)}
 		if e.Title == "" {
 			e.Title, e.Subtitle = e.Subtitle, ""
 		}
@@ -214,13 +218,13 @@ func (r renderer) reply(rep msg.Reply) []Message {
 		case o == "":
 		case len(quick) < maxQuickReplies:
 			quick = append(quick, QuickReply{ContentType: "text",
-				Title: meta.Truncate(o, maxQuickTitle), Payload: meta.Truncate(o, maxPayload)})
+				Title: channels.Truncate(o, maxQuickTitle), Payload: channels.OptionValue(o, maxPayload)})
 		default:
 			leftover.Options = append(leftover.Options, o)
 		}
 	}
 
-	if t := rich.Text(leftover); t != "" {
+	if t := r.plain.Text(leftover, 0); t != "" {
 		out = append(out, r.message(Content{Text: meta.Truncate(t, maxText)}))
 	}
 	if len(quick) > 0 && len(out) == 0 {
@@ -248,7 +252,8 @@ func (r renderer) reply(rep msg.Reply) []Message {
 }
 
 // buttons splits buttons into those Messenger can send (a title, and an
-// http(s) link or a payload that fits) and those it cannot.
+// http(s) link or a payload, which a reference stands for when it is too
+// long) and those it cannot.
 func buttons(bs []msg.Button) (ok, bad []msg.Button) {
 	for _, b := range bs {
 		switch {
@@ -256,7 +261,7 @@ func buttons(bs []msg.Button) (ok, bad []msg.Button) {
 			bad = append(bad, b)
 		case b.URL != "" && rich.WebURL(b.URL):
 			ok = append(ok, b)
-		case b.URL == "" && b.Payload != "" && meta.PostbackIDLen(b.Payload) <= maxPayload:
+		case b.URL == "" && b.Payload != "":
 			ok = append(ok, b)
 		default:
 			bad = append(bad, b)
@@ -281,10 +286,11 @@ func template(ok []msg.Button) (fit []Button, rest []msg.Button) {
 		case len(fit) == maxButtons:
 			rest = append(rest, b)
 		case b.URL != "":
-			fit = append(fit, Button{Type: "web_url", Title: meta.Truncate(b.Title, maxButtonTitle), URL: b.URL})
+			fit = append(fit, Button{Type: "web_url", Title: channels.Truncate(b.Title, maxButtonTitle), URL: b.URL})
 		case room > 0:
 			room--
-			fit = append(fit, Button{Type: "postback", Title: meta.Truncate(b.Title, maxButtonTitle), Payload: b.Payload})
+			fit = append(fit, Button{Type: "postback", Title: channels.Truncate(b.Title, maxButtonTitle),
+				Payload: channels.PayloadValue(b.Payload, maxPayload)})
 		default:
 			rest = append(rest, b)
 		}

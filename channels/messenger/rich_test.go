@@ -10,7 +10,6 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/golden"
-	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
 	"github.com/parleyhq/parley/msg"
 )
@@ -116,7 +115,8 @@ func TestRichLimits(t *testing.T) {
 
 // TestPostbackEvents: a postback button and a button offered as a quick
 // reply become events with the payload as Postback and what the user saw as
-// Text; an option's quick reply stays the option as text.
+// Text; an option's quick reply stays the option as text; a typed number
+// is marked as a choice of the previous turn's numbered lines.
 func TestPostbackEvents(t *testing.T) {
 	a := New(Config{})
 	for _, tt := range []struct {
@@ -126,14 +126,30 @@ func TestPostbackEvents(t *testing.T) {
 		{"quick_reply_button.json", "Pepperoni", "ORDER pepperoni"},
 		{"instagram_postback.json", "Track my order", "TRACK_ORDER"},
 		{"quick_reply.json", "Large", ""},
+		{"quick_reply_legacy.json", "Large", "Large"},
 	} {
 		in, err := a.Parse(signed(golden.Read(t, tt.file), settings("")))
 		if err != nil || len(in.Events) != 1 {
 			t.Fatalf("%s: %v %v", tt.file, in, err)
 		}
-		if ev := in.Events[0]; ev.Text != tt.text || ev.Postback != tt.postback {
-			t.Errorf("%s: text %q postback %q, want %q %q", tt.file, ev.Text, ev.Postback, tt.text, tt.postback)
+		if ev := in.Events[0]; ev.Text != tt.text || ev.Postback != tt.postback || ev.Choice != "" {
+			t.Errorf("%s: text %q postback %q choice %q, want %q %q", tt.file, ev.Text, ev.Postback, ev.Choice, tt.text, tt.postback)
 		}
+	}
+	body := strings.Replace(string(golden.Read(t, "text.json")), `"text":"hello, world!"`, `"text":"2"`, 1)
+	in, err := a.Parse(signed([]byte(body), settings("")))
+	if err != nil || in.Events[0].Choice != "2" || in.Events[0].Postback != "" {
+		t.Fatalf("a typed number: %+v, %v", in.Events[0], err)
+	}
+	// A payload too long for Messenger travels as a reference the engine
+	// resolves.
+	long := strings.Repeat("x", 1200)
+	msgs := Messages(&msg.TurnResult{Conversation: "PSID", Replies: []msg.Reply{{Text: "Go", Buttons: []msg.Button{{Title: "Long", Payload: long}}}}})
+	b := msgs[0].Message.Attachment.Payload.Buttons[0]
+	ev := &msg.Event{}
+	channels.Pressed(ev, b.Payload, b.Title)
+	if len(b.Payload) > maxPayload || ev.Choice != msg.ChoiceRef(long) {
+		t.Errorf("long payload sent as %q", b.Payload)
 	}
 }
 
@@ -170,8 +186,5 @@ func TestBadChannelData(t *testing.T) {
 	var se *channels.SendError
 	if !errors.As(err, &se) || se.Retryable || len(api.Calls()) != 0 {
 		t.Fatalf("err = %v, calls = %d", err, len(api.Calls()))
-	}
-	if _, ok := meta.ParsePostbackID(meta.PostbackID("x")); !ok {
-		t.Error("a postback id does not round-trip")
 	}
 }

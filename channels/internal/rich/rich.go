@@ -112,16 +112,25 @@ type Choice struct {
 	card  string // the card's title; "" for a reply's own button
 }
 
-// Choices lists the buttons with a payload of replies, in order: each
-// reply's own buttons, then its cards' buttons. Options are not choices:
-// choosing one is saying it.
+// Choices lists the buttons with a payload of replies in the order and
+// numbering of [msg.Choices] (each reply's own buttons, then its cards'
+// buttons; a payload offered twice keeps its first place), which is also
+// how [channels.Plain] numbers them. Options are not choices: choosing one
+// is saying it.
 func Choices(replies []msg.Reply) []Choice {
 	var out []Choice
+	seen := map[string]bool{}
 	add := func(bs []msg.Button, card string) {
 		for _, b := range bs {
-			if b.Payload != "" && b.URL == "" && strings.TrimSpace(b.Title) != "" {
-				out = append(out, Choice{Title: strings.TrimSpace(b.Title), Payload: b.Payload, Label: b.Title, card: card})
+			if b.Payload == "" || seen[b.Payload] || len(out) == msg.MaxChoices {
+				continue
 			}
+			seen[b.Payload] = true
+			title := strings.TrimSpace(b.Title)
+			if title == "" {
+				title = b.Payload
+			}
+			out = append(out, Choice{Title: title, Payload: b.Payload, Label: b.Title, card: card})
 		}
 	}
 	for _, r := range replies {
@@ -143,30 +152,27 @@ func Choices(replies []msg.Reply) []Choice {
 			}
 		}
 	}()
-	seen := map[string]int{}
+	times := map[string]int{}
 	for i := range out {
 		k := normalize(out[i].Title)
-		seen[k]++
-		if seen[k] > 1 {
-			out[i].Title += " (" + strconv.Itoa(seen[k]) + ")"
+		times[k]++
+		if times[k] > 1 {
+			out[i].Title += " (" + strconv.Itoa(times[k]) + ")"
 		}
 	}
 	return out
 }
 
-// Find returns the place (from 1) and the choice of button b, of the card
-// titled card ("" for a reply's own button); ok is false when b is not
-// among all.
-func Find(all []Choice, b msg.Button, card string) (n int, c Choice, ok bool) {
-	for _, strict := range []bool{true, false} {
-		for i, c := range all {
-			label := c.Label
-			if label == "" {
-				label = c.Title
-			}
-			if c.Payload == b.Payload && label == b.Title && (!strict || c.card == strings.TrimSpace(card)) {
-				return i + 1, c, true
-			}
+// Find returns the place (from 1) and the choice of button b; ok is false
+// when b is not among all (a link, or beyond [msg.MaxChoices]). A payload
+// offered twice is one choice, the first.
+func Find(all []Choice, b msg.Button) (n int, c Choice, ok bool) {
+	if b.Payload == "" || b.URL != "" {
+		return 0, Choice{}, false
+	}
+	for i, c := range all {
+		if c.Payload == b.Payload {
+			return i + 1, c, true
 		}
 	}
 	return 0, Choice{}, false

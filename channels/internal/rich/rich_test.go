@@ -93,10 +93,28 @@ func TestChoicesAreUnique(t *testing.T) {
 			t.Errorf("Resolve(%q) = %q, want %q", answer, got, payload)
 		}
 	}
-	if n, c, ok := Find(cs, msg.Button{Title: "Order", Payload: "D"}, "Diavola"); !ok || n != 3 || c.Title != "Order Diavola" {
+	if n, c, ok := Find(cs, msg.Button{Title: "Order", Payload: "D"}); !ok || n != 3 || c.Title != "Order Diavola" {
 		t.Errorf("Find = %d %+v %v", n, c, ok)
 	}
-	if got := NumberedText(msg.Reply{Buttons: []msg.Button{{Title: "Order", Payload: "M"}}}, cs); got != "Reply 2 for Order Margherita" {
-		t.Errorf("NumberedText = %q", got)
+	if got := Spoken(cs[:2]); got != "Say 1 for Order, or 2 for Order Margherita." {
+		t.Errorf("Spoken = %q", got)
+	}
+}
+
+// TestChoicesNumberAsMsgChoices: the numbers Parley's choices are said or
+// written with are those the engine resolves, a payload offered twice
+// keeping its first place.
+func TestChoicesNumberAsMsgChoices(t *testing.T) {
+	replies := []msg.Reply{{Buttons: []msg.Button{{Title: "Order", Payload: "OrderPizza"}, {Title: "Site", URL: "https://x.example"}},
+		Cards: []msg.Card{{Title: "Diavola", Buttons: []msg.Button{{Title: "Add", Payload: "add:d"}, {Title: "Order now", Payload: "OrderPizza"}}}}},
+		{Buttons: []msg.Button{{Title: "Help", Payload: "Help"}}}}
+	cs, want := Choices(replies), msg.Choices(replies)
+	if len(cs) != len(want) {
+		t.Fatalf("%d choices, msg.Choices has %d", len(cs), len(want))
+	}
+	for i := range cs {
+		if cs[i].Payload != want[i] {
+			t.Errorf("choice %d = %q, msg.Choices has %q", i+1, cs[i].Payload, want[i])
+		}
 	}
 }
