@@ -23,7 +23,9 @@
 // video and document messages by link with their caption, and each card is
 // an image-headed message with reply buttons (or an image and a list, or an
 // image with a caption). The channel data "whatsapp" is merged into the
-// reply's last request. What WhatsApp cannot show is sent as text.
+// reply's last request. Reply ids are [channels.PayloadValue] and
+// [channels.OptionValue]; what WhatsApp cannot show is sent as text by
+// [channels.Plain], and a typed number picks one of its numbered buttons.
 //
 // Concurrency: an [Adapter] is safe for concurrent use.
 //

@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/msg"
@@ -109,7 +110,7 @@ func Messages(res *msg.TurnResult) []Message {
 	if to == "" && res.Event != nil {
 		to = res.Event.Conversation
 	}
-	r := renderer{to: to}
+	r := renderer{to: to, plain: channels.NewPlain(res.Replies)}
 	var out []Message
 	for _, rep := range res.Replies {
 		out = append(out, r.reply(rep)...)
@@ -117,7 +118,10 @@ func Messages(res *msg.TurnResult) []Message {
 	return out
 }
 
-type renderer struct{ to string }
+type renderer struct {
+	to    string
+	plain channels.Plain // the turn's buttons, numbered for text
+}
 
 func (r renderer) message() Message {
 	return Message{MessagingProduct: "whatsapp", RecipientType: "individual", To: r.to}
@@ -146,12 +150,12 @@ func (r renderer) reply(rep msg.Reply) []Message {
 	leftover.Buttons = append(leftover.Buttons, bad...)
 	for _, o := range rep.Options {
 		if o != "" {
-			cs = append(cs, choice{title: o, id: o})
+			cs = append(cs, choice{title: o, id: channels.OptionValue(o, maxRowID)})
 		}
 	}
 	text := strings.TrimSpace(rep.Text)
-	if t := rich.Text(msg.Reply{Buttons: links}); t != "" { // links in the text, where WhatsApp makes them clickable
-		text = strings.TrimSpace(text + "\n" + t)
+	if len(links) > 0 { // links in the text, where WhatsApp makes them clickable
+		text = strings.TrimSpace(text + "\n" + strings.Join(r.plain.Buttons(links), "\n"))
 	}
 	if len(cs) == 0 {
 		if text != "" {
@@ -188,8 +192,8 @@ func (r renderer) reply(rep msg.Reply) []Message {
 		if s := strings.TrimSpace(c.Subtitle); s != "" {
 			body = strings.TrimSpace(body + "\n" + s)
 		}
-		if t := rich.Text(msg.Reply{Buttons: links}); t != "" {
-			body = strings.TrimSpace(body + "\n" + t)
+		if len(links) > 0 {
+			body = strings.TrimSpace(body + "\n" + strings.Join(r.plain.Buttons(links), "\n"))
 		}
 		var image *Media
 		switch {
@@ -216,7 +220,7 @@ func (r renderer) reply(rep msg.Reply) []Message {
 		}
 	}
 
-	if t := rich.Text(leftover); t != "" {
+	if t := r.plain.Text(leftover, 0); t != "" {
 		out = append(out, r.text(t))
 	}
 	if patch := rep.ChannelData[ChannelDataKind]; len(patch) > 0 {
@@ -228,16 +232,17 @@ func (r renderer) reply(rep msg.Reply) []Message {
 	return out
 }
 
-// choices makes the payload buttons that fit a reply id into choices; links
-// are returned to be written in the message's text, and the buttons
-// WhatsApp cannot carry (a payload too long) to be degraded with the rest.
+// choices makes the payload buttons into choices, whose id is the payload
+// (or the reference of a payload too long for a row's id); links are
+// returned to be written in the message's text, and the buttons WhatsApp
+// cannot show (no title) to be degraded with the rest.
 func choices(bs []msg.Button) (cs []choice, links, bad []msg.Button) {
 	for _, b := range bs {
 		switch {
 		case b.URL != "":
 			links = append(links, b)
-		case b.Payload != "" && b.Title != "" && meta.PostbackIDLen(b.Payload) <= maxRowID:
-			cs = append(cs, choice{title: b.Title, id: meta.PostbackID(b.Payload), button: b})
+		case b.Payload != "" && strings.TrimSpace(b.Title) != "":
+			cs = append(cs, choice{title: b.Title, id: channels.PayloadValue(b.Payload, maxRowID), button: b})
 		default:
 			bad = append(bad, b)
 		}
@@ -274,7 +279,7 @@ func (r renderer) interactive(body string, image *Media, cs []choice) ([]Message
 		}
 		for _, c := range cs {
 			in.Action.Buttons = append(in.Action.Buttons, Button{Type: "reply",
-				Reply: Choice{ID: meta.Truncate(c.id, maxButtonID), Title: meta.Truncate(c.title, maxButtonTitle)}})
+				Reply: Choice{ID: c.id, Title: channels.Truncate(c.title, maxButtonTitle)}})
 		}
 		m := r.message()
 		m.Type, m.Interactive = "interactive", in
@@ -290,15 +295,15 @@ func (r renderer) interactive(body string, image *Media, cs []choice) ([]Message
 	seen := map[string]bool{}
 	var rest []choice
 	for _, c := range cs {
-		id := meta.Truncate(c.id, maxRowID)
+		id := c.id
 		if len(rows) == n || seen[id] { // row ids must be unique
 			rest = append(rest, c)
 			continue
 		}
 		seen[id] = true
-		row := Choice{ID: id, Title: meta.Truncate(c.title, maxRowTitle)}
+		row := Choice{ID: id, Title: channels.Truncate(c.title, maxRowTitle)}
 		if row.Title != c.title { // the whole title, under the cut one
-			row.Description = meta.Truncate(c.title, maxRowDesc)
+			row.Description = channels.Truncate(c.title, maxRowDesc)
 		}
 		rows = append(rows, row)
 	}
@@ -314,7 +319,7 @@ func (r renderer) interactive(body string, image *Media, cs []choice) ([]Message
 func distinctTitles(cs []choice) bool {
 	titles, ids := map[string]bool{}, map[string]bool{}
 	for _, c := range cs {
-		t, id := meta.Truncate(c.title, maxButtonTitle), meta.Truncate(c.id, maxButtonID)
+		t, id := channels.Truncate(c.title, maxButtonTitle), c.id
 		if titles[t] || ids[id] {
 			return false
 		}

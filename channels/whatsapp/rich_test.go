@@ -106,7 +106,7 @@ func TestFiveButtons(t *testing.T) {
 		t.Fatalf("messages = %+v", msgs)
 	}
 	rows := msgs[0].Interactive.Action.Sections[0].Rows
-	if len(rows) != 5 || rows[4].ID != "parley:pb:SIZE_XXL" || rows[4].Title != "Size XXL" {
+	if len(rows) != 5 || rows[4].ID != "p:SIZE_XXL" || rows[4].Title != "Size XXL" {
 		t.Fatalf("rows = %+v", rows)
 	}
 }
@@ -132,6 +132,25 @@ func TestPostbackEvents(t *testing.T) {
 		if ev := in.Events[0]; ev.Text != tt.text || ev.Postback != tt.postback {
 			t.Errorf("%s: text %q postback %q, want %q %q", tt.file, ev.Text, ev.Postback, tt.text, tt.postback)
 		}
+	}
+	// A typed number picks one of the previous turn's numbered lines.
+	body := strings.Replace(string(golden.Read(t, "text.json")), `"body":"Does it come in another color?"`, `"body":"11"`, 1)
+	in, err := a.Parse(signed([]byte(body), settings("")))
+	if err != nil || in.Events[0].Choice != "11" {
+		t.Fatalf("a typed number: %+v, %v", in.Events[0], err)
+	}
+}
+
+// TestLongPayloadIsAReference: a payload longer than a row's id travels as
+// a reference the engine resolves, not degraded.
+func TestLongPayloadIsAReference(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	msgs := Messages(&msg.TurnResult{Conversation: "1", Replies: []msg.Reply{{Text: "Go", Buttons: []msg.Button{{Title: "Long", Payload: long}}}}})
+	id := msgs[0].Interactive.Action.Buttons[0].Reply.ID
+	ev := &msg.Event{}
+	channels.Pressed(ev, id, "Long")
+	if len(id) > maxRowID || ev.Choice != msg.ChoiceRef(long) {
+		t.Errorf("long payload sent as %q", id)
 	}
 }
 

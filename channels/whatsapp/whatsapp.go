@@ -221,22 +221,28 @@ func normalize(m *message) *msg.Event {
 	switch m.Type {
 	case "text":
 		ev.Text = m.Text.Body
+		channels.NumberedAnswer(ev) // "2" picks the second of the numbered lines
 	case "interactive":
+		// A reply's button gives its payload, an option the option as text.
 		id := firstOf(m.Interactive.ButtonReply.ID, m.Interactive.ListReply.ID)
 		title := firstOf(m.Interactive.ButtonReply.Title, m.Interactive.ListReply.Title)
-		if payload, ok := meta.ParsePostbackID(id); ok {
-			ev.Postback, ev.Text = payload, title // a reply's button
+		if id == "" {
+			ev.Text = title
 		} else {
-			ev.Text = firstOf(id, title) // an option: the option itself
+			channels.Pressed(ev, id, title)
 		}
 	case "button": // a template's quick-reply button
-		ev.Postback, ev.Text = m.Button.Payload, m.Button.Text
+		if m.Button.Payload == "" {
+			ev.Text = m.Button.Text
+		} else {
+			channels.Pressed(ev, m.Button.Payload, m.Button.Text)
+		}
 	case "image", "video", "document", "audio", "sticker", "location", "contacts":
 		ev.Text = firstOf(m.Image.Caption, m.Video.Caption, m.Document.Caption)
 	default:
 		return nil // reactions, system notices, unsupported
 	}
-	if ev.Text == "" && ev.Postback == "" && (m.Type == "text" || m.Type == "interactive" || m.Type == "button") {
+	if ev.Text == "" && ev.Postback == "" && ev.Choice == "" && (m.Type == "text" || m.Type == "interactive" || m.Type == "button") {
 		return nil
 	}
 	if len(ev.Text)+len(ev.Postback) > maxInboundText || !utf8.ValidString(ev.Text) || !utf8.ValidString(ev.Postback) {

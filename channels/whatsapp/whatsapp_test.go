@@ -147,7 +147,7 @@ func TestOptionsRendering(t *testing.T) {
 		switch tt.sub {
 		case "button":
 			b := m.Interactive.Action.Buttons
-			if m.Interactive.Type != "button" || len(b) != 3 || len([]rune(b[0].Reply.Title)) > maxButtonTitle || b[0].Reply.ID != opts(3)[0] {
+			if m.Interactive.Type != "button" || len(b) != 3 || len([]rune(b[0].Reply.Title)) > maxButtonTitle || b[0].Reply.ID != "o:"+opts(3)[0] {
 				t.Errorf("buttons = %+v", m.Interactive)
 			}
 		case "list":
