@@ -275,12 +275,13 @@ func normalize(e *event) *msg.Event {
 			if ev.Text == "" {
 				return nil
 			}
+			channels.NumberedAnswer(ev) // "2" picks the second of the numbered lines
 		}
 	case e.Type == "postback" && e.Postback != nil:
 		if e.Postback.Data == "" {
 			return nil
 		}
-		ev.Postback = e.Postback.Data // LINE does not send the button's label
+		channels.Pressed(ev, e.Postback.Data, "") // LINE does not send the button's label
 	default:
 		return nil // follow, unfollow, join, leave, unsend, read, ...
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/msg"
@@ -106,9 +107,10 @@ type FlexComponent struct {
 // column; Flex bubbles take a reply's whole text, any number of buttons and
 // mixed cards, and render on LINE for PC too.
 func Messages(res *msg.TurnResult) []Message {
+	plain := channels.NewPlain(res.Replies)
 	var out []Message
 	for _, r := range res.Replies {
-		out = append(out, reply(r)...)
+		out = append(out, reply(r, plain)...)
 	}
 	return out
 }
@@ -117,7 +119,9 @@ func textMessage(t string) Message {
 	return Message{Type: "text", Text: meta.Truncate(t, maxText)}
 }
 
-func reply(rep msg.Reply) []Message {
+// reply renders one reply; plain writes what LINE cannot show, its buttons
+// numbered among the turn's.
+func reply(rep msg.Reply, plain channels.Plain) []Message {
 	var (
 		out      []Message
 		leftover msg.Reply
@@ -205,12 +209,12 @@ func reply(rep msg.Reply) []Message {
 		case o == "":
 		case len(quick) < maxQuickItems:
 			quick = append(quick, QuickItem{Type: "action",
-				Action: Action{Type: "message", Label: meta.Truncate(o, maxQuickLabel), Text: meta.Truncate(o, maxQuickText)}})
+				Action: Action{Type: "message", Label: channels.Truncate(o, maxQuickLabel), Text: meta.Truncate(o, maxQuickText)}})
 		default:
 			leftover.Options = append(leftover.Options, o)
 		}
 	}
-	if t := rich.Text(leftover); t != "" {
+	if t := plain.Text(leftover, 0); t != "" {
 		out = append(out, textMessage(t))
 	}
 	if len(quick) > 0 {
@@ -233,9 +237,10 @@ func reply(rep msg.Reply) []Message {
 }
 
 // buttons makes actions of the buttons LINE can carry (at most
-// maxFlexButtons): postbacks whose payload fits a postback's data, with the
-// title shown as what the user said, and http(s) links. The others are
-// returned to be shown as text.
+// maxFlexButtons): postbacks, whose data is the payload (or the reference
+// of one longer than a postback's data), with the title shown as what the
+// user said, and http(s) links. The others are returned to be shown as
+// text.
 func buttons(bs []msg.Button) (actions []Action, bad []msg.Button) {
 	for _, b := range bs {
 		title := strings.TrimSpace(b.Title)
@@ -243,10 +248,10 @@ func buttons(bs []msg.Button) (actions []Action, bad []msg.Button) {
 		case title == "" || len(actions) == maxFlexButtons:
 			bad = append(bad, b)
 		case b.URL != "" && rich.WebURL(b.URL) && len(b.URL) <= maxURI:
-			actions = append(actions, Action{Type: "uri", Label: meta.Truncate(title, maxActionLabel), URI: b.URL})
-		case b.URL == "" && b.Payload != "" && len([]rune(b.Payload)) <= maxData:
-			actions = append(actions, Action{Type: "postback", Label: meta.Truncate(title, maxActionLabel),
-				Data: b.Payload, DisplayText: meta.Truncate(title, maxData)})
+			actions = append(actions, Action{Type: "uri", Label: channels.Truncate(title, maxActionLabel), URI: b.URL})
+		case b.URL == "" && b.Payload != "":
+			actions = append(actions, Action{Type: "postback", Label: channels.Truncate(title, maxActionLabel),
+				Data: channels.PayloadValue(b.Payload, maxData), DisplayText: channels.Truncate(title, maxData)})
 		default:
 			bad = append(bad, b)
 		}
