@@ -125,6 +125,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if payload, ok := rich.Resolve(q.QueryText, offered(&w)); ok {
 		ev.Postback = payload
 	}
+	channels.NumberedAnswer(ev) // without the context, the session's choices resolve a number
 	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 

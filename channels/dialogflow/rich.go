@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/msg"
@@ -74,10 +75,11 @@ var platforms = map[string]string{
 // output context.
 func addRich(out *WebhookResponse, w *WebhookRequest, replies []msg.Reply) {
 	all := rich.Choices(replies)
+	plain := channels.NewPlain(replies)
 	var general, own []Message
 	platform := platforms[strings.ToLower(w.OriginalDetectIntentRequest.Source)]
 	for _, r := range replies {
-		ms := richMessages(r, all)
+		ms := richMessages(r, all, plain)
 		for _, m := range ms {
 			if m.QuickReplies != nil {
 				m.QuickReplies = &QuickReplies{QuickReplies: m.QuickReplies.QuickReplies} // the title is the text
@@ -106,7 +108,7 @@ func addRich(out *WebhookResponse, w *WebhookRequest, replies []msg.Reply) {
 
 // richMessages renders one reply's buttons, options, cards and media; what
 // they cannot show is a text message.
-func richMessages(r msg.Reply, all []rich.Choice) []Message {
+func richMessages(r msg.Reply, all []rich.Choice, plain channels.Plain) []Message {
 	var (
 		out      []Message
 		leftover msg.Reply
@@ -120,10 +122,10 @@ func richMessages(r msg.Reply, all []rich.Choice) []Message {
 		case b.Title == "":
 			leftover.Buttons = append(leftover.Buttons, b)
 		case b.URL != "" && rich.WebURL(b.URL):
-			links = append(links, CardButton{Text: meta.Truncate(b.Title, maxQuickTitle), Postback: b.URL})
+			links = append(links, CardButton{Text: channels.Truncate(b.Title, maxQuickTitle), Postback: b.URL})
 		case b.URL == "" && b.Payload != "" && len(quick) < maxQuickReplies:
-			_, ch, _ := rich.Find(all, b, "")
-			quick = append(quick, meta.Truncate(ch.Title, maxQuickTitle))
+			_, ch, _ := rich.Find(all, b)
+			quick = append(quick, channels.Truncate(ch.Title, maxQuickTitle))
 		default:
 			leftover.Buttons = append(leftover.Buttons, b)
 		}
@@ -132,14 +134,14 @@ func richMessages(r msg.Reply, all []rich.Choice) []Message {
 		switch {
 		case o == "":
 		case len(quick) < maxQuickReplies:
-			quick = append(quick, meta.Truncate(o, maxQuickTitle))
+			quick = append(quick, channels.Truncate(o, maxQuickTitle))
 		default:
 			leftover.Options = append(leftover.Options, o)
 		}
 	}
 	for len(links) > 0 { // links as cards of buttons
 		n := min(len(links), maxCardButtons)
-		out = append(out, Message{Card: &Card{Title: meta.Truncate(links[0].Text, maxCardText), Buttons: links[:n]}})
+		out = append(out, Message{Card: &Card{Title: links[0].Text, Buttons: links[:n]}})
 		links = links[n:]
 	}
 	for _, m := range r.Media {
@@ -150,7 +152,7 @@ func richMessages(r msg.Reply, all []rich.Choice) []Message {
 		}
 	}
 	for _, c := range r.Cards {
-		card := &Card{Title: meta.Truncate(c.Title, maxCardText), Subtitle: meta.Truncate(c.Subtitle, maxCardText)}
+		card := &Card{Title: channels.Truncate(c.Title, maxCardText), Subtitle: channels.Truncate(c.Subtitle, maxCardText)}
 		switch {
 		case c.Image == "":
 		case rich.WebURL(c.Image):
@@ -163,17 +165,17 @@ func richMessages(r msg.Reply, all []rich.Choice) []Message {
 			case b.Title == "" || len(card.Buttons) == maxCardButtons:
 				leftover.Buttons = append(leftover.Buttons, b)
 			case b.URL != "" && rich.WebURL(b.URL):
-				card.Buttons = append(card.Buttons, CardButton{Text: meta.Truncate(b.Title, maxQuickTitle), Postback: b.URL})
+				card.Buttons = append(card.Buttons, CardButton{Text: channels.Truncate(b.Title, maxQuickTitle), Postback: b.URL})
 			case b.URL == "" && b.Payload != "":
-				_, ch, _ := rich.Find(all, b, c.Title)
-				card.Buttons = append(card.Buttons, CardButton{Text: meta.Truncate(b.Title, maxQuickTitle), Postback: ch.Title})
+				_, ch, _ := rich.Find(all, b)
+				card.Buttons = append(card.Buttons, CardButton{Text: channels.Truncate(b.Title, maxQuickTitle), Postback: ch.Title})
 			default:
 				leftover.Buttons = append(leftover.Buttons, b)
 			}
 		}
 		out = append(out, Message{Card: card})
 	}
-	if t := rich.NumberedText(leftover, all); t != "" {
+	if t := plain.Text(leftover, 0); t != "" {
 		out = append(out, Message{Text: &Text{Text: []string{t}}})
 	}
 	if len(quick) > 0 {

@@ -145,6 +145,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if payload, ok := rich.Resolve(text, offered(&w)); ok {
 		ev.Postback = payload
 	}
+	channels.NumberedAnswer(ev) // without the parameter, the session's choices resolve a number
 	switch {
 	case w.FulfillmentInfo.Tag != "":
 		ev.Intent = voice.IntentName(w.FulfillmentInfo.Tag)

@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/msg"
 )
@@ -62,10 +63,11 @@ type Chip struct {
 // offer as a session parameter.
 func addRich(out *WebhookResponse, res *msg.TurnResult) {
 	all := rich.Choices(res.Replies)
+	plain := channels.NewPlain(res.Replies)
 	var cards [][]Element
 	var degraded []string
 	for _, r := range res.Replies {
-		c, d := richContent(r, all)
+		c, d := richContent(r, all, plain)
 		cards = append(cards, c...)
 		if d != "" {
 			degraded = append(degraded, d)
@@ -95,7 +97,7 @@ func addRich(out *WebhookResponse, res *msg.TurnResult) {
 // link buttons) and its buttons and options (link buttons and chips) as one
 // visual card, each of its cards as another; what cannot be shown is
 // returned as text.
-func richContent(r msg.Reply, all []rich.Choice) ([][]Element, string) {
+func richContent(r msg.Reply, all []rich.Choice, plain channels.Plain) ([][]Element, string) {
 	var (
 		out      [][]Element
 		first    []Element
@@ -115,7 +117,7 @@ func richContent(r msg.Reply, all []rich.Choice) ([][]Element, string) {
 			first = append(first, Element{Type: "button", Text: text, Anchor: &Anchor{Href: m.URL}})
 		}
 	}
-	buttons := func(bs []msg.Button, card string) (links []Element, chips []Chip) {
+	buttons := func(bs []msg.Button) (links []Element, chips []Chip) {
 		for _, b := range bs {
 			switch {
 			case strings.TrimSpace(b.Title) == "":
@@ -123,7 +125,7 @@ func richContent(r msg.Reply, all []rich.Choice) ([][]Element, string) {
 			case b.URL != "" && rich.WebURL(b.URL):
 				links = append(links, Element{Type: "button", Text: b.Title, Anchor: &Anchor{Href: b.URL}})
 			case b.URL == "" && b.Payload != "":
-				_, c, _ := rich.Find(all, b, card)
+				_, c, _ := rich.Find(all, b)
 				chips = append(chips, Chip{Text: c.Title})
 			default:
 				leftover.Buttons = append(leftover.Buttons, b)
@@ -131,7 +133,7 @@ func richContent(r msg.Reply, all []rich.Choice) ([][]Element, string) {
 		}
 		return links, chips
 	}
-	links, chips := buttons(r.Buttons, "")
+	links, chips := buttons(r.Buttons)
 	first = append(first, links...)
 	for _, o := range r.Options {
 		if o != "" {
@@ -148,7 +150,7 @@ func richContent(r msg.Reply, all []rich.Choice) ([][]Element, string) {
 			leftover.Media = append(leftover.Media, msg.Media{Type: msg.MediaImage, URL: c.Image, Caption: c.Title})
 		}
 		card := []Element{info}
-		links, chips := buttons(c.Buttons, c.Title)
+		links, chips := buttons(c.Buttons)
 		card = append(card, links...)
 		if len(chips) > 0 {
 			card = append(card, Element{Type: "chips", Options: chips})
@@ -167,7 +169,7 @@ func richContent(r msg.Reply, all []rich.Choice) ([][]Element, string) {
 	if len(first) > 0 {
 		out = append([][]Element{first}, out...)
 	}
-	return out, rich.NumberedText(leftover, all)
+	return out, plain.Text(leftover, 0)
 }
 
 // mediaName is the last segment of a media URL's path, the label of its

@@ -189,6 +189,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if payload, ok := rich.Resolve(e.InputTranscript, rich.DecodeChoices(e.SessionState.SessionAttributes[choicesAttribute])); ok {
 		ev.Postback = payload
 	}
+	channels.NumberedAnswer(ev) // without the attribute, the session's choices resolve a number
 	slots := make(map[string]string)
 	for name, s := range in.Slots {
 		value, spoken := s.interpreted()

@@ -3,6 +3,7 @@ package lex
 import (
 	"strings"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/voice"
@@ -64,8 +65,9 @@ func addRich(r *Response, e *Event, res *msg.TurnResult) {
 		return
 	}
 	var ms []Message
+	p := channels.NewPlain(res.Replies)
 	for _, rep := range res.Replies {
-		ms = append(ms, cardMessages(rep, all)...)
+		ms = append(ms, cardMessages(rep, all, p)...)
 	}
 	r.Messages = ms
 }
@@ -91,7 +93,7 @@ func hasRich(replies []msg.Reply, e *Event) bool {
 }
 
 // cardMessages renders one reply for a text client.
-func cardMessages(rep msg.Reply, all []rich.Choice) []Message {
+func cardMessages(rep msg.Reply, all []rich.Choice, p channels.Plain) []Message {
 	var (
 		out      []Message
 		leftover msg.Reply
@@ -102,23 +104,23 @@ func cardMessages(rep msg.Reply, all []rich.Choice) []Message {
 			text = sp.Text
 		}
 	}
-	buttons := func(bs []msg.Button, card string) (out []CardButton) {
+	buttons := func(bs []msg.Button) (out []CardButton) {
 		for _, b := range bs {
-			_, c, ok := rich.Find(all, b, card)
+			_, c, ok := rich.Find(all, b)
 			if !ok || len(out) == maxCardButtons { // a link, or no room
 				leftover.Buttons = append(leftover.Buttons, b)
 				continue
 			}
-			out = append(out, CardButton{Text: meta.Truncate(b.Title, maxButtonText), Value: meta.Truncate(c.Title, maxButtonText)})
+			out = append(out, CardButton{Text: channels.Truncate(b.Title, maxButtonText), Value: meta.Truncate(c.Title, maxButtonText)})
 		}
 		return out
 	}
-	bs := buttons(rep.Buttons, "")
+	bs := buttons(rep.Buttons)
 	for _, o := range rep.Options {
 		switch {
 		case o == "":
 		case len(bs) < maxCardButtons:
-			bs = append(bs, CardButton{Text: meta.Truncate(o, maxButtonText), Value: meta.Truncate(o, maxButtonText)})
+			bs = append(bs, CardButton{Text: channels.Truncate(o, maxButtonText), Value: meta.Truncate(o, maxButtonText)})
 		default:
 			leftover.Options = append(leftover.Options, o)
 		}
@@ -127,14 +129,14 @@ func cardMessages(rep msg.Reply, all []rich.Choice) []Message {
 	case len(bs) > 0 && text != "" && len([]rune(text)) <= maxCardText:
 		out = append(out, card(&ImageResponseCard{Title: text, Buttons: bs}))
 	case len(bs) > 0:
-		out = append(out, plain(text)...)
+		out = append(out, plainText(text)...)
 		labels := make([]string, len(bs))
 		for i, b := range bs {
 			labels[i] = b.Text
 		}
 		out = append(out, card(&ImageResponseCard{Title: meta.Truncate(strings.Join(labels, " / "), maxCardText), Buttons: bs}))
 	default:
-		out = append(out, plain(text)...)
+		out = append(out, plainText(text)...)
 	}
 	for _, c := range rep.Cards {
 		rc := &ImageResponseCard{Title: meta.Truncate(strings.TrimSpace(c.Title), maxCardText), Subtitle: meta.Truncate(c.Subtitle, maxCardText)}
@@ -148,22 +150,22 @@ func cardMessages(rep msg.Reply, all []rich.Choice) []Message {
 		default:
 			leftover.Media = append(leftover.Media, msg.Media{Type: msg.MediaImage, URL: c.Image, Caption: c.Title})
 		}
-		rc.Buttons = buttons(c.Buttons, c.Title)
+		rc.Buttons = buttons(c.Buttons)
 		if rc.Title == "" {
 			rc.Title = "…" // Lex requires one
 		}
 		out = append(out, card(rc))
 	}
 	leftover.Media = append(leftover.Media, rep.Media...)
-	return append(out, plain(rich.NumberedText(leftover, all))...)
+	return append(out, plainText(p.Text(leftover, 0))...)
 }
 
 func card(c *ImageResponseCard) Message {
 	return Message{ContentType: "ImageResponseCard", ImageResponseCard: c}
 }
 
-// plain is text as PlainText messages Lex accepts.
-func plain(text string) []Message {
+// plainText is text as PlainText messages Lex accepts.
+func plainText(text string) []Message {
 	if text == "" {
 		return nil
 	}

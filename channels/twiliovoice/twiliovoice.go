@@ -180,6 +180,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if payload, ok := rich.Resolve(ev.Text, decodeChoices(carried)); ok {
 		ev.Postback = payload
 	}
+	channels.NumberedAnswer(ev) // keys without carried choices: the session's resolve them
 	if len(ev.Text) > maxText || !utf8.ValidString(ev.Text) {
 		return nil, channels.BadRequest("SpeechResult is longer than %d bytes or not UTF-8", maxText)
 	}
