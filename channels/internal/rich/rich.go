@@ -262,9 +262,15 @@ func EncodeChoices(choices []Choice) string {
 
 // DecodeChoices reads what EncodeChoices wrote; nil when s is not that.
 func DecodeChoices(s string) []Choice {
-	var out []Choice
-	if s == "" || json.Unmarshal([]byte(s), &out) != nil {
+	var in []Choice
+	if s == "" || json.Unmarshal([]byte(s), &in) != nil {
 		return nil
+	}
+	out := in[:0]
+	for _, c := range in {
+		if c.Payload != "" && len(out) < msg.MaxChoices {
+			out = append(out, c)
+		}
 	}
 	return out
 }

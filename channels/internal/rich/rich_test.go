@@ -118,3 +118,38 @@ func TestChoicesNumberAsMsgChoices(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMergePatch: any patch either fails with an error or gives a JSON
+// object; nothing panics.
+func FuzzMergePatch(f *testing.F) {
+	f.Add([]byte(`{"message":{"text":"hi","quick_replies":null}}`))
+	f.Add([]byte(`{"a":{"b":{"c":[1,{"d":null}]}}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		out, err := MergePatch([]byte(`{"recipient":{"id":"1"},"message":{"text":"x"}}`), patch)
+		if err == nil && (len(out) == 0 || out[0] != '{') {
+			t.Fatalf("MergePatch(%q) = %q", patch, out)
+		}
+	})
+}
+
+// FuzzResolve: choices carried through a platform decode or are ignored,
+// and any answer resolves to one of them or to nothing.
+func FuzzResolve(f *testing.F) {
+	f.Add(`[{"t":"Order Margherita","p":"ORDER_M","l":"Order"}]`, "order")
+	f.Add(`[{"t":"a","p":"b"}]`, "1")
+	f.Add(`{}`, "two")
+	f.Fuzz(func(t *testing.T, carried, answer string) {
+		cs := DecodeChoices(carried)
+		p, ok := Resolve(answer, cs)
+		if !ok {
+			return
+		}
+		for _, c := range cs {
+			if c.Payload == p {
+				return
+			}
+		}
+		t.Fatalf("Resolve(%q) = %q, not among %+v", answer, p, cs)
+	})
+}
