@@ -3,12 +3,14 @@ package dialogflow
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/msg"
@@ -62,7 +64,8 @@ type WebhookRequest struct {
 			DisplayName string `json:"displayName"`
 			IsFallback  bool   `json:"isFallback"`
 		} `json:"intent"`
-		IntentDetectionConfidence float64 `json:"intentDetectionConfidence"`
+		IntentDetectionConfidence float64           `json:"intentDetectionConfidence"`
+		OutputContexts            []json.RawMessage `json:"outputContexts"`
 	} `json:"queryResult"`
 	OriginalDetectIntentRequest struct {
 		Source  string `json:"source"`
@@ -119,6 +122,10 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if slots := voice.SlotValues(q.Parameters); len(slots) > 0 {
 		ev.Slots = slots
 	}
+	if payload, ok := rich.Resolve(q.QueryText, offered(&w)); ok {
+		ev.Postback = payload
+	}
+	channels.NumberedAnswer(ev) // without the context, the session's choices resolve a number
 	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
@@ -142,15 +149,21 @@ func lastSegment(path string) string {
 
 // WebhookResponse is Dialogflow ES's webhook response.
 type WebhookResponse struct {
-	FulfillmentText     string    `json:"fulfillmentText,omitempty"`
-	FulfillmentMessages []Message `json:"fulfillmentMessages,omitempty"`
+	FulfillmentText     string            `json:"fulfillmentText,omitempty"`
+	FulfillmentMessages []Message         `json:"fulfillmentMessages,omitempty"`
+	OutputContexts      []json.RawMessage `json:"outputContexts,omitempty"`
 }
 
-// Message is one fulfillment message.
+// Message is one fulfillment message (Intent.Message): text, speech for
+// the phone gateway, an image, quick replies or a card, for every platform
+// or for the one named.
 type Message struct {
-	Platform                  string      `json:"platform,omitempty"`
-	Text                      *Text       `json:"text,omitempty"`
-	TelephonySynthesizeSpeech *Synthesize `json:"telephonySynthesizeSpeech,omitempty"`
+	Platform                  string        `json:"platform,omitempty"`
+	Text                      *Text         `json:"text,omitempty"`
+	TelephonySynthesizeSpeech *Synthesize   `json:"telephonySynthesizeSpeech,omitempty"`
+	Image                     *Image        `json:"image,omitempty"`
+	QuickReplies              *QuickReplies `json:"quickReplies,omitempty"`
+	Card                      *Card         `json:"card,omitempty"`
 }
 
 // Text is a text message.
@@ -163,9 +176,29 @@ type Synthesize struct {
 	SSML string `json:"ssml"`
 }
 
-// Render implements [channels.Adapter].
+// Render implements [channels.Adapter]: the answer's speech, the replies'
+// rich messages, the choices they offer (in an output context), and the
+// channel data "dialogflow" merged into the response.
 func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
-	return respond(answer(voice.NewAnswer(results[0])))
+	var w WebhookRequest
+	_ = json.Unmarshal(req.Body, &w) // Parse accepted it
+	res := results[0]
+	out := answer(voice.NewAnswer(res))
+	addRich(&out, &w, res.Replies)
+	resp, err := respond(out)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range res.Replies {
+		if patch := r.ChannelData[ChannelDataKind]; len(patch) > 0 {
+			body, err := rich.MergePatch(resp.Body, patch)
+			if err != nil {
+				return nil, fmt.Errorf("channel data %q: %w", ChannelDataKind, err)
+			}
+			resp.Body = body
+		}
+	}
+	return resp, nil
 }
 
 // RenderError implements [channels.ErrorRenderer]: the apology as the

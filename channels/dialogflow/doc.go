@@ -12,7 +12,13 @@
 //
 // The answer is fulfillmentText plus a text message, and a TELEPHONY
 // synthesize-speech message when the handler returned SSML, for Dialogflow's
-// phone gateway. Reprompts and ending the call are configured on the intent in
+// phone gateway. Buttons, options, cards and images are Dialogflow's
+// quickReplies, card and image messages, for every platform and for the
+// integration the request came from; the turn's choices are kept in an
+// output context (parley_choices) so that the next query naming one (a
+// pressed button's text, a title, a number) gets the button's payload as
+// its postback. The channel data "dialogflow" is merged into the response.
+// Reprompts and ending the call are configured on the intent in
 // Dialogflow itself ("end of conversation"); Parley clears its own session
 // when the handler ends the conversation.
 //

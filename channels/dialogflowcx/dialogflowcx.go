@@ -3,12 +3,14 @@ package dialogflowcx
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/intents"
 	"github.com/parleyhq/parley/msg"
@@ -140,6 +142,10 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if len(slots) > 0 {
 		ev.Slots = slots
 	}
+	if payload, ok := rich.Resolve(text, offered(&w)); ok {
+		ev.Postback = payload
+	}
+	channels.NumberedAnswer(ev) // without the parameter, the session's choices resolve a number
 	switch {
 	case w.FulfillmentInfo.Tag != "":
 		ev.Intent = voice.IntentName(w.FulfillmentInfo.Tag)
@@ -180,10 +186,12 @@ type FulfillmentResponse struct {
 	Messages []Message `json:"messages"`
 }
 
-// Message is one response message.
+// Message is one response message: text, SSML, or a custom payload (the
+// rich content of Dialogflow CX Messenger).
 type Message struct {
 	Text            *Text            `json:"text,omitempty"`
 	OutputAudioText *OutputAudioText `json:"outputAudioText,omitempty"`
+	Payload         *Payload         `json:"payload,omitempty"`
 }
 
 // Text is a text message.
@@ -201,11 +209,29 @@ type SessionInfo struct {
 	Parameters map[string]any `json:"parameters"`
 }
 
-// Render implements [channels.Adapter].
+// Render implements [channels.Adapter]: the answer's speech, the replies'
+// rich content, the choices they offer (a session parameter), and the
+// channel data "dialogflow-cx" merged into the response.
 func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	var w WebhookRequest
 	_ = json.Unmarshal(req.Body, &w) // Parse accepted it
-	return respond(answer(&w, voice.NewAnswer(results[0])))
+	res := results[0]
+	out := answer(&w, voice.NewAnswer(res))
+	addRich(&out, res)
+	resp, err := respond(out)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range res.Replies {
+		if patch := r.ChannelData[ChannelDataKind]; len(patch) > 0 {
+			body, err := rich.MergePatch(resp.Body, patch)
+			if err != nil {
+				return nil, fmt.Errorf("channel data %q: %w", ChannelDataKind, err)
+			}
+			resp.Body = body
+		}
+	}
+	return resp, nil
 }
 
 // RenderError implements [channels.ErrorRenderer]: the apology as a text message.
@@ -230,7 +256,7 @@ func answer(w *WebhookRequest, ans voice.Answer) WebhookResponse {
 	if ans.Failed {
 		return out
 	}
-	params := map[string]any{"parley_intent": nil, "parley_expect": nil}
+	params := map[string]any{"parley_intent": nil, "parley_expect": nil, choicesParam: nil}
 	if !ans.End {
 		if ans.Intent != "" {
 			params["parley_intent"] = ans.Intent

@@ -13,7 +13,12 @@
 // the handler returned SSML), the routing state mirrored in session
 // parameters (parley_intent, parley_expect: conditions in the flow can use
 // them), and, when the handler ends the conversation, a transition to the
-// current flow's END_SESSION page.
+// current flow's END_SESSION page. Buttons, cards and media are a custom
+// payload of Dialogflow CX Messenger rich content (chips, info, image and
+// link button elements); the turn's choices are kept in the session
+// parameter parley_choices so that the next text naming one (a chip's text,
+// a title, a number) gets the button's payload as its postback. The
+// channel data "dialogflow-cx" is merged into the response.
 //
 // CX has no request signature: configure basic auth (username, password) or a
 // header (header_name, header_value) on the webhook, and the same in the

@@ -18,6 +18,13 @@
 // come back to Parley. Session attributes are kept, with Parley's routing
 // state added (parley_intent, parley_expect).
 //
+// Buttons, options and cards are ImageResponseCards for a text client (up
+// to 5 buttons a card, the rest as text) and spoken choices ("Say 1 for
+// Order") for a voice client; the turn's choices are kept in the session
+// attribute parley_choices, so that the next input naming one (a button's
+// value, a title, a keyed or spoken number) gets the button's payload as
+// its postback. The channel data "lex" is merged into the response.
+//
 // Authentication is basic auth (username, password) or a header
 // (header_name, header_value) that the forwarding function sends.
 //

@@ -3,6 +3,7 @@ package lex
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/msg"
 )
@@ -54,10 +56,13 @@ type Event struct {
 	MessageVersion   string `json:"messageVersion"`
 	InvocationSource string `json:"invocationSource"`
 	InputMode        string `json:"inputMode"`
-	SessionID        string `json:"sessionId"`
-	InputTranscript  string `json:"inputTranscript"`
-	InvocationLabel  string `json:"invocationLabel"`
-	Bot              struct {
+	// ResponseContentType is what the client takes: text, or audio for a
+	// voice client.
+	ResponseContentType string `json:"responseContentType"`
+	SessionID           string `json:"sessionId"`
+	InputTranscript     string `json:"inputTranscript"`
+	InvocationLabel     string `json:"invocationLabel"`
+	Bot                 struct {
 		Name     string `json:"name"`
 		LocaleID string `json:"localeId"`
 	} `json:"bot"`
@@ -181,6 +186,10 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if ev.Intent != "" {
 		ev.Confidence = confidence(e, in.Name)
 	}
+	if payload, ok := rich.Resolve(e.InputTranscript, rich.DecodeChoices(e.SessionState.SessionAttributes[choicesAttribute])); ok {
+		ev.Postback = payload
+	}
+	channels.NumberedAnswer(ev) // without the attribute, the session's choices resolve a number
 	slots := make(map[string]string)
 	for name, s := range in.Slots {
 		value, spoken := s.interpreted()
@@ -238,19 +247,38 @@ type DialogAction struct {
 	SlotToElicit string `json:"slotToElicit,omitempty"`
 }
 
-// Message is a message Lex says or shows.
+// Message is a message Lex says or shows: text, SSML, or a response card.
 type Message struct {
-	ContentType string `json:"contentType"`
-	Content     string `json:"content"`
+	ContentType       string             `json:"contentType"`
+	Content           string             `json:"content,omitempty"`
+	ImageResponseCard *ImageResponseCard `json:"imageResponseCard,omitempty"`
 }
 
-// Render implements [channels.Adapter].
+// Render implements [channels.Adapter]: the dialog step and the answer's
+// speech, the replies' response cards (text clients) or spoken choices
+// (voice clients), and the channel data "lex" merged into the response.
 func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
 	e, in, err := decode(req.Body)
 	if err != nil { // Parse accepted it; cannot happen
 		e, in = &Event{}, &Intent{}
 	}
-	return respond(answer(e, in, voice.NewAnswer(results[0])))
+	res := results[0]
+	r := answer(e, in, voice.NewAnswer(res))
+	addRich(&r, e, res)
+	resp, err := respond(r)
+	if err != nil {
+		return nil, err
+	}
+	for _, rep := range res.Replies {
+		if patch := rep.ChannelData[ChannelDataKind]; len(patch) > 0 {
+			body, err := rich.MergePatch(resp.Body, patch)
+			if err != nil {
+				return nil, fmt.Errorf("channel data %q: %w", ChannelDataKind, err)
+			}
+			resp.Body = body
+		}
+	}
+	return resp, nil
 }
 
 // RenderError implements [channels.ErrorRenderer]: the intent fails with the
@@ -340,6 +368,7 @@ func attributes(in map[string]string, ans voice.Answer) map[string]string {
 	}
 	delete(out, "parley_intent")
 	delete(out, "parley_expect")
+	delete(out, choicesAttribute)
 	if !ans.End && !ans.Failed {
 		if ans.Intent != "" {
 			out["parley_intent"] = ans.Intent

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -46,6 +47,12 @@ const (
 	maxQuickItems  = 13
 	maxQuickLabel  = 20
 	maxQuickText   = 300
+	maxAltText     = 1500 // characters of a Flex message's altText
+	maxBubbles     = 12   // bubbles of a Flex carousel
+	maxActionLabel = 40   // characters of a Flex button's label
+	maxData        = 300  // characters of a postback action's data and displayText
+	maxURI         = 1000 // characters of a URI action's uri
+	maxMediaURL    = 2000 // characters of an image URL
 	maxEvents      = 100
 	maxID          = 256
 	maxInboundText = 8192
@@ -268,41 +275,20 @@ func normalize(e *event) *msg.Event {
 			if ev.Text == "" {
 				return nil
 			}
+			channels.NumberedAnswer(ev) // "2" picks the second of the numbered lines
 		}
 	case e.Type == "postback" && e.Postback != nil:
-		ev.Text = e.Postback.Data
+		if e.Postback.Data == "" {
+			return nil
+		}
+		channels.Pressed(ev, e.Postback.Data, "") // LINE does not send the button's label
 	default:
 		return nil // follow, unfollow, join, leave, unsend, read, ...
 	}
-	if len(ev.Text) > maxInboundText || !utf8.ValidString(ev.Text) {
+	if len(ev.Text)+len(ev.Postback) > maxInboundText || !utf8.ValidString(ev.Text) || !utf8.ValidString(ev.Postback) {
 		return nil
 	}
 	return ev
-}
-
-// Message is one LINE message object.
-type Message struct {
-	Type       string      `json:"type"`
-	Text       string      `json:"text"`
-	QuickReply *QuickReply `json:"quickReply,omitempty"`
-}
-
-// QuickReply holds the quick-reply buttons under a message.
-type QuickReply struct {
-	Items []QuickItem `json:"items"`
-}
-
-// QuickItem is one quick-reply button.
-type QuickItem struct {
-	Type   string `json:"type"`
-	Action Action `json:"action"`
-}
-
-// Action is a message action: tapping it sends Text as the user's message.
-type Action struct {
-	Type  string `json:"type"`
-	Label string `json:"label"`
-	Text  string `json:"text"`
 }
 
 // ReplyRequest is the body of POST /v2/bot/message/reply.
@@ -315,36 +301,6 @@ type ReplyRequest struct {
 type PushRequest struct {
 	To       string    `json:"to"`
 	Messages []Message `json:"messages"`
-}
-
-// Messages renders a turn's replies as LINE text messages; a reply's options
-// become quick-reply buttons under its message.
-func Messages(res *msg.TurnResult) []Message {
-	var out []Message
-	for _, r := range res.Replies {
-		var opts []string
-		for _, o := range r.Options {
-			if o != "" && len(opts) < maxQuickItems {
-				opts = append(opts, o)
-			}
-		}
-		if r.Text == "" && len(opts) == 0 {
-			continue
-		}
-		m := Message{Type: "text", Text: meta.Truncate(r.Text, maxText)}
-		if m.Text == "" {
-			m.Text = meta.Truncate(strings.Join(opts, " / "), maxText)
-		}
-		if len(opts) > 0 {
-			m.QuickReply = &QuickReply{}
-			for _, o := range opts {
-				m.QuickReply.Items = append(m.QuickReply.Items, QuickItem{Type: "action",
-					Action: Action{Type: "message", Label: meta.Truncate(o, maxQuickLabel), Text: meta.Truncate(o, maxQuickText)}})
-			}
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // replyToken is the event's reply token while it may still be used.
@@ -366,11 +322,17 @@ func (a *Adapter) replyToken(ev *msg.Event) string {
 // the event's reply token while it is fresh, the rest (and all of them when
 // it is not) are pushed to the conversation, with a retry key derived from
 // the event so a retried push is delivered once. A refused reply token
-// falls back to a push.
+// falls back to a push. Channel data that cannot be merged fails the whole
+// turn before anything is sent.
 func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	msgs := Messages(res)
 	if len(msgs) == 0 {
 		return nil
+	}
+	for i, m := range msgs {
+		if _, err := json.Marshal(m); err != nil { // channel data that is not a JSON object
+			return &channels.SendError{Err: fmt.Errorf("message %d: %w", i+1, err)}
+		}
 	}
 	to := res.Conversation
 	id := ""

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,7 +23,12 @@ const (
 	maxText         = 2000 // characters of a text message
 	maxQuickReplies = 13
 	maxQuickTitle   = 20   // characters of a quick reply's title
-	maxPayload      = 1000 // characters of a quick reply's payload
+	maxPayload      = 1000 // characters of a quick reply's or a postback button's payload
+	maxButtons      = 3    // buttons of a button template, or of a generic template's element
+	maxButtonTitle  = 20   // characters of a button's title
+	maxTemplateText = 640  // characters of a button template's text
+	maxElements     = 10   // elements of a generic template (a carousel)
+	maxElementText  = 80   // characters of an element's title and subtitle
 	maxEvents       = 100  // events taken from one notification
 	maxID           = 256
 	maxInboundText  = 8192
@@ -138,7 +144,7 @@ func ParseNotification(body []byte) ([]*msg.Event, error) {
 			if json.Unmarshal(raw, &m) != nil {
 				continue
 			}
-			if ev := normalize(&m, e.ID, raw); ev != nil {
+			if ev := normalize(&m, e.ID, raw, n.Object); ev != nil {
 				events = append(events, ev)
 			}
 		}
@@ -147,12 +153,13 @@ func ParseNotification(body []byte) ([]*msg.Event, error) {
 }
 
 // normalize makes an event of one messaging item, or nil for one to ignore.
-func normalize(m *messaging, page string, raw json.RawMessage) *msg.Event {
+// object is the notification's object ("page" or "instagram").
+func normalize(m *messaging, page string, raw json.RawMessage, object string) *msg.Event {
 	user := m.Sender.ID
 	if user == "" || len(user) > maxID || user == page || user == m.Recipient.ID {
 		return nil // the page's own message, or no sender
 	}
-	ev := &msg.Event{User: user, Conversation: user, Raw: compact(raw)}
+	ev := &msg.Event{User: user, Conversation: user, Raw: withObject(compact(raw), object)}
 	if m.Timestamp > 0 {
 		ev.Timestamp = time.UnixMilli(m.Timestamp).UTC()
 	}
@@ -164,16 +171,25 @@ func normalize(m *messaging, page string, raw json.RawMessage) *msg.Event {
 		}
 		ev.ID, ev.Text = msg.Mid, msg.Text
 		if msg.QuickReply != nil && msg.QuickReply.Payload != "" {
-			ev.Text = msg.QuickReply.Payload
+			// An option's quick reply gives the option as the text; a
+			// button's, its payload (or the reference of a long one).
+			channels.Pressed(ev, msg.QuickReply.Payload, msg.Text)
+		} else {
+			channels.NumberedAnswer(ev) // "2" picks the second of the numbered lines
 		}
 		if ev.Text == "" && len(msg.Attachments) == 0 {
 			return nil
 		}
 	case m.Postback != nil:
 		pb := m.Postback
-		ev.ID, ev.Text = pb.Mid, pb.Payload
-		if ev.Text == "" {
+		ev.ID = pb.Mid
+		if pb.Payload == "" {
 			ev.Text = pb.Title
+		} else {
+			channels.Pressed(ev, pb.Payload, pb.Title)
+		}
+		if ev.Text == "" && ev.Postback == "" && ev.Choice == "" {
+			return nil
 		}
 		if ev.ID == "" { // older postbacks have no mid
 			ev.ID = "postback:" + user + ":" + strconv.FormatInt(m.Timestamp, 10)
@@ -181,10 +197,38 @@ func normalize(m *messaging, page string, raw json.RawMessage) *msg.Event {
 	default:
 		return nil // reads, deliveries, reactions, edits, opt-ins, referrals
 	}
-	if len(ev.ID) > maxID || len(ev.Text) > maxInboundText || !utf8.ValidString(ev.Text) {
+	if len(ev.ID) > maxID || len(ev.Text)+len(ev.Postback) > maxInboundText ||
+		!utf8.ValidString(ev.Text) || !utf8.ValidString(ev.Postback) {
 		return nil
 	}
 	return ev
+}
+
+// withObject adds the notification's object to a compact messaging item, so
+// that a handler, and the rendering of the answer, can tell Instagram from
+// Messenger: {"object":"instagram","sender":...}.
+func withObject(item json.RawMessage, object string) json.RawMessage {
+	if len(item) < 2 || item[0] != '{' {
+		return item
+	}
+	q, _ := json.Marshal(object)
+	head := `{"object":` + string(q)
+	if item[1] != '}' {
+		head += ","
+	}
+	return append([]byte(head), item[1:]...)
+}
+
+// instagram reports whether ev came from Instagram; false for a message
+// Parley starts (a schedule), which has no payload to tell.
+func instagram(ev *msg.Event) bool {
+	if ev == nil || len(ev.Raw) == 0 {
+		return false
+	}
+	var o struct {
+		Object string `json:"object"`
+	}
+	return json.Unmarshal(ev.Raw, &o) == nil && o.Object == "instagram"
 }
 
 func compact(raw json.RawMessage) json.RawMessage {
@@ -195,77 +239,24 @@ func compact(raw json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-// Message is one Send API request.
-type Message struct {
-	Recipient     Recipient `json:"recipient"`
-	MessagingType string    `json:"messaging_type"`
-	Message       Content   `json:"message"`
-}
-
-// Recipient is whom a message goes to.
-type Recipient struct {
-	ID string `json:"id"`
-}
-
-// Content is a message's text and quick replies.
-type Content struct {
-	Text         string       `json:"text"`
-	QuickReplies []QuickReply `json:"quick_replies,omitempty"`
-}
-
-// QuickReply is one quick-reply button; its payload comes back as the
-// user's message.
-type QuickReply struct {
-	ContentType string `json:"content_type"`
-	Title       string `json:"title"`
-	Payload     string `json:"payload"`
-}
-
-// Messages renders a turn's replies as Send API requests, one per reply
-// with text or options. A reply to a user's message is messaging type
-// RESPONSE; a message Parley starts (a schedule) is UPDATE.
-func Messages(res *msg.TurnResult) []Message {
-	to := res.Conversation
-	if to == "" && res.Event != nil {
-		to = res.Event.Conversation
-	}
-	kind := "UPDATE"
-	if res.Event != nil && len(res.Event.Raw) > 0 {
-		kind = "RESPONSE"
-	}
-	var out []Message
-	for _, r := range res.Replies {
-		if r.Text == "" && len(r.Options) == 0 {
-			continue
-		}
-		c := Content{Text: meta.Truncate(r.Text, maxText)}
-		for _, o := range r.Options {
-			if len(c.QuickReplies) == maxQuickReplies || o == "" {
-				continue
-			}
-			c.QuickReplies = append(c.QuickReplies, QuickReply{ContentType: "text",
-				Title: meta.Truncate(o, maxQuickTitle), Payload: meta.Truncate(o, maxPayload)})
-		}
-		if c.Text == "" {
-			c.Text = meta.Truncate(r.Options[0], maxText)
-		}
-		out = append(out, Message{Recipient: Recipient{ID: to}, MessagingType: kind, Message: c})
-	}
-	return out
-}
-
-// Send implements [channels.Sender]: each reply is one Send API call.
+// Send implements [channels.Sender]: each message of [Messages] is one Send
+// API call. Channel data that cannot be merged fails the whole turn before
+// anything is sent.
 func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	msgs := Messages(res)
 	if len(msgs) > 0 && msgs[0].Recipient.ID == "" {
 		return &channels.SendError{Err: meta.ErrNoRecipient}
 	}
-	url := meta.BaseURL(s) + "/me/messages"
-	for _, m := range msgs {
-		body, err := json.Marshal(m)
-		if err != nil {
-			return &channels.SendError{Err: err}
+	bodies := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		b, err := m.Body()
+		if err != nil { // channel data that is not a JSON object
+			return &channels.SendError{Err: fmt.Errorf("message %d: %w", i+1, err)}
 		}
+		bodies[i] = b
+	}
+	url := meta.BaseURL(s) + "/me/messages"
+	for _, body := range bodies {
 		if err := meta.Post(ctx, a.client, url, s[meta.SettingAccessToken], body, nil); err != nil {
 			return err
 		}

@@ -217,7 +217,7 @@ func TestQuickReplyLimits(t *testing.T) {
 		t.Fatal(msgs)
 	}
 	qr := msgs[0].Message.QuickReplies
-	if len(qr) != maxQuickReplies || len([]rune(qr[0].Title)) != maxQuickTitle || qr[0].Payload != opts[0] || msgs[0].Message.Text == "" {
+	if len(qr) != maxQuickReplies || len([]rune(qr[0].Title)) != maxQuickTitle || qr[0].Payload != "o:"+opts[0] || msgs[0].Message.Text == "" {
 		t.Fatalf("message = %+v", msgs[0])
 	}
 }

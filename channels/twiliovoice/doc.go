@@ -14,6 +14,14 @@
 //	<Response><Gather input="speech" action="https://bot.example.com/hooks/b/twilio-voice?turn=1"
 //	  speechTimeout="auto" language="en-US"><Say>How can I help?</Say></Gather><Hangup/></Response>
 //
+// A reply's payload buttons (its own and its cards') are offered by number
+// after the text ("Say 1 for Order, or 2 for Menu"), in a Gather that takes
+// keys and speech and whose action URL carries the choices
+// (&choices=base64url JSON, covered by Twilio's signature), so that the
+// caller's key, number or title comes back as the button's payload. Cards'
+// titles are said and audio media played; links, images, video and files
+// cannot be heard and are left out.
+//
 // Every request must carry a valid X-Twilio-Signature, computed over the
 // configured webhook_url (plus the turn counter) so that proxies in front of
 // Parley do not break it. Settings: auth_token, webhook_url, and optionally

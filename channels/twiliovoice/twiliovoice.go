@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/internal/rich"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/intents"
@@ -37,6 +38,16 @@ const DefaultBudget = 14 * time.Second
 
 // turnParam is the query parameter that counts the turns of a call.
 const turnParam = "turn"
+
+// choicesParam is the query parameter of a Gather's action URL that carries
+// the choices it offered (base64url JSON), so that the caller's digit or
+// words come back as the button's payload. Twilio signs the URL, so it
+// comes back unchanged or not at all.
+const choicesParam = "choices"
+
+// maxChoicesParam bounds the encoded choices carried in an action URL;
+// more are offered by title only, without numbers or postbacks.
+const maxChoicesParam = 2000
 
 // Limits on request fields.
 const (
@@ -83,8 +94,10 @@ func (*Adapter) ValidateSettings(s channels.Settings) error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 		return channels.BadRequest("the twilio-voice channel needs \"webhook_url\": the absolute URL configured for the number in Twilio")
 	}
-	if u.Query().Has(turnParam) {
-		return channels.BadRequest("\"webhook_url\" must not have a %q query parameter; Parley adds it", turnParam)
+	for _, p := range []string{turnParam, choicesParam} {
+		if u.Query().Has(p) {
+			return channels.BadRequest("\"webhook_url\" must not have a %q query parameter; Parley adds it", p)
+		}
 	}
 	if v := s[SettingVoice]; len(v) > maxVoice || strings.ContainsAny(v, "<>&\"' ") {
 		return channels.BadRequest("\"voice\" is a Twilio voice name such as \"Polly.Joanna\"")
@@ -126,7 +139,8 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if err != nil {
 		return nil, channels.Unauthorized("body is not form-encoded, so its signature cannot be checked: %v", err)
 	}
-	if !verified(req, form, turn) {
+	carried := choicesOf(req)
+	if !verified(req, form, turn, carried) {
 		return nil, channels.Unauthorized("missing or wrong X-Twilio-Signature for the twilio-voice channel")
 	}
 	call := form.Get("CallSid")
@@ -163,6 +177,10 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	case turn == 0:
 		ev.Intent = intents.WelcomeIntent
 	}
+	if payload, ok := rich.Resolve(ev.Text, decodeChoices(carried)); ok {
+		ev.Postback = payload
+	}
+	channels.NumberedAnswer(ev) // keys without carried choices: the session's resolve them
 	if len(ev.Text) > maxText || !utf8.ValidString(ev.Text) {
 		return nil, channels.BadRequest("SpeechResult is longer than %d bytes or not UTF-8", maxText)
 	}
@@ -188,13 +206,13 @@ func turnOf(req *channels.Request) (int, error) {
 }
 
 // verified checks the signature over the URL Twilio requested: the
-// configured webhook URL, with the turn counter Parley added to it. A
-// connection-override fragment (#rc=...) may or may not be part of what
-// Twilio signs, so both are tried.
-func verified(req *channels.Request, form url.Values, turn int) bool {
+// configured webhook URL, with the turn counter (and the choices) Parley
+// added to it. A connection-override fragment (#rc=...) may or may not be
+// part of what Twilio signs, so both are tried.
+func verified(req *channels.Request, form url.Values, turn int, choices string) bool {
 	sig := req.Header.Get(twilio.SignatureHeader)
 	token := req.Settings[SettingAuthToken]
-	u := actionURL(req.Settings[SettingWebhookURL], turn)
+	u := actionURL(req.Settings[SettingWebhookURL], turn, choices)
 	if twilio.ValidSignature(token, u, form, sig) {
 		return true
 	}
@@ -205,8 +223,9 @@ func verified(req *channels.Request, form url.Values, turn int) bool {
 }
 
 // actionURL is the webhook URL of a turn: the configured URL for the first,
-// with ?turn=N (before any fragment) for the others.
-func actionURL(webhook string, turn int) string {
+// with ?turn=N (and &choices=..., when the Gather offered choices) before
+// any fragment for the others.
+func actionURL(webhook string, turn int, choices string) string {
 	if turn == 0 {
 		return webhook
 	}
@@ -219,6 +238,9 @@ func actionURL(webhook string, turn int) string {
 		}
 	}
 	u := base + sep + turnParam + "=" + strconv.Itoa(turn)
+	if choices != "" {
+		u += "&" + choicesParam + "=" + choices
+	}
 	if hasFrag {
 		u += "#" + frag
 	}
@@ -261,7 +283,7 @@ func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*cha
 		return twimlResponse(""), nil // the call is over; nothing is said
 	}
 	turn, _ := turnOf(req)
-	return twimlResponse(render(req.Settings, turn+1, voice.NewAnswer(r))), nil
+	return twimlResponse(render(req.Settings, turn+1, voice.NewAnswer(r), offer(r.Replies))), nil
 }
 
 // RenderError implements [channels.ErrorRenderer]: the caller hears an
@@ -271,11 +293,11 @@ func (a *Adapter) RenderError(req *channels.Request, err error) *channels.Respon
 		return twimlResponse("")
 	}
 	turn, _ := turnOf(req)
-	return twimlResponse(render(req.Settings, turn+1, voice.Apology()))
+	return twimlResponse(render(req.Settings, turn+1, voice.Apology(), offering{}))
 }
 
-// render is the TwiML verbs of an answer.
-func render(s channels.Settings, next int, ans voice.Answer) string {
+// render is the TwiML verbs of an answer, with what it offers.
+func render(s channels.Settings, next int, ans voice.Answer, o offering) string {
 	var b strings.Builder
 	say := func(sp voice.Speech) {
 		b.WriteString("<Say")
@@ -289,18 +311,38 @@ func render(s channels.Settings, next int, ans voice.Answer) string {
 		if !ans.Speech.IsZero() {
 			say(ans.Speech)
 		}
+		o.play(&b)
 		b.WriteString("<Hangup/>")
 		return b.String()
 	}
+	first := true
 	gather := func(sp voice.Speech) {
-		b.WriteString(`<Gather input="speech"`)
-		attr(&b, "action", actionURL(s[SettingWebhookURL], next))
+		b.WriteString(`<Gather input="`)
+		if len(o.choices) > 0 {
+			b.WriteString(`dtmf speech"`)
+			if o.param != "" && len(o.choices) <= 9 {
+				b.WriteString(` numDigits="1"`) // a key answers at once
+			}
+		} else {
+			b.WriteString(`speech"`)
+		}
+		attr(&b, "action", actionURL(s[SettingWebhookURL], next, o.param))
 		b.WriteString(` method="POST" speechTimeout="auto"`)
 		attr(&b, "language", language(s))
-		attr(&b, "hints", hints(ans.Options))
+		attr(&b, "hints", hints(append(o.titles(), ans.Options...)))
 		b.WriteString(">")
 		if !sp.IsZero() {
 			say(sp)
+		}
+		if first {
+			for _, c := range o.cards {
+				say(c)
+			}
+			o.play(&b)
+			first = false
+		}
+		if !o.prompt.IsZero() {
+			say(o.prompt)
 		}
 		b.WriteString("</Gather>")
 	}

@@ -37,7 +37,7 @@ func request(t testing.TB, body []byte, turn int, settings channels.Settings) *c
 	if settings == nil {
 		settings = channels.Settings{SettingAuthToken: testToken, SettingWebhookURL: testWebhook}
 	}
-	target := actionURL(settings[SettingWebhookURL], turn)
+	target := actionURL(settings[SettingWebhookURL], turn, "")
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestSignatureWithFragment(t *testing.T) {
 			t.Errorf("signed over %s: %v", signed, err)
 		}
 	}
-	if got := actionURL(settings[SettingWebhookURL], 4); got != "https://example.com/voice?x=1&turn=4#rc=2&rt=8000" {
+	if got := actionURL(settings[SettingWebhookURL], 4, ""); got != "https://example.com/voice?x=1&turn=4#rc=2&rt=8000" {
 		t.Errorf("actionURL = %s", got)
 	}
 }
@@ -201,7 +201,7 @@ func TestSignedRequestsValidateWithTwilioSDK(t *testing.T) {
 		for k := range form {
 			flat[k] = form.Get(k)
 		}
-		if !v.Validate(actionURL(testWebhook, turn), flat, req.Header.Get(twilio.SignatureHeader)) {
+		if !v.Validate(actionURL(testWebhook, turn, ""), flat, req.Header.Get(twilio.SignatureHeader)) {
 			t.Errorf("%s: twilio-go refuses the signature", name)
 		}
 	}
@@ -378,7 +378,7 @@ func FuzzParse(f *testing.F) {
 		turn, terr := turnOf(&channels.Request{URL: u})
 		h := http.Header{}
 		if terr == nil {
-			h.Set(twilio.SignatureHeader, twilio.Signature(testToken, actionURL(testWebhook, turn), form))
+			h.Set(twilio.SignatureHeader, twilio.Signature(testToken, actionURL(testWebhook, turn, ""), form))
 		}
 		req := &channels.Request{Bot: "b", Method: http.MethodPost, URL: u, Header: h, Body: body, Now: testNow,
 			Settings: channels.Settings{SettingAuthToken: testToken, SettingWebhookURL: testWebhook}}

@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,19 +25,25 @@ const SettingPhoneNumberID = "phone_number_id"
 const (
 	maxText        = 4096 // characters of a text message
 	maxBody        = 1024 // characters of an interactive message's body
+	maxCaption     = 1024 // characters of a media caption
 	maxButtons     = 3
 	maxButtonTitle = 20
 	maxButtonID    = 256
 	maxRows        = 10
 	maxRowTitle    = 24
+	maxRowDesc     = 72
 	maxRowID       = 200
 	maxEvents      = 100
 	maxID          = 256
 	maxInboundText = 8192
 )
 
-// listButton is the label of the button that opens an options list.
+// listButton is the label of the button that opens a list.
 const listButton = "Options"
+
+// chooseBody is the body of an interactive message whose reply has no text
+// to put there (WhatsApp requires one).
+const chooseBody = "Please choose:"
 
 // Config configures an [Adapter]. The zero value is the production default.
 type Config struct {
@@ -214,20 +221,31 @@ func normalize(m *message) *msg.Event {
 	switch m.Type {
 	case "text":
 		ev.Text = m.Text.Body
+		channels.NumberedAnswer(ev) // "2" picks the second of the numbered lines
 	case "interactive":
-		ev.Text = firstOf(m.Interactive.ButtonReply.ID, m.Interactive.ButtonReply.Title,
-			m.Interactive.ListReply.ID, m.Interactive.ListReply.Title)
-	case "button":
-		ev.Text = firstOf(m.Button.Payload, m.Button.Text)
+		// A reply's button gives its payload, an option the option as text.
+		id := firstOf(m.Interactive.ButtonReply.ID, m.Interactive.ListReply.ID)
+		title := firstOf(m.Interactive.ButtonReply.Title, m.Interactive.ListReply.Title)
+		if id == "" {
+			ev.Text = title
+		} else {
+			channels.Pressed(ev, id, title)
+		}
+	case "button": // a template's quick-reply button
+		if m.Button.Payload == "" {
+			ev.Text = m.Button.Text
+		} else {
+			channels.Pressed(ev, m.Button.Payload, m.Button.Text)
+		}
 	case "image", "video", "document", "audio", "sticker", "location", "contacts":
 		ev.Text = firstOf(m.Image.Caption, m.Video.Caption, m.Document.Caption)
 	default:
 		return nil // reactions, system notices, unsupported
 	}
-	if ev.Text == "" && (m.Type == "text" || m.Type == "interactive" || m.Type == "button") {
+	if ev.Text == "" && ev.Postback == "" && ev.Choice == "" && (m.Type == "text" || m.Type == "interactive" || m.Type == "button") {
 		return nil
 	}
-	if len(ev.Text) > maxInboundText || !utf8.ValidString(ev.Text) {
+	if len(ev.Text)+len(ev.Postback) > maxInboundText || !utf8.ValidString(ev.Text) || !utf8.ValidString(ev.Postback) {
 		return nil
 	}
 	return ev
@@ -242,131 +260,24 @@ func firstOf(s ...string) string {
 	return ""
 }
 
-// Message is one Cloud API send request.
-type Message struct {
-	MessagingProduct string       `json:"messaging_product"`
-	RecipientType    string       `json:"recipient_type"`
-	To               string       `json:"to"`
-	Type             string       `json:"type"`
-	Text             *Text        `json:"text,omitempty"`
-	Interactive      *Interactive `json:"interactive,omitempty"`
-}
-
-// Text is a text message's content.
-type Text struct {
-	Body string `json:"body"`
-}
-
-// Interactive is a reply-buttons or list message.
-type Interactive struct {
-	Type   string `json:"type"`
-	Body   Body   `json:"body"`
-	Action Action `json:"action"`
-}
-
-// Body is an interactive message's text.
-type Body struct {
-	Text string `json:"text"`
-}
-
-// Action holds the buttons, or the list's button label and rows.
-type Action struct {
-	Buttons  []Button  `json:"buttons,omitempty"`
-	Button   string    `json:"button,omitempty"`
-	Sections []Section `json:"sections,omitempty"`
-}
-
-// Button is one reply button.
-type Button struct {
-	Type  string `json:"type"`
-	Reply Choice `json:"reply"`
-}
-
-// Choice is a button's or a row's id and title; the id comes back when the
-// user picks it.
-type Choice struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
-}
-
-// Section is one section of a list.
-type Section struct {
-	Rows []Choice `json:"rows"`
-}
-
-// Messages renders a turn's replies as Cloud API requests: text, reply
-// buttons (up to 3 options) or a list (up to 10); more options are listed in
-// the text.
-func Messages(res *msg.TurnResult) []Message {
-	to := res.Conversation
-	if to == "" && res.Event != nil {
-		to = res.Event.Conversation
-	}
-	var out []Message
-	for _, r := range res.Replies {
-		opts := nonEmpty(r.Options)
-		if r.Text == "" && len(opts) == 0 {
-			continue
-		}
-		m := Message{MessagingProduct: "whatsapp", RecipientType: "individual", To: to}
-		switch {
-		case len(opts) == 0 || len(opts) > maxRows:
-			text := r.Text
-			for _, o := range opts {
-				text += "\n• " + o
-			}
-			m.Type, m.Text = "text", &Text{Body: meta.Truncate(text, maxText)}
-		case len(opts) <= maxButtons:
-			in := &Interactive{Type: "button", Body: Body{Text: body(r.Text)}}
-			for _, o := range opts {
-				in.Action.Buttons = append(in.Action.Buttons, Button{Type: "reply",
-					Reply: Choice{ID: meta.Truncate(o, maxButtonID), Title: meta.Truncate(o, maxButtonTitle)}})
-			}
-			m.Type, m.Interactive = "interactive", in
-		default:
-			in := &Interactive{Type: "list", Body: Body{Text: body(r.Text)}, Action: Action{Button: listButton}}
-			var rows []Choice
-			for _, o := range opts {
-				rows = append(rows, Choice{ID: meta.Truncate(o, maxRowID), Title: meta.Truncate(o, maxRowTitle)})
-			}
-			in.Action.Sections = []Section{{Rows: rows}}
-			m.Type, m.Interactive = "interactive", in
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// body is an interactive message's body, which may not be empty.
-func body(text string) string {
-	if text == "" {
-		return "Please choose:"
-	}
-	return meta.Truncate(text, maxBody)
-}
-
-func nonEmpty(opts []string) []string {
-	var out []string
-	for _, o := range opts {
-		if o != "" {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// Send implements [channels.Sender]: each reply is one messages call.
+// Send implements [channels.Sender]: each message of [Messages] is one
+// messages call. Channel data that cannot be merged fails the whole turn
+// before anything is sent.
 func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	msgs := Messages(res)
 	if len(msgs) > 0 && msgs[0].To == "" {
 		return &channels.SendError{Err: meta.ErrNoRecipient}
 	}
-	endpoint := meta.BaseURL(s) + "/" + url.PathEscape(s[SettingPhoneNumberID]) + "/messages"
-	for _, m := range msgs {
-		b, err := json.Marshal(m)
-		if err != nil {
-			return &channels.SendError{Err: err}
+	bodies := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		b, err := m.Body()
+		if err != nil { // channel data that is not a JSON object
+			return &channels.SendError{Err: fmt.Errorf("message %d: %w", i+1, err)}
 		}
+		bodies[i] = b
+	}
+	endpoint := meta.BaseURL(s) + "/" + url.PathEscape(s[SettingPhoneNumberID]) + "/messages"
+	for _, b := range bodies {
 		if err := meta.Post(ctx, a.client, endpoint, s[meta.SettingAccessToken], b, nil); err != nil {
 			return err
 		}

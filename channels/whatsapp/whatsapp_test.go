@@ -118,7 +118,7 @@ func TestRawCarriesProfileName(t *testing.T) {
 }
 
 // TestOptionsRendering: up to 3 options are reply buttons, up to 10 a list,
-// more a text listing.
+// more a list of 10 and a text listing the others.
 func TestOptionsRendering(t *testing.T) {
 	opts := func(n int) []string {
 		out := make([]string, n)
@@ -130,22 +130,29 @@ func TestOptionsRendering(t *testing.T) {
 	tests := []struct {
 		n        int
 		typ, sub string
-	}{{0, "text", ""}, {3, "interactive", "button"}, {4, "interactive", "list"}, {10, "interactive", "list"}, {11, "text", ""}}
+	}{{0, "text", ""}, {3, "interactive", "button"}, {4, "interactive", "list"}, {10, "interactive", "list"}, {11, "interactive", "list"}}
 	for _, tt := range tests {
 		msgs := Messages(&msg.TurnResult{Conversation: "16505551234", Replies: []msg.Reply{{Text: "Pick one", Options: opts(tt.n)}}})
-		if len(msgs) != 1 || msgs[0].Type != tt.typ {
+		want := 1
+		if tt.n > maxRows {
+			want = 2
+			if last := msgs[len(msgs)-1]; last.Type != "text" || !strings.Contains(last.Text.Body, opts(tt.n)[10]) {
+				t.Errorf("%d options: the last is not listed in a text: %+v", tt.n, last)
+			}
+		}
+		if len(msgs) != want || msgs[0].Type != tt.typ {
 			t.Fatalf("%d options: %+v", tt.n, msgs)
 		}
 		m := msgs[0]
 		switch tt.sub {
 		case "button":
 			b := m.Interactive.Action.Buttons
-			if m.Interactive.Type != "button" || len(b) != 3 || len([]rune(b[0].Reply.Title)) > maxButtonTitle || b[0].Reply.ID != opts(3)[0] {
+			if m.Interactive.Type != "button" || len(b) != 3 || len([]rune(b[0].Reply.Title)) > maxButtonTitle || b[0].Reply.ID != "o:"+opts(3)[0] {
 				t.Errorf("buttons = %+v", m.Interactive)
 			}
 		case "list":
 			rows := m.Interactive.Action.Sections[0].Rows
-			if m.Interactive.Type != "list" || len(rows) != tt.n || len([]rune(rows[0].Title)) > maxRowTitle || m.Interactive.Action.Button == "" {
+			if m.Interactive.Type != "list" || len(rows) != min(tt.n, maxRows) || len([]rune(rows[0].Title)) > maxRowTitle || m.Interactive.Action.Button == "" {
 				t.Errorf("list = %+v", m.Interactive)
 			}
 		default:
