@@ -40,6 +40,7 @@ func commands(c *cli) []*cobra.Command {
 		newInvokeCmd(c),
 		newCanaryCmd(c),
 		newAnalyticsCmd(c),
+		newSecretCmd(c),
 		newNLUCmd(c),
 		newVersionCmd(c),
 	}
