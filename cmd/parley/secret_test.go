@@ -59,7 +59,7 @@ func TestSecretCommands(t *testing.T) {
 	if code != 0 || out != "secret API_KEY of keyed: replaced\n" {
 		t.Fatalf("set again: exit %d, %q", code, out)
 	}
-	code, out, errOut = runCLI(t, env, "deploy", dir)
+	code, _, errOut = runCLI(t, env, "deploy", dir)
 	if code != 0 || strings.Contains(errOut, "warning") {
 		t.Fatalf("deploy with the secret set: exit %d, stderr %q", code, errOut)
 	}

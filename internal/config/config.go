@@ -221,7 +221,7 @@ func (c *Config) loadSecretKeys(env map[string]string) error {
 	if v := strings.TrimSpace(env["PARLEY_SECRET_KEY"]); v != "" {
 		k, err := seal.ParseKey(v)
 		if err != nil {
-			return fmt.Errorf("PARLEY_SECRET_KEY: %v; want %s", err, hint)
+			return fmt.Errorf("PARLEY_SECRET_KEY: %w; want %s", err, hint)
 		}
 		c.SecretKey = k
 	}
@@ -231,7 +231,7 @@ func (c *Config) loadSecretKeys(env map[string]string) error {
 		}
 		k, err := seal.ParseKey(v)
 		if err != nil {
-			return fmt.Errorf("PARLEY_SECRET_KEY_PREVIOUS: key %d: %v; want %s", i+1, err, hint)
+			return fmt.Errorf("PARLEY_SECRET_KEY_PREVIOUS: key %d: %w; want %s", i+1, err, hint)
 		}
 		c.SecretKeysPrevious = append(c.SecretKeysPrevious, k)
 	}
