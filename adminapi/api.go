@@ -86,6 +86,8 @@ type Config struct {
 	Queue Queue
 	// Schedules stores the bots' cron schedules.
 	Schedules Schedules
+	// Secrets stores the bots' secrets; nil answers their routes with 501.
+	Secrets Secrets
 	// Invocations serves GET /v1/bots/{bot}/logs and /usage; nil answers 501.
 	Invocations Invocations
 	// MaxFollowers bounds the open log streams of one bot on this server
@@ -178,6 +180,10 @@ func (a *API) Mount(r gin.IRouter) {
 	v1.PUT("/bots/:bot/schedules/:name", a.handle(a.putSchedule))
 	v1.GET("/bots/:bot/schedules/:name", a.handle(a.getSchedule))
 	v1.DELETE("/bots/:bot/schedules/:name", a.handle(a.deleteSchedule))
+
+	v1.GET("/bots/:bot/secrets", a.handle(a.listSecrets))
+	v1.PUT("/bots/:bot/secrets/:name", a.handle(a.putSecret))
+	v1.DELETE("/bots/:bot/secrets/:name", a.handle(a.deleteSecret))
 
 	v1.GET("/bots/:bot/logs", a.handle(a.invocationLogs))
 	v1.GET("/bots/:bot/usage", a.handle(a.usage))

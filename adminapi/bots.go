@@ -72,7 +72,15 @@ func (a *API) putBot(c *gin.Context) error {
 	if created {
 		status = http.StatusCreated
 	}
-	c.JSON(status, gin.H{"name": c.Param("bot"), "settings": settings, "created": created})
+	ans := gin.H{"name": c.Param("bot"), "settings": settings, "created": created}
+	warnings, err := a.secretWarnings(c, settings)
+	if err != nil {
+		return err
+	}
+	if len(warnings) > 0 {
+		ans["warnings"] = warnings
+	}
+	c.JSON(status, ans)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -58,6 +59,8 @@ type BotInfo struct {
 	Canaries map[string]Canary `json:"canaries,omitempty"`
 	// NLU counts the NLU examples of each intent.
 	NLU map[string]int `json:"nlu_examples,omitempty"`
+	// MissingSecrets are the secrets the settings name that are not set.
+	MissingSecrets []string `json:"missing_secrets,omitempty"`
 }
 
 // GetBot describes a bot.
@@ -67,7 +70,9 @@ func (c *Catalog) GetBot(ctx context.Context, name string) (*BotInfo, error) {
 	var channels *redis.StringSliceCmd
 	var current, rollouts *redis.MapStringStringCmd
 	var nlu *redis.StringCmd
+	var secrets *redis.StringSliceCmd
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		secrets = p.HKeys(ctx, k.secrets)
 		settings = p.Get(ctx, k.settings)
 		channels = p.HKeys(ctx, k.channels)
 		current = p.HGetAll(ctx, k.current)
@@ -86,6 +91,7 @@ func (c *Catalog) GetBot(ctx context.Context, name string) (*BotInfo, error) {
 	if err := json.Unmarshal(raw, &info.Settings); err != nil {
 		return nil, fmt.Errorf("decode settings of %s: %w", name, err)
 	}
+	info.MissingSecrets = missing(info.Settings.Secrets, secrets.Val())
 	info.Channels = channels.Val()
 	sort.Strings(info.Channels)
 	for intent, v := range current.Val() {
@@ -132,18 +138,20 @@ func (c *Catalog) requireBot(ctx context.Context, name string) error {
 	return nil
 }
 
-// PutChannel stores a channel's settings for a bot; the caller validates them.
+// PutChannel stores a channel's settings for a bot; the caller validates
+// them. They are sealed with Config.Keys; without a key, a value for a
+// secret setting is refused with ErrNoSecretKey.
 func (c *Catalog) PutChannel(ctx context.Context, bot, channel string, settings map[string]string) error {
 	if err := c.requireBot(ctx, bot); err != nil {
 		return err
 	}
-	raw, err := json.Marshal(settings)
+	stored, err := c.sealChannel(bot, channel, settings)
 	if err != nil {
-		return fmt.Errorf("encode channel settings: %w", err)
+		return err
 	}
 	k := c.keys(bot)
 	if _, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k.channels, channel, raw)
+		p.HSet(ctx, k.channels, channel, stored)
 		p.Incr(ctx, k.gen)
 		return nil
 	}); err != nil {
@@ -171,18 +179,38 @@ func (c *Catalog) DeleteChannel(ctx context.Context, bot, channel string) error 
 	return nil
 }
 
-// ChannelSettings returns a channel's stored settings for a bot.
+// ChannelSettings returns a channel's stored settings for a bot, opened:
+// the caller masks the secret ones before showing them.
 func (c *Catalog) ChannelSettings(ctx context.Context, bot, channel string) (map[string]string, error) {
-	raw, err := c.rdb.HGet(ctx, c.keys(bot).channels, channel).Bytes()
+	raw, err := c.rdb.HGet(ctx, c.keys(bot).channels, channel).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrBotNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read channel %s of %s: %w", channel, bot, err)
 	}
-	var settings map[string]string
-	if err := json.Unmarshal(raw, &settings); err != nil {
-		return nil, fmt.Errorf("decode channel %s of %s: %w", channel, bot, err)
+	return c.openChannel(bot, channel, raw)
+}
+
+// missing lists the names of want that are not in have, in want's order.
+func missing(want, have []string) []string {
+	var out []string
+	for _, name := range want {
+		if !slices.Contains(have, name) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
 	}
-	return settings, nil
+	return out
+}
+
+// MissingSecrets lists the secrets of names that a bot does not have.
+func (c *Catalog) MissingSecrets(ctx context.Context, bot string, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	have, err := c.rdb.HKeys(ctx, c.keys(bot).secrets).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list secrets of %s: %w", bot, err)
+	}
+	return missing(names, have), nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/redisx"
+	"github.com/parleyhq/parley/internal/seal"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -39,6 +40,13 @@ type Config struct {
 	// background training's context ends when a newer upload replaces it
 	// or the Catalog closes. Optional.
 	OnTrainStart func(ctx context.Context, bot string, examples int)
+	// Keys seals bots' secrets and channels' settings at rest. Nil means
+	// no key: PutSecret is refused, and so is PutChannel with a value for
+	// one of the channel's secret settings (SecretSettings).
+	Keys *seal.Keyring
+	// SecretSettings names a channel's secret settings, as its adapter
+	// declares them. Optional.
+	SecretSettings func(channel string) []string
 	// OnTrain is called after every training of a bot's classifier in this
 	// process, with its duration and error. Optional.
 	OnTrain func(bot string, examples int, took time.Duration, err error)

@@ -10,6 +10,12 @@
 // or a missed announcement is found. Every key of a bot carries the hash tag
 // {bot}, so each multi-key update is atomic on one Redis Cluster slot.
 //
+// A bot's secrets ([Catalog.PutSecret]) and its channels' settings are
+// sealed (internal/seal) before they reach Redis, bound to the bot and the
+// name, and opened only into the snapshot in memory: [Catalog.Secret]
+// answers from it, without a round trip. [Catalog.SealStored] seals at
+// start what is still in clear or under a previous key.
+//
 // Concurrency: a Catalog is safe for concurrent use; a *Bot is immutable
 // once returned. Large NLU data trains in the background under the
 // Catalog's own context: [Catalog.Close] cancels those trainings and waits

@@ -8,6 +8,8 @@ type keyspace struct{ prefix string }
 // botKeys are the keys of one bot's catalog data.
 type botKeys struct {
 	settings, channels, current, nlu, gen string
+	// secrets holds the bot's secrets, sealed: name -> storedSecret as JSON.
+	secrets string
 	// rollouts holds, per intent, its canary (version and percent) and the
 	// previous stable version, as JSON.
 	rollouts string
@@ -24,7 +26,7 @@ func (ks keyspace) botPrefix(bot string) string { return ks.prefix + "bot:{" + b
 func (ks keyspace) bot(bot string) botKeys {
 	base := ks.botPrefix(bot)
 	return botKeys{settings: base + "settings", channels: base + "channels", current: base + "intents",
-		nlu: base + "nlu", gen: base + "gen", rollouts: base + "rollouts",
+		nlu: base + "nlu", gen: base + "gen", secrets: base + "secrets", rollouts: base + "rollouts",
 		nluSum: base + "nlu:sum", model: base + "nlu:model", training: base + "nlu:training"}
 }
 

@@ -22,12 +22,13 @@ func (c *Catalog) load(ctx context.Context, name string) (*Bot, error) {
 	}
 	k := c.keys(name)
 	var settings, gen, nluSum, modelSum *redis.StringCmd
-	var channels, current, rollouts *redis.MapStringStringCmd
+	var channels, current, rollouts, secrets *redis.MapStringStringCmd
 	var hasNLU *redis.IntCmd
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		gen = p.Get(ctx, k.gen)
 		settings = p.Get(ctx, k.settings)
 		channels = p.HGetAll(ctx, k.channels)
+		secrets = p.HGetAll(ctx, k.secrets)
 		current = p.HGetAll(ctx, k.current)
 		rollouts = p.HGetAll(ctx, k.rollouts)
 		hasNLU = p.Exists(ctx, k.nlu)
@@ -48,12 +49,16 @@ func (c *Catalog) load(ctx context.Context, name string) (*Bot, error) {
 		return nil, fmt.Errorf("decode settings of %s: %w", name, err)
 	}
 	for ch, raw := range channels.Val() {
-		var s map[string]string
-		if err := json.Unmarshal([]byte(raw), &s); err != nil {
-			return nil, fmt.Errorf("decode channel %s of %s: %w", ch, name, err)
+		s, err := c.openChannel(name, ch, raw)
+		if err != nil {
+			// Serve the rest of the bot; the channel answers as not configured.
+			c.log.Error("channel settings cannot be opened; connect the channel again, or configure the key they were sealed with",
+				"bot", name, "channel", ch, "err", err)
+			continue
 		}
 		b.Channels[ch] = s
 	}
+	b.secrets = c.openSecrets(name, secrets.Val())
 	if hasNLU.Val() > 0 {
 		if b.Model, err = c.loadModel(ctx, name, nluSum.Val(), modelSum.Val()); err != nil {
 			return nil, err

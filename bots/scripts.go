@@ -18,4 +18,6 @@ var (
 	uploadScript        = redisx.NewScript(luaFS, "lua/upload.lua")
 	rollbackScript      = redisx.NewScript(luaFS, "lua/rollback.lua")
 	canaryScript        = redisx.NewScript(luaFS, "lua/canary.lua")
+	putSecretScript     = redisx.NewScript(luaFS, "lua/put_secret.lua")
+	resealScript        = redisx.NewScript(luaFS, "lua/reseal.lua")
 )

@@ -137,6 +137,9 @@ type Settings struct {
 	// MinVMs is how many Lua VMs each of the bot's handlers keeps warm
 	// when idle (default 0: idle handlers scale to zero, at most 32).
 	MinVMs int `json:"min_vms,omitempty"`
+	// Secrets names the secrets the bot's handlers need (secret("NAME")):
+	// saving the settings, and GET of the bot, warn about those not set.
+	Secrets []string `json:"secrets,omitempty"`
 	// MaxVMs caps the Lua VMs of each of the bot's handlers (default: the
 	// server's PARLEY_POOL_SIZE, at most 256); more concurrent turns of one
 	// handler wait for a VM.
@@ -197,6 +200,14 @@ func (s Settings) Validate() error {
 		return invalid("max_vms must be between 1 and %d", maxMaxVMs)
 	case s.MaxVMs > 0 && s.MinVMs > s.MaxVMs:
 		return invalid("min_vms (%d) must not be larger than max_vms (%d)", s.MinVMs, s.MaxVMs)
+	}
+	if len(s.Secrets) > MaxSecrets {
+		return invalid("secrets lists at most %d names", MaxSecrets)
+	}
+	for _, name := range s.Secrets {
+		if err := ValidateSecretName(name); err != nil {
+			return invalid("secrets: %s", err.Error())
+		}
 	}
 	for _, h := range s.HTTPAllow {
 		if len(h) > 260 || !allowEntry.MatchString(strings.ToLower(h)) {
@@ -412,6 +423,8 @@ type Bot struct {
 	Model *nlu.Model
 	// Classifier is Model as routing uses it; nil when Model is nil.
 	Classifier intents.Classifier
+	// secrets are the bot's secrets, opened; see [Catalog.Secret].
+	secrets    *secretValues
 	generation int64
 }
 

@@ -307,7 +307,15 @@ func (v *vm) httpDo(L *lua.LState, method string) int {
 			}
 			size := 0
 			h.ForEach(func(k, val lua.LValue) {
+				if _, ok := isSecret(k); ok {
+					L.ArgError(opts, "a header's name cannot be a secret; "+secretUse)
+				}
 				ks, vs := lua.LVAsString(k), lua.LVAsString(val)
+				if s, ok := isSecret(val); ok {
+					// The one place a secret's value leaves Lua: to the
+					// HTTPClient, as the header's value.
+					vs = s.value
+				}
 				size += len(ks) + len(vs)
 				req.Header[ks] = vs
 			})

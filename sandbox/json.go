@@ -147,6 +147,9 @@ func (e *encoder) encode(v lua.LValue, depth int) (any, error) {
 	case *lua.LTable:
 		return e.table(x, depth)
 	default:
+		if _, ok := isSecret(v); ok {
+			return nil, e.fail(KindRuntime, "a secret cannot be stored or encoded; %s", secretUse)
+		}
 		return nil, e.fail(KindRuntime, "cannot store a %s", v.Type().String())
 	}
 }

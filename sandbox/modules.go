@@ -19,7 +19,8 @@ import (
 //
 // The modules are built in because they need the VM's per-call state (the
 // call's deadline, bot, limits and log); their I/O goes through the KV and
-// HTTPClient interfaces that the Runtime's Config injects.
+// HTTPClient interfaces that the Runtime's Config injects, and secret()
+// through Secrets.
 func (v *vm) openHostModules(base *lua.LTable) {
 	L := v.L
 	logs := L.CreateTable(0, 3)
@@ -37,6 +38,8 @@ func (v *vm) openHostModules(base *lua.LTable) {
 	base.RawSetString("ssml", v.freeze(openSSML(L)))
 	base.RawSetString("store", v.freeze(v.openStore()))
 	base.RawSetString("http", v.freeze(v.openHTTP()))
+	v.secretMT = v.newSecretMetatable()
+	base.RawSetString("secret", L.NewFunction(v.luaSecret))
 }
 
 // Limits of the time module.

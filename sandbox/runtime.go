@@ -54,6 +54,9 @@ type Config struct {
 	// HTTP makes the http module's requests; nil makes every http call
 	// fail with "http: not available".
 	HTTP HTTPClient
+	// Secrets resolves secret("NAME"); nil makes every secret() call
+	// return nil and "secret: not available".
+	Secrets Secrets
 	// MaxHTTPResponseBytes caps the body of one http response. Default 256 KiB.
 	MaxHTTPResponseBytes int
 }
@@ -243,7 +246,7 @@ func newRuntime(cfg Config, now func() time.Time) *Runtime {
 	r := &Runtime{
 		cfg: cfg,
 		vmcfg: vmConfig{logger: cfg.Logger, maxLogLines: cfg.MaxLogLines, kv: cfg.KV, http: cfg.HTTP,
-			maxHTTPBody: cfg.MaxHTTPResponseBytes},
+			secrets: cfg.Secrets, maxHTTPBody: cfg.MaxHTTPResponseBytes},
 		lim: limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes},
 		now: now,
 	}

@@ -46,6 +46,7 @@ type vmConfig struct {
 	maxLogLines int
 	kv          KV
 	http        HTTPClient
+	secrets     Secrets
 	maxHTTPBody int
 }
 
@@ -68,6 +69,8 @@ type vm struct {
 	maxLogLines int
 	kv          KV
 	http        HTTPClient
+	secrets     Secrets
+	secretMT    *lua.LTable // metatable of every secret
 	maxHTTPBody int
 	regexps     regexpCache
 
@@ -142,6 +145,7 @@ func newVM(cfg vmConfig) *vm {
 		maxLogLines: cfg.maxLogLines,
 		kv:          cfg.kv,
 		http:        cfg.http,
+		secrets:     cfg.secrets,
 		maxHTTPBody: cfg.maxHTTPBody,
 	}
 	v.enc.materialize = v.materialize

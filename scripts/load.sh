@@ -23,7 +23,7 @@ pids+=($!)
 pport=$(free_port)
 key=load-admin-key-0123456789
 PARLEY_ADDR=127.0.0.1:$pport REDIS_URL=redis://127.0.0.1:$rport/0 PARLEY_ADMIN_KEY=$key PARLEY_LOG_LEVEL=warn \
-  PARLEY_DATA_DIR="$work/data" "$work/parley" serve 2>"$work/parley.log" &
+  PARLEY_SECRET_KEY=$(head -c 32 /dev/urandom | base64) PARLEY_DATA_DIR="$work/data" "$work/parley" serve 2>"$work/parley.log" &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$pport/readyz" >/dev/null && break; sleep 0.1; done
 

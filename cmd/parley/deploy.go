@@ -37,6 +37,9 @@ type deployReport struct {
 	NLU       *deployedNLU        `json:"nlu,omitempty"`
 	Intents   []deployedIntentRow `json:"intents"`
 	Schedules []string            `json:"schedules"`
+	// Warnings are the server's, such as secrets the settings name that
+	// are not set.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type deployedNLU struct {
@@ -118,7 +121,7 @@ func deploy(ctx context.Context, c *cli, dir, query string) error {
 	}
 	base := "/v1/bots/" + url.PathEscape(bot.Name)
 	prog.step("bot " + bot.Name)
-	if rep.Settings, err = putSettings(ctx, api, base, bot); err != nil {
+	if rep.Settings, rep.Warnings, err = putSettings(ctx, api, base, bot); err != nil {
 		return err
 	}
 	switch rep.Settings {
@@ -128,6 +131,12 @@ func deploy(ctx context.Context, c *cli, dir, query string) error {
 		say("bot %s: created with the default settings\n", bot.Name)
 	default:
 		say("bot %s: settings saved\n", bot.Name)
+	}
+	for _, w := range rep.Warnings {
+		prog.clear()
+		if !c.json {
+			fmt.Fprintf(c.stderr, "warning: %s\n", w)
+		}
 	}
 	for _, name := range sortedKeys(bot.Channels) {
 		prog.step("channel " + name)
@@ -180,28 +189,46 @@ func deploy(ctx context.Context, c *cli, dir, query string) error {
 }
 
 // putSettings creates the bot or saves its settings, and says which:
-// "saved", "created" or "kept". Without a settings section in bot.yaml, a
-// bot that exists keeps its settings and a new one gets the defaults.
-func putSettings(ctx context.Context, api *client, base string, bot *botFile) (string, error) {
+// "saved", "created" or "kept", with the server's warnings (secrets the
+// settings name that are not set). Without a settings section in bot.yaml,
+// a bot that exists keeps its settings and a new one gets the defaults.
+func putSettings(ctx context.Context, api *client, base string, bot *botFile) (string, []string, error) {
 	body := any(bot.Settings)
 	if bot.Settings == nil {
-		err := api.do(ctx, "GET", base, nil, nil)
+		var info struct {
+			MissingSecrets []string `json:"missing_secrets"`
+		}
+		err := api.do(ctx, "GET", base, nil, &info)
 		var ae *apiError
 		if err == nil {
-			return "kept", nil
+			return "kept", missingSecretWarnings(bot.Name, info.MissingSecrets), nil
 		}
 		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
-			return "", fmt.Errorf("bot %s: %w", bot.Name, err)
+			return "", nil, fmt.Errorf("bot %s: %w", bot.Name, err)
 		}
 		body = struct{}{}
 	}
-	if err := api.do(ctx, "PUT", base, body, nil); err != nil {
-		return "", fmt.Errorf("bot %s: %w", bot.Name, err)
+	var out struct {
+		Warnings []string `json:"warnings"`
+	}
+	if err := api.do(ctx, "PUT", base, body, &out); err != nil {
+		return "", nil, fmt.Errorf("bot %s: %w", bot.Name, err)
 	}
 	if bot.Settings == nil {
-		return "created", nil
+		return "created", out.Warnings, nil
 	}
-	return "saved", nil
+	return "saved", out.Warnings, nil
+}
+
+// missingSecretWarnings words the secrets a kept bot's settings name that
+// are not set, as the server words them when settings are saved.
+func missingSecretWarnings(bot string, names []string) []string {
+	var out []string
+	for _, name := range names {
+		out = append(out, fmt.Sprintf("secret %s is not set: handlers get nil from secret(%q) until it is "+
+			"(parley secret set %s %s)", name, name, bot, name))
+	}
+	return out
 }
 
 // readBotFile reads and checks a bot.yaml. With expand false, ${VAR}

@@ -5,6 +5,7 @@
 //	parley invoke BOT TEXT...          run one turn and print the answer
 //	parley canary BOT INTENT P|promote|abort  change a canary rollout
 //	parley analytics BOT               print a bot's analytics
+//	parley secret set|list|delete BOT  manage a bot's secrets (values from standard input)
 //	parley nlu eval DATA.json|BOTDIR   evaluate the built-in intent classifier
 //
 // "parley help" and "parley COMMAND --help" list the rest. Each command is

@@ -46,6 +46,7 @@ func commands(c *cli) []*cobra.Command {
 		newUsersCmd(c),
 		newLogsCmd(c),
 		newAnalyticsCmd(c),
+		newSecretCmd(c),
 		newNLUCmd(c),
 		newVersionCmd(c),
 	}

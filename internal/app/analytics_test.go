@@ -24,7 +24,7 @@ import (
 // startAnalyticsApp starts an app on the real test Redis with cfg edited.
 func startAnalyticsApp(t testing.TB, edit func(*config.Config)) *testApp {
 	t.Helper()
-	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_SNAPSHOT_INTERVAL=1h",
+	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, secretKeyEnv, "PARLEY_SNAPSHOT_INTERVAL=1h",
 		"PARLEY_REDIS_CONNECT_TIMEOUT=2s", "PARLEY_ANALYTICS_FLUSH_INTERVAL=50ms"})
 	if err != nil {
 		t.Fatal(err)

@@ -115,6 +115,30 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := kv.Load(ctx); err != nil {
 		log.Warn("could not preload store module scripts; they load on first use", "err", err)
 	}
+	registry, err := channelAdapters(log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	keys, err := loadSecretKeys(cfg, st.Embedded(), log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// The catalog calls back into the runtime only when it loads a bot,
+	// which happens after New.
+	a.catalog = bots.New(rdb, bots.Config{
+		KeyPrefix:       cfg.KeyPrefix,
+		RefreshInterval: cfg.CatalogRefresh,
+		Logger:          log.With("component", "catalog"),
+		Keys:            keys,
+		SecretSettings:  secretSettingsOf(registry),
+		OnRetire: func(bot, intent string, version int) {
+			a.runtime.Drop(sandbox.PoolKey{Bot: bot, Intent: intent, Version: version})
+		},
+		OnLoad: func(b *bots.Bot) { prewarm(a.runtime, b) },
+	})
+	sealStored(ctx, a.catalog, log)
 	a.egress = egress.New(egress.Config{})
 	a.runtime = sandbox.New(sandbox.Config{
 		MaxVMsPerPool: cfg.PoolSize,
@@ -123,17 +147,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		HeapLimit:     cfg.SandboxHeapLimit,
 		KV:            kv,
 		HTTP:          a.egress,
+		Secrets:       a.catalog,
 	})
 	a.invocations = invocations.New(rdb, invocations.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "invocations")})
-	a.catalog = bots.New(rdb, bots.Config{
-		KeyPrefix:       cfg.KeyPrefix,
-		RefreshInterval: cfg.CatalogRefresh,
-		Logger:          log.With("component", "catalog"),
-		OnRetire: func(bot, intent string, version int) {
-			a.runtime.Drop(sandbox.PoolKey{Bot: bot, Intent: intent, Version: version})
-		},
-		OnLoad: func(b *bots.Bot) { prewarm(a.runtime, b) },
-	})
 	sess := sessions.New(rdb, sessions.Config{KeyPrefix: cfg.KeyPrefix})
 	if err := sess.Load(ctx); err != nil {
 		log.Warn("could not preload session scripts; they load on first use", "err", err)
@@ -151,11 +167,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	eng := engine.New(engine.Config{Bots: a.catalog, Sessions: sess, Runtime: a.runtime, Logger: log.With("component", "engine"),
 		Invocations: a.obs.countStarts(a.invocations), Observer: a.obs, Limiter: limiter})
-	registry, err := channelAdapters(log)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
 	a.scheduler = scheduler.New(rdb, scheduler.Config{
 		KeyPrefix:   cfg.KeyPrefix,
 		MinInterval: cfg.ScheduleMinInterval,
@@ -218,6 +229,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Conversations: a.obs.analytics,
 		Queue:         a.queue,
 		Schedules:     a.scheduler,
+		Secrets:       a.catalog,
 		Invocations:   a.invocations,
 		MaxFollowers:  cfg.LogFollowers,
 		Heartbeat:     cfg.LogHeartbeat,

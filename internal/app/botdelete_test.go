@@ -51,6 +51,7 @@ func populate(t *testing.T, ta *testApp, bot string) {
 		"Recall":   {"what did I say", "recall it", "remind me"}}}).must(t, http.StatusOK)
 	do(t, "PUT", u+"/analytics/settings", adminKey, map[string]any{"transcript_retention": "30d"}).must(t, http.StatusOK)
 	do(t, "PUT", u+"/schedules/tick", adminKey, map[string]any{"cron": "@every 1s", "intent": "Tick"}).must(t, http.StatusOK)
+	do(t, "PUT", u+"/secrets/API_KEY", adminKey, map[string]any{"value": "sk-" + bot}).must(t, http.StatusCreated)
 
 	for i, user := range []string{"alice", "bob", "gone"} {
 		r := ta.say(t, bot, map[string]any{"user": user, "text": "secret of " + bot, "intent": "Remember",
@@ -167,7 +168,7 @@ func testDeletedBotLeavesNoData(t *testing.T, o appOptions) {
 
 	// The workload reached every kind of key the bot can have.
 	acmeKeys := slices.Sorted(maps.Keys(ta.keysOf(t, "acme")))
-	for _, family := range []string{"bot:{acme}:settings", "bot:{acme}:channels", "bot:{acme}:intent:", "bot:{acme}:rollouts",
+	for _, family := range []string{"bot:{acme}:settings", "bot:{acme}:channels", "bot:{acme}:secrets", "bot:{acme}:intent:", "bot:{acme}:rollouts",
 		"bot:{acme}:nlu:model", "kv:{acme}:v:k", "kv:{acme}:idx", "}:state", "}:hist", "}:msg:", "users:{acme:", "an:acme:m:", "an:acme:settings", "an:acme:cl:", "an:{acme}:u:", "an:{acme:c",
 		"an:{acme:u", ":erased:", "inv:acme:recent", "inv:acme:day:", "sched:{acme}", "sched:{acme}:last:tick",
 		"sched:{acme}:runs", "rl:{acme}", "rl:{acme}:c:", "deadletters:{acme}", ":seen:acme:web:", ":parked:acme:web:queued"} {
@@ -217,6 +218,9 @@ func testDeletedBotLeavesNoData(t *testing.T, o appOptions) {
 	// Created again, the bot has nothing of its predecessor.
 	ta.setupBot(t, "acme", nil, map[string]string{"Recall": recallHandler})
 	u := ta.URL + "/v1/bots/acme"
+	if list := do(t, "GET", u+"/secrets", adminKey, nil).must(t, http.StatusOK).Body["secrets"].([]any); len(list) != 0 {
+		t.Fatalf("secrets of the new acme: %v", list)
+	}
 	sched := do(t, "GET", u+"/schedules", adminKey, nil).must(t, http.StatusOK)
 	if s, _ := sched.Body["schedules"].(map[string]any); len(s) != 0 || len(sched.Body["runs"].([]any)) != 0 {
 		t.Fatalf("schedules of the new acme: %s", sched.Raw)

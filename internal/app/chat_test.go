@@ -530,7 +530,7 @@ func benchApp(b *testing.B) (*testApp, *fakePlatform, chan string) {
 func testLoggerB() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func loadBenchConfig(redisURL, prefix, dir string) (config.Config, error) {
-	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_SNAPSHOT_INTERVAL=1h"})
+	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, secretKeyEnv, "PARLEY_SNAPSHOT_INTERVAL=1h"})
 	cfg.RedisURL, cfg.KeyPrefix, cfg.DataDir = redisURL, prefix, dir
 	return cfg, err
 }

@@ -20,6 +20,8 @@ import (
 const (
 	adminKey = "test-admin-key-0123456789"
 	webToken = "web-token-0123456789"
+	// secretKeyEnv seals secrets at rest, which a real Redis needs a key for.
+	secretKeyEnv = "PARLEY_SECRET_KEY=c2VjcmV0LWtleS1mb3ItdGVzdHMtMDEyMzQ1Njc4OWE="
 )
 
 // testApp is a running Parley behind an httptest server.
@@ -46,7 +48,7 @@ func testConfig(t testing.TB, o appOptions) config.Config {
 	if o.refresh == "" {
 		o.refresh = "200ms"
 	}
-	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_CATALOG_REFRESH=" + o.refresh,
+	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, secretKeyEnv, "PARLEY_CATALOG_REFRESH=" + o.refresh,
 		"PARLEY_SNAPSHOT_INTERVAL=1h", "PARLEY_REDIS_CONNECT_TIMEOUT=2s",
 		"PARLEY_SCHEDULE_MIN_INTERVAL=1s"})
 	if err != nil {

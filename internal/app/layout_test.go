@@ -44,6 +44,8 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"internal/xmlx":  {"github.com/", mod},
 		"internal/redisx": {"github.com/gin-gonic/", "github.com/yuin/", mod + "gateway", mod + "adminapi", mod + "engine", mod + "bots",
 			mod + "sessions", mod + "sandbox", mod + "channels", mod + "intents", mod + "msg"},
+		// Encryption at rest is the standard library's AES-GCM and nothing else.
+		"internal/seal": {"github.com/", mod},
 	}
 	// Every channel adapter only speaks HTTP payloads and the msg types:
 	// no storage, no Lua, no web framework, no knowledge of the engine.

@@ -333,6 +333,19 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	c.call("DELETE", bot+"/schedules/morning", adminKey, nil, http.StatusNoContent)
 	c.call("GET", bot+"/schedules/morning", adminKey, nil, http.StatusNotFound)
 
+	// Secrets.
+	c.call("GET", bot+"/secrets", adminKey, nil, http.StatusOK)
+	c.call("PUT", bot+"/secrets/API_KEY", adminKey, map[string]any{"value": "sk-0123"}, http.StatusCreated)
+	c.call("PUT", bot+"/secrets/API_KEY", adminKey, map[string]any{"value": "sk-4567"}, http.StatusOK)
+	c.call("PUT", bot+"/secrets/lower", adminKey, map[string]any{"value": "v"}, http.StatusBadRequest)
+	c.call("PUT", bot+"/secrets/BIG", adminKey, map[string]any{"value": strings.Repeat("x", 9000)}, http.StatusBadRequest)
+	c.call("PUT", "/v1/bots/nobody/secrets/API_KEY", adminKey, map[string]any{"value": "v"}, http.StatusNotFound)
+	c.call("PUT", bot, adminKey, map[string]any{"timeout_ms": 900, "secrets": []string{"API_KEY", "OTHER_KEY"}}, http.StatusOK)
+	c.call("GET", bot, adminKey, nil, http.StatusOK)
+	c.call("GET", bot+"/secrets", adminKey, nil, http.StatusOK)
+	c.call("DELETE", bot+"/secrets/API_KEY", adminKey, nil, http.StatusNoContent)
+	c.call("DELETE", bot+"/secrets/API_KEY", adminKey, nil, http.StatusNotFound)
+
 	// The queue of the asynchronous channels.
 	c.call("GET", bot+"/deadletters", adminKey, nil, http.StatusOK)
 	c.call("GET", bot+"/deadletters?limit=0", adminKey, nil, http.StatusBadRequest)

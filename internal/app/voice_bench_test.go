@@ -96,7 +96,7 @@ end`)
 // benchHandler is a Parley on the real test Redis, for benchmarks.
 func benchHandler(b *testing.B) http.Handler {
 	b.Helper()
-	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_SNAPSHOT_INTERVAL=1h",
+	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, secretKeyEnv, "PARLEY_SNAPSHOT_INTERVAL=1h",
 		"PARLEY_REDIS_CONNECT_TIMEOUT=2s"})
 	if err != nil {
 		b.Fatal(err)

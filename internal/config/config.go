@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/internal/seal"
 )
 
 // Config is everything `parley serve` can be told.
@@ -25,6 +27,15 @@ type Config struct {
 	// AdminKey authenticates the management API (PARLEY_ADMIN_KEY); empty
 	// means generate one at first start and keep it in DataDir.
 	AdminKey string
+	// SecretKey encrypts bots' secrets and channels' secret settings at rest
+	// (PARLEY_SECRET_KEY: 32 bytes in base64 or 64 hex digits). Empty
+	// means the key kept in DataDir with the embedded store (generated at
+	// first start), and no key with Redis: secrets are then refused.
+	SecretKey Key
+	// SecretKeysPrevious are keys that still open values sealed before a
+	// rotation, which are sealed again under SecretKey at start
+	// (PARLEY_SECRET_KEY_PREVIOUS, comma-separated, same format).
+	SecretKeysPrevious []Key
 	// KeyPrefix starts every Redis key (PARLEY_KEY_PREFIX, default "parley:").
 	KeyPrefix string
 	// MaxBodyBytes bounds request bodies (PARLEY_MAX_BODY_BYTES, default 1048576).
@@ -169,6 +180,7 @@ func Load(environ []string) (Config, error) {
 			"the longest turn a bot can configure with its answer", c.WriteTimeout, c.ReadTimeout, MinTurnTime))
 	}
 	check(prefixes(env, "PARLEY_TRUSTED_PROXIES", &c.TrustedProxies))
+	check(c.loadSecretKeys(env))
 	check(duration(env, "PARLEY_SNAPSHOT_INTERVAL", 10*time.Second, &c.SnapshotInterval))
 	check(duration(env, "PARLEY_SHUTDOWN_TIMEOUT", 30*time.Second, &c.ShutdownTimeout))
 	check(duration(env, "PARLEY_CATALOG_REFRESH", 2*time.Second, &c.CatalogRefresh))
@@ -200,6 +212,48 @@ func Load(environ []string) (Config, error) {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return c, nil
+}
+
+// Key is a secret key's bytes. It prints as [redacted], so a logged or
+// printed Config does not show it.
+type Key []byte
+
+const redacted = "[redacted]"
+
+// String is [redacted].
+func (Key) String() string { return redacted }
+
+// GoString is [redacted].
+func (Key) GoString() string { return redacted }
+
+// Format writes [redacted] for every verb.
+func (Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// loadSecretKeys reads PARLEY_SECRET_KEY and PARLEY_SECRET_KEY_PREVIOUS. An
+// error names the variable, never the text it holds.
+func (c *Config) loadSecretKeys(env map[string]string) error {
+	const hint = "32 bytes in base64 or 64 hex digits, for example from: openssl rand -base64 32"
+	if v := strings.TrimSpace(env["PARLEY_SECRET_KEY"]); v != "" {
+		k, err := seal.ParseKey(v)
+		if err != nil {
+			return fmt.Errorf("PARLEY_SECRET_KEY: %w; want %s", err, hint)
+		}
+		c.SecretKey = k
+	}
+	for i, v := range strings.Split(env["PARLEY_SECRET_KEY_PREVIOUS"], ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		k, err := seal.ParseKey(v)
+		if err != nil {
+			return fmt.Errorf("PARLEY_SECRET_KEY_PREVIOUS: key %d: %w; want %s", i+1, err, hint)
+		}
+		c.SecretKeysPrevious = append(c.SecretKeysPrevious, k)
+	}
+	if len(c.SecretKeysPrevious) > 0 && c.SecretKey == nil {
+		return errors.New("PARLEY_SECRET_KEY_PREVIOUS is set without PARLEY_SECRET_KEY: set the new key too")
+	}
+	return nil
 }
 
 func or(v, def string) string {

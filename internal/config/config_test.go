@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -128,6 +129,44 @@ func TestTrustedProxies(t *testing.T) {
 	for _, bad := range []string{"10.0.0.0/33", "proxy.example", "10.0.0"} {
 		if _, err := Load([]string{"PARLEY_TRUSTED_PROXIES=" + bad}); err == nil || !strings.Contains(err.Error(), "PARLEY_TRUSTED_PROXIES") {
 			t.Errorf("PARLEY_TRUSTED_PROXIES=%s: %v", bad, err)
+		}
+	}
+}
+
+func TestSecretKeys(t *testing.T) {
+	const b64 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=" // bytes 1..32
+	const hexKey = "2122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f40"
+	c, err := Load([]string{"PARLEY_SECRET_KEY=" + b64, "PARLEY_SECRET_KEY_PREVIOUS= " + hexKey + " ,"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SecretKey) != 32 || c.SecretKey[0] != 1 || len(c.SecretKeysPrevious) != 1 || c.SecretKeysPrevious[0][0] != 0x21 {
+		t.Fatalf("keys = %x, %x", []byte(c.SecretKey), c.SecretKeysPrevious)
+	}
+	for _, shown := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%x", c.SecretKey)} {
+		if strings.Contains(shown, "[1 2 3") || strings.Contains(shown, "0102030405") || strings.Contains(shown, "0x1, 0x2") {
+			t.Fatalf("a printed config shows the key: %s", shown)
+		}
+	}
+	if c, err := Load(nil); err != nil || c.SecretKey != nil {
+		t.Fatalf("no key: %v, %v", c.SecretKey, err)
+	}
+	for _, env := range [][]string{
+		{"PARLEY_SECRET_KEY=not-a-key-at-all-but-long-enough"},
+		{"PARLEY_SECRET_KEY=AQIDBAUGBwgJCgsMDQ4PEA=="}, // 16 bytes
+		{"PARLEY_SECRET_KEY=" + b64, "PARLEY_SECRET_KEY_PREVIOUS=zzzz-secret-material"},
+		{"PARLEY_SECRET_KEY_PREVIOUS=" + b64},
+	} {
+		_, err := Load(env)
+		if err == nil {
+			t.Errorf("%v: accepted", env)
+			continue
+		}
+		if strings.Contains(err.Error(), "not-a-key") || strings.Contains(err.Error(), "zzzz") || strings.Contains(err.Error(), "AQID") {
+			t.Errorf("the error shows the key: %v", err)
+		}
+		if !strings.Contains(err.Error(), "PARLEY_SECRET_KEY") {
+			t.Errorf("the error does not name the variable: %v", err)
 		}
 	}
 }
