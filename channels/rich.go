@@ -200,10 +200,11 @@ func PayloadValue(payload string, max int) string {
 
 // Pressed puts on ev what a pressed button's value (made by [OptionValue]
 // or [PayloadValue]) says: an option's text in ev.Text, a payload in
-// ev.Postback, a reference in ev.Choice. A value without a known prefix
-// (a button sent before this encoding, or one a handler built itself in
-// channel data) is a payload. label, the button's title when the platform
-// says it, becomes ev.Text of a payload press when the event has no text.
+// ev.Postback, a reference in ev.Choice. label, the button's title when
+// the platform tells it, becomes ev.Text of a press when the event has no
+// text. A value without a known prefix (a button sent before this
+// encoding, or one a handler built itself in channel data) is a payload,
+// and also the text when there is no label, as such presses were before.
 func Pressed(ev *msg.Event, value, label string) {
 	switch {
 	case strings.HasPrefix(value, valueOption):
@@ -215,6 +216,9 @@ func Pressed(ev *msg.Event, value, label string) {
 		ev.Choice = value[len(valueRef):]
 	default:
 		ev.Postback = value
+		if label == "" {
+			label = value
+		}
 	}
 	if ev.Text == "" {
 		ev.Text = label

@@ -109,7 +109,8 @@ func TestButtonValues(t *testing.T) {
 		{"option", OptionValue("Large", 64), "Large", msg.Event{Text: "Large"}},
 		{"payload", PayloadValue("add:margherita", 64), "Add", msg.Event{Text: "Add", Postback: "add:margherita"}},
 		{"long payload", PayloadValue(long, 64), "Add", msg.Event{Text: "Add", Choice: msg.ChoiceRef(long)}},
-		{"legacy value", "Large", "", msg.Event{Postback: "Large"}},
+		{"legacy value", "Large", "", msg.Event{Text: "Large", Postback: "Large"}},
+		{"legacy value with a label", "size_l", "Large", msg.Event{Text: "Large", Postback: "size_l"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if len(tc.value) > 64 {
