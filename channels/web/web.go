@@ -49,8 +49,8 @@ const (
 	// maxPostback bounds a pressed button's payload; a handler's payloads
 	// may be as long as its reply cap allows, which is 64 KiB by default.
 	maxPostback = 64 << 10
-	maxSlots      = 64
-	minTokenLen   = channels.MinSecretLen
+	maxSlots    = 64
+	minTokenLen = channels.MinSecretLen
 )
 
 // Adapter implements [channels.Adapter] for the web channel.
