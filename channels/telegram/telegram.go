@@ -206,7 +206,7 @@ func ParseUpdate(body []byte) (*channels.Inbound, error) {
 		}
 		ev := &msg.Event{ID: id, User: strconv.FormatInt(q.From.ID, 10),
 			Conversation: conversation(q.Message.Chat.ID, q.Message.MessageThreadID),
-			Locale: q.From.LanguageCode, Raw: json.RawMessage(body)}
+			Locale:       q.From.LanguageCode, Raw: json.RawMessage(body)}
 		// An option is its text; a button's payload (or a reference to a
 		// long one) is a press, with the button's title as text.
 		channels.Pressed(ev, q.Data, buttonLabel(q.Message, q.Data))
