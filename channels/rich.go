@@ -1,6 +1,8 @@
 package channels
 
 import (
+	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -265,4 +267,29 @@ func Truncate(s string, n int) string {
 // elsewhere (a scheduled push).
 func SafeURL(s string) bool {
 	return len(s) > 8 && strings.EqualFold(s[:8], "https://") || len(s) > 7 && strings.EqualFold(s[:7], "http://")
+}
+
+// MergeJSON merges a handler's channel data (a JSON object, see
+// msg.Reply.ChannelData) into body, a JSON object an adapter built: the
+// data's keys replace the body's, except the protected ones, which name
+// where the message goes. Data that is no object, or a body that is none,
+// leaves body as it is.
+func MergeJSON(body []byte, data json.RawMessage, protected ...string) []byte {
+	if len(data) == 0 {
+		return body
+	}
+	var m, extra map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil || json.Unmarshal(data, &extra) != nil || m == nil {
+		return body
+	}
+	for k, v := range extra {
+		if !slices.Contains(protected, k) {
+			m[k] = v
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
 }

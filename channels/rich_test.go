@@ -150,3 +150,16 @@ func TestTruncate(t *testing.T) {
 		t.Error("SafeURL")
 	}
 }
+
+func TestMergeJSON(t *testing.T) {
+	body := []byte(`{"channel":"C1","text":"hi"}`)
+	got := string(MergeJSON(body, []byte(`{"text":"over","unfurl_links":false,"channel":"C9"}`), "channel"))
+	if got != `{"channel":"C1","text":"over","unfurl_links":false}` {
+		t.Errorf("merged %s", got)
+	}
+	for _, data := range []string{``, `[1]`, `"x"`, `{bad`} {
+		if got := string(MergeJSON(body, []byte(data))); got != string(body) {
+			t.Errorf("data %q changed the body to %s", data, got)
+		}
+	}
+}

@@ -172,22 +172,10 @@ func splitText(s string, n int) []string {
 func (pm PostMessage) MarshalJSON() ([]byte, error) {
 	type plain PostMessage
 	raw, err := json.Marshal(plain(pm))
-	if err != nil || len(pm.Extra) == 0 {
-		return raw, err
-	}
-	var m, extra map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(pm.Extra, &extra); err != nil {
-		return raw, nil //nolint:nilerr // channel data that is no object is not merged
-	}
-	for k, v := range extra {
-		if k != "channel" && k != "thread_ts" {
-			m[k] = v
-		}
-	}
-	return json.Marshal(m)
+	return channels.MergeJSON(raw, pm.Extra, "channel", "thread_ts"), nil
 }
 
 // pressed reads a click on a button of an actions block: a Parley option

@@ -189,22 +189,10 @@ func splitText(s string, n int) []string {
 func (sm SendMessage) MarshalJSON() ([]byte, error) {
 	type plain SendMessage
 	raw, err := json.Marshal(plain(sm))
-	if err != nil || len(sm.Extra) == 0 {
-		return raw, err
-	}
-	var m, extra map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	if json.Unmarshal(sm.Extra, &extra) != nil {
-		return raw, nil // channel data that is no object is not merged
-	}
-	for k, v := range extra {
-		if k != "chat_id" && k != "message_thread_id" {
-			m[k] = v
-		}
-	}
-	return json.Marshal(m)
+	return channels.MergeJSON(raw, sm.Extra, "chat_id", "message_thread_id"), nil
 }
 
 // buttonLabel is the title of the button of message m whose callback data
