@@ -275,11 +275,14 @@ type OutputSpeech struct {
 	SSML string `json:"ssml"`
 }
 
-// Card is a simple card shown in the Alexa app.
+// Card is a card shown in the Alexa app and on screens: Simple (title and
+// content) or Standard (title, text and an image).
 type Card struct {
-	Type    string `json:"type"`
-	Title   string `json:"title"`
-	Content string `json:"content"`
+	Type    string     `json:"type"`
+	Title   string     `json:"title"`
+	Content string     `json:"content,omitempty"`
+	Text    string     `json:"text,omitempty"`
+	Image   *CardImage `json:"image,omitempty"`
 }
 
 // Reprompt is said when the user stays silent.
@@ -306,7 +309,21 @@ func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*cha
 		return emptyResponse(), nil
 	}
 	ans := voice.NewAnswer(results[0])
-	return respond(a.answer(req, &env, ans))
+	// Buttons, cards and media: said where a voice user needs them, and
+	// shown on the card (see rich.go).
+	ans.Speech = withRichSpeech(ans.Speech, richSpeech(results[0].Replies))
+	out := a.answer(req, &env, ans)
+	richCard(&out.Response, cardTitle(req), results[0].Replies)
+	return respond(out)
+}
+
+// cardTitle is the title of the bot's cards: the card_title setting, or
+// the bot's name.
+func cardTitle(req *channels.Request) string {
+	if t := req.Settings[SettingCardTitle]; t != "" {
+		return t
+	}
+	return req.Bot
 }
 
 // RenderError implements [channels.ErrorRenderer]: an apology, with the
@@ -351,11 +368,7 @@ func (a *Adapter) answer(req *channels.Request, env *envelope, ans voice.Answer)
 	if !ans.Speech.IsZero() {
 		body.OutputSpeech = speech(ans.Speech)
 		if text := voice.Truncate(ans.Speech.Text, maxCardText); text != "" {
-			title := req.Settings[SettingCardTitle]
-			if title == "" {
-				title = req.Bot
-			}
-			body.Card = &Card{Type: "Simple", Title: title, Content: text}
+			body.Card = &Card{Type: "Simple", Title: cardTitle(req), Content: text}
 		}
 	}
 	end := step == voice.Close
