@@ -291,8 +291,8 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
     channel_data = {web = {theme = "dark"}, slack = {blocks = {}}}}
 end`, http.StatusCreated)
 	r = c.call("POST", "/hooks/pizza/web", webToken, map[string]any{"user": "dave", "postback": "Menu"}, http.StatusOK)
-	if firstReply(t, r) != "Menu (Menu)" || !strings.Contains(string(r.Raw), `"channel_data":{"theme":"dark"}`) ||
-		!strings.Contains(string(r.Raw), `"payload":"add:margherita"`) {
+	if firstReply(t, r) != "Menu (Menu)" || !strings.Contains(r.Raw, `"channel_data":{"theme":"dark"}`) ||
+		!strings.Contains(r.Raw, `"payload":"add:margherita"`) {
 		t.Errorf("rich web answer %s", r.Raw)
 	}
 	r = c.call("POST", "/hooks/pizza/web", webToken, map[string]any{"user": "dave", "postback": "Hi"}, http.StatusOK)
