@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -287,9 +288,11 @@ func MergeJSON(body []byte, data json.RawMessage, protected ...string) []byte {
 			m[k] = v
 		}
 	}
-	out, err := json.Marshal(m)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // as the body was written: <, > and & stay as they are
+	if enc.Encode(m) != nil {
 		return body
 	}
-	return out
+	return bytes.TrimRight(buf.Bytes(), "\n")
 }

@@ -267,6 +267,9 @@ type ResponseBody struct {
 	Reprompt         *Reprompt     `json:"reprompt,omitempty"`
 	Directives       []Directive   `json:"directives,omitempty"`
 	ShouldEndSession *bool         `json:"shouldEndSession,omitempty"`
+	// Extra is the handler's channel_data.alexa, a JSON object merged into
+	// the response object (e.g. APL directives), see MarshalJSON.
+	Extra json.RawMessage `json:"-"`
 }
 
 // OutputSpeech is speech in SSML.
@@ -314,6 +317,12 @@ func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*cha
 	ans.Speech = withRichSpeech(ans.Speech, richSpeech(results[0].Replies))
 	out := a.answer(req, &env, ans)
 	richCard(&out.Response, cardTitle(req), results[0].Replies)
+	for _, r := range results[0].Replies {
+		if raw, ok := r.ChannelData[channelDataKind]; ok && out.Response.OutputSpeech != nil {
+			out.Response.Extra = raw
+			break
+		}
+	}
 	return respond(out)
 }
 

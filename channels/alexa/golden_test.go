@@ -1,6 +1,7 @@
 package alexa
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/parleyhq/parley/channels/internal/golden"
@@ -60,7 +61,8 @@ func TestGolden(t *testing.T) {
 				Cards: []msg.Card{{Title: "Margherita", Subtitle: "Tomato, mozzarella", Image: "https://example.com/m.jpg",
 					Buttons: []msg.Button{{Title: "Add", Payload: "add:margherita"}}},
 					{Title: "Diavola", Image: "https://example.com/d.jpg"}},
-				Media: []msg.Media{{Type: msg.MediaAudio, URL: "https://example.com/jingle.mp3", Caption: "Our jingle"}}})
+				Media:       []msg.Media{{Type: msg.MediaAudio, URL: "https://example.com/jingle.mp3", Caption: "Our jingle"}},
+				ChannelData: map[string]json.RawMessage{"alexa": json.RawMessage(`{"directives":[{"type":"Alexa.Presentation.APL.RenderDocument","token":"menu"}],"shouldEndSession":true}`)}})
 		}},
 		// An http image cannot be shown: the first https one is.
 		{"rich_media", func(ev *msg.Event) *msg.TurnResult {

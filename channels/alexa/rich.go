@@ -1,12 +1,31 @@
 package alexa
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/msg"
 )
+
+// channelDataKind names the handler's channel data for Alexa.
+const channelDataKind = Name
+
+// MarshalJSON writes the response object with the handler's channel data
+// merged into it: its keys replace Parley's (directives, card, ...), except
+// shouldEndSession, which the dialog step decides.
+func (b ResponseBody) MarshalJSON() ([]byte, error) {
+	type plain ResponseBody
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // SSML stays readable, as respond writes the rest
+	if err := enc.Encode(plain(b)); err != nil {
+		return nil, err
+	}
+	return channels.MergeJSON(bytes.TrimRight(buf.Bytes(), "\n"), b.Extra, "shouldEndSession"), nil
+}
 
 // CardImage is a Standard card's image: Alexa picks the size that suits
 // the device. Both are the handler's one URL.

@@ -66,6 +66,9 @@ func replyCalls(conv string, r msg.Reply) ([]apiCall, error) {
 		text = noText
 	}
 	parts := splitText(text, maxText)
+	if len(parts) == 0 && len(r.ChannelData[channelDataKind]) > 0 {
+		parts = []string{""} // the channel data may hold the text; if not, Telegram says so
+	}
 	for i, part := range parts {
 		sm := SendMessage{ChatID: chat, MessageThreadID: thread, Text: part}
 		if i == len(parts)-1 && len(kbs) > 0 {
