@@ -1,6 +1,9 @@
 package channels
 
 import (
+	"bytes"
+	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -200,10 +203,11 @@ func PayloadValue(payload string, max int) string {
 
 // Pressed puts on ev what a pressed button's value (made by [OptionValue]
 // or [PayloadValue]) says: an option's text in ev.Text, a payload in
-// ev.Postback, a reference in ev.Choice. A value without a known prefix
-// (a button sent before this encoding, or one a handler built itself in
-// channel data) is a payload. label, the button's title when the platform
-// says it, becomes ev.Text of a payload press when the event has no text.
+// ev.Postback, a reference in ev.Choice. label, the button's title when
+// the platform tells it, becomes ev.Text of a press when the event has no
+// text. A value without a known prefix (a button sent before this
+// encoding, or one a handler built itself in channel data) is a payload,
+// and also the text when there is no label, as such presses were before.
 func Pressed(ev *msg.Event, value, label string) {
 	switch {
 	case strings.HasPrefix(value, valueOption):
@@ -215,6 +219,9 @@ func Pressed(ev *msg.Event, value, label string) {
 		ev.Choice = value[len(valueRef):]
 	default:
 		ev.Postback = value
+		if label == "" {
+			label = value
+		}
 	}
 	if ev.Text == "" {
 		ev.Text = label
@@ -261,4 +268,31 @@ func Truncate(s string, n int) string {
 // elsewhere (a scheduled push).
 func SafeURL(s string) bool {
 	return len(s) > 8 && strings.EqualFold(s[:8], "https://") || len(s) > 7 && strings.EqualFold(s[:7], "http://")
+}
+
+// MergeJSON merges a handler's channel data (a JSON object, see
+// msg.Reply.ChannelData) into body, a JSON object an adapter built: the
+// data's keys replace the body's, except the protected ones, which name
+// where the message goes. Data that is no object, or a body that is none,
+// leaves body as it is.
+func MergeJSON(body []byte, data json.RawMessage, protected ...string) []byte {
+	if len(data) == 0 {
+		return body
+	}
+	var m, extra map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil || json.Unmarshal(data, &extra) != nil || m == nil {
+		return body
+	}
+	for k, v := range extra {
+		if !slices.Contains(protected, k) {
+			m[k] = v
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // as the body was written: <, > and & stay as they are
+	if enc.Encode(m) != nil {
+		return body
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n")
 }

@@ -109,7 +109,8 @@ func TestButtonValues(t *testing.T) {
 		{"option", OptionValue("Large", 64), "Large", msg.Event{Text: "Large"}},
 		{"payload", PayloadValue("add:margherita", 64), "Add", msg.Event{Text: "Add", Postback: "add:margherita"}},
 		{"long payload", PayloadValue(long, 64), "Add", msg.Event{Text: "Add", Choice: msg.ChoiceRef(long)}},
-		{"legacy value", "Large", "", msg.Event{Postback: "Large"}},
+		{"legacy value", "Large", "", msg.Event{Text: "Large", Postback: "Large"}},
+		{"legacy value with a label", "size_l", "Large", msg.Event{Text: "Large", Postback: "size_l"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if len(tc.value) > 64 {
@@ -147,5 +148,18 @@ func TestTruncate(t *testing.T) {
 	}
 	if !SafeURL("HTTPS://example.com") || SafeURL("javascript:x") || SafeURL("https://") {
 		t.Error("SafeURL")
+	}
+}
+
+func TestMergeJSON(t *testing.T) {
+	body := []byte(`{"channel":"C1","text":"hi"}`)
+	got := string(MergeJSON(body, []byte(`{"text":"over","unfurl_links":false,"channel":"C9"}`), "channel"))
+	if got != `{"channel":"C1","text":"over","unfurl_links":false}` {
+		t.Errorf("merged %s", got)
+	}
+	for _, data := range []string{``, `[1]`, `"x"`, `{bad`} {
+		if got := string(MergeJSON(body, []byte(data))); got != string(body) {
+			t.Errorf("data %q changed the body to %s", data, got)
+		}
 	}
 }

@@ -267,6 +267,9 @@ type ResponseBody struct {
 	Reprompt         *Reprompt     `json:"reprompt,omitempty"`
 	Directives       []Directive   `json:"directives,omitempty"`
 	ShouldEndSession *bool         `json:"shouldEndSession,omitempty"`
+	// Extra is the handler's channel_data.alexa, a JSON object merged into
+	// the response object (e.g. APL directives), see MarshalJSON.
+	Extra json.RawMessage `json:"-"`
 }
 
 // OutputSpeech is speech in SSML.
@@ -275,11 +278,14 @@ type OutputSpeech struct {
 	SSML string `json:"ssml"`
 }
 
-// Card is a simple card shown in the Alexa app.
+// Card is a card shown in the Alexa app and on screens: Simple (title and
+// content) or Standard (title, text and an image).
 type Card struct {
-	Type    string `json:"type"`
-	Title   string `json:"title"`
-	Content string `json:"content"`
+	Type    string     `json:"type"`
+	Title   string     `json:"title"`
+	Content string     `json:"content,omitempty"`
+	Text    string     `json:"text,omitempty"`
+	Image   *CardImage `json:"image,omitempty"`
 }
 
 // Reprompt is said when the user stays silent.
@@ -306,7 +312,27 @@ func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*cha
 		return emptyResponse(), nil
 	}
 	ans := voice.NewAnswer(results[0])
-	return respond(a.answer(req, &env, ans))
+	// Buttons, cards and media: said where a voice user needs them, and
+	// shown on the card (see rich.go).
+	ans.Speech = withRichSpeech(ans.Speech, richSpeech(results[0].Replies))
+	out := a.answer(req, &env, ans)
+	richCard(&out.Response, cardTitle(req), results[0].Replies)
+	for _, r := range results[0].Replies {
+		if raw, ok := r.ChannelData[channelDataKind]; ok && out.Response.OutputSpeech != nil {
+			out.Response.Extra = raw
+			break
+		}
+	}
+	return respond(out)
+}
+
+// cardTitle is the title of the bot's cards: the card_title setting, or
+// the bot's name.
+func cardTitle(req *channels.Request) string {
+	if t := req.Settings[SettingCardTitle]; t != "" {
+		return t
+	}
+	return req.Bot
 }
 
 // RenderError implements [channels.ErrorRenderer]: an apology, with the
@@ -351,11 +377,7 @@ func (a *Adapter) answer(req *channels.Request, env *envelope, ans voice.Answer)
 	if !ans.Speech.IsZero() {
 		body.OutputSpeech = speech(ans.Speech)
 		if text := voice.Truncate(ans.Speech.Text, maxCardText); text != "" {
-			title := req.Settings[SettingCardTitle]
-			if title == "" {
-				title = req.Bot
-			}
-			body.Card = &Card{Type: "Simple", Title: title, Content: text}
+			body.Card = &Card{Type: "Simple", Title: cardTitle(req), Content: text}
 		}
 	}
 	end := step == voice.Close

@@ -11,7 +11,9 @@
 // intent "session_ended" and gets the empty answer Alexa expects. Other
 // request types are acknowledged without a turn.
 //
-// Answers carry the speech as SSML, the reprompt, a simple card, and
+// Answers carry the speech as SSML, the reprompt, a simple card (a Standard
+// card with the first https image of a rich reply, whose buttons, cards and
+// media are also spoken; see rich.go), and
 // shouldEndSession; a reply whose expect names a slot of the current intent,
 // or that asks a yes/no question about it, becomes Dialog.ElicitSlot or
 // Dialog.ConfirmIntent when the intent has a dialog model, and an intent the

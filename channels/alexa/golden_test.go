@@ -1,6 +1,7 @@
 package alexa
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/parleyhq/parley/channels/internal/golden"
@@ -51,6 +52,23 @@ func TestGolden(t *testing.T) {
 		{"invalid_ssml", func(ev *msg.Event) *msg.TurnResult {
 			return golden.Handled(ev, "GetWeatherIntent", msg.Reply{Text: "Rain in Oslo.",
 				SSML: "<speak>Rain in <city>Oslo</speak>"})
+		}},
+		// A Standard card with the first card's image; the rest spoken and
+		// shown as the card's text.
+		{"rich_card", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "help", msg.Reply{Text: "Here is our menu.",
+				Buttons: []msg.Button{{Title: "Order", Payload: "OrderPizza"}, {Title: "Website", URL: "https://example.com"}},
+				Cards: []msg.Card{{Title: "Margherita", Subtitle: "Tomato, mozzarella", Image: "https://example.com/m.jpg",
+					Buttons: []msg.Button{{Title: "Add", Payload: "add:margherita"}}},
+					{Title: "Diavola", Image: "https://example.com/d.jpg"}},
+				Media:       []msg.Media{{Type: msg.MediaAudio, URL: "https://example.com/jingle.mp3", Caption: "Our jingle"}},
+				ChannelData: map[string]json.RawMessage{"alexa": json.RawMessage(`{"directives":[{"type":"Alexa.Presentation.APL.RenderDocument","token":"menu"}],"shouldEndSession":true}`)}})
+		}},
+		// An http image cannot be shown: the first https one is.
+		{"rich_media", func(ev *msg.Event) *msg.TurnResult {
+			return golden.Handled(ev, "welcome", msg.Reply{Text: "Welcome!",
+				Media: []msg.Media{{Type: msg.MediaImage, URL: "http://example.com/old.png", Caption: "Old"},
+					{Type: msg.MediaImage, URL: "https://example.com/menu.png", Caption: "Menu"}}})
 		}},
 		{"session_ended_request", golden.Builtin},
 		{"session_ended_error", golden.Builtin},

@@ -232,7 +232,10 @@ type interaction struct {
 	Member        *struct {
 		User *user `json:"user"`
 	} `json:"member"`
-	User *user `json:"user"`
+	User    *user `json:"user"`
+	Message *struct {
+		Components []Component `json:"components"`
+	} `json:"message"`
 	Data struct {
 		Name          string   `json:"name"`
 		Options       []option `json:"options"`
@@ -301,13 +304,19 @@ func ParseInteraction(body []byte) (*Parsed, error) {
 		if len(ev.Slots) == 0 {
 			ev.Slots = nil
 		}
-	} else {
-		ev.Text = in.Data.CustomID
-		if len(in.Data.Values) > 0 {
-			ev.Text = strings.Join(in.Data.Values, ", ")
+	} else if len(in.Data.Values) > 0 {
+		ev.Text = strings.Join(in.Data.Values, ", ")
+	} else if in.Data.CustomID != "" {
+		// A button: an option is its text, a payload (or a reference to a
+		// long one) a press, with the button's label as text.
+		var rows []Component
+		if in.Message != nil {
+			rows = in.Message.Components
 		}
+		channels.Pressed(ev, in.Data.CustomID, buttonLabel(rows, in.Data.CustomID))
 	}
-	if ev.Intent == "" && ev.Text == "" || len(ev.Text) > maxInboundText || !utf8.ValidString(ev.Text) {
+	if ev.Intent == "" && ev.Text == "" && ev.Postback == "" && ev.Choice == "" ||
+		len(ev.Text) > maxInboundText || !utf8.ValidString(ev.Text) || len(ev.Postback) > maxInboundText {
 		return nil, channels.BadRequest("the interaction has no command, button or value")
 	}
 	p.Event = ev
@@ -368,48 +377,36 @@ type Response struct {
 type ResponseData struct {
 	Content    string      `json:"content"`
 	Flags      int         `json:"flags,omitempty"`
+	Embeds     []Embed     `json:"embeds,omitempty"`
 	Components []Component `json:"components,omitempty"`
+	// extra is the handler's channel_data.discord, merged into the
+	// message's JSON where it is written.
+	extra json.RawMessage
 }
 
-// Component is an action row or a button.
+// Component is an action row or a button (with a custom_id, or a link
+// button with a url).
 type Component struct {
 	Type       int         `json:"type"`
 	Style      int         `json:"style,omitempty"`
 	Label      string      `json:"label,omitempty"`
 	CustomID   string      `json:"custom_id,omitempty"`
+	URL        string      `json:"url,omitempty"`
 	Components []Component `json:"components,omitempty"`
 }
 
 // NewResponse renders a turn's replies as one interaction response: the
-// texts joined by blank lines, the options as buttons (up to 25, five to a
-// row). A turn with nothing to say answers with a private check mark.
+// texts joined by blank lines, options and buttons as buttons (up to 25,
+// five to a row; links as link buttons), cards and images as embeds (up to
+// 10), and what does not fit as lines under the text (see message). A turn
+// with nothing to say answers with a private check mark.
 func NewResponse(res *msg.TurnResult) Response {
-	var texts []string
-	var opts []string
-	seen := map[string]bool{}
+	var m message
 	for _, r := range res.Replies {
-		if r.Text != "" {
-			texts = append(texts, r.Text)
-		}
-		for _, o := range r.Options {
-			id := truncate(o, maxCustomID)
-			if o == "" || seen[id] || len(opts) == maxRows*maxButtonsPerRow {
-				continue
-			}
-			seen[id] = true
-			opts = append(opts, o)
-		}
+		m.add(r)
 	}
-	d := &ResponseData{Content: truncate(strings.Join(texts, "\n\n"), maxContent)}
-	for i, o := range opts {
-		if i%maxButtonsPerRow == 0 {
-			d.Components = append(d.Components, Component{Type: componentActionRow})
-		}
-		row := &d.Components[len(d.Components)-1]
-		row.Components = append(row.Components, Component{Type: componentButton, Style: buttonPrimary,
-			Label: truncate(o, maxLabel), CustomID: truncate(o, maxCustomID)})
-	}
-	if d.Content == "" && len(d.Components) == 0 {
+	d := m.data()
+	if d.Content == "" && len(d.Components) == 0 && len(d.Embeds) == 0 {
 		d.Content, d.Flags = ephemeralNoReply, flagEphemeral
 	}
 	return Response{Type: responseMessage, Data: d}
@@ -420,22 +417,19 @@ func (*Adapter) Render(_ *channels.Request, results []*msg.TurnResult) (*channel
 	if len(results) == 0 {
 		return jsonResponse(map[string]int{"type": responseDeferUpdate}), nil
 	}
-	return jsonResponse(NewResponse(results[0])), nil
+	r := NewResponse(results[0])
+	data, err := json.Marshal(r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return jsonResponse(struct {
+		Type int             `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}{r.Type, channels.MergeJSON(data, r.Data.extra)}), nil
 }
 
 // RenderError implements [channels.ErrorRenderer]: a private apology, since
 // Discord shows "interaction failed" for anything else.
 func (*Adapter) RenderError(*channels.Request, error) *channels.Response {
 	return jsonResponse(Response{Type: responseMessage, Data: &ResponseData{Content: errorApology, Flags: flagEphemeral}})
-}
-
-func truncate(s string, n int) string {
-	i := 0
-	for pos := range s {
-		if i == n {
-			return s[:pos]
-		}
-		i++
-	}
-	return s
 }

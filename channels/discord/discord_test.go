@@ -146,7 +146,8 @@ func echo(ev *msg.Event) *msg.TurnResult {
 	return golden.Handled(ev, "Echo", msg.Reply{Text: "You said: " + ev.Text, Options: []string{"Small", "Large"}})
 }
 
-var cases = []string{"ping", "command", "command_options", "subcommand", "button", "select", "dm_command", "autocomplete"}
+var cases = []string{"ping", "command", "command_options", "subcommand", "button", "button_payload", "select", "dm_command",
+	"autocomplete"}
 
 // TestGolden parses each testdata/<case>.json and renders the echo answer
 // (or the immediate response); discordgo must read the response.
@@ -180,9 +181,10 @@ func readWithDiscordgo(t *testing.T, body []byte) {
 	var r struct {
 		Type discordgo.InteractionResponseType `json:"type"`
 		Data *struct {
-			Content    string                 `json:"content"`
-			Flags      discordgo.MessageFlags `json:"flags"`
-			Components []discordgo.ActionsRow `json:"components"`
+			Content    string                    `json:"content"`
+			Flags      discordgo.MessageFlags    `json:"flags"`
+			Embeds     []*discordgo.MessageEmbed `json:"embeds"`
+			Components []discordgo.ActionsRow    `json:"components"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil || r.Type == 0 {
@@ -194,7 +196,8 @@ func readWithDiscordgo(t *testing.T, body []byte) {
 	for _, row := range r.Data.Components {
 		for _, c := range row.Components {
 			b, ok := c.(*discordgo.Button)
-			if !ok || b.Label == "" || b.CustomID == "" || b.Style != discordgo.PrimaryButton {
+			if !ok || b.Label == "" || b.Style == discordgo.LinkButton && (b.URL == "" || b.CustomID != "") ||
+				b.Style != discordgo.LinkButton && (b.CustomID == "" || b.Style != discordgo.PrimaryButton) {
 				t.Fatalf("discordgo reads a component %#v", c)
 			}
 		}
@@ -315,5 +318,54 @@ func TestSmallOrderKeysRefused(t *testing.T) {
 	// A real key still works.
 	if _, err := a.Parse(signed(t, body, "1700000000")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRichGolden renders a rich answer: buttons (a payload, a link, a
+// payload too long for a custom_id), cards as embeds with their buttons
+// labelled by card, an image embed, a file as a link, channel data
+// merged; discordgo reads it.
+func TestRichGolden(t *testing.T) {
+	a := New(Config{})
+	req := signed(t, golden.Read(t, "command_options.json"), "1700000000")
+	ev, resp := golden.Turn(t, a, req, func(ev *msg.Event) *msg.TurnResult {
+		return golden.Handled(ev, "Menu", msg.Reply{
+			Text:    "Here is our menu",
+			Buttons: []msg.Button{{Title: "Order", Payload: "OrderPizza"}, {Title: "Website", URL: "https://example.com"}},
+			Cards: []msg.Card{
+				{Title: "Margherita", Subtitle: "Tomato, mozzarella", Image: "https://example.com/m.jpg",
+					Buttons: []msg.Button{{Title: "Add", Payload: "add:margherita"}}},
+				{Title: "Diavola", Buttons: []msg.Button{{Title: "Add", Payload: strings.Repeat("x", 150)}}},
+			},
+			Media: []msg.Media{{Type: msg.MediaImage, URL: "https://example.com/menu.png", Caption: "Menu"},
+				{Type: msg.MediaFile, URL: "https://example.com/menu.pdf", Caption: "Menu (PDF)"}},
+			ChannelData: map[string]json.RawMessage{"discord": json.RawMessage(`{"tts":false,"allowed_mentions":{"parse":[]}}`)},
+		})
+	})
+	readWithDiscordgo(t, resp.Body)
+	golden.Check(t, "rich", golden.Render(ev, resp))
+}
+
+// TestRichOverflow: past 25 buttons and 10 embeds, what does not fit is
+// written under the text rather than left out.
+func TestRichOverflow(t *testing.T) {
+	var cards []msg.Card
+	for i := range 14 {
+		n := strconv.Itoa(i)
+		cards = append(cards, msg.Card{Title: "Pizza " + n, Buttons: []msg.Button{{Title: "Add", Payload: "add:" + n},
+			{Title: "More", Payload: "more:" + n}}})
+	}
+	r := NewResponse(&msg.TurnResult{Replies: []msg.Reply{{Text: "All our pizzas", Cards: cards}}})
+	buttons := 0
+	for _, row := range r.Data.Components {
+		buttons += len(row.Components)
+	}
+	if len(r.Data.Embeds) != maxEmbeds || buttons != 25 || len(r.Data.Components) != maxRows {
+		t.Fatalf("%d embeds, %d buttons in %d rows", len(r.Data.Embeds), buttons, len(r.Data.Components))
+	}
+	for _, want := range []string{"Pizza 13", "• More · Pizza 13", "• More · Pizza 12"} {
+		if !strings.Contains(r.Data.Content, want) {
+			t.Errorf("content lacks %q:\n%s", want, r.Data.Content)
+		}
 	}
 }

@@ -76,7 +76,12 @@ func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnRe
 	}
 	body := createMessage{ResponseData: msg, Nonce: nonce(res, channelID)}
 	body.EnforceNonce = body.Nonce != ""
-	return a.call(ctx, base+"/channels/"+channelID+"/messages", token, body, nil)
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return &channels.SendError{Err: err}
+	}
+	raw = channels.MergeJSON(raw, msg.extra, "nonce", "enforce_nonce")
+	return a.call(ctx, base+"/channels/"+channelID+"/messages", token, json.RawMessage(raw), nil)
 }
 
 // createMessage is the body of Create Message.

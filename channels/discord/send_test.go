@@ -112,7 +112,7 @@ func viaDiscordgo(t *testing.T, f *fakeAPI, conversation, text string, options [
 	if len(options) > 0 {
 		row := discordgo.ActionsRow{}
 		for _, o := range options {
-			row.Components = append(row.Components, discordgo.Button{Label: o, Style: discordgo.PrimaryButton, CustomID: o})
+			row.Components = append(row.Components, discordgo.Button{Label: o, Style: discordgo.PrimaryButton, CustomID: "o:" + o})
 		}
 		msg.Components = []discordgo.MessageComponent{row}
 	}

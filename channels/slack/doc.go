@@ -12,7 +12,9 @@
 // asynchronously: the webhook is acknowledged with an empty 200 and the reply
 // goes out through chat.postMessage with the bot token, in the thread the
 // message came from. Options become buttons; a click comes back as a message
-// with the option's text.
+// with the option's text. Buttons, cards and media are rendered in Block Kit
+// (rich.go); a click on a payload button (block_actions) is a turn with the
+// payload as its postback.
 //
 // Settings (Slack's names): signing_secret, bot_token, and api_base_url
 // (default https://slack.com/api; tests point it at a fake server).

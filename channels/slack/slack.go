@@ -309,15 +309,11 @@ func parseInteraction(p []byte) (*channels.Inbound, error) {
 		return &channels.Inbound{Response: ack}, nil
 	}
 	act := in.Actions[0]
-	text := act.Value
-	if text == "" {
-		text = act.Text.Text
-	}
 	channel := in.Channel.ID
 	if channel == "" {
 		channel = in.Container.ChannelID
 	}
-	if channel == "" || text == "" || in.TriggerID == "" {
+	if channel == "" || in.TriggerID == "" {
 		return &channels.Inbound{Response: ack}, nil
 	}
 	thread := in.Container.ThreadTS
@@ -325,7 +321,10 @@ func parseInteraction(p []byte) (*channels.Inbound, error) {
 		thread = in.Message.ThreadTS
 	}
 	ev := &msg.Event{ID: "act:" + in.TriggerID, User: in.User.ID, Conversation: conversation(channel, thread),
-		Text: text, Raw: json.RawMessage(p)}
+		Raw: json.RawMessage(p)}
+	if !pressed(ev, act.ActionID, act.Value, act.Text.Text) {
+		return &channels.Inbound{Response: ack}, nil
+	}
 	return &channels.Inbound{Events: []*msg.Event{ev}, Response: ack, Async: true}, nil
 }
 
@@ -335,13 +334,21 @@ type PostMessage struct {
 	Text     string  `json:"text"`
 	ThreadTS string  `json:"thread_ts,omitempty"`
 	Blocks   []Block `json:"blocks,omitempty"`
+	// Extra is the handler's channel_data.slack, a JSON object whose keys
+	// are merged into the body (see MarshalJSON).
+	Extra json.RawMessage `json:"-"`
 }
 
-// Block is a Block Kit block: a section with the text, or actions with buttons.
+// Block is a Block Kit block: a section with text (and an image as
+// accessory), actions with buttons, or an image.
 type Block struct {
-	Type     string    `json:"type"`
-	Text     *TextObj  `json:"text,omitempty"`
-	Elements []Element `json:"elements,omitempty"`
+	Type      string    `json:"type"`
+	Text      *TextObj  `json:"text,omitempty"`
+	Elements  []Element `json:"elements,omitempty"`
+	Accessory *Element  `json:"accessory,omitempty"`
+	ImageURL  string    `json:"image_url,omitempty"`
+	AltText   string    `json:"alt_text,omitempty"`
+	Title     *TextObj  `json:"title,omitempty"`
 }
 
 // TextObj is a Block Kit text object.
@@ -350,12 +357,16 @@ type TextObj struct {
 	Text string `json:"text"`
 }
 
-// Element is a Block Kit button.
+// Element is a Block Kit button (with a value, or a URL it opens) or an
+// image element.
 type Element struct {
 	Type     string   `json:"type"`
-	Text     *TextObj `json:"text"`
-	Value    string   `json:"value"`
-	ActionID string   `json:"action_id"`
+	Text     *TextObj `json:"text,omitempty"`
+	Value    string   `json:"value,omitempty"`
+	URL      string   `json:"url,omitempty"`
+	ActionID string   `json:"action_id,omitempty"`
+	ImageURL string   `json:"image_url,omitempty"`
+	AltText  string   `json:"alt_text,omitempty"`
 }
 
 // Slack's limits for button labels and values.
@@ -399,22 +410,37 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// Send implements [channels.Sender]: one chat.postMessage per reply.
+// NewPostMessages renders one reply of a turn whose replies plain was made
+// of: the text and options as [NewPostMessage] does, and buttons, cards,
+// media and channel data in Block Kit (see richMessages), in one message
+// or, past Slack's 50 blocks, several.
+func NewPostMessages(conv string, r msg.Reply, plain channels.Plain) []PostMessage {
+	if len(r.Buttons) == 0 && len(r.Cards) == 0 && len(r.Media) == 0 && r.ChannelData[channelDataKind] == nil {
+		if r.Text == "" && len(r.Options) == 0 {
+			return nil
+		}
+		return []PostMessage{NewPostMessage(conv, r)}
+	}
+	return richMessages(conv, r, plain)
+}
+
+// Send implements [channels.Sender]: a chat.postMessage per reply (more
+// for a reply of over 50 blocks).
 func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	base := strings.TrimRight(s[SettingAPIBaseURL], "/")
 	if base == "" {
 		base = DefaultAPIBaseURL
 	}
+	plain := channels.NewPlain(res.Replies)
 	for _, r := range res.Replies {
-		if r.Text == "" && len(r.Options) == 0 {
-			continue
-		}
-		body, err := json.Marshal(NewPostMessage(res.Conversation, r))
-		if err != nil {
-			return &channels.SendError{Err: err}
-		}
-		if err := a.post(ctx, base+"/chat.postMessage", s[SettingBotToken], body); err != nil {
-			return err
+		for _, pm := range NewPostMessages(res.Conversation, r, plain) {
+			body, err := json.Marshal(pm)
+			if err != nil {
+				return &channels.SendError{Err: err}
+			}
+			if err := a.post(ctx, base+"/chat.postMessage", s[SettingBotToken], body); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

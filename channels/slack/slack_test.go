@@ -379,3 +379,103 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// menuReply is a rich reply: text, a payload button, a link, two cards (one
+// with a payload longer than a button's value takes), and media.
+func menuReply() msg.Reply {
+	return msg.Reply{
+		Text:    "Here is our menu & more",
+		Options: []string{"Hours"},
+		Buttons: []msg.Button{{Title: "Order", Payload: "OrderPizza"}, {Title: "Website", URL: "https://example.com"}},
+		Cards: []msg.Card{
+			{Title: "Margherita <classic>", Subtitle: "Tomato, mozzarella", Image: "https://example.com/m.jpg",
+				Buttons: []msg.Button{{Title: "Add", Payload: "add:margherita"}}},
+			{Title: "Diavola", Buttons: []msg.Button{{Title: strings.Repeat("Add a spicy one ", 6), Payload: strings.Repeat("x", 2100)}}},
+		},
+		Media: []msg.Media{{Type: msg.MediaImage, URL: "https://example.com/menu.png", Caption: "Menu"},
+			{Type: msg.MediaFile, URL: "https://example.com/menu.pdf", Caption: "Menu (PDF)"}},
+		ChannelData: map[string]json.RawMessage{"slack": json.RawMessage(`{"unfurl_links":false,"channel":"C-elsewhere"}`),
+			"telegram": json.RawMessage(`{"disable_notification":true}`)},
+	}
+}
+
+// TestRichGolden sends a rich reply and compares the chat.postMessage body
+// with testdata/rich_send.golden; slack-go's Block Kit types read it.
+func TestRichGolden(t *testing.T) {
+	fake, srv := newFake(t)
+	settings := channels.Settings{SettingSigningSecret: testSecret, SettingBotToken: testToken, SettingAPIBaseURL: srv.URL + "/api"}
+	res := &msg.TurnResult{Conversation: "C2147483705:1355517523.000005", Replies: []msg.Reply{menuReply()}}
+	if err := New(Config{}).Send(context.Background(), settings, res); err != nil {
+		t.Fatal(err)
+	}
+	var g golden
+	g.Sends = fake.calls
+	got, _ := json.MarshalIndent(g.Sends, "", "  ")
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "rich_send.golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("golden mismatch:\n got %s\nwant %s", got, want)
+	}
+
+	var sent struct {
+		Channel     string         `json:"channel"`
+		UnfurlLinks *bool          `json:"unfurl_links"`
+		Blocks      slackgo.Blocks `json:"blocks"`
+	}
+	if err := json.Unmarshal(fake.calls[0].Body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if sent.Channel != "C2147483705" || sent.UnfurlLinks == nil || *sent.UnfurlLinks {
+		t.Errorf("channel data merged wrongly: %s", fake.calls[0].Body)
+	}
+	var kinds []string
+	for _, b := range sent.Blocks.BlockSet {
+		kinds = append(kinds, string(b.BlockType()))
+	}
+	if want := "section actions actions section actions section actions image section"; strings.Join(kinds, " ") != want {
+		t.Fatalf("blocks %s, want %s", strings.Join(kinds, " "), want)
+	}
+	card := sent.Blocks.BlockSet[3].(*slackgo.SectionBlock)
+	if img := card.Accessory.ImageElement; img == nil || img.ImageURL == nil || *img.ImageURL != "https://example.com/m.jpg" {
+		t.Errorf("card accessory %+v", card.Accessory)
+	}
+	link := sent.Blocks.BlockSet[2].(*slackgo.ActionBlock).Elements.ElementSet[1].(*slackgo.ButtonBlockElement)
+	if link.URL != "https://example.com" || link.Value != "" {
+		t.Errorf("link button %+v", link)
+	}
+	long := sent.Blocks.BlockSet[6].(*slackgo.ActionBlock).Elements.ElementSet[0].(*slackgo.ButtonBlockElement)
+	if n := len([]rune(long.Text.Text)); n > maxButtonText || !strings.HasSuffix(long.Text.Text, "…") ||
+		long.Value != "r:"+msg.ChoiceRef(strings.Repeat("x", 2100)) {
+		t.Errorf("long button %q (%d characters), value %q", long.Text.Text, n, long.Value)
+	}
+}
+
+// TestManyBlocks: a reply of more than 50 blocks goes out as several
+// messages, nothing left out.
+func TestManyBlocks(t *testing.T) {
+	var cards []msg.Card
+	for i := range 40 {
+		cards = append(cards, msg.Card{Title: "Pizza " + strconv.Itoa(i), Buttons: []msg.Button{{Title: "Add", Payload: "add:" + strconv.Itoa(i)}}})
+	}
+	r := msg.Reply{Text: "All our pizzas", Cards: cards}
+	pms := NewPostMessages("C1", r, channels.NewPlain([]msg.Reply{r}))
+	total := 0
+	for _, pm := range pms {
+		if len(pm.Blocks) > maxBlocks {
+			t.Errorf("a message of %d blocks", len(pm.Blocks))
+		}
+		total += len(pm.Blocks)
+	}
+	if len(pms) != 2 || total != 81 {
+		t.Fatalf("%d messages, %d blocks; want 2 messages, 81 blocks", len(pms), total)
+	}
+}

@@ -9,9 +9,12 @@
 //
 // Updates are acknowledged at once and processed asynchronously (Telegram
 // holds back the bot's next updates until one is acknowledged). Replies go out
-// with sendMessage; options become an inline keyboard, and a click is
-// answered with answerCallbackQuery and comes back as a message with the
-// option's text (callback_data, at most 64 bytes).
+// with sendMessage; options and buttons become an inline keyboard, cards
+// photos with a caption and their own keyboard, media sendPhoto, sendAudio,
+// sendVideo or sendDocument (rich.go). A click is answered with
+// answerCallbackQuery and comes back as the option's text, or as the
+// button's payload (callback_data holds at most 64 bytes: a longer payload
+// travels as a msg.ChoiceRef the engine resolves from the session).
 //
 // Settings (the Bot API's names): secret_token, bot_token, and api_base_url
 // (default https://api.telegram.org; tests point it at a fake server).

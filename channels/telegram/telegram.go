@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/msg"
@@ -144,12 +143,13 @@ type Update struct {
 
 // Message is a Bot API Message.
 type Message struct {
-	MessageID       int64  `json:"message_id"`
-	MessageThreadID int64  `json:"message_thread_id"`
-	From            *User  `json:"from"`
-	Chat            Chat   `json:"chat"`
-	Date            int64  `json:"date"`
-	Text            string `json:"text"`
+	MessageID       int64        `json:"message_id"`
+	MessageThreadID int64        `json:"message_thread_id"`
+	From            *User        `json:"from"`
+	Chat            Chat         `json:"chat"`
+	Date            int64        `json:"date"`
+	Text            string       `json:"text"`
+	ReplyMarkup     *ReplyMarkup `json:"reply_markup"`
 }
 
 // User is a Bot API User.
@@ -205,8 +205,11 @@ func ParseUpdate(body []byte) (*channels.Inbound, error) {
 			return ignored, nil
 		}
 		ev := &msg.Event{ID: id, User: strconv.FormatInt(q.From.ID, 10),
-			Conversation: conversation(q.Message.Chat.ID, q.Message.MessageThreadID), Text: q.Data,
-			Locale: q.From.LanguageCode, Raw: json.RawMessage(body)}
+			Conversation: conversation(q.Message.Chat.ID, q.Message.MessageThreadID),
+			Locale:       q.From.LanguageCode, Raw: json.RawMessage(body)}
+		// An option is its text; a button's payload (or a reference to a
+		// long one) is a press, with the button's title as text.
+		channels.Pressed(ev, q.Data, buttonLabel(q.Message, q.Data))
 		return &channels.Inbound{Events: []*msg.Event{ev}, Response: ack, Async: true}, nil
 	}
 	return ignored, nil
@@ -237,6 +240,9 @@ type SendMessage struct {
 	MessageThreadID int64        `json:"message_thread_id,omitempty"`
 	Text            string       `json:"text"`
 	ReplyMarkup     *ReplyMarkup `json:"reply_markup,omitempty"`
+	// Extra is the handler's channel_data.telegram, a JSON object whose
+	// keys are merged into the body (see MarshalJSON).
+	Extra json.RawMessage `json:"-"`
 }
 
 // ReplyMarkup is an inline keyboard.
@@ -244,50 +250,35 @@ type ReplyMarkup struct {
 	InlineKeyboard [][]Button `json:"inline_keyboard"`
 }
 
-// Button is an inline keyboard button; a click sends Data back as a callback query.
+// Button is an inline keyboard button: a click sends CallbackData back as
+// a callback query, or opens URL.
 type Button struct {
 	Text         string `json:"text"`
-	CallbackData string `json:"callback_data"`
+	CallbackData string `json:"callback_data,omitempty"`
+	URL          string `json:"url,omitempty"`
 }
 
 // maxCallbackData is the Bot API's limit on callback_data, in bytes.
 const maxCallbackData = 64
 
-// NewSendMessage renders one reply: the text, and options as an inline
-// keyboard with one button per row.
+// NewSendMessage renders the text of one reply: the text, and options and
+// buttons as an inline keyboard with one button per row (see [keyboards]).
 func NewSendMessage(conv string, r msg.Reply) (SendMessage, error) {
-	chat, thread, _ := strings.Cut(conv, ":")
-	id, err := strconv.ParseInt(chat, 10, 64)
+	chat, thread, err := chatOf(conv)
 	if err != nil {
-		return SendMessage{}, fmt.Errorf("conversation %q is not a Telegram chat", conv)
+		return SendMessage{}, err
 	}
-	sm := SendMessage{ChatID: id, Text: r.Text}
-	if thread != "" {
-		sm.MessageThreadID, _ = strconv.ParseInt(thread, 10, 64)
-	}
-	if len(r.Options) > 0 {
-		kb := &ReplyMarkup{}
-		for _, opt := range r.Options {
-			kb.InlineKeyboard = append(kb.InlineKeyboard, []Button{{Text: opt, CallbackData: clip(opt, maxCallbackData)}})
-		}
-		sm.ReplyMarkup = kb
+	sm := SendMessage{ChatID: chat, MessageThreadID: thread, Text: r.Text}
+	if kbs := keyboards(r.Options, r.Buttons); len(kbs) > 0 {
+		sm.ReplyMarkup = kbs[0]
 	}
 	return sm, nil
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
 // Send implements [channels.Sender]: it answers the callback query of a
 // click (so the button stops spinning), then sends each reply with
-// sendMessage.
+// sendMessage, its cards and media with sendPhoto, sendAudio, sendVideo
+// and sendDocument (see replyCalls).
 func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	base := strings.TrimRight(s[SettingAPIBaseURL], "/")
 	if base == "" {
@@ -308,19 +299,18 @@ func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnRe
 		}
 	}
 	for _, r := range res.Replies {
-		if r.Text == "" {
-			continue
-		}
-		sm, err := NewSendMessage(res.Conversation, r)
+		calls, err := replyCalls(res.Conversation, r)
 		if err != nil {
 			return &channels.SendError{Err: err}
 		}
-		body, err := json.Marshal(sm)
-		if err != nil {
-			return &channels.SendError{Err: err}
-		}
-		if err := a.call(ctx, base, "sendMessage", body); err != nil {
-			return err
+		for _, c := range calls {
+			body, err := json.Marshal(c.Body)
+			if err != nil {
+				return &channels.SendError{Err: err}
+			}
+			if err := a.call(ctx, base, c.Method, body); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

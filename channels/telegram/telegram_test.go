@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -273,4 +274,98 @@ func FuzzParseUpdate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRichSend sends a rich reply and compares the Bot API calls with
+// testdata/rich_send.golden: the text with its keyboard (an option, a
+// payload, a link, a payload too long for callback_data as a reference),
+// a photo per card with its caption cut to 1024 characters, and each
+// media item with its method; channel_data.telegram merged into the text.
+func TestRichSend(t *testing.T) {
+	fake, srv := newFake(t)
+	settings := channels.Settings{SettingSecretToken: testSecret, SettingBotToken: testToken, SettingAPIBaseURL: srv.URL}
+	long := strings.Repeat("x", 2100)
+	res := &msg.TurnResult{Conversation: "-1001234567890:7", Replies: []msg.Reply{{
+		Text:    "Here is our menu",
+		Options: []string{"Hours"},
+		Buttons: []msg.Button{{Title: "Order", Payload: "OrderPizza"}, {Title: "Website", URL: "https://example.com"}},
+		Cards: []msg.Card{
+			{Title: "Margherita", Subtitle: "Tomato, mozzarella", Image: "https://example.com/m.jpg",
+				Buttons: []msg.Button{{Title: "Add", Payload: "add:margherita"}}},
+			{Title: "Diavola", Subtitle: strings.Repeat("spicy ", 200), Image: "https://example.com/d.jpg", Buttons: []msg.Button{{Title: "Add a spicy one", Payload: long}}},
+		},
+		Media: []msg.Media{{Type: msg.MediaImage, URL: "https://example.com/menu.png", Caption: "Menu"},
+			{Type: msg.MediaAudio, URL: "https://example.com/jingle.mp3"},
+			{Type: msg.MediaVideo, URL: "https://example.com/oven.mp4", Caption: "Our oven"},
+			{Type: msg.MediaFile, URL: "https://example.com/menu.pdf", Caption: "Menu (PDF)"}},
+		ChannelData: map[string]json.RawMessage{"telegram": json.RawMessage(`{"disable_notification":true,"chat_id":1}`)},
+	}}}
+	if err := New(Config{}).Send(context.Background(), settings, res); err != nil {
+		t.Fatal(err)
+	}
+	var sends []call
+	for _, c := range fake.calls {
+		c.Path = strings.Replace(c.Path, testToken, "<bot_token>", 1)
+		sends = append(sends, c)
+	}
+	got, _ := json.MarshalIndent(sends, "", "  ")
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "rich_send.golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("golden mismatch:\n got %s\nwant %s", got, want)
+	}
+	for _, c := range fake.calls {
+		var body struct {
+			Caption     string `json:"caption"`
+			ReplyMarkup struct {
+				InlineKeyboard [][]Button `json:"inline_keyboard"`
+			} `json:"reply_markup"`
+		}
+		if err := json.Unmarshal(c.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		if n := len([]rune(body.Caption)); n > maxCaption {
+			t.Errorf("%s: caption of %d characters", c.Path, n)
+		}
+		for _, row := range body.ReplyMarkup.InlineKeyboard {
+			for _, b := range row {
+				if len(b.CallbackData) > maxCallbackData || (b.CallbackData == "") == (b.URL == "") {
+					t.Errorf("%s: button %+v", c.Path, b)
+				}
+			}
+		}
+	}
+	// The reference resolves to the long payload while it is offered.
+	if got, ok := msg.ResolveChoice(msg.Choices(res.Replies), "~vHtdMz3WJLRV"); !ok || got != long {
+		t.Errorf("the reference in callback_query_reference.json does not name the long payload")
+	}
+}
+
+// TestManyButtons: past Telegram's 100 buttons a keyboard continues in
+// another message.
+func TestManyButtons(t *testing.T) {
+	var bs []msg.Button
+	for i := range 130 {
+		bs = append(bs, msg.Button{Title: "B", Payload: "p" + strconv.Itoa(i)})
+	}
+	calls, err := replyCalls("1", msg.Reply{Text: "Pick", Buttons: bs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 {
+		t.Fatalf("%d calls", len(calls))
+	}
+	first, second := calls[0].Body.(SendMessage), calls[1].Body.(SendMessage)
+	if len(first.ReplyMarkup.InlineKeyboard) != 100 || len(second.ReplyMarkup.InlineKeyboard) != 30 || second.Text == "" {
+		t.Fatalf("keyboards of %d and %d rows", len(first.ReplyMarkup.InlineKeyboard), len(second.ReplyMarkup.InlineKeyboard))
+	}
 }

@@ -8,7 +8,10 @@
 //	}
 //
 // The messaging channel answers in the webhook's own response with TwiML,
-// one <Message> per reply; a reply's options are listed under its text. Its
+// one <Message> per reply; what SMS cannot show is written as text under
+// it (channels.Plain: options, numbered buttons, links, cards), and a typed
+// number picks a button of the previous turn. Media are attached on
+// WhatsApp and, with the mms setting, on MMS numbers. Its
 // settings are auth_token (signs the webhooks), optionally account_sid
 // (messages for another account are refused) and webhook_url: the URL
 // configured for the number in Twilio, which is what Twilio signs. Without

@@ -74,8 +74,11 @@ func (*Adapter) SecretSettings() []string { return []string{SettingAuthToken} }
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
 	if err := channels.CheckSettingNames(Name, s, SettingAuthToken, SettingAccountSID, SettingWebhookURL, SettingFrom,
-		SettingMessagingServiceSID, SettingAPIBaseURL); err != nil {
+		SettingMessagingServiceSID, SettingAPIBaseURL, SettingMMS); err != nil {
 		return err
+	}
+	if v := s[SettingMMS]; v != "" && v != "true" && v != "false" {
+		return channels.BadRequest("\"mms\" is \"true\" (the number sends MMS: media are attached) or \"false\"")
 	}
 	if len(s[SettingAuthToken]) < 16 {
 		return channels.BadRequest("the twilio channel needs the account's \"auth_token\"")
@@ -126,6 +129,8 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 		return &channels.Inbound{Response: twimlResponse(nil)}, nil
 	}
 	ev.Bot, ev.Channel, ev.Timestamp = req.Bot, Name, req.Now.UTC()
+	// Buttons went out as numbered lines: a typed number may pick one.
+	channels.NumberedAnswer(ev)
 	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
@@ -176,7 +181,9 @@ func requestURL(req *channels.Request) string {
 // ParseForm normalizes a verified inbound-message webhook into an event, or
 // nil for a status callback. The event ID is the MessageSid, so a retried
 // webhook is answered once; the user and the conversation are the sender
-// (a phone number, or whatsapp:+number).
+// (a phone number, or whatsapp:+number). A WhatsApp template's quick reply
+// (ButtonPayload) is a button press: its payload is the postback, its
+// text the event's text.
 func ParseForm(form url.Values) (*msg.Event, error) {
 	if st := form.Get("MessageStatus"); st != "" {
 		return nil, nil // a status callback of a message the bot sent
@@ -195,14 +202,17 @@ func ParseForm(form url.Values) (*msg.Event, error) {
 	case from == "" || len(from) > maxAddress || !utf8.ValidString(from):
 		return nil, channels.BadRequest("From is missing")
 	}
-	text := form.Get("Body")
+	text, payload := form.Get("Body"), form.Get("ButtonPayload")
 	if text == "" {
-		text = form.Get("ButtonPayload")
+		text = form.Get("ButtonText")
 	}
 	if len(text) > maxInboundText || !utf8.ValidString(text) {
 		return nil, channels.BadRequest("Body is longer than %d bytes or not UTF-8", maxInboundText)
 	}
-	return &msg.Event{ID: sid, User: from, Conversation: from, Text: text, Raw: rawJSON(form)}, nil
+	if len(payload) > maxInboundText || !utf8.ValidString(payload) {
+		return nil, channels.BadRequest("ButtonPayload is longer than %d bytes or not UTF-8", maxInboundText)
+	}
+	return &msg.Event{ID: sid, User: from, Conversation: from, Text: text, Postback: payload, Raw: rawJSON(form)}, nil
 }
 
 // rawJSON is the form as a JSON object (the first value of each name), so
@@ -218,18 +228,19 @@ func rawJSON(form url.Values) json.RawMessage {
 	return raw
 }
 
-// Render implements [channels.Adapter]: TwiML with one <Message> per reply;
-// options, which SMS cannot show as buttons, are listed under the text.
-func (*Adapter) Render(_ *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
-	var bodies []string
-	for _, r := range results {
-		for _, rep := range r.Replies {
-			if b := messageBody(rep); b != "" {
-				bodies = append(bodies, b)
-			}
-		}
+// Render implements [channels.Adapter]: TwiML with a <Message> per reply
+// (more for a long one, see [messages]); options, buttons, links and
+// cards, which SMS cannot show, are written as text under it.
+func (*Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
+	var s channels.Settings
+	if req != nil {
+		s = req.Settings
 	}
-	return twimlResponse(bodies), nil
+	var out []message
+	for _, r := range results {
+		out = append(out, messages(s, r.Conversation, r.Replies)...)
+	}
+	return renderTwiML(out), nil
 }
 
 // Apology is the message sent when a turn could not run at all (the store
@@ -243,42 +254,38 @@ func (*Adapter) RenderError(*channels.Request, error) *channels.Response {
 	return twimlResponse([]string{Apology})
 }
 
-// messageBody is a reply as SMS text: its text, then one line per option.
-func messageBody(r msg.Reply) string {
-	var b strings.Builder
-	b.WriteString(r.Text)
-	for _, o := range r.Options {
-		if o == "" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString("• " + o)
+// twimlResponse is a TwiML messaging response with a text <Message> per
+// body; none gives the empty <Response/>, which sends nothing.
+func twimlResponse(bodies []string) *channels.Response {
+	msgs := make([]message, len(bodies))
+	for i, b := range bodies {
+		msgs[i] = message{Body: b}
 	}
-	s := b.String()
-	n := 0
-	for i := range s {
-		if n == maxBody {
-			return s[:i]
-		}
-		n++
-	}
-	return s
+	return renderTwiML(msgs)
 }
 
-// twimlResponse is a TwiML messaging response with a <Message> per body; none gives
-// the empty <Response/>, which sends nothing.
-func twimlResponse(bodies []string) *channels.Response {
+// renderTwiML is a TwiML messaging response with a <Message> per message: its
+// text as the element's text, or, with media, a <Body> and a <Media> per
+// URL, as twilio-go writes them.
+func renderTwiML(msgs []message) *channels.Response {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
-	if len(bodies) == 0 {
+	if len(msgs) == 0 {
 		b.WriteString("<Response/>")
 	} else {
 		b.WriteString("<Response>")
-		for _, body := range bodies {
+		for _, m := range msgs {
 			b.WriteString("<Message>")
-			b.WriteString(escapeText(body))
+			if len(m.Media) == 0 {
+				b.WriteString(escapeText(m.Body))
+			} else {
+				if m.Body != "" {
+					b.WriteString("<Body>" + escapeText(m.Body) + "</Body>")
+				}
+				for _, u := range m.Media {
+					b.WriteString("<Media>" + escapeText(u) + "</Media>")
+				}
+			}
 			b.WriteString("</Message>")
 		}
 		b.WriteString("</Response>")

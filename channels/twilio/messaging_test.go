@@ -198,6 +198,17 @@ func TestTwiMLAgreesWithTwilioSDK(t *testing.T) {
 	if got := escapeText("bell\x07 \xff ok"); got != "bell\uFFFD \uFFFD ok" {
 		t.Errorf("escapeText = %q", got)
 	}
+	// A message with media: a <Body> and a <Media> per URL.
+	want, err := twiml.Messages([]twiml.Element{twiml.MessagingMessage{InnerElements: []twiml.Element{
+		twiml.MessagingBody{Message: "Menu & more"}, twiml.MessagingMedia{Url: "https://example.com/a.png?x=1&y=2"},
+		twiml.MessagingMedia{Url: "https://example.com/b.pdf"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(renderTwiML([]message{{Body: "Menu & more", Media: []string{"https://example.com/a.png?x=1&y=2", "https://example.com/b.pdf"}}}).Body)
+	if got != want {
+		t.Errorf("TwiML with media differs from twilio-go's:\n got %s\nwant %s", got, want)
+	}
 	const doc = `<?xml version="1.0" encoding="UTF-8"?><Response><Message>Hello from the bot</Message></Response>`
 	if got := string(twimlResponse([]string{"Hello from the bot"}).Body); got != doc {
 		t.Errorf("TwiML = %s", got)
@@ -262,5 +273,63 @@ func BenchmarkParseAndRender(b *testing.B) {
 		if _, err := a.Render(req, []*msg.TurnResult{echo(in.Events[0])}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// menu is a rich answer: text, buttons (a payload and a link), two cards
+// and two media items.
+func menu(ev *msg.Event) *msg.TurnResult {
+	return golden.Handled(ev, "Menu", msg.Reply{
+		Text:    "Here is our menu",
+		Buttons: []msg.Button{{Title: "Order", Payload: "OrderPizza"}, {Title: "Website", URL: "https://example.com"}},
+		Cards: []msg.Card{
+			{Title: "Margherita", Subtitle: "Tomato, mozzarella", Image: "https://example.com/m.jpg",
+				Buttons: []msg.Button{{Title: "Add", Payload: "add:margherita"}}},
+			{Title: "Diavola", Buttons: []msg.Button{{Title: "Add", Payload: "add:diavola"}}},
+		},
+		Media: []msg.Media{{Type: msg.MediaImage, URL: "https://example.com/menu.png", Caption: "Menu"},
+			{Type: msg.MediaFile, URL: "https://example.com/menu.pdf"}},
+	})
+}
+
+// TestMessagingRichGolden: a typed number is marked as a choice; rich
+// replies become numbered text, links and media URLs on an SMS number,
+// attached media on an MMS number (mms=true) and on WhatsApp, one per
+// message there.
+func TestMessagingRichGolden(t *testing.T) {
+	a := New(Config{})
+	for _, tc := range []struct{ name, form, mms string }{
+		{"sms_number", "sms_number", ""},
+		{"mms_rich", "sms", "true"},
+		{"whatsapp_rich", "whatsapp", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := post(t, string(golden.Read(t, tc.form+".form")))
+			if tc.mms != "" {
+				req.Settings[SettingMMS] = tc.mms
+			}
+			ev, resp := golden.Turn(t, a, req, menu)
+			golden.Check(t, tc.name, golden.Render(ev, resp))
+		})
+	}
+}
+
+func TestSplitBody(t *testing.T) {
+	long := strings.Repeat("line of text\n", 200) // 2600 characters
+	parts := splitBody(long, maxBody, 10)
+	if len(parts) != 2 || strings.Join(parts, "\n") != long {
+		t.Fatalf("split into %d parts that do not add up", len(parts))
+	}
+	for _, p := range parts {
+		if n := len([]rune(p)); n > maxBody {
+			t.Errorf("part of %d characters", n)
+		}
+	}
+	parts = splitBody(strings.Repeat("x", 5000), 1000, 3)
+	if len(parts) != 3 || !strings.HasSuffix(parts[2], "…") || len([]rune(parts[2])) != 1000 {
+		t.Errorf("capped split: %d parts, last %q", len(parts), parts[len(parts)-1][len(parts[len(parts)-1])-10:])
+	}
+	if len(splitBody("", 10, 3)) != 0 {
+		t.Error("an empty body made a message")
 	}
 }

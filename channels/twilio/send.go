@@ -40,9 +40,11 @@ func validatePush(s channels.Settings) error {
 	return nil
 }
 
-// Send implements [channels.Sender]: each reply becomes one message to the
+// Send implements [channels.Sender]: each reply becomes a message (more
+// for a long one, or one with many media; see [messages]) to the
 // conversation (the user's number, or whatsapp:+number) through the
-// Messages API, from the configured number or messaging service.
+// Messages API, from the configured number or messaging service, with its
+// media as MediaUrl parameters.
 func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
 	form, err := pushForm(s, res.Conversation)
 	if err != nil {
@@ -53,12 +55,15 @@ func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnRe
 		base = DefaultAPIBaseURL
 	}
 	endpoint := base + "/2010-04-01/Accounts/" + url.PathEscape(s[SettingAccountSID]) + "/Messages.json"
-	for _, r := range res.Replies {
-		body := messageBody(r)
-		if body == "" {
-			continue
+	for _, m := range messages(s, res.Conversation, res.Replies) {
+		form.Del("Body")
+		form.Del("MediaUrl")
+		if m.Body != "" {
+			form.Set("Body", m.Body)
 		}
-		form.Set("Body", body)
+		for _, u := range m.Media {
+			form.Add("MediaUrl", u)
+		}
 		if err := a.post(ctx, endpoint, s, form); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -219,5 +220,48 @@ func TestSendMatchesTheVendorSDK(t *testing.T) {
 	want, ours := got[0], got[1]
 	if want.path != ours.path || want.user != ours.user || want.pass != ours.pass || want.form.Encode() != ours.form.Encode() {
 		t.Errorf("the SDK sent %+v, the adapter %+v", want, ours)
+	}
+}
+
+// TestSendMedia: on an MMS number media go as MediaUrl parameters (at most
+// ten a message), captions in the body; without mms they are links in it.
+func TestSendMedia(t *testing.T) {
+	f := newFakeAPI(t)
+	a := New(Config{})
+	var media []msg.Media
+	for i := range 12 {
+		media = append(media, msg.Media{Type: msg.MediaImage, URL: "https://example.com/p" + string(rune('a'+i)) + ".jpg"})
+	}
+	media[0].Caption = "Margherita"
+	res := &msg.TurnResult{Conversation: "+14155551234", Replies: []msg.Reply{{Text: "Photos",
+		Buttons: []msg.Button{{Title: "Order", Payload: "OrderPizza"}}, Media: media}}}
+	mms := pushSettings(f, map[string]string{SettingFrom: "+15005550006", SettingMMS: "true"})
+	if err := a.ValidateSettings(mms); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(context.Background(), mms, res); err != nil {
+		t.Fatal(err)
+	}
+	got := f.requests()
+	if len(got) != 2 {
+		t.Fatalf("%d messages, want 2 (10 media, then 2)", len(got))
+	}
+	if b := got[0].form.Get("Body"); b != "Photos\nReply 1 for Order\n\nMargherita" || len(got[0].form["MediaUrl"]) != 10 ||
+		got[0].form["MediaUrl"][0] != "https://example.com/pa.jpg" {
+		t.Errorf("first message: %v", got[0].form)
+	}
+	if got[1].form.Has("Body") || len(got[1].form["MediaUrl"]) != 2 {
+		t.Errorf("second message: %v", got[1].form)
+	}
+	sms := pushSettings(f, map[string]string{SettingFrom: "+15005550006"})
+	if err := a.Send(context.Background(), sms, res); err != nil {
+		t.Fatal(err)
+	}
+	got = f.requests()[2:]
+	if len(got) != 1 || got[0].form.Has("MediaUrl") || !strings.Contains(got[0].form.Get("Body"), "Margherita: https://example.com/pa.jpg\nhttps://example.com/pb.jpg") {
+		t.Errorf("SMS without mms: %+v", got)
+	}
+	if err := a.ValidateSettings(pushSettings(f, map[string]string{SettingMMS: "yes"})); err == nil {
+		t.Error("mms=yes accepted")
 	}
 }

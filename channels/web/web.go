@@ -7,10 +7,17 @@
 //	{"user": "u1", "text": "hi", "conversation": "optional", "intent": "optional",
 //	 "slots": {"size": "large"}, "locale": "en-US", "id": "optional message id"}
 //
+// A button press sends the button's payload instead of (or with) the text:
+//
+//	{"user": "u1", "postback": "OrderPizza"}
+//
 // Response:
 //
-//	{"conversation": "u1", "intent": "Greet", "replies": [{"text": "Hello!"}],
-//	 "end_conversation": false}
+//	{"conversation": "u1", "intent": "Greet", "replies": [{"text": "Hello!",
+//	 "buttons": [{"title": "Order", "payload": "OrderPizza"}]}], "end_conversation": false}
+//
+// Replies carry buttons, cards and media as the handler gave them, and the
+// handler's channel_data.web as "channel_data"; the client renders them.
 //
 // The conversation defaults to the user, so each user has one running
 // conversation. It is a conversation of the web channel only: Parley keys
@@ -39,8 +46,11 @@ const Name = "web"
 const (
 	maxIDLength   = 256
 	maxTextLength = 4096
-	maxSlots      = 64
-	minTokenLen   = channels.MinSecretLen
+	// maxPostback bounds a pressed button's payload; a handler's payloads
+	// may be as long as its reply cap allows, which is 64 KiB by default.
+	maxPostback = 64 << 10
+	maxSlots    = 64
+	minTokenLen = channels.MinSecretLen
 )
 
 // Adapter implements [channels.Adapter] for the web channel.
@@ -73,6 +83,7 @@ type Message struct {
 	Text         string            `json:"text"`
 	Conversation string            `json:"conversation"`
 	Intent       string            `json:"intent"`
+	Postback     string            `json:"postback"`
 	Slots        map[string]string `json:"slots"`
 	Locale       string            `json:"locale"`
 }
@@ -118,10 +129,12 @@ func DecodeMessage(body []byte) (*msg.Event, error) {
 		return nil, channels.BadRequest("\"user\" is required, at most %d bytes", maxIDLength)
 	case len(m.Conversation) > maxIDLength || len(m.ID) > maxIDLength:
 		return nil, channels.BadRequest("\"conversation\" and \"id\" are at most %d bytes", maxIDLength)
-	case m.Text == "" && m.Intent == "":
-		return nil, channels.BadRequest("\"text\" or \"intent\" is required")
+	case m.Text == "" && m.Intent == "" && m.Postback == "":
+		return nil, channels.BadRequest("\"text\", \"postback\" or \"intent\" is required")
 	case len(m.Text) > maxTextLength:
 		return nil, channels.BadRequest("\"text\" is at most %d bytes", maxTextLength)
+	case len(m.Postback) > maxPostback:
+		return nil, channels.BadRequest("\"postback\" is at most %d bytes", maxPostback)
 	case len(m.Slots) > maxSlots:
 		return nil, channels.BadRequest("at most %d slots", maxSlots)
 	}
@@ -133,7 +146,7 @@ func DecodeMessage(body []byte) (*msg.Event, error) {
 		id = uuid.NewString()
 	}
 	raw, _ := json.Marshal(m)
-	return &msg.Event{ID: id, User: m.User, Conversation: m.Conversation, Text: m.Text,
+	return &msg.Event{ID: id, User: m.User, Conversation: m.Conversation, Text: m.Text, Postback: m.Postback,
 		Intent: m.Intent, Confidence: confidence(m.Intent), Slots: m.Slots, Locale: m.Locale, Raw: raw}, nil
 }
 
@@ -152,19 +165,25 @@ type Answer struct {
 	EndConversation bool    `json:"end_conversation"`
 }
 
-// Reply is one answer as the web channel shows it.
+// Reply is one answer as the web channel shows it: everything the handler
+// gave, for the client to render, and its channel_data for the web channel.
 type Reply struct {
-	Text     string   `json:"text"`
-	SSML     string   `json:"ssml,omitempty"`
-	Reprompt string   `json:"reprompt,omitempty"`
-	Options  []string `json:"options,omitempty"`
+	Text        string          `json:"text"`
+	SSML        string          `json:"ssml,omitempty"`
+	Reprompt    string          `json:"reprompt,omitempty"`
+	Options     []string        `json:"options,omitempty"`
+	Buttons     []msg.Button    `json:"buttons,omitempty"`
+	Cards       []msg.Card      `json:"cards,omitempty"`
+	Media       []msg.Media     `json:"media,omitempty"`
+	ChannelData json.RawMessage `json:"channel_data,omitempty"`
 }
 
 // NewAnswer shapes a turn result as the web channel's response.
 func NewAnswer(r *msg.TurnResult) Answer {
 	replies := make([]Reply, 0, len(r.Replies))
 	for _, rep := range r.Replies {
-		replies = append(replies, Reply{Text: rep.Text, SSML: rep.SSML, Reprompt: rep.Reprompt, Options: rep.Options})
+		replies = append(replies, Reply{Text: rep.Text, SSML: rep.SSML, Reprompt: rep.Reprompt, Options: rep.Options,
+			Buttons: rep.Buttons, Cards: rep.Cards, Media: rep.Media, ChannelData: rep.ChannelData[Name]})
 	}
 	return Answer{Conversation: r.Conversation, Intent: r.Decision.Intent, Replies: replies, EndConversation: r.EndConversation}
 }

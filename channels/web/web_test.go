@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/internal/golden"
 	"github.com/parleyhq/parley/msg"
 )
 
@@ -54,6 +56,8 @@ func TestParseRejects(t *testing.T) {
 		"trailing data": {"Bearer " + token, `{"user":"u","text":"x"} {}`, 400},
 		"no user":       {"Bearer " + token, `{"text":"x"}`, 400},
 		"no text":       {"Bearer " + token, `{"user":"u"}`, 400},
+		"postback type": {"Bearer " + token, `{"user":"u","postback":{"a":1}}`, 400},
+		"long postback": {"Bearer " + token, `{"user":"u","postback":"` + strings.Repeat("p", 70000) + `"}`, 400},
 		"long text":     {"Bearer " + token, `{"user":"u","text":"` + strings.Repeat("a", 5000) + `"}`, 400},
 	} {
 		_, err := a.Parse(request(tc.auth, tc.body))
@@ -100,6 +104,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"user":"u","text":"hi","slots":{"a":"b"}}`))
 	f.Add([]byte(`{"user":"u","intent":"X","conversation":"c","id":"1","locale":"en"}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"user":"u","postback":"OrderPizza"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := DecodeMessage(body)
 		if err != nil {
@@ -108,8 +113,31 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 			return
 		}
-		if ev.User == "" || ev.Conversation == "" || ev.ID == "" || (ev.Text == "" && ev.Intent == "") {
+		if ev.User == "" || ev.Conversation == "" || ev.ID == "" || (ev.Text == "" && ev.Intent == "" && ev.Postback == "") {
 			t.Fatalf("accepted an incomplete message: %+v", ev)
 		}
 	})
+}
+
+// TestRich: a button press is a postback, and the answer carries buttons,
+// cards, media and the web channel's own channel data as the handler gave
+// them (another channel's data stays out).
+func TestRich(t *testing.T) {
+	a := New()
+	req := request("Bearer "+token, `{"user":"u1","postback":"add:margherita","id":"m2"}`)
+	ev, resp := golden.Turn(t, a, req, func(ev *msg.Event) *msg.TurnResult {
+		return golden.Handled(ev, "Menu", msg.Reply{
+			Text:    "Here is our menu",
+			Buttons: []msg.Button{{Title: "Order", Payload: "OrderPizza"}, {Title: "Website", URL: "https://example.com"}},
+			Cards: []msg.Card{{Title: "Margherita", Subtitle: "Tomato, mozzarella", Image: "https://example.com/m.jpg",
+				Buttons: []msg.Button{{Title: "Add", Payload: "add:margherita"}}}},
+			Media: []msg.Media{{Type: msg.MediaImage, URL: "https://example.com/menu.png", Caption: "Menu"}},
+			ChannelData: map[string]json.RawMessage{"web": json.RawMessage(`{"theme":"dark"}`),
+				"slack": json.RawMessage(`{"blocks":[]}`)},
+		})
+	})
+	if ev.Postback != "add:margherita" || ev.Text != "" {
+		t.Fatalf("event %+v", ev)
+	}
+	golden.Check(t, "rich", golden.Render(ev, resp))
 }

@@ -227,12 +227,20 @@ async function deploy(ev) {
 
 async function tryIt(ev) {
   ev.preventDefault();
+  await say({ text: $("try-text").value });
+}
+
+// say sends a message (or a button press: {postback}) as the try-it user
+// and shows the answer.
+async function say(message) {
   const out = $("try-result");
   try {
-    const r = await api("POST", botPath("invoke"), { text: $("try-text").value, user: $("try-user").value || "console" });
+    const r = await api("POST", botPath("invoke"), { ...message, user: $("try-user").value || "console" });
     const replies = (r.answer && r.answer.replies) || [];
-    const parts = [el("p", { class: "reply" }, replies.map((x) => x.text).filter(Boolean).join("\n") || "(no text)"),
-      el("p", { class: "muted" }, `intent ${r.decision.intent || "—"} (${r.decision.source}), outcome ${r.outcome}, version ${r.version || "—"}, ${r.handler_ms} ms`)];
+    const texts = replies.map((x) => x.text).filter(Boolean);
+    const parts = [el("p", { class: "reply" }, texts.join("\n") || (replies.some(isRich) ? "" : "(no text)"))];
+    for (const rep of replies) parts.push(...richParts(rep));
+    parts.push(el("p", { class: "muted" }, `intent ${r.decision.intent || "—"} (${r.decision.source}), outcome ${r.outcome}, version ${r.version || "—"}, ${r.handler_ms} ms`));
     if (r.error) parts.push(el("p", { class: "error" }, r.error.message));
     if (r.logs && r.logs.length) parts.push(el("pre", {}, r.logs.join("\n")));
     out.replaceChildren(...parts);
@@ -240,6 +248,67 @@ async function tryIt(ev) {
   } catch (e) {
     out.replaceChildren(el("p", { class: "error" }, e.message));
   }
+}
+
+function isRich(rep) {
+  return (rep.buttons || []).length + (rep.cards || []).length + (rep.media || []).length + (rep.options || []).length > 0;
+}
+
+// safeURL is u when it is an http(s) URL, else "" (the API checks too).
+function safeURL(u) {
+  try {
+    const p = new URL(u);
+    return p.protocol === "https:" || p.protocol === "http:" ? p.href : "";
+  } catch {
+    return "";
+  }
+}
+
+// richParts shows a reply's options, buttons, cards and media as a person
+// would see them on a channel: a button with a payload sends it back as a
+// press, a link opens in a new tab, images are shown. All text is text.
+function richParts(rep) {
+  const parts = [];
+  const buttons = (list) => el("div", { class: "buttons" }, ...list.map(button));
+  const options = rep.options || [];
+  if (options.length) {
+    parts.push(el("div", { class: "buttons options" },
+      ...options.map((o) => el("button", { type: "button", class: "option", onclick: () => guard(() => say({ text: o })) }, o))));
+  }
+  if ((rep.buttons || []).length) parts.push(buttons(rep.buttons));
+  const cards = rep.cards || [];
+  if (cards.length) {
+    parts.push(el("div", { class: "cards" }, ...cards.map((c) => {
+      const card = el("div", { class: "card" });
+      const img = safeURL(c.image || "");
+      if (img) card.append(el("img", { src: img, alt: c.title || "" }));
+      card.append(el("strong", { class: "card-title" }, c.title || ""));
+      if (c.subtitle) card.append(el("p", { class: "muted" }, c.subtitle));
+      if ((c.buttons || []).length) card.append(buttons(c.buttons));
+      return card;
+    })));
+  }
+  for (const m of rep.media || []) {
+    const url = safeURL(m.url || "");
+    if (!url) continue;
+    if (m.type === "image") {
+      parts.push(el("figure", { class: "media" }, el("img", { src: url, alt: m.caption || "" }),
+        ...(m.caption ? [el("figcaption", {}, m.caption)] : [])));
+    } else {
+      parts.push(el("p", { class: "media" }, el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, m.caption || url),
+        ` (${m.type})`));
+    }
+  }
+  return parts;
+}
+
+// button is a reply's or card's button: a payload is sent as a press, a
+// link opens in a new tab.
+function button(b) {
+  const url = safeURL(b.url || "");
+  if (url) return el("a", { class: "button", href: url, target: "_blank", rel: "noopener noreferrer" }, b.title || url);
+  return el("button", { type: "button", class: "postback", "data-payload": b.payload || "",
+    onclick: () => guard(() => say({ postback: b.payload, text: (b.title || "").slice(0, 1000) })) }, b.title || "");
 }
 
 async function loadLogs() {

@@ -69,6 +69,9 @@ const (
 	cOutcomes             // first of the outcome counts, in the order of outcomes
 	cSources       = cOutcomes + 5
 	cBins          = cSources + 5 // first latency histogram bin
+	// cPostback counts turns routed by a button's payload: a source added
+	// after the histogram, so that the indexes stored before stay valid.
+	cPostback = cBins + numBins
 )
 
 // The outcomes and sources counted, in their order in counts (and in
@@ -97,6 +100,8 @@ func (c *counts) add(t *Turn) {
 	c[cTurns]++
 	if s := indexOf(sources, t.Source); s >= 0 {
 		c[cSources+s]++
+	} else if t.Source == "postback" {
+		c[cPostback]++
 	}
 	if t.NewConversation {
 		c[cConversations]++
@@ -122,7 +127,7 @@ func (c *counts) merge(o *counts) {
 	}
 }
 
-func (c *counts) bins() []int64 { return c[cBins:] }
+func (c *counts) bins() []int64 { return c[cBins : cBins+numBins] }
 
 // encode writes the non-zero counts as "index:value" pairs separated by
 // commas, the form the merge script adds up.

@@ -856,3 +856,22 @@ func FuzzEntryJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestCountsPostback: turns routed by a button's payload are a source of
+// their own, counted after the histogram so that stored indexes keep their
+// meaning, and outside the latency percentiles.
+func TestCountsPostback(t *testing.T) {
+	var c counts
+	c.add(&Turn{Outcome: OutcomeHandled, Source: "postback", Latency: 5 * time.Millisecond})
+	c.add(&Turn{Outcome: OutcomeHandled, Source: "expect", Latency: 5 * time.Millisecond})
+	st := c.stats(nil)
+	if st.Turns != 2 || st.Sources.Postback != 1 || st.Sources.Expect != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := len(c.bins()); n != numBins {
+		t.Fatalf("%d bins, want %d", n, numBins)
+	}
+	if cPostback <= cBins {
+		t.Fatal("the postback count moved the histogram's indexes")
+	}
+}

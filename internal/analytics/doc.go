@@ -52,7 +52,7 @@
 // A field of a bucket holds all its counts as "index:value" pairs (turns,
 // conversations started and ended, new users, latency and handler time
 // sums, confidence sum and count, the five outcomes, the five sources, the
-// latency histogram bins); the merge script lua/merge.lua adds a flush's
+// latency histogram bins, then the postback source); the merge script lua/merge.lua adds a flush's
 // counts to it, so a flush costs one script call per bucket hash, and a
 // query reads one field per bucket (totals), one small hash per bucket
 // (one dimension) or the cube (several). Bucket keys expire at the end of

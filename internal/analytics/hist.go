@@ -29,7 +29,7 @@ var bounds = func() []int64 {
 const numBins = 60
 
 // numCounts is the length of [counts].
-const numCounts = cBins + numBins
+const numCounts = cPostback + 1
 
 // binOf returns the bin of a latency.
 func binOf(d time.Duration) int {

@@ -205,6 +205,7 @@ type Outcomes struct {
 // Sources counts turns by how their intent was chosen.
 type Sources struct {
 	Platform   int64 `json:"platform,omitempty"`
+	Postback   int64 `json:"postback,omitempty"`
 	Expect     int64 `json:"expect,omitempty"`
 	Classifier int64 `json:"classifier,omitempty"`
 	Fallback   int64 `json:"fallback,omitempty"`
@@ -222,11 +223,12 @@ type Latency struct {
 }
 
 func (c *counts) stats(users *int64) Stats {
-	o, src := c[cOutcomes:cSources], c[cSources:cBins] // in the order of outcomes and sources
+	o, src := c[cOutcomes:cSources], c[cSources:cBins] // in the order of outcomes and sources (postback apart)
 	st := Stats{Turns: c[cTurns], Conversations: c[cConversations], ConversationsEnded: c[cEnded], Users: users,
 		NewUsers: c[cNewUsers], Rejected: o[4],
 		Outcomes: Outcomes{Handled: o[0], Fallback: o[1], Error: o[2], Timeout: o[3]},
-		Sources:  Sources{Platform: src[0], Expect: src[1], Classifier: src[2], Fallback: src[3], Builtin: src[4]}}
+		Sources: Sources{Platform: src[0], Postback: c[cPostback], Expect: src[1], Classifier: src[2], Fallback: src[3],
+			Builtin: src[4]}}
 	if n := float64(c[cTurns]); n > 0 {
 		bins := c.bins()
 		st.FallbackRate = round(float64(o[1])/n, 6)

@@ -34,8 +34,8 @@ type Turn struct {
 	Bot, Channel, User, Conversation string
 	// Intent is the intent the turn was routed to; empty for the built-in fallback.
 	Intent string
-	// Source is how the intent was chosen: platform, expect, classifier,
-	// fallback or builtin.
+	// Source is how the intent was chosen: platform, postback, expect,
+	// classifier, fallback or builtin.
 	Source string
 	// Confidence is the classifier's or platform's confidence, 0 when unknown.
 	Confidence float64

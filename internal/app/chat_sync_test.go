@@ -223,13 +223,13 @@ func TestDiscordEndToEnd(t *testing.T) {
 		raws = append(raws, r.Raw)
 	}
 	typ, content, buttons := decode(response{Raw: raws[0]})
-	if typ != 4 || content != "ordering a large pizza #1" || len(buttons) != 1 || buttons[0] != "Confirm" {
+	if typ != 4 || content != "ordering a large pizza #1" || len(buttons) != 1 || buttons[0] != "o:Confirm" {
 		t.Fatalf("command answer = %s", raws[0])
 	}
 	if raws[1] != raws[0] || raws[2] != raws[0] {
 		t.Fatalf("the repeated interaction was answered differently: %q", raws)
 	}
-	press := `{"id":"1200000000000010002","application_id":"1200000000000000001","channel_id":"1200000000000000010","member":{"user":{"id":"1200000000000100000"}},"data":{"component_type":2,"custom_id":"Confirm"},"token":"t","type":3,"version":1}`
+	press := `{"id":"1200000000000010002","application_id":"1200000000000000001","channel_id":"1200000000000000010","member":{"user":{"id":"1200000000000100000"}},"data":{"component_type":2,"custom_id":"o:Confirm"},"token":"t","type":3,"version":1}`
 	if _, content, _ := decode(post(press, key).must(t, http.StatusOK)); content != "heard Confirm #2" {
 		t.Fatalf("button press = %q (one conversation per channel, the command ran once)", content)
 	}

@@ -252,6 +252,39 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the reply was rendered as HTML: %v images, title %q", imgs, title)
 	}
 
+	// A rich reply: buttons, a card with an image, media; a press sends
+	// the payload back. Every text, markup included, is shown as text.
+	image := ta.URL + "/healthz" // a local URL: the test fetches nothing from outside
+	step("a rich reply shows buttons, cards and images",
+		deploy(`function handle(e, s)
+  if e.postback then return "pressed " .. e.postback .. " (" .. e.text .. ")" end
+  return {text = "Our menu",
+    buttons = {{title = "Order", payload = "OrderPizza"}, {title = "Website", url = "https://example.com/"}},
+    cards = {{title = "<b>Margherita</b>", subtitle = "Tomato & mozzarella", image = "`+image+`",
+              buttons = {{title = "Add", payload = "add:margherita"}}}},
+    media = {{type = "image", url = "`+image+`", caption = "The menu"},
+             {type = "file", url = "https://example.com/menu.pdf", caption = "Menu (PDF)"}}}
+end`),
+		waitFor(textIncludes("#deploy-result", "deployed v5")),
+		try("menu"), waitFor(textIncludes("#try-result", "Our menu")),
+		waitFor(textIncludes("#try-result .card", "<b>Margherita</b>")),
+		waitFor(textIncludes("#try-result .card", "Tomato & mozzarella")),
+		waitFor(textIncludes("#try-result figcaption", "The menu")))
+	seen := value(`JSON.stringify({
+  buttons: [...document.querySelectorAll("#try-result button.postback")].map((b) => b.textContent),
+  links: [...document.querySelectorAll("#try-result a")].map((a) => a.textContent + " " + a.getAttribute("href")),
+  images: [...document.querySelectorAll("#try-result img")].map((i) => i.getAttribute("src")),
+  bold: document.querySelectorAll("#try-result b").length,
+})`)
+	want := `{"buttons":["Order","Add"],"links":["Website https://example.com/","Menu (PDF) https://example.com/menu.pdf"],` +
+		`"images":["` + image + `","` + image + `"],"bold":0}`
+	if seen != want {
+		t.Fatalf("the rich reply shows %v\nwant %s", seen, want)
+	}
+	step("pressing a button sends its payload",
+		chromedp.Click(`#try-result .card button.postback`),
+		waitFor(textIncludes("#try-result", "pressed add:margherita (Add)")))
+
 	if v := value(`document.querySelector("#status").className`); v == "error" {
 		t.Fatalf("the console reports an error: %v", value(`document.querySelector("#status").textContent`))
 	}

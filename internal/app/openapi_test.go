@@ -281,6 +281,24 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	c.call("POST", "/hooks/pizza/web", webToken, map[string]any{"user": "alice", "intent": "Fail", "slots": map[string]string{"size": "large"}},
 		http.StatusOK)
 	c.call("POST", "/hooks/pizza/web", webToken, map[string]any{"user": "bob", "text": "what is the weather on mars"}, http.StatusOK)
+	// A rich answer, and a button press.
+	c.call("PUT", bot+"/intents/Menu", adminKey, `function handle(event)
+  return {text = "Menu (" .. tostring(event.postback) .. ")",
+    buttons = {{title = "Order", payload = "Hi"}, {title = "Website", url = "https://example.com"}},
+    cards = {{title = "Margherita", subtitle = "Tomato", image = "https://example.com/m.jpg",
+              buttons = {{title = "Add", payload = "add:margherita"}}}},
+    media = {{type = "image", url = "https://example.com/menu.png", caption = "Menu"}},
+    channel_data = {web = {theme = "dark"}, slack = {blocks = {}}}}
+end`, http.StatusCreated)
+	r = c.call("POST", "/hooks/pizza/web", webToken, map[string]any{"user": "dave", "postback": "Menu"}, http.StatusOK)
+	if firstReply(t, r) != "Menu (Menu)" || !strings.Contains(r.Raw, `"channel_data":{"theme":"dark"}`) ||
+		!strings.Contains(r.Raw, `"payload":"add:margherita"`) {
+		t.Errorf("rich web answer %s", r.Raw)
+	}
+	r = c.call("POST", "/hooks/pizza/web", webToken, map[string]any{"user": "dave", "postback": "Hi"}, http.StatusOK)
+	if firstReply(t, r) != "Hi! (1)" {
+		t.Errorf("a press naming an intent answered %s", r.Raw)
+	}
 	c.call("POST", "/hooks/nobody/web", webToken, map[string]any{"user": "alice", "text": "hello"}, http.StatusUnauthorized)
 	c.call("POST", "/hooks/nobody/web", adminKey, map[string]any{"user": "alice", "text": "hello"}, http.StatusNotFound)
 	c.call("POST", "/hooks/pizza/slack", "", map[string]any{"type": "url_verification"}, http.StatusUnauthorized)
