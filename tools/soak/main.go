@@ -69,9 +69,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if !*keep {
-		defer os.RemoveAll(work)
-	}
+	bad := false
+	defer func() {
+		if *keep || bad {
+			log.Printf("soak: logs kept in %s", work)
+			return
+		}
+		os.RemoveAll(work)
+	}()
 	r := &run{work: work, parley: *parley, redisBin: *redisBin, start: time.Now(), duration: *duration}
 	defer r.stopAll()
 	if err := r.startCluster(); err != nil {
@@ -101,8 +106,9 @@ func main() {
 	}
 	wg.Wait()
 	r.settle(30 * time.Second)
-	if r.report(os.Stdout) {
+	if bad = r.report(os.Stdout); bad {
 		r.stopAll()
+		log.Printf("soak: logs kept in %s", work)
 		os.Exit(1)
 	}
 }
@@ -122,6 +128,14 @@ type run struct {
 	tgAddr    string
 	tgReplies map[int64][]string // chat -> texts received by the fake Bot API
 	updateID  atomic.Int64
+	missed    []miss // Telegram replies not received in time, checked again at the end
+}
+
+// miss is a Telegram reply that had not arrived when its chat gave up.
+type miss struct {
+	chat  int64
+	text  string
+	phase string
 }
 
 // proc is a process the run started, with how to start it again.
@@ -141,7 +155,7 @@ type phase struct {
 
 // stats are the turns that started in one phase.
 type stats struct {
-	web, telegram, lost, duplicated, retries int
+	web, telegram, lost, late, duplicated, retries int
 	latencies                                []time.Duration
 }
 
@@ -414,6 +428,10 @@ func (r *run) chaos(ctx context.Context) {
 func (r *run) phaseAt(t time.Time) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.phaseAtLocked(t)
+}
+
+func (r *run) phaseAtLocked(t time.Time) string {
 	name := r.phases[0].name
 	for _, p := range r.phases {
 		if !t.Before(p.at) {
@@ -532,6 +550,7 @@ func (r *run) telegramChat(ctx context.Context, chat int64, think time.Duration)
 			s.latencies = append(s.latencies, took)
 			if !seen {
 				s.lost++
+				r.missed = append(r.missed, miss{chat, want, r.phaseAtLocked(start)})
 				log.Printf("soak: chat %d update %d: no %q within 90s (%v)", chat, update, want, err)
 			}
 		})
@@ -554,6 +573,14 @@ func (r *run) settle(d time.Duration) {
 	time.Sleep(d)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A reply that came after its chat gave up was late, not lost.
+	for _, m := range r.missed {
+		if slices.Contains(r.tgReplies[m.chat], m.text) {
+			r.results[m.phase].lost--
+			r.results[m.phase].late++
+			log.Printf("soak: chat %d: %q arrived after all (late, not lost)", m.chat, m.text)
+		}
+	}
 	for chat, texts := range r.tgReplies {
 		count := map[string]int{}
 		for _, t := range texts {
@@ -578,8 +605,8 @@ func (r *run) report(w io.Writer) (bad bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fmt.Fprintf(w, "\nsoak: %d replicas, 3-node Redis Cluster, %s (target: 0 lost, 0 duplicated)\n\n", len(r.replicas), r.duration)
-	fmt.Fprintln(w, "| phase | web turns | telegram turns | retried deliveries | lost | duplicated | p50 | p99 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| phase | web turns | telegram turns | retried deliveries | lost | late (>90s) | duplicated | p50 | p99 |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	var total stats
 	seen := map[string]bool{}
 	for _, p := range r.phases {
@@ -591,18 +618,20 @@ func (r *run) report(w io.Writer) (bad bool) {
 		if s == nil {
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %s | %s |\n", p.name, s.web, s.telegram, s.retries, s.lost, s.duplicated,
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", p.name, s.web, s.telegram, s.retries, s.lost, s.late, s.duplicated,
 			quantile(s.latencies, 0.5), quantile(s.latencies, 0.99))
 		total.web += s.web
 		total.telegram += s.telegram
 		total.retries += s.retries
 		total.lost += s.lost
+		total.late += s.late
 		total.duplicated += s.duplicated
 		total.latencies = append(total.latencies, s.latencies...)
 	}
-	fmt.Fprintf(w, "| all | %d | %d | %d | %d | %d | %s | %s |\n", total.web, total.telegram, total.retries, total.lost, total.duplicated,
+	fmt.Fprintf(w, "| all | %d | %d | %d | %d | %d | %d | %s | %s |\n", total.web, total.telegram, total.retries, total.lost, total.late, total.duplicated,
 		quantile(total.latencies, 0.5), quantile(total.latencies, 0.99))
-	fmt.Fprintln(w, "\nTelegram latency is from the webhook to the fake Bot API receiving the reply.")
+	fmt.Fprintln(w, "\nTelegram latency is from the webhook to the fake Bot API receiving the reply. A duplicated")
+	fmt.Fprintln(w, "Telegram reply is counted in the first phase: the log line above says which chat and text.")
 	return total.lost > 0 || total.duplicated > 0
 }
 
