@@ -47,6 +47,7 @@ type vmConfig struct {
 	kv          KV
 	http        HTTPClient
 	maxHTTPBody int
+	clock       Clock
 }
 
 // vm is one sandboxed Lua state. It is used by one goroutine at a time.
@@ -69,6 +70,7 @@ type vm struct {
 	kv          KV
 	http        HTTPClient
 	maxHTTPBody int
+	clock       Clock // nil: the real time
 	regexps     regexpCache
 
 	// Per-call state, attached by attach and cleared by detach.
@@ -143,6 +145,7 @@ func newVM(cfg vmConfig) *vm {
 		kv:          cfg.kv,
 		http:        cfg.http,
 		maxHTTPBody: cfg.maxHTTPBody,
+		clock:       cfg.clock,
 	}
 	v.enc.materialize = v.materialize
 	v.readOnly = L.NewFunction(luaReadOnly)
@@ -236,7 +239,12 @@ func (v *vm) buildEnv() {
 	os := L.CreateTable(0, 3)
 	os.RawSetString("time", gos.RawGetString("time"))
 	os.RawSetString("clock", gos.RawGetString("clock"))
-	os.RawSetString("date", L.NewFunction(wrapDate(fn(gos, "date").GFunction)))
+	date := wrapDate(fn(gos, "date").GFunction)
+	if v.clock != nil {
+		os.RawSetString("time", L.NewFunction(v.clockTime(fn(gos, "time").GFunction)))
+		date = v.clockDate(date)
+	}
+	os.RawSetString("date", L.NewFunction(date))
 	base.RawSetString("os", v.freeze(os))
 
 	json := L.CreateTable(0, 2)
