@@ -68,29 +68,43 @@ type App struct {
 
 	invocations *invocations.Recorder
 	obs         *observability
+
+	// What in-process hosts reach through the methods of inprocess.go.
+	engine   *engine.Engine
+	sessions *sessions.Store
+	channels *channels.Registry
+	owners   botKeyOwners
 }
 
-// channelAdapters lists every channel Parley serves. Register new adapters here.
-func channelAdapters(log *slog.Logger) (*channels.Registry, error) {
+// channelAdapters lists every channel Parley serves. Register new adapters
+// here. send is the HTTP client of the channels that send replies through
+// their platform's API; nil means each adapter's default.
+func channelAdapters(log *slog.Logger, send *http.Client) (*channels.Registry, error) {
 	return channels.NewRegistry(
 		web.New(),
-		slack.New(slack.Config{}),
-		telegram.New(telegram.Config{}),
+		slack.New(slack.Config{Client: send}),
+		telegram.New(telegram.Config{Client: send}),
 		alexa.New(alexa.Config{Logger: log.With("component", "alexa")}),
 		twiliovoice.New(twiliovoice.Config{}),
 		dialogflow.New(dialogflow.Config{}),
 		dialogflowcx.New(dialogflowcx.Config{}),
 		lex.New(lex.Config{}),
-		twilio.New(twilio.Config{}),
-		messenger.New(messenger.Config{}),
-		whatsapp.New(whatsapp.Config{}),
-		line.New(line.Config{}),
-		discord.New(discord.Config{}),
+		twilio.New(twilio.Config{Client: send}),
+		messenger.New(messenger.Config{Client: send}),
+		whatsapp.New(whatsapp.Config{Client: send}),
+		line.New(line.Config{Client: send}),
+		discord.New(discord.Config{Client: send}),
 	)
 }
 
 // New opens the store and builds every component. Close releases them.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	return NewWithHooks(ctx, cfg, log, Hooks{})
+}
+
+// NewWithHooks is New with parts replaced for a host that runs bots under
+// test (see Hooks); a server calls New.
+func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks) (*App, error) {
 	log = slog.New(logctx.NewHandler(log.Handler())) // every record logged with a request's context names the request
 	st, err := store.Open(ctx, store.Config{
 		URL:              cfg.RedisURL,
@@ -112,14 +126,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := kv.Load(ctx); err != nil {
 		log.Warn("could not preload store module scripts; they load on first use", "err", err)
 	}
-	a.egress = egress.New(egress.Config{})
+	var outbound sandbox.HTTPClient = hooks.HTTP
+	if outbound == nil {
+		a.egress = egress.New(egress.Config{})
+		outbound = a.egress
+	}
 	a.runtime = sandbox.New(sandbox.Config{
 		MaxVMsPerPool: cfg.PoolSize,
 		IdleTimeout:   cfg.SandboxIdleTimeout,
 		Logger:        log.With("component", "lua"),
 		HeapLimit:     cfg.SandboxHeapLimit,
 		KV:            kv,
-		HTTP:          a.egress,
+		HTTP:          outbound,
+		Clock:         hooks.Clock,
 	})
 	a.invocations = invocations.New(rdb, invocations.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "invocations")})
 	a.catalog = bots.New(rdb, bots.Config{
@@ -148,7 +167,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	eng := engine.New(engine.Config{Bots: a.catalog, Sessions: sess, Runtime: a.runtime, Logger: log.With("component", "engine"),
 		Invocations: a.obs.countStarts(a.invocations), Observer: a.obs, Limiter: limiter})
-	registry, err := channelAdapters(log)
+	registry, err := channelAdapters(log, hooks.SendClient)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -196,6 +215,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	owners := botKeyOwners{"catalog": a.catalog, "store": kv, "sessions": sess, "analytics": a.obs.analytics,
 		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue}
+	a.engine, a.sessions, a.channels, a.owners = eng, sess, registry, owners
 	a.purger = purge.New(rdb, purge.Config{
 		KeyPrefix: cfg.KeyPrefix,
 		Registry:  a.catalog,
