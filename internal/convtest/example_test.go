@@ -13,7 +13,7 @@ func TestExampleBot(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t)
-	r, err := h.Run(context.Background(), s)
+	r, err := h.Run(context.Background(), s, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,11 +99,11 @@ func (h *Harness) Deploy(ctx context.Context, b *botdir.Bot) error {
 }
 
 // Run deploys the suite's bot and runs its tests.
-func (h *Harness) Run(ctx context.Context, s *Suite) (*Report, error) {
+func (h *Harness) Run(ctx context.Context, s *Suite, opts RunOptions) (*Report, error) {
 	if err := h.Deploy(ctx, s.Bot); err != nil {
 		return nil, err
 	}
-	return run(ctx, &inProcess{h: h}, s)
+	return run(ctx, &inProcess{h: h}, s, opts)
 }
 
 // inProcess runs turns on a Harness.

@@ -19,6 +19,7 @@ import (
 
 // RemoteOptions configures RunAgainst.
 type RemoteOptions struct {
+	RunOptions
 	// Canary puts every test's conversation in the canary of each intent
 	// that has one, so that the canaries answer every turn they can.
 	// Without it, a test's conversation is a new one like any other, and
@@ -42,7 +43,7 @@ func RunAgainst(ctx context.Context, c *apiclient.Client, s *Suite, opts RemoteO
 			return nil, err
 		}
 	}
-	return run(ctx, r, s)
+	return run(ctx, r, s, opts.RunOptions)
 }
 
 type remote struct {

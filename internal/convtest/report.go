@@ -15,33 +15,46 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return enc.Encode(r)
 }
 
-// WriteText writes the report for people: a line per test and, for each
-// failure, the turn, what it sent, and a diff of what was wanted and got.
-// verbose lists passing tests too.
+// WriteText writes the report for people: a line per failed test (per
+// test, when verbose) with, for each failure, the turn, what it sent, and
+// a diff of what was wanted and got; then the counts.
 func WriteText(w io.Writer, r *Report, verbose bool) error {
-	var b strings.Builder
 	for _, t := range r.Tests {
-		if t.Passed && !verbose {
-			continue
-		}
-		status := "ok  "
-		if !t.Passed {
-			status = "FAIL"
-		}
-		fmt.Fprintf(&b, "%s %s (%s:%d, %.0fms)\n", status, t.Name, t.File, t.Line, t.DurationMS)
-		for _, n := range t.Notes {
-			fmt.Fprintf(&b, "     note: %s\n", n)
-		}
-		for _, f := range t.Failures {
-			fmt.Fprintf(&b, "     turn %d (%s:%d): %s\n", f.Turn, t.File, f.Line, f.Input)
-			fmt.Fprintf(&b, "       %s:\n", f.Field)
-			for _, line := range diff(f.Want, f.Got) {
-				fmt.Fprintf(&b, "         %s\n", line)
-			}
+		if err := WriteResult(w, t, verbose); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintf(&b, "%d passed, %d failed (%s)\n", r.Passed, r.Failed, r.Target)
+	return WriteSummary(w, r)
+}
+
+// WriteResult writes one test's result as WriteText does.
+func WriteResult(w io.Writer, t *Result, verbose bool) error {
+	if t.Passed && !verbose {
+		return nil
+	}
+	var b strings.Builder
+	status := "ok  "
+	if !t.Passed {
+		status = "FAIL"
+	}
+	fmt.Fprintf(&b, "%s %s (%s:%d, %.0fms)\n", status, t.Name, t.File, t.Line, t.DurationMS)
+	for _, n := range t.Notes {
+		fmt.Fprintf(&b, "     note: %s\n", n)
+	}
+	for _, f := range t.Failures {
+		fmt.Fprintf(&b, "     turn %d (%s:%d): %s\n", f.Turn, t.File, f.Line, f.Input)
+		fmt.Fprintf(&b, "       %s:\n", f.Field)
+		for _, line := range diff(f.Want, f.Got) {
+			fmt.Fprintf(&b, "         %s\n", line)
+		}
+	}
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteSummary writes the counts of a report.
+func WriteSummary(w io.Writer, r *Report) error {
+	_, err := fmt.Fprintf(w, "%d passed, %d failed (%s)\n", r.Passed, r.Failed, r.Target)
 	return err
 }
 

@@ -83,8 +83,14 @@ type target interface {
 	name() string
 }
 
+// RunOptions configures a run.
+type RunOptions struct {
+	// OnResult, when set, is given each test's result as soon as it is known.
+	OnResult func(*Result)
+}
+
 // run runs the suite's tests one after another on tg.
-func run(ctx context.Context, tg target, s *Suite) (*Report, error) {
+func run(ctx context.Context, tg target, s *Suite, opts RunOptions) (*Report, error) {
 	r := &Report{Target: tg.name(), Tests: []*Result{}}
 	for _, f := range s.Files {
 		for _, t := range f.Tests {
@@ -96,6 +102,9 @@ func run(ctx context.Context, tg target, s *Suite) (*Report, error) {
 				return r, err
 			}
 			r.Tests = append(r.Tests, res)
+			if opts.OnResult != nil {
+				opts.OnResult(res)
+			}
 			if res.Passed {
 				r.Passed++
 			} else {
