@@ -15,6 +15,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/alexa"
+	"github.com/parleyhq/parley/channels/dialogflow"
+	"github.com/parleyhq/parley/channels/dialogflowcx"
+	"github.com/parleyhq/parley/channels/lex"
+	"github.com/parleyhq/parley/channels/twiliovoice"
+	"github.com/parleyhq/parley/channels/voice"
 	"github.com/parleyhq/parley/internal/apiclient"
 	"github.com/parleyhq/parley/internal/app"
 	"github.com/parleyhq/parley/internal/botdir"
@@ -120,15 +126,12 @@ func (p *inProcess) begin(ctx context.Context, bot *botdir.Bot, t *Test) (string
 		return "", nil, err
 	}
 	p.env = &testEnv{now: t.Now, mocks: t.HTTP}
-	var notes []string
-	if hasPostback(t) {
-		notes = append(notes, postbackNote)
-	}
-	return t.User, notes, nil
+	return t.User, nil, nil
 }
 
 // voiceChannels are the channel kinds whose adapters mark events as spoken.
-var voiceChannels = map[string]bool{"alexa": true, "twiliovoice": true, "dialogflow": true, "dialogflowcx": true, "lex": true}
+var voiceChannels = map[string]bool{alexa.Name: true, twiliovoice.Name: true, dialogflow.Name: true, dialogflowcx.Name: true,
+	lex.Name: true}
 
 func (p *inProcess) turn(ctx context.Context, bot *botdir.Bot, t *Test, conv string, turn *Turn) (*observed, error) {
 	env := p.env
@@ -176,6 +179,13 @@ func (p *inProcess) render(ctx context.Context, bot *botdir.Bot, t *Test, res *m
 		return fmt.Errorf("no channel %q", t.Channel)
 	}
 	settings := channels.Settings(bot.Channels[t.Channel])
+	if voiceChannels[t.Channel] {
+		// A voice adapter speaks the text of a reply whose SSML it refuses;
+		// a test says so instead of hearing the fallback.
+		if errs := voice.NewAnswer(res).SSMLErrors; len(errs) > 0 {
+			return fmt.Errorf("ssml refused, the text is spoken instead: %w", errors.Join(errs...))
+		}
+	}
 	if s, ok := a.(channels.Sender); ok {
 		return s.Send(ctx, settings, res)
 	}
@@ -185,9 +195,6 @@ func (p *inProcess) render(ctx context.Context, bot *botdir.Bot, t *Test, res *m
 	_, err := a.Render(req, []*msg.TurnResult{res})
 	return err
 }
-
-// postbackNote says how postbacks reach handlers today.
-const postbackNote = "postback turns set the event's postback field; intent routing does not read it yet, so they route like an empty message"
 
 func hasPostback(t *Test) bool {
 	for _, turn := range t.Turns {

@@ -41,8 +41,10 @@ func WriteResult(w io.Writer, t *Result, verbose bool) error {
 	for _, n := range t.Notes {
 		fmt.Fprintf(&b, "     note: %s\n", n)
 	}
-	for _, f := range t.Failures {
-		fmt.Fprintf(&b, "     turn %d (%s:%d): %s\n", f.Turn, t.File, f.Line, f.Input)
+	for i, f := range t.Failures {
+		if i == 0 || f.Turn != t.Failures[i-1].Turn {
+			fmt.Fprintf(&b, "     turn %d (%s:%d): %s\n", f.Turn, t.File, f.Line, f.Input)
+		}
 		fmt.Fprintf(&b, "       %s:\n", f.Field)
 		for _, line := range diff(f.Want, f.Got) {
 			fmt.Fprintf(&b, "         %s\n", line)
@@ -169,8 +171,11 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		if !t.Passed {
 			s.Failures++
 			var text strings.Builder
-			for _, f := range t.Failures {
-				fmt.Fprintf(&text, "turn %d (%s:%d): %s\n%s:\n", f.Turn, t.File, f.Line, f.Input, f.Field)
+			for i, f := range t.Failures {
+				if i == 0 || f.Turn != t.Failures[i-1].Turn {
+					fmt.Fprintf(&text, "turn %d (%s:%d): %s\n", f.Turn, t.File, f.Line, f.Input)
+				}
+				fmt.Fprintf(&text, "%s:\n", f.Field)
 				for _, line := range diff(f.Want, f.Got) {
 					fmt.Fprintf(&text, "  %s\n", line)
 				}
