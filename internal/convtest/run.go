@@ -179,6 +179,9 @@ func check(turn *Turn, o *observed) []Failure {
 	}
 	if turn.Session != nil {
 		got, _ := normalize(o.session)
+		if got == nil {
+			got = map[string]any{} // no session: a session without keys
+		}
 		if !subset(turn.Session, got) {
 			fail("session", turn.Session, project(got, turn.Session))
 		}
@@ -241,10 +244,7 @@ func subset(want, got any) bool {
 	}
 	gm, ok := got.(map[string]any)
 	if !ok {
-		gm = map[string]any{} // a missing session holds no key
-		if got != nil {
-			return false
-		}
+		return false
 	}
 	for k, wv := range wm {
 		if !subset(wv, gm[k]) {
