@@ -41,6 +41,11 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"internal/jsonx":  {"github.com/", mod},
 		"internal/xmlx":   {"github.com/", mod},
 		"internal/redisx": {"github.com/gin-gonic/", "github.com/yuin/", mod},
+		// The CLI's building blocks: the API client is the standard library
+		// only; the bot directory reads and deploys through the API, never
+		// through the composition root or the HTTP layers.
+		"internal/apiclient": {"github.com/", mod},
+		"internal/botdir":    {"github.com/gin-gonic/", mod + "internal/app", mod + "gateway", mod + "adminapi"},
 	}
 	// Every channel adapter only speaks HTTP payloads and the msg types:
 	// no storage, no Lua, no web framework, no knowledge of the engine.
