@@ -11,9 +11,6 @@ import (
 // client calls the management API.
 type client struct{ *apiclient.Client }
 
-// apiError is the management API's error body.
-type apiError = apiclient.Error
-
 // newClient returns a client of the API at base with the admin key.
 func newClient(base, key string) (*client, error) {
 	if key == "" {

@@ -126,7 +126,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 	if err := kv.Load(ctx); err != nil {
 		log.Warn("could not preload store module scripts; they load on first use", "err", err)
 	}
-	var outbound sandbox.HTTPClient = hooks.HTTP
+	outbound := hooks.HTTP
 	if outbound == nil {
 		a.egress = egress.New(egress.Config{})
 		outbound = a.egress

@@ -3,7 +3,6 @@ package convtest
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -564,5 +563,5 @@ func normalize(v any) (any, error) {
 
 // knownKeys lists the keys of every section, for the docs' test.
 func knownKeys() map[string][]string {
-	return maps.Clone(map[string][]string{"test": testKeys, "turn": turnKeys, "mock": mockKeys})
+	return map[string][]string{"test": testKeys, "turn": turnKeys, "mock": mockKeys}
 }

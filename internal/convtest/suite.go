@@ -2,7 +2,6 @@ package convtest
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -123,10 +122,4 @@ func ParseRun(pattern string) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("--run: %w", err)
 	}
 	return re, nil
-}
-
-// exists reports whether path exists.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -309,7 +309,11 @@ func (d *dev) test(ctx context.Context) {
 	}
 	var out strings.Builder
 	_ = convtest.WriteText(&out, report, false)
-	d.printf("[%s] tests: %s", at, out.String())
+	if report.Failed == 0 {
+		d.printf("[%s] tests: %s", at, out.String())
+	} else {
+		d.printf("[%s] tests:\n%s", at, out.String())
+	}
 }
 
 // errServerStopped is watch's error when the server stopped by itself.

@@ -173,7 +173,8 @@ func TestDev(t *testing.T) {
 	if !strings.HasSuffix(out.String(), "parley dev: stopped\n") {
 		t.Errorf("dev did not say it stopped:\n%s", out.String())
 	}
-	if _, err := http.Get(info.URL + "/healthz"); err == nil {
+	if resp, err := http.Get(info.URL + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Error("the server still answers after dev stopped")
 	}
 }
