@@ -26,6 +26,8 @@ channels:
     auth_token: ${TESTBOT_TWILIO_TOKEN}
   telegram:
     bot_token: ${TESTBOT_TELEGRAM_TOKEN}
+  slack:
+    bot_token: ${TESTBOT_SLACK_TOKEN}
 nlu:
   threshold: 0.75
   intents:
@@ -382,13 +384,18 @@ func TestChannels(t *testing.T) {
     user: "4242"
     turns:
       - {say: can I get a pizza, reply: "What size?", options: [small, large]}
+  - name: slack
+    channel: slack
+    user: C0123
+    turns:
+      - {say: when are you open, reply: Open 11 to 23.}
   - name: telegram needs a chat id
     channel: telegram
     turns:
       - {say: can I get a pizza}
 `})
 	r := runDir(t, dir)
-	if !resultOf(t, r, "voice").Passed || !resultOf(t, r, "telegram").Passed {
+	if !resultOf(t, r, "voice").Passed || !resultOf(t, r, "telegram").Passed || !resultOf(t, r, "slack").Passed {
 		t.Errorf("channels:\n%s", report(t, r))
 	}
 	for _, name := range []string{"bad ssml", "telegram needs a chat id"} {

@@ -159,7 +159,7 @@ func (p *inProcess) turn(ctx context.Context, bot *botdir.Bot, t *Test, conv str
 	if err := p.render(ctx, bot, t, &tr.TurnResult); err != nil {
 		o.render = err.Error()
 	}
-	o.unmocked, _ = env.takeTurn()
+	o.unmocked = env.takeUnmocked()
 	data, ok, err := p.h.app.Session(ctx, bot.Name, ev.Key())
 	if err != nil {
 		return nil, err
