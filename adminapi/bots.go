@@ -354,7 +354,8 @@ func (a *API) getNLU(c *gin.Context) error {
 }
 
 // invoke runs one turn as if it came from the web channel, and answers with
-// the details a developer needs: routing, version, logs and the handler error.
+// the details a developer needs: routing, the slots the handler saw,
+// version, logs and the handler error.
 func (a *API) invoke(c *gin.Context) error {
 	body, err := a.body(c)
 	if err != nil {
@@ -371,7 +372,7 @@ func (a *API) invoke(c *gin.Context) error {
 	}
 	out := gin.H{"answer": web.NewAnswer(&t.TurnResult), "decision": t.Decision, "outcome": t.Outcome,
 		"version": t.Version, "logs": t.Logs, "handler_ms": float64(t.HandlerTime.Microseconds()) / 1000,
-		"duplicate": t.Duplicate}
+		"duplicate": t.Duplicate, "slots": ev.Slots}
 	if t.Err != nil {
 		e := apierr.Classify(t.Err).Body()
 		e["message"] = t.Err.Error()

@@ -162,6 +162,11 @@
 // Expected failures return nil and a message; bad arguments and caps raise.
 // docs/handlers.md documents the host modules with examples.
 //
+// A host that runs handlers under test may set Config.Clock, which then
+// tells os.time, os.date (without a time) and time.now the time, per call,
+// and Config.HTTP to a client that answers from recorded responses; a
+// server leaves the clock unset.
+//
 // # Metering
 //
 // Every Result reports the call's Duration, its Compute (Duration less

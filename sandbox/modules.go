@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"log/slog"
 	"math"
 	"strconv"
@@ -33,7 +34,7 @@ func (v *vm) openHostModules(base *lua.LTable) {
 	// log(...) is log.info(...); the proxy is the call's first argument.
 	base.RawSetString("log", v.freezeCallable(logs, func(L *lua.LState) int { return v.logLine(L, slog.LevelInfo, 2) }))
 
-	base.RawSetString("time", v.freeze(openTime(L)))
+	base.RawSetString("time", v.freeze(v.openTime()))
 	base.RawSetString("re", v.freeze(v.openRegexp()))
 	base.RawSetString("ssml", v.freeze(openSSML(L)))
 	base.RawSetString("store", v.freeze(v.openStore()))
@@ -108,15 +109,55 @@ func (e *stringError) Error() string { return e.s }
 // layout is "rfc3339" (the default), "rfc1123", "date", "time", "datetime",
 // "kitchen" or a Go layout such as "Mon 2 Jan 15:04"; zone is an IANA name
 // such as "Europe/Rome" (default UTC).
-func openTime(L *lua.LState) *lua.LTable {
+func (v *vm) openTime() *lua.LTable {
+	L := v.L
 	t := L.CreateTable(0, 3)
 	t.RawSetString("now", L.NewFunction(func(L *lua.LState) int {
-		L.Push(lua.LNumber(float64(time.Now().UnixMilli()) / 1000))
+		L.Push(lua.LNumber(float64(v.now().UnixMilli()) / 1000))
 		return 1
 	}))
 	t.RawSetString("format", L.NewFunction(timeFormat))
 	t.RawSetString("parse", L.NewFunction(timeParse))
 	return t
+}
+
+// now is the handlers' clock: Config.Clock, given the call's context, or
+// the real time.
+func (v *vm) now() time.Time {
+	if v.clock == nil {
+		return time.Now()
+	}
+	ctx := v.ctx
+	if ctx == nil { // the main chunk, run at upload to validate the script
+		ctx = context.Background()
+	}
+	return v.clock.Now(ctx)
+}
+
+// clockTime wraps os.time so that without a table it reads the handlers'
+// clock; a table is converted as before.
+func (v *vm) clockTime(osTime lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		if L.GetTop() == 0 || L.Get(1) == lua.LNil {
+			L.Push(lua.LNumber(v.now().Unix()))
+			return 1
+		}
+		return osTime(L)
+	}
+}
+
+// clockDate wraps os.date so that without a time argument it formats the
+// handlers' clock.
+func (v *vm) clockDate(osDate lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		if L.GetTop() == 0 {
+			L.Push(lua.LString("%c"))
+		}
+		if L.GetTop() == 1 {
+			L.Push(lua.LNumber(v.now().Unix()))
+		}
+		return osDate(L)
+	}
 }
 
 // timeArgs reads the optional layout and zone at positions i and i+1.

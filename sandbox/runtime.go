@@ -59,6 +59,19 @@ type Config struct {
 	Secrets Secrets
 	// MaxHTTPResponseBytes caps the body of one http response. Default 256 KiB.
 	MaxHTTPResponseBytes int
+	// Clock, when set, is the handlers' clock: what os.time(), os.date
+	// without a time argument and time.now() read, given the context of the
+	// call (the one passed to Run). It lets a host that runs handlers under
+	// test freeze their time (parley test); a server leaves it nil, and
+	// handlers read the real time. Only the Runtime's owner sets it: nothing
+	// a handler does reaches it.
+	Clock Clock
+}
+
+// Clock tells the handlers' time (Config.Clock).
+type Clock interface {
+	// Now is the time for a call running under ctx.
+	Now(ctx context.Context) time.Time
 }
 
 // Defaults of per-call limits that a Call may override.
@@ -246,7 +259,7 @@ func newRuntime(cfg Config, now func() time.Time) *Runtime {
 	r := &Runtime{
 		cfg: cfg,
 		vmcfg: vmConfig{logger: cfg.Logger, maxLogLines: cfg.MaxLogLines, kv: cfg.KV, http: cfg.HTTP,
-			secrets: cfg.Secrets, maxHTTPBody: cfg.MaxHTTPResponseBytes},
+			secrets: cfg.Secrets, maxHTTPBody: cfg.MaxHTTPResponseBytes, clock: cfg.Clock},
 		lim: limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes},
 		now: now,
 	}

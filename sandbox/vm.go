@@ -48,6 +48,7 @@ type vmConfig struct {
 	http        HTTPClient
 	secrets     Secrets
 	maxHTTPBody int
+	clock       Clock
 }
 
 // vm is one sandboxed Lua state. It is used by one goroutine at a time.
@@ -72,6 +73,7 @@ type vm struct {
 	secrets     Secrets
 	secretMT    *lua.LTable // metatable of every secret
 	maxHTTPBody int
+	clock       Clock // nil: the real time
 	regexps     regexpCache
 
 	// Per-call state, attached by attach and cleared by detach.
@@ -147,6 +149,7 @@ func newVM(cfg vmConfig) *vm {
 		http:        cfg.http,
 		secrets:     cfg.secrets,
 		maxHTTPBody: cfg.maxHTTPBody,
+		clock:       cfg.clock,
 	}
 	v.enc.materialize = v.materialize
 	v.readOnly = L.NewFunction(luaReadOnly)
@@ -240,7 +243,12 @@ func (v *vm) buildEnv() {
 	os := L.CreateTable(0, 3)
 	os.RawSetString("time", gos.RawGetString("time"))
 	os.RawSetString("clock", gos.RawGetString("clock"))
-	os.RawSetString("date", L.NewFunction(wrapDate(fn(gos, "date").GFunction)))
+	date := wrapDate(fn(gos, "date").GFunction)
+	if v.clock != nil {
+		os.RawSetString("time", L.NewFunction(v.clockTime(fn(gos, "time").GFunction)))
+		date = v.clockDate(date)
+	}
+	os.RawSetString("date", L.NewFunction(date))
 	base.RawSetString("os", v.freeze(os))
 
 	json := L.CreateTable(0, 2)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,15 +102,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// remarshal converts between two shapes through JSON; unknown fields are errors.
-func remarshal(in, out any) error {
-	raw, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	return dec.Decode(out)
 }

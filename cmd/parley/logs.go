@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/internal/apiclient"
 	"github.com/spf13/cobra"
 )
 
@@ -180,22 +181,21 @@ func followLogs(ctx context.Context, c *cli, api *client, path string, q url.Val
 // readLogStream reads one connection of the log stream, updating last with
 // each entry's id. It returns why the stream ended.
 func readLogStream(ctx context.Context, c *cli, api *client, stream *http.Client, path string, last *string) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", api.base+path, nil)
+	req, err := api.NewRequest(ctx, "GET", path)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+api.key)
 	req.Header.Set("Accept", "text/event-stream")
 	if *last != "" {
 		req.Header.Set("Last-Event-ID", *last)
 	}
 	resp, err := stream.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach parley at %s: %w", api.base, err)
+		return fmt.Errorf("cannot reach parley at %s: %w", api.Base(), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return api.answerError("GET", path, resp)
+		return apiclient.AnswerError("GET", path, resp)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)

@@ -1,6 +1,8 @@
 // Command parley runs the Parley server and talks to it.
 //
 //	parley serve                       run the gateway (embedded store unless REDIS_URL is set)
+//	parley dev DIR                     serve a bot directory, redeploying it on every change
+//	parley test DIR                    run DIR/tests/*.yaml, the bot's conversation tests, offline
 //	parley deploy DIR                  upload a bot directory (bot.yaml + intents/*.lua)
 //	parley invoke BOT TEXT...          run one turn and print the answer
 //	parley canary BOT INTENT P|promote|abort  change a canary rollout

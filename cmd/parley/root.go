@@ -48,6 +48,8 @@ func commands(c *cli) []*cobra.Command {
 		newAnalyticsCmd(c),
 		newSecretCmd(c),
 		newNLUCmd(c),
+		newTestCmd(c),
+		newDevCmd(c),
 		newVersionCmd(c),
 	}
 }
@@ -104,6 +106,13 @@ func execute(ctx context.Context, c *cli, args []string) int {
 		return 0
 	}
 	name := strings.TrimPrefix(cmd.CommandPath(), "parley ")
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "parley %s: %v\n", name, ee.err)
+		}
+		return ee.code
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "%s: %v\n\n%s", cmd.CommandPath(), err, cmd.UsageString())
@@ -133,6 +142,24 @@ func newCLI(environ []string, stdout, stderr io.Writer) *cli {
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// exitError ends parley with an exit code of its own, for a command that
+// has more to say than success or failure (parley test: 1 when a test
+// failed, 2 when the tests could not run). err is printed like any
+// failure; nil prints nothing, the command having reported already.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, args ...any) error {
 	return usageError{fmt.Sprintf(format, args...)}

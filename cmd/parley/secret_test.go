@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/parleyhq/parley/internal/botdir"
 )
 
 // runCLIInput is runCLI with input on standard input; code is 0, 1 or 2
@@ -46,7 +48,7 @@ func TestSecretCommands(t *testing.T) {
 		t.Fatalf("deploy: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	code, out, _ = runCLI(t, env, "deploy", dir, "--json")
-	var rep deployReport
+	var rep botdir.Result
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Warnings) != 1 {
 		t.Fatalf("deploy --json: exit %d, %s", code, out)
 	}

@@ -71,29 +71,43 @@ type App struct {
 
 	invocations *invocations.Recorder
 	obs         *observability
+
+	// What in-process hosts reach through the methods of inprocess.go.
+	engine   *engine.Engine
+	sessions *sessions.Store
+	channels *channels.Registry
+	owners   botKeyOwners
 }
 
-// channelAdapters lists every channel Parley serves. Register new adapters here.
-func channelAdapters(log *slog.Logger) (*channels.Registry, error) {
+// channelAdapters lists every channel Parley serves. Register new adapters
+// here. send is the HTTP client of the channels that send replies through
+// their platform's API; nil means each adapter's default.
+func channelAdapters(log *slog.Logger, send *http.Client) (*channels.Registry, error) {
 	return channels.NewRegistry(
 		web.New(),
-		slack.New(slack.Config{}),
-		telegram.New(telegram.Config{}),
+		slack.New(slack.Config{Client: send}),
+		telegram.New(telegram.Config{Client: send}),
 		alexa.New(alexa.Config{Logger: log.With("component", "alexa")}),
 		twiliovoice.New(twiliovoice.Config{}),
 		dialogflow.New(dialogflow.Config{}),
 		dialogflowcx.New(dialogflowcx.Config{}),
 		lex.New(lex.Config{}),
-		twilio.New(twilio.Config{}),
-		messenger.New(messenger.Config{}),
-		whatsapp.New(whatsapp.Config{}),
-		line.New(line.Config{}),
-		discord.New(discord.Config{}),
+		twilio.New(twilio.Config{Client: send}),
+		messenger.New(messenger.Config{Client: send}),
+		whatsapp.New(whatsapp.Config{Client: send}),
+		line.New(line.Config{Client: send}),
+		discord.New(discord.Config{Client: send}),
 	)
 }
 
 // New opens the store and builds every component. Close releases them.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	return NewWithHooks(ctx, cfg, log, Hooks{})
+}
+
+// NewWithHooks is New with parts replaced for a host that runs bots under
+// test (see Hooks); a server calls New.
+func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks) (*App, error) {
 	log = slog.New(logctx.NewHandler(log.Handler())) // every record logged with a request's context names the request
 	st, err := store.Open(ctx, store.Config{
 		URL:              cfg.RedisURL,
@@ -115,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := kv.Load(ctx); err != nil {
 		log.Warn("could not preload store module scripts; they load on first use", "err", err)
 	}
-	registry, err := channelAdapters(log)
+	registry, err := channelAdapters(log, hooks.SendClient)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -139,15 +153,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		OnLoad: func(b *bots.Bot) { prewarm(a.runtime, b) },
 	})
 	sealStored(ctx, a.catalog, log)
-	a.egress = egress.New(egress.Config{})
+	outbound := hooks.HTTP
+	if outbound == nil {
+		a.egress = egress.New(egress.Config{})
+		outbound = a.egress
+	}
 	a.runtime = sandbox.New(sandbox.Config{
 		MaxVMsPerPool: cfg.PoolSize,
 		IdleTimeout:   cfg.SandboxIdleTimeout,
 		Logger:        log.With("component", "lua"),
 		HeapLimit:     cfg.SandboxHeapLimit,
 		KV:            kv,
-		HTTP:          a.egress,
+		HTTP:          outbound,
 		Secrets:       a.catalog,
+		Clock:         hooks.Clock,
 	})
 	a.invocations = invocations.New(rdb, invocations.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "invocations")})
 	sess := sessions.New(rdb, sessions.Config{KeyPrefix: cfg.KeyPrefix})
@@ -210,6 +229,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	owners := botKeyOwners{"catalog": a.catalog, "store": kv, "sessions": sess, "analytics": a.obs.analytics,
 		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue}
+	a.engine, a.sessions, a.channels, a.owners = eng, sess, registry, owners
 	a.purger = purge.New(rdb, purge.Config{
 		KeyPrefix: cfg.KeyPrefix,
 		Registry:  a.catalog,

@@ -10,7 +10,7 @@ import (
 // adapter declares them: the settings the API masks in its answers, and the
 // only ones `parley deploy` reads environment variables into.
 func ChannelSecrets() map[string][]string {
-	reg, err := channelAdapters(slog.New(slog.DiscardHandler))
+	reg, err := channelAdapters(slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return nil
 	}

@@ -46,6 +46,11 @@ func TestDependenciesPointOneWay(t *testing.T) {
 			mod + "sessions", mod + "sandbox", mod + "channels", mod + "intents", mod + "msg"},
 		// Encryption at rest is the standard library's AES-GCM and nothing else.
 		"internal/seal": {"github.com/", mod},
+		// The CLI's building blocks: the API client is the standard library
+		// only; the bot directory reads and deploys through the API, never
+		// through the composition root or the HTTP layers.
+		"internal/apiclient": {"github.com/", mod},
+		"internal/botdir":    {"github.com/gin-gonic/", mod + "internal/app", mod + "gateway", mod + "adminapi"},
 	}
 	// Every channel adapter only speaks HTTP payloads and the msg types:
 	// no storage, no Lua, no web framework, no knowledge of the engine.

@@ -274,3 +274,28 @@ func BenchmarkDo(b *testing.B) {
 		}
 	}
 }
+
+func TestCheckURL(t *testing.T) {
+	allow := []string{"api.example.com", "*.example.org", "svc.example.net:8443"}
+	for _, tc := range []struct {
+		url, err string
+	}{
+		{"https://api.example.com/menu", ""},
+		{"http://a.example.org/x", ""},
+		{"https://svc.example.net:8443/", ""},
+		{"https://svc.example.net/", "host svc.example.net is not allow-listed"},
+		{"https://api.example.com:8080/", "host api.example.com port 8080 is not allow-listed (an entry without a port allows 80 and 443 only)"},
+		{"ftp://api.example.com/", "only http and https URLs are allowed"},
+		{"https://user:pw@api.example.com/", "credentials in URLs are not allowed"},
+		{"https://other.example.com/", "host other.example.com is not allow-listed"},
+		{"%zz", "invalid url"},
+	} {
+		err := CheckURL(allow, tc.url)
+		if got := fmt.Sprint(err); tc.err == "" && err != nil || tc.err != "" && got != tc.err {
+			t.Errorf("CheckURL(%q) = %v, want %q", tc.url, err, tc.err)
+		}
+	}
+	if err := CheckURL(nil, "https://api.example.com/"); err == nil || !strings.Contains(err.Error(), "no hosts are allow-listed") {
+		t.Errorf("empty allow-list: %v", err)
+	}
+}

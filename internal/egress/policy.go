@@ -69,6 +69,21 @@ func (p *policy) admitConn(conn net.Conn, reused bool) error {
 	return nil
 }
 
+// CheckURL reports whether rawURL may be requested under the allow-list
+// allow, with the error a handler's request would fail with. It looks at
+// the URL only: the address checks of a real request (see the package
+// documentation) come when its host is resolved. Hosts that answer
+// requests without sending them, such as parley test's recorded
+// responses, use it to refuse what production would refuse.
+func CheckURL(allow []string, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return errors.New("invalid url")
+	}
+	_, err = check(allow, u)
+	return err
+}
+
 // check reports whether u may be requested under allow, returning the
 // matching entry.
 func check(allow []string, u *url.URL) (string, error) {

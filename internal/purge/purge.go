@@ -396,3 +396,8 @@ func globEscape(s string) string {
 	}
 	return b.String()
 }
+
+// ScanPrefix is Scan for the keys that start with prefix.
+func ScanPrefix(ctx context.Context, rdb redis.UniversalClient, prefix string, count int, fn func(keys []string) error) error {
+	return Scan(ctx, rdb, globEscape(prefix)+"*", count, fn)
+}

@@ -156,7 +156,7 @@ type phase struct {
 // stats are the turns that started in one phase.
 type stats struct {
 	web, telegram, lost, late, duplicated, retries int
-	latencies                                []time.Duration
+	latencies                                      []time.Duration
 }
 
 func freePort() int {

@@ -1,4 +1,4 @@
-package main
+package botdir
 
 import (
 	"encoding/json"
@@ -14,10 +14,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// botFile is bot.yaml: a bot's name, settings, channels, NLU data and
+// File is bot.yaml: a bot's name, settings, channels, NLU data and
 // schedules. Every key must be one Parley knows; a misspelt one is an error
 // with its line, never ignored.
-type botFile struct {
+type File struct {
 	Name string
 	// Settings are the bot's settings as the API takes them; nil when
 	// bot.yaml has no settings section, which leaves a deployed bot's
@@ -37,7 +37,7 @@ type botFile struct {
 // botFileParser reads one bot.yaml.
 type botFileParser struct {
 	path string
-	env  map[string]string
+	env  func(name string) (string, bool)
 	// secrets names each channel's secret settings, the only ones that
 	// take ${VAR} references.
 	secrets map[string][]string
@@ -55,7 +55,7 @@ func (p *botFileParser) lineError(n *yaml.Node, format string, args ...any) erro
 var varRef = regexp.MustCompile(`\$\{([^}]*)\}`)
 
 // parse reads bot.yaml's text.
-func (p *botFileParser) parse(raw []byte) (*botFile, error) {
+func (p *botFileParser) parse(raw []byte) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.path, err)
@@ -63,7 +63,7 @@ func (p *botFileParser) parse(raw []byte) (*botFile, error) {
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: want a mapping with name, settings, channels, nlu and schedules", p.path)
 	}
-	var b botFile
+	var b File
 	err := p.eachKey(doc.Content[0], func(key string, k, v *yaml.Node) error {
 		var err error
 		switch key {
@@ -211,7 +211,7 @@ func (p *botFileParser) expand(n *yaml.Node, channel, setting string, secret boo
 		case strings.HasPrefix(name, "PARLEY_"):
 			err = p.lineError(n, "channel %s setting %q: ${%s} is not expanded: Parley's own PARLEY_* variables never are", channel, setting, name)
 		default:
-			val, ok := p.env[name]
+			val, ok := p.env(name)
 			if !ok {
 				err = p.lineError(n, "channel %s setting %q: environment variable %s is not set", channel, setting, name)
 			}
