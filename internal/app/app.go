@@ -40,6 +40,7 @@ import (
 	"github.com/parleyhq/parley/internal/egress"
 	"github.com/parleyhq/parley/internal/invocations"
 	"github.com/parleyhq/parley/internal/kvstore"
+	"github.com/parleyhq/parley/internal/llm"
 	"github.com/parleyhq/parley/internal/logctx"
 	"github.com/parleyhq/parley/internal/purge"
 	"github.com/parleyhq/parley/internal/queue"
@@ -140,6 +141,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	sealStored(ctx, a.catalog, log)
 	a.egress = egress.New(egress.Config{})
+	llmBudget := llm.NewRedisBudget(rdb, cfg.KeyPrefix)
+	// Wired before the runtime, whose Config takes it; the metrics join it
+	// once the observability exists.
+	models := &llmMeter{}
 	a.runtime = sandbox.New(sandbox.Config{
 		MaxVMsPerPool: cfg.PoolSize,
 		IdleTimeout:   cfg.SandboxIdleTimeout,
@@ -148,6 +153,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		KV:            kv,
 		HTTP:          a.egress,
 		Secrets:       a.catalog,
+		LLM: llm.New(llm.Config{HTTP: a.egress, Secrets: a.catalog, Budget: llmBudget, Meter: models,
+			Logger: log.With("component", "llm")}),
 	})
 	a.invocations = invocations.New(rdb, invocations.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "invocations")})
 	sess := sessions.New(rdb, sessions.Config{KeyPrefix: cfg.KeyPrefix})
@@ -161,6 +168,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.obs = newObservability(cfg, rdb, sess, forget, log)
 	a.obs.watchSandbox(a.runtime)
 	a.obs.metrics.WatchStore(st.Ping)
+	models.metrics = a.obs.metrics
 	limiter := ratelimit.New(rdb, ratelimit.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "ratelimit")})
 	if err := limiter.Load(ctx); err != nil {
 		log.Warn("could not preload the rate limit script; it loads on first use", "err", err)
@@ -209,7 +217,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		log.Warn("could not preload queue scripts; they load on first use", "err", err)
 	}
 	owners := botKeyOwners{"catalog": a.catalog, "store": kv, "sessions": sess, "analytics": a.obs.analytics,
-		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue}
+		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue,
+		"llm_budget": llmBudget}
 	a.purger = purge.New(rdb, purge.Config{
 		KeyPrefix: cfg.KeyPrefix,
 		Registry:  a.catalog,

@@ -155,3 +155,12 @@ func analyticsTurn(t *engine.Turn) analytics.Turn {
 	rec.Reply = strings.Join(texts, "\n")
 	return rec
 }
+
+// llmMeter passes the llm module's calls to the metrics, which are made
+// after the sandbox that holds the llm client.
+type llmMeter struct{ metrics *metrics.Metrics }
+
+// ObserveLLM implements llm.Meter.
+func (m *llmMeter) ObserveLLM(bot, model, outcome string, input, output int) {
+	m.metrics.ObserveLLM(bot, model, outcome, input, output)
+}
