@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -55,6 +56,39 @@ func TestLLMEndToEnd(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the tokens are counted just after each call
 	}
 
+	// The tokens are metered: invocation log, daily usage, analytics by
+	// intent and the metrics, all from the same calls.
+	eventually(t, func() bool {
+		u := do(t, "GET", ta.URL+"/v1/bots/faq/usage", adminKey, nil).must(t, http.StatusOK)
+		total, _ := u.Body["total"].(map[string]any)
+		calls, _ := total["llm_calls"].(float64)
+		return calls >= 2 && total["llm_input_tokens"] == 40*calls && total["llm_output_tokens"] == 60*calls
+	})
+	logs := do(t, "GET", ta.URL+"/v1/bots/faq/logs?limit=1", adminKey, nil).must(t, http.StatusOK)
+	entry := logs.Body["invocations"].([]any)[0].(map[string]any)
+	if entry["llm_calls"] != nil || entry["http_calls"] != float64(1) {
+		// the latest call was refused over budget: counted as a request, not as a model call
+		t.Fatalf("latest log entry %v", entry)
+	}
+	eventually(t, func() bool {
+		a := do(t, "GET", ta.URL+"/v1/bots/faq/analytics?group_by=intent", adminKey, nil).must(t, http.StatusOK)
+		groups, _ := a.Body["groups"].([]any)
+		for _, g := range groups {
+			g := g.(map[string]any)
+			tok := g["llm_tokens"].(map[string]any)
+			if g["group"].(map[string]any)["intent"] == "fallback" && tok["input"].(float64) >= 80 &&
+				tok["output"].(float64) == tok["input"].(float64)*1.5 {
+				return true
+			}
+		}
+		return false
+	})
+	metrics := get(t, ta.URL+"/metrics")
+	if !strings.Contains(metrics, `parley_llm_tokens_total{bot="faq",kind="input",model="test-model"}`) ||
+		!strings.Contains(metrics, `parley_llm_calls_total{bot="faq",model="test-model",outcome="refused"} 1`) {
+		t.Fatalf("metrics lack the llm series:\n%s", grepLines(metrics, "parley_llm_"))
+	}
+
 	// Without http_allow naming the model's loopback address, the call is refused.
 	do(t, "PUT", ta.URL+"/v1/bots/faq", adminKey, map[string]any{"llm_base_url": model.BaseURL(), "llm_model": "test-model",
 		"timeout_ms": 5000}).must(t, http.StatusOK)
@@ -81,4 +115,30 @@ func eventually(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// get returns the body of a GET without authentication.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

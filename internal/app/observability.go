@@ -141,7 +141,8 @@ func (o *observability) TurnDone(ctx context.Context, t *engine.Turn) {
 func analyticsTurn(t *engine.Turn) analytics.Turn {
 	rec := analytics.Turn{Conversation: t.Conversation, Intent: t.Decision.Intent, Source: string(t.Decision.Source),
 		Confidence: t.Decision.Confidence, Outcome: string(t.Outcome), Latency: t.Duration, HandlerTime: t.HandlerTime,
-		RoutingTime: t.RoutingTime, NewConversation: t.NewConversation, EndConversation: t.EndConversation}
+		RoutingTime: t.RoutingTime, NewConversation: t.NewConversation, EndConversation: t.EndConversation,
+		LLMInputTokens: t.LLMInputTokens, LLMOutputTokens: t.LLMOutputTokens}
 	if ev := t.Event; ev != nil {
 		rec.Bot, rec.Channel, rec.User, rec.Text = ev.Bot, ev.Channel, ev.User, ev.Text
 	}
