@@ -144,8 +144,8 @@ func (a *Adapter) sendDeferred(ctx context.Context, s channels.Settings, app, to
 // second), and Finish makes it the final answer.
 func (a *Adapter) Stream(ctx context.Context, s channels.Settings, ev *msg.Event) channels.ReplyStream {
 	app, token, ok := original(ev, s)
-	if !ok {
-		return nil
+	if !ok || !deferReplies(s) {
+		return nil // an interaction answered in its response shows nothing before it
 	}
 	ed := &originalEditor{a: a, endpoint: originalURL(s, app, token)}
 	return &stream{a: a, ed: ed, es: channels.NewEditStream(ctx, ed, channels.EditPreviewInterval, maxContent)}

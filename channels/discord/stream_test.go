@@ -34,6 +34,7 @@ func TestDeferredReplies(t *testing.T) {
 
 	f := newFakeAPI(t)
 	s := pushSettings(f)
+	s[SettingDeferReplies] = "true"
 	res := &msg.TurnResult{Event: ev, Conversation: ev.Conversation,
 		Replies: []msg.Reply{{Text: "Large pizzas are 30 cm.", Options: []string{"Order one"}}}}
 	// Not streamed: Send edits the original message.
@@ -81,9 +82,14 @@ func TestDeferredReplies(t *testing.T) {
 	if !strings.HasPrefix(first.Content, "Large") || last.Content != "Large pizzas are 30 cm." || len(last.Components) != 1 {
 		t.Fatalf("edits %s ... %s", reqs[0].Body, reqs[len(reqs)-1].Body)
 	}
-	// A pushed message (no interaction) is not streamed.
+	// A pushed message (no interaction), and an interaction answered in
+	// its response, are not streamed.
 	if a.Stream(context.Background(), s, &msg.Event{Conversation: testChannel}) != nil {
 		t.Fatal("a stream without an interaction")
+	}
+	s[SettingDeferReplies] = "false"
+	if a.Stream(context.Background(), s, ev) != nil {
+		t.Fatal("a stream of an interaction that is not deferred")
 	}
 	if err := a.ValidateSettings(channels.Settings{SettingPublicKey: publicHex, SettingDeferReplies: "true"}); err != nil {
 		t.Fatal(err)

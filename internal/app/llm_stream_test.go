@@ -3,11 +3,16 @@ package app
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/internal/llm/llmtest"
+	"github.com/parleyhq/parley/internal/testredis"
 )
 
 // sseEvent is one server-sent event.
@@ -135,5 +140,145 @@ func TestWebStreamsLLMReply(t *testing.T) {
 	bad.Body.Close()
 	if bad.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad request: status %d", bad.StatusCode)
+	}
+}
+
+// chatAPI is a chat platform's API for streamed replies: it records each
+// call by method and answers as Telegram and Slack do.
+type chatAPI struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	calls []chatCall
+}
+
+type chatCall struct {
+	method string
+	body   map[string]any
+}
+
+func newChatAPI(t *testing.T) *chatAPI {
+	c := &chatAPI{}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body map[string]any
+		_ = json.Unmarshal(raw, &body)
+		method := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+		c.mu.Lock()
+		c.calls = append(c.calls, chatCall{method, body})
+		c.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true,"result":{"message_id":77},"channel":"D1","ts":"1700000000.000200"}`)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+func (c *chatAPI) snapshot() []chatCall {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]chatCall(nil), c.calls...)
+}
+
+// waitFor waits until a call of method was made and returns the calls so far.
+func (c *chatAPI) waitFor(t *testing.T, method string) []chatCall {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		calls := c.snapshot()
+		for _, call := range calls {
+			if call.method == method {
+				return calls
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s call; calls %v", method, calls)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestChatChannelsStreamLLMReply: on Telegram the model's answer shows in
+// one message as it is written (sent before the model finished, then
+// edited), and the final edit is the handler's reply; on Slack it streams
+// with chat.startStream and ends with chat.stopStream.
+func TestChatChannelsStreamLLMReply(t *testing.T) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	defer release()
+	model := llmtest.New(t, func(r *llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Text: "Our pizzas are baked in a wood oven.", Gate: gate}
+	})
+	ta := startChatApp(t, testredis.URL(t), testredis.Prefix(t), 0)
+	api := newChatAPI(t)
+	settings := map[string]any{"llm_base_url": model.BaseURL(), "llm_model": "test-model",
+		"http_allow": []string{model.Host()}, "timeout_ms": 10000}
+	handler := `function handle(event, session)
+  local r, err = llm.chat{messages = {{role = "user", content = event.text}}, stream = true}
+  if not r then return "no answer: " .. err end
+  return r.text .. " Enjoy!"
+end`
+	for _, ch := range []struct{ bot, channel string }{{"tgbot", "telegram"}, {"slbot", "slack"}} {
+		do(t, "PUT", ta.URL+"/v1/bots/"+ch.bot, adminKey, settings).must(t, http.StatusCreated)
+		do(t, "PUT", ta.URL+"/v1/bots/"+ch.bot+"/intents/fallback", adminKey, handler).must(t, http.StatusCreated)
+	}
+	do(t, "PUT", ta.URL+"/v1/bots/tgbot/channels/telegram", adminKey, map[string]string{"secret_token": telegramSecret,
+		"bot_token": telegramToken, "api_base_url": api.srv.URL}).must(t, http.StatusOK)
+	do(t, "PUT", ta.URL+"/v1/bots/slbot/channels/slack", adminKey, map[string]string{"signing_secret": slackSecret,
+		"bot_token": slackToken, "api_base_url": api.srv.URL + "/api"}).must(t, http.StatusOK)
+
+	// Telegram: the preview is sent while the model holds the rest back.
+	postTelegram(t, ta.URL+"/hooks/tgbot/telegram", `{"update_id":900,"message":{"message_id":1,"from":{"id":42,"is_bot":false},`+
+		`"chat":{"id":42,"type":"private"},"date":1700000000,"text":"how are pizzas made?"}}`, telegramSecret).must(t, http.StatusOK)
+	calls := api.waitFor(t, "sendMessage")
+	if calls[0].body["text"] != "Our" {
+		t.Fatalf("preview %v", calls[0].body)
+	}
+	release()
+	final := "Our pizzas are baked in a wood oven. Enjoy!"
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		calls = api.snapshot()
+		last := calls[len(calls)-1]
+		if last.method == "editMessageText" && last.body["text"] == final {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("final edit missing; calls %v", calls)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sends := 0
+	for _, c := range calls {
+		if c.method == "sendMessage" {
+			sends++
+		}
+		if c.method == "editMessageText" && c.body["message_id"] != float64(77) {
+			t.Fatalf("edit of another message: %v", c.body)
+		}
+	}
+	if sends != 1 {
+		t.Fatalf("%d messages sent, want the one preview; calls %v", sends, calls)
+	}
+
+	// Slack: a streaming message, stopped with what the reply adds.
+	n := len(api.snapshot())
+	postSlack(t, ta.URL+"/hooks/slbot/slack", "application/json", slackMessage("Ev900", "D1", "U1", "how are pizzas made?"),
+		slackSecret, 0).must(t, http.StatusOK)
+	api.waitFor(t, "chat.stopStream")
+	var streamed strings.Builder
+	for _, c := range api.snapshot()[n:] {
+		if !strings.HasPrefix(c.method, "chat.") {
+			continue
+		}
+		if c.method == "chat.postMessage" {
+			t.Fatalf("an ordinary message was posted: %v", c.body)
+		}
+		if txt, ok := c.body["markdown_text"].(string); ok {
+			streamed.WriteString(txt)
+		}
+	}
+	if streamed.String() != final {
+		t.Fatalf("slack streamed %q", streamed.String())
 	}
 }
