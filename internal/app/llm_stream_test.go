@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -281,4 +283,52 @@ end`
 	if streamed.String() != final {
 		t.Fatalf("slack streamed %q", streamed.String())
 	}
+}
+
+// BenchmarkWebFirstDelta measures the time from the model's first chunk of
+// text (written and flushed by the fake API) to the web client's first
+// delta event: the API's chunk read by internal/llm through egress, handed
+// to the handler's stream, written by the gateway as a server-sent event,
+// and read by the client, all on the loopback interface. The model sends
+// its next chunk 20 ms later, so only the first is in flight.
+func BenchmarkWebFirstDelta(b *testing.B) {
+	model := llmtest.New(b, func(r *llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Text: "We open at nine and close at eleven.", ChunkDelay: 20 * time.Millisecond}
+	})
+	ta := serveApp(b, testConfig(b, appOptions{}), testLoggerB())
+	ta.setupBot(b, "bench", map[string]any{"llm_base_url": model.BaseURL(), "llm_model": "test-model",
+		"http_allow": []string{model.Host()}, "timeout_ms": 10000}, map[string]string{"fallback": streamingHandler})
+	client := &http.Client{}
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		body := `{"user": "u` + strconv.Itoa(i) + `", "text": "when do you open?"}`
+		req, _ := http.NewRequest(http.MethodPost, ta.URL+"/hooks/bench/web", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+webToken)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := bufio.NewReader(resp.Body)
+		if ev := readEvent(b, r); ev.name != "delta" {
+			b.Fatalf("first event %+v", ev)
+		}
+		got := time.Now()
+		_, _ = io.Copy(io.Discard, r)
+		resp.Body.Close()
+		firsts := model.FirstChunks()
+		lat = append(lat, got.Sub(firsts[len(firsts)-1]))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+	b.ReportMetric(ms(sum/time.Duration(len(lat))), "mean-ms")
+	b.ReportMetric(0, "ns/op")
 }

@@ -292,6 +292,7 @@ type stream struct {
 	text  strings.Builder
 	calls []*sandbox.LLMToolCall
 	size  int
+	fast  fastChunk
 }
 
 // maxToolCalls bounds the tool calls of one answer.
@@ -301,6 +302,9 @@ const maxToolCalls = 128
 func (s *stream) event(data []byte) (done bool, err error) {
 	if string(bytes.TrimSpace(data)) == "[DONE]" {
 		return true, nil
+	}
+	if decodeFast(data, &s.fast) {
+		return false, s.take(&s.fast)
 	}
 	var ch chunk
 	if err := json.Unmarshal(data, &ch); err != nil {
@@ -365,6 +369,29 @@ func (s *stream) event(data []byte) (done bool, err error) {
 	return false, nil
 }
 
+// take adds a chunk read by decodeFast.
+func (s *stream) take(c *fastChunk) error {
+	if c.model != "" {
+		s.out.Model = c.model
+	}
+	if c.usage != nil {
+		s.out.InputTokens, s.out.OutputTokens = c.usage.PromptTokens, c.usage.CompletionTokens
+	}
+	if c.piece != "" {
+		if err := s.grow(len(c.piece)); err != nil {
+			return err
+		}
+		s.text.WriteString(c.piece)
+		if s.req.OnText != nil {
+			s.req.OnText(c.piece)
+		}
+	}
+	if c.finish != "" {
+		s.out.FinishReason = c.finish
+	}
+	return nil
+}
+
 // grow counts n more bytes of the answer against its cap.
 func (s *stream) grow(n int) error {
 	s.size += n
@@ -411,20 +438,22 @@ func streamError(raw json.RawMessage) error {
 
 // readLine reads one line without its end (LF, CRLF or CR before LF),
 // refusing lines over maxLineBytes. At the end of the input it returns
-// what is left with io.EOF.
+// what is left with io.EOF. The line is valid until the next read.
 func readLine(r *bufio.Reader) ([]byte, error) {
-	var line []byte
+	frag, err := r.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return bytes.TrimRight(frag, "\r\n"), err
+	}
+	line := append([]byte(nil), frag...)
 	for {
-		frag, err := r.ReadSlice('\n')
+		frag, err = r.ReadSlice('\n')
 		if len(line)+len(frag) > maxLineBytes {
 			return nil, errors.New("llm: a line of the answer's stream is longer than 1 MiB")
 		}
 		line = append(line, frag...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return bytes.TrimRight(line, "\r\n"), err
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		return line, err
 	}
 }
 
