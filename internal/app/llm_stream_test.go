@@ -17,13 +17,13 @@ import (
 	"github.com/parleyhq/parley/internal/testredis"
 )
 
-// sseEvent is one server-sent event.
-type sseEvent struct{ name, data string }
+// webEvent is one server-sent event.
+type webEvent struct{ name, data string }
 
-// readEvent reads the next event of an event stream.
-func readEvent(t testing.TB, r *bufio.Reader) sseEvent {
+// readWebEvent reads the next event of an event stream.
+func readWebEvent(t testing.TB, r *bufio.Reader) webEvent {
 	t.Helper()
-	var ev sseEvent
+	var ev webEvent
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -85,15 +85,15 @@ func TestWebStreamsLLMReply(t *testing.T) {
 	r := bufio.NewReader(resp.Body)
 	// The model holds the rest of its answer until the first piece reached
 	// the client: the text is streamed, not sent at the end.
-	first := readEvent(t, r)
+	first := readWebEvent(t, r)
 	if first.name != "delta" || first.data != `{"text":"Our"}` {
 		t.Fatalf("first event %+v", first)
 	}
 	close(gate)
 	var streamed strings.Builder
 	streamed.WriteString("Our")
-	var ev sseEvent
-	for ev = readEvent(t, r); ev.name == "delta"; ev = readEvent(t, r) {
+	var ev webEvent
+	for ev = readWebEvent(t, r); ev.name == "delta"; ev = readWebEvent(t, r) {
 		var d struct{ Text string }
 		if err := json.Unmarshal([]byte(ev.data), &d); err != nil {
 			t.Fatalf("delta %q: %v", ev.data, err)
@@ -120,7 +120,7 @@ func TestWebStreamsLLMReply(t *testing.T) {
 		len(ans.Replies[0].Options) != 1 {
 		t.Fatalf("reply %s", ev.data)
 	}
-	if done := readEvent(t, r); done.name != "done" {
+	if done := readWebEvent(t, r); done.name != "done" {
 		t.Fatalf("last event %+v", done)
 	}
 
@@ -311,7 +311,7 @@ func BenchmarkWebFirstDelta(b *testing.B) {
 			b.Fatal(err)
 		}
 		r := bufio.NewReader(resp.Body)
-		if ev := readEvent(b, r); ev.name != "delta" {
+		if ev := readWebEvent(b, r); ev.name != "delta" {
 			b.Fatalf("first event %+v", ev)
 		}
 		got := time.Now()
