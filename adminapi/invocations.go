@@ -123,6 +123,9 @@ func (a *API) usage(c *gin.Context) error {
 		total.HTTPCalls += d.HTTPCalls
 		total.ColdStarts += d.ColdStarts
 		total.WarmStarts += d.WarmStarts
+		total.LLMCalls += d.LLMCalls
+		total.LLMInputTokens += d.LLMInputTokens
+		total.LLMOutputTokens += d.LLMOutputTokens
 		for o, n := range d.Outcomes {
 			total.Outcomes[o] += n
 		}
@@ -130,7 +133,8 @@ func (a *API) usage(c *gin.Context) error {
 	c.JSON(http.StatusOK, gin.H{"bot": bot, "from": from.Format(time.DateOnly), "to": to.Format(time.DateOnly),
 		"days": days, "total": gin.H{"invocations": total.Invocations, "compute_ms": total.ComputeMS,
 			"instructions": total.Instructions, "http_calls": total.HTTPCalls, "cold_starts": total.ColdStarts,
-			"warm_starts": total.WarmStarts, "outcomes": total.Outcomes}})
+			"warm_starts": total.WarmStarts, "llm_calls": total.LLMCalls, "llm_input_tokens": total.LLMInputTokens,
+			"llm_output_tokens": total.LLMOutputTokens, "outcomes": total.Outcomes}})
 	return nil
 }
 

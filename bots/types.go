@@ -144,6 +144,18 @@ type Settings struct {
 	// server's PARLEY_POOL_SIZE, at most 256); more concurrent turns of one
 	// handler wait for a VM.
 	MaxVMs int `json:"max_vms,omitempty"`
+	// LLMBaseURL is the OpenAI-compatible API the llm module calls
+	// ("https://api.openai.com/v1"); its host may be reached without
+	// being in HTTPAllow. Empty disables the llm module.
+	LLMBaseURL string `json:"llm_base_url,omitempty"`
+	// LLMAPIKeySecret names the bot's secret that holds the API key, sent
+	// as a bearer token. Empty sends none (a local server).
+	LLMAPIKeySecret string `json:"llm_api_key_secret,omitempty"`
+	// LLMModel is the model of calls that name none.
+	LLMModel string `json:"llm_model,omitempty"`
+	// LLMTokensPerDay bounds the model tokens (input and output) the bot
+	// uses per UTC day, across replicas; zero means no bound.
+	LLMTokensPerDay int `json:"llm_tokens_per_day,omitempty"`
 }
 
 // Defaults applied by the accessors on [Settings].
@@ -213,6 +225,9 @@ func (s Settings) Validate() error {
 		if len(h) > 260 || !allowEntry.MatchString(strings.ToLower(h)) {
 			return invalid("http_allow: %q is not a host, *.domain, or IP address with an optional port", h)
 		}
+	}
+	if err := s.validateLLM(); err != nil {
+		return err
 	}
 	if _, err := rate.Parse(s.RateLimitPerBot); err != nil {
 		return invalid("rate_limit_per_bot: %s", err.Error())

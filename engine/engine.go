@@ -118,6 +118,9 @@ type Turn struct {
 	RoutingTime time.Duration `json:"-"`
 	// NewConversation is true for a conversation's first turn.
 	NewConversation bool `json:"-"`
+	// LLMInputTokens and LLMOutputTokens are the model tokens the
+	// handler's llm calls used.
+	LLMInputTokens, LLMOutputTokens int `json:"-"`
 	// Err is the handler's failure when Outcome is error or timeout.
 	Err error `json:"-"`
 }
@@ -234,6 +237,7 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 			MaxReplyBytes:   bot.Settings.ReplyBytes(),
 			MaxHTTPCalls:    bot.Settings.HTTPCalls(),
 			HTTPAllow:       bot.Settings.HTTPAllow,
+			LLM:             llmSettings(bot.Settings),
 			MinVMs:          bot.Settings.MinVMs,
 			MaxVMs:          bot.Settings.MaxVMs,
 		}
@@ -260,6 +264,7 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 		slots.release()
 		inv = sandbox.NewInvocation(&call, res, err)
 		t.Logs, t.HandlerTime = res.Logs, res.Duration
+		t.LLMInputTokens, t.LLMOutputTokens = res.LLMInputTokens, res.LLMOutputTokens
 		if err != nil {
 			// A failed turn changes nothing: release the conversation as it was.
 			if rerr := e.sessions.Release(ctx, st); rerr != nil {
@@ -311,6 +316,12 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return t, nil
+}
+
+// llmSettings are the bot's settings of the llm module.
+func llmSettings(s bots.Settings) sandbox.LLMSettings {
+	return sandbox.LLMSettings{BaseURL: s.LLMBaseURL, APIKeySecret: s.LLMAPIKeySecret, Model: s.LLMModel,
+		TokensPerDay: s.LLMTokensPerDay}
 }
 
 // anonymous is an invocation without what could identify its user: the

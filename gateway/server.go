@@ -271,9 +271,10 @@ func (s *Server) hook(c *gin.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, b.Budget())
 		defer cancel()
 	}
+	streams := s.openStreams(c, adapter, req)
 	results := make([]*msg.TurnResult, 0, len(in.Events))
 	for _, ev := range in.Events {
-		t, err := s.cfg.Dispatcher.Run(ctx, ev)
+		res, err := streams.run(ctx, s.cfg.Dispatcher, adapter, req, ev)
 		if err != nil {
 			if busy := busyAnswer(adapter, ev, err); busy != nil {
 				// Over a limit: the bot's busy reply, as an answer in the channel's
@@ -289,18 +290,22 @@ func (s *Server) hook(c *gin.Context) error {
 				write(c, er.RenderError(req, err))
 				return nil
 			}
-			return err
+			return streams.fail(c, err)
 		}
-		results = append(results, &t.TurnResult)
+		results = append(results, res)
 	}
 	renderStart := time.Now()
 	resp, err := adapter.Render(req, results)
 	s.stage(metrics.StageAdapter, renderStart)
 	if err != nil {
-		return err
+		return streams.fail(c, err)
 	}
 	sendStart := time.Now()
-	write(c, resp)
+	if streams.events != nil {
+		streams.events.reply(resp)
+	} else {
+		write(c, resp)
+	}
 	s.stage(metrics.StageSend, sendStart)
 	return nil
 }

@@ -43,8 +43,14 @@ type Invocation struct {
 	Compute time.Duration
 	// Instructions is the number of Lua VM instructions run.
 	Instructions int64
-	// HTTPCalls is the number of outbound http requests made.
+	// HTTPCalls is the number of outbound http requests made, llm calls
+	// included.
 	HTTPCalls int
+	// LLMCalls is the number of llm calls that reached the model, and
+	// LLMInput and LLMOutput the input and output tokens they used.
+	LLMCalls  int
+	LLMInput  int
+	LLMOutput int
 	// ColdStart and WarmStart tell whether the call built a VM or reused
 	// an idle one (Result.ColdStart, Result.WarmStart); both are false when
 	// it never got a VM.

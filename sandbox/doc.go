@@ -150,13 +150,16 @@
 // Beyond json and log, handlers get time (now, format, parse), re (RE2
 // regular expressions with linear-time matching and bounded work), ssml
 // (escape, speak, pause), store (a bot-wide key/value store, through
-// Config.KV) and http (GET and POST to the hosts in Call.HTTPAllow, through
-// Config.HTTPClient, at most Call.MaxHTTPCalls per call), and the function
-// secret(name), which returns the bot's secret (through Config.Secrets) as
-// an opaque value: the http module sends it as a header value, tostring
-// shows ***, and every other use raises (.., json.encode, string
-// functions, storing it in the session or the store, returning it in a
-// reply). Host I/O runs
+// Config.KV), http (GET and POST to the hosts in Call.HTTPAllow, through
+// Config.HTTPClient, at most Call.MaxHTTPCalls per call), llm (chat
+// completions of the bot's model, Call.LLM, through Config.LLM; each call
+// counts as an http request, its answer toward the call's allocation
+// estimate, and with stream set its text goes to the [msg.Stream] of the
+// call's context as it arrives), and the function secret(name), which
+// returns the bot's secret (through Config.Secrets) as an opaque value: the
+// http module sends it as a header value, tostring shows ***, and every
+// other use raises (.., json.encode, string functions, storing it in the
+// session or the store, returning it in a reply). Host I/O runs
 // under a context that ends with the call's budget, its caller's context
 // and the heap guard, and its waiting time is not counted as compute.
 // Expected failures return nil and a message; bad arguments and caps raise.

@@ -327,14 +327,7 @@ func (v *vm) httpDo(L *lua.LState, method string) int {
 			timeout = time.Duration(float64(n) * float64(time.Millisecond))
 		}
 	}
-	v.httpCalls++
-	limit := c.MaxHTTPCalls
-	if limit == 0 {
-		limit = DefaultMaxHTTPCalls
-	}
-	if limit < 0 || v.httpCalls > limit {
-		raiseLimit(L, "http: more than %d requests in one turn", max(limit, 0))
-	}
+	v.countHTTPCall(L, "http")
 	if v.http == nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("http: not available"))

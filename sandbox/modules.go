@@ -19,9 +19,9 @@ import (
 // is a read-only table of Go functions. json is opened with the libraries.
 //
 // The modules are built in because they need the VM's per-call state (the
-// call's deadline, bot, limits and log); their I/O goes through the KV and
-// HTTPClient interfaces that the Runtime's Config injects, and secret()
-// through Secrets.
+// call's deadline, bot, limits and log); their I/O goes through the KV,
+// HTTPClient and LLM interfaces that the Runtime's Config injects, and
+// secret() through Secrets.
 func (v *vm) openHostModules(base *lua.LTable) {
 	L := v.L
 	logs := L.CreateTable(0, 3)
@@ -41,6 +41,7 @@ func (v *vm) openHostModules(base *lua.LTable) {
 	base.RawSetString("http", v.freeze(v.openHTTP()))
 	v.secretMT = v.newSecretMetatable()
 	base.RawSetString("secret", L.NewFunction(v.luaSecret))
+	base.RawSetString("llm", v.freeze(v.openLLM()))
 }
 
 // Limits of the time module.

@@ -173,7 +173,8 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	v.resetEnv()
 	stopErr, byCaller := v.dl.disarm()
 	limitHit := v.dl.limitHit
-	res := Result{Instructions: v.dl.steps, HTTPCalls: v.httpCalls}
+	res := Result{Instructions: v.dl.steps, HTTPCalls: v.httpCalls,
+		LLMCalls: v.llmCalls, LLMInputTokens: v.llmInput, LLMOutputTokens: v.llmOutput}
 	hostWait := v.hostWait
 	res.Logs = v.detach()
 

@@ -57,8 +57,12 @@ type Config struct {
 	// Secrets resolves secret("NAME"); nil makes every secret() call
 	// return nil and "secret: not available".
 	Secrets Secrets
-	// MaxHTTPResponseBytes caps the body of one http response. Default 256 KiB.
+	// MaxHTTPResponseBytes caps the body of one http response, and the
+	// text and tool calls of one llm answer. Default 256 KiB.
 	MaxHTTPResponseBytes int
+	// LLM makes the llm module's calls; nil makes every llm call fail with
+	// "llm: not available".
+	LLM LLM
 	// Clock, when set, is the handlers' clock: what os.time(), os.date
 	// without a time argument and time.now() read, given the context of the
 	// call (the one passed to Run). It lets a host that runs handlers under
@@ -161,6 +165,8 @@ type Call struct {
 	MaxHTTPCalls int
 	// HTTPAllow lists the hosts the http module may reach (see HTTPClient).
 	HTTPAllow []string
+	// LLM are the bot's settings for the llm module (see LLM).
+	LLM LLMSettings
 	// MinVMs is how many VMs the pool keeps when idle: after this call
 	// they are built in the background, and the reaper does not go below
 	// them. Zero lets the pool scale to zero; at most the pool's maximum.
@@ -193,8 +199,13 @@ type Result struct {
 	// Compute is the call's Duration less the time it waited for host I/O
 	// (store, http): the compute it used, as far as wall-clock time can tell.
 	Compute time.Duration
-	// HTTPCalls is the number of http module requests the call made.
+	// HTTPCalls is the number of http module requests the call made,
+	// llm calls included.
 	HTTPCalls int
+	// LLMCalls is the number of llm calls that reached the model, and
+	// LLMInputTokens and LLMOutputTokens the tokens they used.
+	LLMCalls                        int
+	LLMInputTokens, LLMOutputTokens int
 }
 
 // Stats are counters of a Runtime.
@@ -259,7 +270,7 @@ func newRuntime(cfg Config, now func() time.Time) *Runtime {
 	r := &Runtime{
 		cfg: cfg,
 		vmcfg: vmConfig{logger: cfg.Logger, maxLogLines: cfg.MaxLogLines, kv: cfg.KV, http: cfg.HTTP,
-			secrets: cfg.Secrets, maxHTTPBody: cfg.MaxHTTPResponseBytes, clock: cfg.Clock},
+			secrets: cfg.Secrets, llm: cfg.LLM, maxHTTPBody: cfg.MaxHTTPResponseBytes, clock: cfg.Clock},
 		lim: limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes},
 		now: now,
 	}

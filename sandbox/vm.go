@@ -47,6 +47,7 @@ type vmConfig struct {
 	kv          KV
 	http        HTTPClient
 	secrets     Secrets
+	llm         LLM
 	maxHTTPBody int
 	clock       Clock
 }
@@ -72,6 +73,7 @@ type vm struct {
 	http        HTTPClient
 	secrets     Secrets
 	secretMT    *lua.LTable // metatable of every secret
+	llm         LLM
 	maxHTTPBody int
 	clock       Clock // nil: the real time
 	regexps     regexpCache
@@ -87,6 +89,9 @@ type vm struct {
 	hostCtx   context.Context // made on the first host call that does I/O
 	hostWait  time.Duration   // time spent waiting for host I/O
 	httpCalls int
+	llmCalls  int // llm.chat calls that reached the model
+	llmInput  int // their input and output tokens
+	llmOutput int
 
 	// The global environment of the last program this VM ran, kept
 	// between its calls (see loadChunk). envChunk is the main chunk bound
@@ -148,6 +153,7 @@ func newVM(cfg vmConfig) *vm {
 		kv:          cfg.kv,
 		http:        cfg.http,
 		secrets:     cfg.secrets,
+		llm:         cfg.llm,
 		maxHTTPBody: cfg.maxHTTPBody,
 		clock:       cfg.clock,
 	}
@@ -455,6 +461,7 @@ func (v *vm) attach(ctx context.Context, key PoolKey, c *Call) {
 	v.hostCtx = nil
 	v.hostWait = 0
 	v.httpCalls = 0
+	v.llmCalls, v.llmInput, v.llmOutput = 0, 0, 0
 }
 
 func (v *vm) detach() []string {

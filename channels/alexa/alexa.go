@@ -2,6 +2,7 @@ package alexa
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	"encoding/json"
 	"log/slog"
@@ -50,14 +51,24 @@ type Config struct {
 	// Logger receives a warning for every request whose signature was not
 	// verified (verify_signature=false); nil discards it.
 	Logger *slog.Logger
+	// ProgressiveAfter is how long a turn runs before the first sentence
+	// of a streamed reply is said early (see progressive.go); zero means
+	// DefaultProgressiveAfter.
+	ProgressiveAfter time.Duration
+	// ProgressiveEndpoint, when set, receives progressive responses
+	// instead of the requests' apiEndpoint (tests).
+	ProgressiveEndpoint string
+	// Client sends progressive responses (default: a 10s-timeout client).
+	Client *http.Client
 }
 
 // Adapter implements [channels.Adapter], [channels.Configurer],
 // [channels.Budgeter] and [channels.ErrorRenderer] for Alexa custom skills.
 type Adapter struct {
-	certs  *certCache
-	budget time.Duration
-	log    *slog.Logger
+	certs       *certCache
+	budget      time.Duration
+	log         *slog.Logger
+	progressive progressiveConfig
 }
 
 // New returns the Alexa adapter.
@@ -76,6 +87,8 @@ func New(cfg Config) *Adapter {
 			entries: make(map[string]*certEntry)},
 		budget: cfg.Budget,
 		log:    cfg.Logger,
+		progressive: progressiveConfig{after: cmp.Or(cfg.ProgressiveAfter, DefaultProgressiveAfter),
+			endpoint: cfg.ProgressiveEndpoint, client: channels.SendClient(cfg.Client)},
 	}
 }
 

@@ -118,12 +118,13 @@ func (*Adapter) SecretSettings() []string { return []string{SettingBotToken} }
 
 // SettingKinds implements [channels.Typed]: the application id is a number.
 func (*Adapter) SettingKinds() map[string]channels.Kind {
-	return map[string]channels.Kind{SettingApplicationID: channels.KindNumber}
+	return map[string]channels.Kind{SettingApplicationID: channels.KindNumber, SettingDeferReplies: channels.KindBool}
 }
 
 // ValidateSettings implements [channels.Configurer].
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	if err := channels.CheckSettingNames(Name, s, SettingPublicKey, SettingApplicationID, SettingBotToken, SettingAPIBaseURL); err != nil {
+	if err := channels.CheckSettingNames(Name, s, SettingPublicKey, SettingApplicationID, SettingBotToken, SettingAPIBaseURL,
+		SettingDeferReplies); err != nil {
 		return err
 	}
 	if err := validatePush(s); err != nil {
@@ -209,6 +210,9 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	}
 	if in.Event != nil {
 		in.Event.Bot, in.Event.Channel = req.Bot, Name
+		if deferReplies(req.Settings) {
+			return deferred(in.Event), nil
+		}
 		return &channels.Inbound{Events: []*msg.Event{in.Event}}, nil
 	}
 	return &channels.Inbound{Response: in.Response}, nil

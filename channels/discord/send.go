@@ -38,14 +38,18 @@ func validatePush(s channels.Settings) error {
 	return nil
 }
 
-// Send implements [channels.Sender], for messages that are not an answer to
-// an interaction (scheduled triggers): a turn's replies become one message,
+// Send implements [channels.Sender]. The answer to a deferred interaction
+// (defer_replies) edits the interaction's original message. Other messages
+// (scheduled triggers) are not an answer to an interaction: a turn's replies become one message,
 // rendered as an interaction response is, posted to the conversation's
 // channel with the application's bot token (Create Message), once (see
 // nonce). A direct
 // conversation ("dm:" and the user's id) is opened first (Create DM). A turn
 // with nothing to say sends nothing.
 func (a *Adapter) Send(ctx context.Context, s channels.Settings, res *msg.TurnResult) error {
+	if app, tok, ok := original(res.Event, s); ok {
+		return a.sendDeferred(ctx, s, app, tok, res)
+	}
 	token := s[SettingBotToken]
 	if token == "" {
 		return &channels.SendError{Err: fmt.Errorf("the discord channel needs %q to send messages outside an interaction", SettingBotToken)}

@@ -64,6 +64,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		switch {
 		case r.URL.Path == "/api/v10/users/@me/channels":
 			_, _ = io.WriteString(w, `{"id":"`+testDM+`","type":1}`)
+		case r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/messages/@original"):
+			_, _ = io.WriteString(w, `{"id":"1500000000000000005","content":"ok"}`)
 		case strings.HasSuffix(r.URL.Path, "/messages"):
 			_, _ = io.WriteString(w, `{"id":"1400000000000000004","channel_id":"`+strings.Split(r.URL.Path, "/")[4]+`","content":"ok"}`)
 		default:

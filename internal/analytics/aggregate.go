@@ -119,6 +119,8 @@ func (c *counts) add(t *Turn) {
 		c[cConfident]++
 	}
 	c[cBins+binOf(t.Latency)]++
+	c[cLLMInput] += int64(t.LLMInputTokens)
+	c[cLLMOutput] += int64(t.LLMOutputTokens)
 }
 
 func (c *counts) merge(o *counts) {

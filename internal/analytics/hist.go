@@ -28,8 +28,15 @@ var bounds = func() []int64 {
 // len(bounds) + 1.
 const numBins = 60
 
+// Positions in counts after cPostback: figures added later keep the
+// positions of the older ones, so stored buckets still read.
+const (
+	cLLMInput  = cPostback + 1 + iota // model input tokens of the turns' llm calls
+	cLLMOutput                        // and their output tokens
+)
+
 // numCounts is the length of [counts].
-const numCounts = cPostback + 1
+const numCounts = cLLMOutput + 1
 
 // binOf returns the bin of a latency.
 func binOf(d time.Duration) int {

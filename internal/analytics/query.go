@@ -192,6 +192,14 @@ type Stats struct {
 	Sources Sources `json:"sources"`
 	// Rejected counts webhooks refused before a turn could run.
 	Rejected int64 `json:"rejected"`
+	// LLMTokens are the model tokens the turns' llm calls used.
+	LLMTokens LLMTokens `json:"llm_tokens"`
+}
+
+// LLMTokens counts model tokens.
+type LLMTokens struct {
+	Input  int64 `json:"input"`
+	Output int64 `json:"output"`
 }
 
 // Outcomes counts turns by outcome.
@@ -228,7 +236,8 @@ func (c *counts) stats(users *int64) Stats {
 		NewUsers: c[cNewUsers], Rejected: o[4],
 		Outcomes: Outcomes{Handled: o[0], Fallback: o[1], Error: o[2], Timeout: o[3]},
 		Sources: Sources{Platform: src[0], Postback: c[cPostback], Expect: src[1], Classifier: src[2], Fallback: src[3],
-			Builtin: src[4]}}
+			Builtin: src[4]},
+		LLMTokens: LLMTokens{Input: c[cLLMInput], Output: c[cLLMOutput]}}
 	if n := float64(c[cTurns]); n > 0 {
 		bins := c.bins()
 		st.FallbackRate = round(float64(o[1])/n, 6)

@@ -44,6 +44,9 @@ type Turn struct {
 	// Latency is the whole turn; HandlerTime the Lua handler's share and
 	// RoutingTime the intent routing's.
 	Latency, HandlerTime, RoutingTime time.Duration
+	// LLMInputTokens and LLMOutputTokens are the model tokens the turn's
+	// handler used with the llm module.
+	LLMInputTokens, LLMOutputTokens int
 	// NewConversation marks a conversation's first turn, EndConversation its last.
 	NewConversation, EndConversation bool
 	// NewUser marks the first turn ever recorded for the user. The recorder

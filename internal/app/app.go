@@ -40,6 +40,7 @@ import (
 	"github.com/parleyhq/parley/internal/egress"
 	"github.com/parleyhq/parley/internal/invocations"
 	"github.com/parleyhq/parley/internal/kvstore"
+	"github.com/parleyhq/parley/internal/llm"
 	"github.com/parleyhq/parley/internal/logctx"
 	"github.com/parleyhq/parley/internal/purge"
 	"github.com/parleyhq/parley/internal/queue"
@@ -158,6 +159,17 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		a.egress = egress.New(egress.Config{})
 		outbound = a.egress
 	}
+	llmBudget := llm.NewRedisBudget(rdb, cfg.KeyPrefix)
+	// Wired before the runtime, whose Config takes it; the metrics join it
+	// once the observability exists.
+	models := &llmMeter{}
+	// A host that answers handlers' http calls itself (parley test) has no
+	// egress: its handlers get "llm: not available" rather than a real call.
+	var model sandbox.LLM
+	if a.egress != nil {
+		model = llm.New(llm.Config{HTTP: a.egress, Secrets: a.catalog, Budget: llmBudget, Meter: models,
+			Logger: log.With("component", "llm")})
+	}
 	a.runtime = sandbox.New(sandbox.Config{
 		MaxVMsPerPool: cfg.PoolSize,
 		IdleTimeout:   cfg.SandboxIdleTimeout,
@@ -167,6 +179,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		HTTP:          outbound,
 		Secrets:       a.catalog,
 		Clock:         hooks.Clock,
+		LLM:           model,
 	})
 	a.invocations = invocations.New(rdb, invocations.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "invocations")})
 	sess := sessions.New(rdb, sessions.Config{KeyPrefix: cfg.KeyPrefix})
@@ -180,6 +193,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 	a.obs = newObservability(cfg, rdb, sess, forget, log)
 	a.obs.watchSandbox(a.runtime)
 	a.obs.metrics.WatchStore(st.Ping)
+	models.metrics = a.obs.metrics
 	limiter := ratelimit.New(rdb, ratelimit.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "ratelimit")})
 	if err := limiter.Load(ctx); err != nil {
 		log.Warn("could not preload the rate limit script; it loads on first use", "err", err)
@@ -228,7 +242,8 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		log.Warn("could not preload queue scripts; they load on first use", "err", err)
 	}
 	owners := botKeyOwners{"catalog": a.catalog, "store": kv, "sessions": sess, "analytics": a.obs.analytics,
-		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue}
+		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue,
+		"llm_budget": llmBudget}
 	a.engine, a.sessions, a.channels, a.owners = eng, sess, registry, owners
 	a.purger = purge.New(rdb, purge.Config{
 		KeyPrefix: cfg.KeyPrefix,

@@ -19,6 +19,7 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"sandbox":              {"github.com/gin-gonic/", "github.com/redis/", "net/http", mod + "sessions", mod + "gateway", mod + "bots"},
 		"internal/kvstore":     {"github.com/gin-gonic/", mod + "gateway", mod + "engine"},
 		"internal/egress":      {"github.com/gin-gonic/", "github.com/redis/", mod + "gateway", mod + "engine"},
+		"internal/llm":         {"github.com/gin-gonic/", mod + "gateway", mod + "engine", mod + "bots", mod + "sessions", mod + "channels"},
 		"internal/invocations": {"github.com/gin-gonic/", "github.com/yuin/", mod + "sandbox", mod + "gateway", mod + "engine"},
 		"sessions":             {"github.com/gin-gonic/", "github.com/yuin/gopher-lua", mod + "gateway", mod + "sandbox"},
 		"internal/queue":       {"github.com/gin-gonic/", "github.com/yuin/", mod + "gateway", mod + "engine", mod + "sandbox", mod + "bots"},

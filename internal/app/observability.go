@@ -141,7 +141,8 @@ func (o *observability) TurnDone(ctx context.Context, t *engine.Turn) {
 func analyticsTurn(t *engine.Turn) analytics.Turn {
 	rec := analytics.Turn{Conversation: t.Conversation, Intent: t.Decision.Intent, Source: string(t.Decision.Source),
 		Confidence: t.Decision.Confidence, Outcome: string(t.Outcome), Latency: t.Duration, HandlerTime: t.HandlerTime,
-		RoutingTime: t.RoutingTime, NewConversation: t.NewConversation, EndConversation: t.EndConversation}
+		RoutingTime: t.RoutingTime, NewConversation: t.NewConversation, EndConversation: t.EndConversation,
+		LLMInputTokens: t.LLMInputTokens, LLMOutputTokens: t.LLMOutputTokens}
 	if ev := t.Event; ev != nil {
 		rec.Bot, rec.Channel, rec.User, rec.Text = ev.Bot, ev.Channel, ev.User, ev.Text
 	}
@@ -154,4 +155,13 @@ func analyticsTurn(t *engine.Turn) analytics.Turn {
 	}
 	rec.Reply = strings.Join(texts, "\n")
 	return rec
+}
+
+// llmMeter passes the llm module's calls to the metrics, which are made
+// after the sandbox that holds the llm client.
+type llmMeter struct{ metrics *metrics.Metrics }
+
+// ObserveLLM implements llm.Meter.
+func (m *llmMeter) ObserveLLM(bot, model, outcome string, input, output int) {
+	m.metrics.ObserveLLM(bot, model, outcome, input, output)
 }

@@ -33,6 +33,13 @@
 // service its operator chose to expose. Proxies from the environment are not
 // used.
 //
+// [Client.Open] serves the llm module: it sends a request built by the
+// caller within a [Scope] and hands back the response with its body unread,
+// to be read as it streams. The scope's Hosts (the host of the bot's model
+// API) may be requested without being in the allow-list, but they admit no
+// non-public address: only the allow-list can, by naming it literally.
+// Open follows no redirects and is bounded by its context alone.
+//
 // # Connections
 //
 // Connections are kept alive in pools, one for each bot and allow-list (the

@@ -78,23 +78,32 @@ type Entry struct {
 	ComputeMS    float64   `json:"compute_ms"`
 	Instructions int64     `json:"instructions"`
 	HTTPCalls    int       `json:"http_calls,omitempty"`
-	ColdStart    bool      `json:"cold_start,omitempty"`
-	Error        string    `json:"error,omitempty"`
-	Line         int       `json:"line,omitempty"`
-	Logs         []string  `json:"logs,omitempty"`
+	// LLMCalls, LLMInputTokens and LLMOutputTokens are the call's llm
+	// calls that reached the model and the tokens they used.
+	LLMCalls        int      `json:"llm_calls,omitempty"`
+	LLMInputTokens  int      `json:"llm_input_tokens,omitempty"`
+	LLMOutputTokens int      `json:"llm_output_tokens,omitempty"`
+	ColdStart       bool     `json:"cold_start,omitempty"`
+	Error           string   `json:"error,omitempty"`
+	Line            int      `json:"line,omitempty"`
+	Logs            []string `json:"logs,omitempty"`
 }
 
 // Day is one bot's usage on one UTC day. ColdStarts and WarmStarts count
-// the calls that built a Lua VM and those that reused an idle one.
+// the calls that built a Lua VM and those that reused an idle one; the
+// LLM figures count the llm calls that reached the model and their tokens.
 type Day struct {
-	Date         string           `json:"date"` // YYYY-MM-DD
-	Invocations  int64            `json:"invocations"`
-	ComputeMS    float64          `json:"compute_ms"`
-	Instructions int64            `json:"instructions"`
-	HTTPCalls    int64            `json:"http_calls"`
-	ColdStarts   int64            `json:"cold_starts"`
-	WarmStarts   int64            `json:"warm_starts"`
-	Outcomes     map[string]int64 `json:"outcomes"`
+	Date            string           `json:"date"` // YYYY-MM-DD
+	Invocations     int64            `json:"invocations"`
+	ComputeMS       float64          `json:"compute_ms"`
+	Instructions    int64            `json:"instructions"`
+	HTTPCalls       int64            `json:"http_calls"`
+	ColdStarts      int64            `json:"cold_starts"`
+	WarmStarts      int64            `json:"warm_starts"`
+	LLMCalls        int64            `json:"llm_calls"`
+	LLMInputTokens  int64            `json:"llm_input_tokens"`
+	LLMOutputTokens int64            `json:"llm_output_tokens"`
+	Outcomes        map[string]int64 `json:"outcomes"`
 }
 
 // Query filters Recent.
@@ -247,20 +256,23 @@ func (r *Recorder) dayKey(bot string, day time.Time) string {
 // NewEntry converts an invocation to its stored form.
 func NewEntry(inv msg.Invocation) Entry {
 	e := Entry{
-		Time:         inv.Start.UTC(),
-		Bot:          inv.Bot,
-		Intent:       inv.Intent,
-		Version:      inv.Version,
-		Channel:      inv.Channel,
-		Conversation: inv.Conversation,
-		Outcome:      string(inv.Outcome),
-		DurationMS:   float64(inv.Duration.Microseconds()) / 1000,
-		ComputeMS:    float64(inv.Compute.Microseconds()) / 1000,
-		Instructions: inv.Instructions,
-		HTTPCalls:    inv.HTTPCalls,
-		ColdStart:    inv.ColdStart,
-		Error:        truncate(inv.Error, maxErrorBytes),
-		Line:         inv.Line,
+		Time:            inv.Start.UTC(),
+		Bot:             inv.Bot,
+		Intent:          inv.Intent,
+		Version:         inv.Version,
+		Channel:         inv.Channel,
+		Conversation:    inv.Conversation,
+		Outcome:         string(inv.Outcome),
+		DurationMS:      float64(inv.Duration.Microseconds()) / 1000,
+		ComputeMS:       float64(inv.Compute.Microseconds()) / 1000,
+		Instructions:    inv.Instructions,
+		HTTPCalls:       inv.HTTPCalls,
+		ColdStart:       inv.ColdStart,
+		LLMCalls:        inv.LLMCalls,
+		LLMInputTokens:  inv.LLMInput,
+		LLMOutputTokens: inv.LLMOutput,
+		Error:           truncate(inv.Error, maxErrorBytes),
+		Line:            inv.Line,
 	}
 	size := 0
 	for _, l := range inv.Logs {
@@ -292,6 +304,7 @@ type usage struct {
 	key                                   string
 	n, computeUS, instructions, httpCalls int64
 	coldStarts, warmStarts                int64
+	llmCalls, llmInput, llmOutput         int64
 	outcomes                              map[string]int64
 }
 
@@ -330,6 +343,9 @@ func (r *Recorder) write(ctx context.Context, batch []msg.Invocation) {
 		if inv.WarmStart {
 			u.warmStarts++
 		}
+		u.llmCalls += int64(inv.LLMCalls)
+		u.llmInput += int64(inv.LLMInput)
+		u.llmOutput += int64(inv.LLMOutput)
 		u.outcomes[string(inv.Outcome)]++
 	}
 	followed := r.followedBots(ctx)
@@ -356,6 +372,11 @@ func (r *Recorder) write(ctx context.Context, batch []msg.Invocation) {
 			}
 			if u.warmStarts > 0 {
 				p.HIncrBy(ctx, u.key, "warm_starts", u.warmStarts)
+			}
+			if u.llmCalls > 0 || u.llmInput > 0 || u.llmOutput > 0 {
+				p.HIncrBy(ctx, u.key, "llm_calls", u.llmCalls)
+				p.HIncrBy(ctx, u.key, "llm_input_tokens", u.llmInput)
+				p.HIncrBy(ctx, u.key, "llm_output_tokens", u.llmOutput)
 			}
 			for o, n := range u.outcomes {
 				p.HIncrBy(ctx, u.key, "outcome:"+o, n)
@@ -460,6 +481,12 @@ func (r *Recorder) Usage(ctx context.Context, bot string, from, to time.Time) ([
 				d.ColdStarts = x
 			case "warm_starts":
 				d.WarmStarts = x
+			case "llm_calls":
+				d.LLMCalls = x
+			case "llm_input_tokens":
+				d.LLMInputTokens = x
+			case "llm_output_tokens":
+				d.LLMOutputTokens = x
 			default:
 				if o, ok := strings.CutPrefix(k, "outcome:"); ok {
 					d.Outcomes[o] = x

@@ -69,6 +69,7 @@ type Metrics struct {
 	scheduleLate  prometheus.Histogram
 	httpRequests  *prometheus.CounterVec
 	httpDuration  *prometheus.HistogramVec
+	llm           *llmMetrics
 	stageOf       map[string]prometheus.Observer // the known stages, resolved once
 }
 
@@ -160,6 +161,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 	}, []string{"bot", "start"})
 	reg.MustRegister(m.vmStarts)
 	m.newOperationsMetrics()
+	m.llm = newLLMMetrics(reg)
 	m.stageOf = make(map[string]prometheus.Observer)
 	for _, s := range []string{StageAdapter, StageRouting, StageHandler, StageRedis, StageSend} {
 		m.stageOf[s] = m.stages.WithLabelValues(s)

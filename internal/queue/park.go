@@ -207,7 +207,7 @@ func (q *Queue) resume(ctx context.Context, p int, member string, due dueSet) er
 	if n > 0 {
 		return finish(ctx, "")
 	}
-	turn, attempts, err := q.runTurn(ctx, ev, pe.Attempts)
+	turn, rs, attempts, err := q.runStreamed(ctx, ev, pe.Attempts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -217,7 +217,7 @@ func (q *Queue) resume(ctx context.Context, p int, member string, due dueSet) er
 		}
 		return q.giveUp(ctx, ev, "turn", attempts, err, finish)
 	}
-	return q.deliver(ctx, p, ev, turn, finish)
+	return q.deliver(ctx, p, ev, turn, rs, finish)
 }
 
 // repark puts a conversation's first parked entry, read as head, back to

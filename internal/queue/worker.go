@@ -281,7 +281,7 @@ func (q *Queue) process(ctx context.Context, p int, key string, m redis.XMessage
 		return q.park(ctx, p, m.ID, member, pe, time.Time{}, due)
 	}
 	finish := func(ctx context.Context, sent string) error { return q.ack(ctx, key, m.ID, sent) }
-	turn, attempts, err := q.runTurn(ctx, ev, 0)
+	turn, rs, attempts, err := q.runStreamed(ctx, ev, 0)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -291,13 +291,15 @@ func (q *Queue) process(ctx context.Context, p int, key string, m redis.XMessage
 		}
 		return q.giveUp(ctx, ev, "turn", attempts, err, finish)
 	}
-	return q.deliver(ctx, p, ev, turn, finish)
+	return q.deliver(ctx, p, ev, turn, rs, finish)
 }
 
 // deliver sends a turn's replies unless they were sent already, then calls
 // finish with the sent marker to set (empty when nothing was sent), which
-// marks the reply sent and removes the entry.
-func (q *Queue) deliver(ctx context.Context, p int, ev *msg.Event, turn *msg.TurnResult, finish func(ctx context.Context, sent string) error) error {
+// marks the reply sent and removes the entry. rs is the turn's reply
+// stream, nil when it had none.
+func (q *Queue) deliver(ctx context.Context, p int, ev *msg.Event, turn *msg.TurnResult, rs channels.ReplyStream,
+	finish func(ctx context.Context, sent string) error) error {
 	sent := q.sentKey(p, ev)
 	// Just before sending, make sure the partition is still ours (a replica
 	// that stalled past its lease must leave the entry to the new owner) and
@@ -312,12 +314,14 @@ func (q *Queue) deliver(ctx context.Context, p int, ev *msg.Event, turn *msg.Tur
 		return err
 	}
 	if owner.Val() != q.cfg.ID {
+		stopStream(ctx, rs)
 		return errLeaseLost
 	}
 	if already.Val() > 0 {
+		stopStream(ctx, rs)
 		return finish(ctx, "")
 	}
-	attempts, err := q.send(ctx, ev, turn)
+	attempts, err := q.send(ctx, ev, turn, rs)
 	if err != nil {
 		if ctx.Err() != nil || (attempts == 0 && !isPermanent(err)) {
 			return err // not tried yet (settings unreadable): stays pending
@@ -382,7 +386,10 @@ func (q *Queue) runTurn(ctx context.Context, ev *msg.Event, tried int) (*msg.Tur
 
 // send delivers a turn's replies through the channel's adapter, retrying
 // retryable failures with backoff and honouring the platform's Retry-After.
-func (q *Queue) send(ctx context.Context, ev *msg.Event, res *msg.TurnResult) (int, error) {
+// A turn that streamed its reply is finished through its stream, which
+// makes the streamed message final (or has nothing to finish, and the
+// replies are sent as usual).
+func (q *Queue) send(ctx context.Context, ev *msg.Event, res *msg.TurnResult, rs channels.ReplyStream) (int, error) {
 	sender, ok := q.cfg.Sender(ev.Channel)
 	if !ok {
 		return 0, Permanent(fmt.Errorf("channel %q cannot send replies", ev.Channel))
@@ -395,7 +402,7 @@ func (q *Queue) send(ctx context.Context, ev *msg.Event, res *msg.TurnResult) (i
 		res.Event = ev
 	}
 	for attempt := 1; ; attempt++ {
-		err := sender.Send(ctx, settings, res)
+		err := finishOrSend(ctx, sender, settings, res, rs)
 		if err == nil {
 			return attempt, nil
 		}
