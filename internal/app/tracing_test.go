@@ -51,7 +51,7 @@ func TestTurnIsOneTrace(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range turn.Attributes {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	for k, want := range map[string]string{tracing.AttrBot: "traced", tracing.AttrChannel: "web",
 		tracing.AttrConversation: "web:alice", tracing.AttrIntent: "Greet", tracing.AttrOutcome: "handled"} {

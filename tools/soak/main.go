@@ -364,7 +364,7 @@ func (r *run) setup() error {
 	} {
 		status, body, err := r.call(step.method, step.url, admin, []byte(step.body))
 		if err != nil || status >= 300 {
-			return fmt.Errorf("%s %s: %d %s %v", step.method, step.url, status, body, err)
+			return fmt.Errorf("%s %s: %d %s: %w", step.method, step.url, status, body, err)
 		}
 	}
 	// Every replica serves the bot before traffic starts.
@@ -470,7 +470,7 @@ func (r *run) deliver(path string, header map[string]string, body []byte) ([]byt
 			return out, tries, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, tries, fmt.Errorf("no replica accepted it: %d %s %v", status, out, err)
+			return nil, tries, fmt.Errorf("no replica accepted it: %d %s: %w", status, out, err)
 		}
 		time.Sleep(time.Duration(200+rand.IntN(300)) * time.Millisecond)
 	}
