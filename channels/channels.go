@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parleyhq/parley/internal/tracing"
 	"github.com/parleyhq/parley/msg"
 )
 
@@ -223,8 +222,7 @@ func (e *SendError) Unwrap() error { return e.Err }
 // one with a 10 s timeout.
 func SendClient(c *http.Client) *http.Client {
 	if c == nil {
-		// Sends within a traced turn carry the trace on (see internal/tracing).
-		return &http.Client{Timeout: 10 * time.Second, Transport: tracing.Transport(nil)}
+		return &http.Client{Timeout: 10 * time.Second}
 	}
 	return c
 }

@@ -47,6 +47,7 @@ import (
 	"github.com/parleyhq/parley/internal/ratelimit"
 	"github.com/parleyhq/parley/internal/scheduler"
 	"github.com/parleyhq/parley/internal/store"
+	"github.com/parleyhq/parley/internal/tracing"
 	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
@@ -84,6 +85,11 @@ type App struct {
 // here. send is the HTTP client of the channels that send replies through
 // their platform's API; nil means each adapter's default.
 func channelAdapters(log *slog.Logger, send *http.Client) (*channels.Registry, error) {
+	if send == nil {
+		// Platform sends within a traced turn carry the trace on; the
+		// adapters stay free of the tracing package.
+		send = &http.Client{Timeout: 10 * time.Second, Transport: tracing.Transport(nil)}
+	}
 	return channels.NewRegistry(
 		web.New(),
 		slack.New(slack.Config{Client: send}),
