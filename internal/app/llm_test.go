@@ -103,6 +103,16 @@ func TestLLMEndToEnd(t *testing.T) {
 		return firstReply(t, ta.say(t, "faq", map[string]any{"user": "eve", "text": "hi"})) ==
 			"no answer: no API key: secret OPENAI_API_KEY is not set"
 	})
+	// Once set in the bot's secret store, the key is sent as a bearer token.
+	do(t, "PUT", ta.URL+"/v1/bots/faq/secrets/OPENAI_API_KEY", adminKey, map[string]string{"value": "sk-test-0123456789"}).
+		must(t, http.StatusCreated)
+	eventually(t, func() bool {
+		return firstReply(t, ta.say(t, "faq", map[string]any{"user": "fay", "text": "hi"})) == "We are open from 11 to 23."
+	})
+	reqs := model.Requests()
+	if got := reqs[len(reqs)-1].Header.Get("Authorization"); got != "Bearer sk-test-0123456789" {
+		t.Fatalf("authorization %q", got)
+	}
 }
 
 // eventually polls cond until it holds, for at most 10 seconds.

@@ -20,7 +20,7 @@ func TestOpenScope(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
-		w.Write([]byte("data: one\n\n"))
+		_, _ = w.Write([]byte("data: one\n\n"))
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}))
@@ -38,14 +38,20 @@ func TestOpenScope(t *testing.T) {
 		return c.Open(ctx, scope, req)
 	}
 
+	refused := func(scope Scope, want string) {
+		t.Helper()
+		resp, err := open(scope, "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%+v: %v, want an error with %q", scope, err, want)
+		}
+	}
 	// The host is named by Hosts only: its address is loopback, which only
 	// the allow-list can admit.
-	if _, err := open(Scope{Bot: "b", Hosts: []string{host}}, "/"); err == nil || !strings.Contains(err.Error(), "non-public") {
-		t.Fatalf("loopback host named by Hosts only: %v", err)
-	}
-	if _, err := open(Scope{Bot: "b", Hosts: []string{"api.example.com"}}, "/"); err == nil || !strings.Contains(err.Error(), "not allow-listed") {
-		t.Fatalf("host in neither list: %v", err)
-	}
+	refused(Scope{Bot: "b", Hosts: []string{host}}, "non-public")
+	refused(Scope{Bot: "b", Hosts: []string{"api.example.com"}}, "not allow-listed")
 	resp, err := open(Scope{Bot: "b", Allow: []string{host}, Hosts: []string{host}}, "/")
 	if err != nil {
 		t.Fatalf("allow-listed address: %v", err)
@@ -70,7 +76,8 @@ func TestOpenScope(t *testing.T) {
 	}
 	// A scheme other than http(s) is refused before anything is sent.
 	req, _ := http.NewRequest(http.MethodPost, "ftp://"+host+"/", nil)
-	if _, err := c.Open(context.Background(), Scope{Bot: "b", Allow: []string{host}}, req); err == nil {
+	if resp, err := c.Open(context.Background(), Scope{Bot: "b", Allow: []string{host}}, req); err == nil {
+		resp.Body.Close()
 		t.Fatal("ftp URL opened")
 	}
 }
