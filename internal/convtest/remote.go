@@ -115,7 +115,7 @@ func (r *remote) begin(_ context.Context, _ *botdir.Bot, t *Test) (string, []str
 		notes = append(notes, fmt.Sprintf("channel %s does not apply against a server: turns run as web-channel turns", t.Channel))
 	}
 	if hasPostback(t) {
-		notes = append(notes, "postback turns are sent as the web message's postback field, which a server whose web channel takes no postbacks refuses")
+		notes = append(notes, "postback turns are sent as the web message's postback field (servers from before postbacks refuse them)")
 	}
 	conv := fmt.Sprintf("parley-test-%s-%d", r.run, r.n)
 	if r.canaries != nil {

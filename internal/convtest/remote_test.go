@@ -75,6 +75,9 @@ func TestRunAgainst(t *testing.T) {
   - name: stable hours
     turns:
       - {say: what are your opening hours, reply: Open 11 to 23.}
+  - name: a button press
+    turns:
+      - {postback: BTN_42, intent: fallback, reply: pressed BTN_42}
 `})
 	s, err := Load(dir, LoadOptions{})
 	if err != nil {
@@ -88,7 +91,7 @@ func TestRunAgainst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Failed != 0 || r.Passed != 3 || r.Target != c.Base() || len(seen) != 3 {
+	if r.Failed != 0 || r.Passed != 4 || r.Target != c.Base() || len(seen) != 4 {
 		t.Fatalf("against the server:\n%s", report(t, r))
 	}
 	notes := strings.Join(resultOf(t, r, "what does not apply").Notes, "\n")
