@@ -266,9 +266,10 @@ func TestBotNameTakenWhileDeleting(t *testing.T) {
 	})
 	ta.Close() // the deletion is interrupted while it waits to settle
 
-	// The next start, with a short settle, finishes it.
+	// The next start, with a short settle, finishes it. (Whether the name
+	// is still taken just after the start depends on how fast this machine
+	// runs the 100 ms settle: not asserted.)
 	tb := deletionApp(t, appOptions{dataDir: dir}, 100*time.Millisecond)
-	do(t, "PUT", tb.URL+"/v1/bots/acme", adminKey, map[string]any{}).must(t, http.StatusConflict)
 	waitUntil(t, "the resumed deletion to finish", func() bool {
 		return do(t, "GET", tb.URL+"/v1/bots/acme", adminKey, nil).Status == http.StatusNotFound
 	})
