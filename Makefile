@@ -1,4 +1,4 @@
-.PHONY: run test bench build load
+.PHONY: run test bench build load perf
 
 # Run Parley with the embedded store (set REDIS_URL for a real Redis).
 run:
@@ -15,6 +15,11 @@ build:
 bench:
 	go test -run '^$$' -bench . -benchmem ./sandbox/ ./engine/ ./intents/nlu/
 
-# HTTP load test of the web channel against a real Redis (see docs/benchmarks.md).
+# HTTP load test of the web channel against a real Redis; `make perf` compares it with a floor and peers (see docs/benchmarks.md).
 load:
 	bash scripts/load.sh
+
+# Parley beside the floor and the peers, web channel then Alexa (see docs/benchmarks.md).
+perf:
+	bash scripts/perf.sh web
+	bash scripts/perf.sh alexa
