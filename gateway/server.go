@@ -85,6 +85,9 @@ type Config struct {
 	Metrics http.Handler
 	// MetricsRequireKey makes GET /metrics require the admin key.
 	MetricsRequireKey bool
+	// Pprof serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ to callers with the admin key; off leaves the routes out.
+	Pprof bool
 	// Admin adds the management API's routes (/v1, /console); nil leaves
 	// them out.
 	Admin Mounter
@@ -157,6 +160,9 @@ func (s *Server) routes() {
 		} else {
 			r.GET("/metrics", metrics)
 		}
+	}
+	if s.cfg.Pprof {
+		s.pprofRoutes(r)
 	}
 	if s.cfg.Admin != nil {
 		s.cfg.Admin.Mount(r)

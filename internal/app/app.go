@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -127,6 +128,9 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, store: st}
+	if cfg.Pprof {
+		sampleContention()
+	}
 	if a.adminKey, err = loadAdminKey(cfg, log); err != nil {
 		st.Close()
 		return nil, err
@@ -296,6 +300,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		Requests:          a.obs.metrics,
 		Metrics:           a.obs.handler(),
 		MetricsRequireKey: cfg.MetricsAccess == "admin",
+		Pprof:             cfg.Pprof,
 		Admin:             admin,
 	})
 	if err != nil {
@@ -303,6 +308,22 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		return nil, err
 	}
 	return a, nil
+}
+
+// Sampling of the mutex and block profiles while the pprof endpoints are on:
+// one contention event in mutexProfileFraction, and blocking events with a
+// probability of their duration over blockProfileRate. Both cost little
+// next to a turn; off, neither profile records anything.
+const (
+	mutexProfileFraction = 100
+	blockProfileRate     = int(10 * time.Microsecond)
+)
+
+// sampleContention turns on the mutex and block profiles for GET
+// /debug/pprof/mutex and /debug/pprof/block.
+func sampleContention() {
+	runtime.SetMutexProfileFraction(mutexProfileFraction)
+	runtime.SetBlockProfileRate(blockProfileRate)
 }
 
 // Handler is the HTTP API, for tests and embedding.

@@ -143,6 +143,11 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is text or json (PARLEY_LOG_FORMAT, default text).
 	LogFormat string
+	// Pprof serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ to callers with the admin key, and samples mutex
+	// contention and blocking for them (PARLEY_PPROF, on or off, default
+	// off).
+	Pprof bool
 }
 
 // MinTurnTime is the part of PARLEY_WRITE_TIMEOUT beyond PARLEY_READ_TIMEOUT
@@ -201,6 +206,12 @@ func Load(environ []string) (Config, error) {
 	c.MaxBodyBytes, c.PoolSize = int64(body), pool
 	if err := c.LogLevel.UnmarshalText([]byte(or(env["PARLEY_LOG_LEVEL"], "info"))); err != nil {
 		errs = append(errs, fmt.Sprintf("PARLEY_LOG_LEVEL: %v", err))
+	}
+	switch v := or(env["PARLEY_PPROF"], "off"); v {
+	case "on", "off":
+		c.Pprof = v == "on"
+	default:
+		errs = append(errs, fmt.Sprintf("PARLEY_PPROF must be on or off, got %q", v))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Sprintf("PARLEY_LOG_FORMAT must be text or json, got %q", c.LogFormat))

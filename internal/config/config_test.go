@@ -14,7 +14,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8080" || c.RedisURL != "" || c.DataDir != "./parley-data" || c.MaxBodyBytes != 1<<20 ||
-		c.SnapshotInterval != 10*time.Second || c.LogLevel != slog.LevelInfo || c.KeyPrefix != "parley:" {
+		c.SnapshotInterval != 10*time.Second || c.LogLevel != slog.LevelInfo || c.KeyPrefix != "parley:" || c.Pprof {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -22,24 +22,24 @@ func TestLoadDefaults(t *testing.T) {
 func TestLoadValues(t *testing.T) {
 	c, err := Load([]string{"PARLEY_ADDR=127.0.0.1:9000", "REDIS_URL=redis://r:6379/1", "PARLEY_DATA_DIR=/tmp/x",
 		"PARLEY_ADMIN_KEY=0123456789abcdef", "PARLEY_MAX_BODY_BYTES=2048", "PARLEY_SNAPSHOT_INTERVAL=1m",
-		"PARLEY_LOG_LEVEL=debug", "PARLEY_LOG_FORMAT=json", "PARLEY_POOL_SIZE=3", "UNRELATED=1"})
+		"PARLEY_LOG_LEVEL=debug", "PARLEY_LOG_FORMAT=json", "PARLEY_POOL_SIZE=3", "PARLEY_PPROF=on", "UNRELATED=1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:9000" || c.RedisURL != "redis://r:6379/1" || c.DataDir != "/tmp/x" ||
 		c.AdminKey != "0123456789abcdef" || c.MaxBodyBytes != 2048 || c.SnapshotInterval != time.Minute ||
-		c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || c.PoolSize != 3 {
+		c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || c.PoolSize != 3 || !c.Pprof {
 		t.Errorf("values = %+v", c)
 	}
 }
 
 func TestLoadErrors(t *testing.T) {
 	_, err := Load([]string{"PARLEY_MAX_BODY_BYTES=lots", "PARLEY_SNAPSHOT_INTERVAL=-1s", "PARLEY_LOG_LEVEL=loud",
-		"PARLEY_ADMIN_KEY=short"})
+		"PARLEY_ADMIN_KEY=short", "PARLEY_PPROF=yes"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"PARLEY_MAX_BODY_BYTES", "PARLEY_SNAPSHOT_INTERVAL", "PARLEY_LOG_LEVEL", "PARLEY_ADMIN_KEY"} {
+	for _, want := range []string{"PARLEY_MAX_BODY_BYTES", "PARLEY_SNAPSHOT_INTERVAL", "PARLEY_LOG_LEVEL", "PARLEY_ADMIN_KEY", "PARLEY_PPROF"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
