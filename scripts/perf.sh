@@ -20,9 +20,11 @@
 #
 # Usage: scripts/perf.sh [web|alexa] [--rounds 3] [--duration 5] [--connections 32]
 #          [--conversations 10000] [--servers floor,parley,botframework]
-#          [--parley-env NAME=VALUE]... [--profile DIR]
+#          [--parley-env NAME=VALUE]... [--base GIT-REF] [--profile DIR]
 #
 # --parley-env passes a setting to Parley (e.g. PARLEY_ANALYTICS=off).
+# --base REF also builds Parley from a git ref (e.g. main) and measures it
+# as the server "base" in the same rounds, for before/after ratios.
 # --profile DIR turns Parley's pprof endpoints on and saves CPU, allocation,
 # mutex and block profiles taken during its first measured round.
 # scripts/load.sh is this script with Parley alone.
@@ -33,7 +35,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 mode=web
 case "${1:-}" in web | alexa) mode=$1; shift ;; esac
-rounds=3 duration=5 connections=32 conversations=10000 servers="" profile=""
+rounds=3 duration=5 connections=32 conversations=10000 servers="" profile="" base_ref=""
 parley_env=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,7 +46,8 @@ while [ $# -gt 0 ]; do
     --servers) servers=$2; shift 2 ;;
     --parley-env) parley_env+=("$2"); shift 2 ;;
     --profile) profile=$2; shift 2 ;;
-    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --base) base_ref=$2; shift 2 ;;
+    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "perf.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,6 +55,11 @@ if [ -z "$servers" ]; then
   if [ "$mode" = web ]; then servers=floor,parley,botframework; else servers=floor,parley,ask; fi
 fi
 IFS=, read -r -a server_list <<<"$servers"
+if [ -n "$base_ref" ]; then
+  git rev-parse --verify -q "$base_ref^{commit}" >/dev/null || { echo "perf.sh: no commit $base_ref" >&2; exit 2; }
+  server_list+=(base)
+  servers="$servers,base"
+fi
 
 need() { command -v "$1" >/dev/null || { echo "perf.sh: $1 is needed${2:+ ($2)}" >&2; exit 1; }; }
 need go
@@ -66,7 +74,7 @@ fi
 peers=()
 for s in "${server_list[@]}"; do
   case "$s" in
-    floor | parley) ;;
+    floor | parley | base) ;;
     botframework | ask) peers+=("$s") ;;
     *) echo "perf.sh: unknown server $s (floor, parley, botframework, ask)" >&2; exit 2 ;;
   esac
@@ -98,6 +106,12 @@ fi
 echo "building parley and the floor..." >&2
 go build -o "$work/parley" ./cmd/parley
 go build -o "$work/floor" ./tools/floor
+if [ -n "$base_ref" ]; then
+  echo "building parley from $base_ref..." >&2
+  mkdir "$work/base-src"
+  git archive "$base_ref" | tar -x -C "$work/base-src"
+  (cd "$work/base-src" && go build -o "$work/parley-base" ./cmd/parley)
+fi
 
 if [ ${#peers[@]} -gt 0 ]; then
   cache="${PERF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/parley-perf}/peers-$(sha256sum tools/peers/package-lock.json | cut -c1-12)"
@@ -119,22 +133,25 @@ bot=perfbot
 rport=$(free_port)
 "${cli[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
+redis_pid=$!
 redis_url=redis://127.0.0.1:$rport/0
 for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
-declare -A url
+declare -A url pid
 for s in "${server_list[@]}"; do
   port=$(free_port)
   case "$s" in
-    parley)
+    parley | base)
+      bin=$work/parley prefix=parley:
+      [ "$s" = base ] && bin=$work/parley-base prefix=base:
       env=(PARLEY_ADDR=127.0.0.1:$port REDIS_URL=$redis_url PARLEY_ADMIN_KEY=$key PARLEY_LOG_LEVEL=warn
-        PARLEY_DATA_DIR="$work/data" PARLEY_SECRET_KEY="$secret_key")
-      [ -n "$profile" ] && env+=(PARLEY_PPROF=on)
-      env "${env[@]}" "${parley_env[@]}" "${srv[@]}" "$work/parley" serve 2>"$work/parley.log" &
-      pids+=($!)
-      base=http://127.0.0.1:$port
-      wait_ready "$base/readyz" parley "$work/parley.log"
-      admin() { curl -sf -X PUT "$base$1" -H "Authorization: Bearer $key" --data-binary "$2" >/dev/null ||
+        PARLEY_DATA_DIR="$work/data-$s" PARLEY_KEY_PREFIX=$prefix PARLEY_SECRET_KEY="$secret_key")
+      [ -n "$profile" ] && [ "$s" = parley ] && env+=(PARLEY_PPROF=on)
+      env "${env[@]}" "${parley_env[@]}" "${srv[@]}" "$bin" serve 2>"$work/$s.log" &
+      pids+=($!) pid[$s]=$!
+      api=http://127.0.0.1:$port
+      wait_ready "$api/readyz" "$s" "$work/$s.log"
+      admin() { curl -sf -X PUT "$api$1" -H "Authorization: Bearer $key" --data-binary "$2" >/dev/null ||
         { echo "perf.sh: PUT $1 failed" >&2; exit 1; }; }
       admin /v1/bots/$bot '{}'
       admin /v1/bots/$bot/channels/web "{\"token\": \"$token\"}"
@@ -149,23 +166,23 @@ end'
   return {text = "A " .. (event.slots.size or "medium") .. " pizza, turn " .. session.turns .. ". Anything else?",
           reprompt = "Anything else?", expect = "OrderPizza"}
 end'
-      url[parley]=$base/hooks/$bot/$mode
+      url[$s]=$api/hooks/$bot/$mode
       ;;
     floor)
       "${srv[@]}" "$work/floor" -addr 127.0.0.1:"$port" -redis "$redis_url" -token "$token" -skill "$skill" 2>"$work/floor.log" &
-      pids+=($!)
+      pids+=($!) pid[floor]=$!
       wait_ready "http://127.0.0.1:$port/readyz" floor "$work/floor.log"
       url[floor]=http://127.0.0.1:$port/hooks/$bot/$mode
       ;;
     botframework)
       PORT=$port "${srv[@]}" node tools/peers/botframework.js 2>"$work/botframework.log" &
-      pids+=($!)
+      pids+=($!) pid[botframework]=$!
       wait_ready "http://127.0.0.1:$port/readyz" botframework "$work/botframework.log"
       url[botframework]=http://127.0.0.1:$port/api/messages
       ;;
     ask)
       PORT=$port SKILL_ID=$skill "${srv[@]}" node tools/peers/ask.js 2>"$work/ask.log" &
-      pids+=($!)
+      pids+=($!) pid[ask]=$!
       wait_ready "http://127.0.0.1:$port/readyz" ask "$work/ask.log"
       url[ask]=http://127.0.0.1:$port/
       ;;
@@ -209,6 +226,9 @@ check() {
 for s in "${server_list[@]}"; do check "$s"; done
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# cpu_ticks PID: the process's user and system time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 load_before=$(loadavg)
 echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "versions: $(go version | cut -d' ' -f3), redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/'), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)${NODE_PATH:+, node $(node --version)}"
@@ -227,6 +247,7 @@ for r in $(seq "$rounds"); do
   n=${#server_list[@]}
   for i in $(seq 0 $((n - 1))); do
     s=${server_list[$(((i + r - 1) % n))]}
+    cpu0=$(cpu_ticks "${pid[$s]}") redis0=$(cpu_ticks "$redis_pid")
     if [ -n "$profile" ] && [ "$s" = parley ] && [ -z "$profiled" ]; then
       profiled=1
       mkdir -p "$profile"
@@ -242,12 +263,15 @@ for r in $(seq "$rounds"); do
     else
       line=$(run "$s" "$duration")
     fi
+    line="$line cpu_us=$((($(cpu_ticks "${pid[$s]}") - cpu0) * 1000000 / hz)) redis_us=$((($(cpu_ticks "$redis_pid") - redis0) * 1000000 / hz))"
     echo "$s $r $(loadavg | cut -d' ' -f1) $line" >>"$results"
     req=$(field requests "$line") dur=$(field duration_us "$line")
     errors=$(($(field connect "$line") + $(field read "$line") + $(field write "$line") + $(field status "$line") + $(field timeout "$line")))
-    printf '  round %d %-13s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  load %s\n' "$r" "$s" \
-      "$(echo "$req $dur" | awk '{print $1 / ($2 / 1e6)}')" "$(echo "$(field p50_us "$line")" | awk '{print $1 / 1000}')" \
-      "$(echo "$(field p99_us "$line")" | awk '{print $1 / 1000}')" "$errors" "$(loadavg | cut -d' ' -f1)"
+    printf '  round %d %-13s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %5.0f us/req  redis %4.0f us/req  errors %d  load %s\n' \
+      "$r" "$s" "$(awk -v n="$req" -v d="$dur" 'BEGIN {print n / (d / 1e6)}')" \
+      "$(awk -v v="$(field p50_us "$line")" 'BEGIN {print v / 1000}')" "$(awk -v v="$(field p99_us "$line")" 'BEGIN {print v / 1000}')" \
+      "$(awk -v c="$(field cpu_us "$line")" -v n="$req" 'BEGIN {print c / n}')" \
+      "$(awk -v c="$(field redis_us "$line")" -v n="$req" 'BEGIN {print c / n}')" "$errors" "$(loadavg | cut -d' ' -f1)"
   done
 done
 load_after=$(loadavg)
@@ -265,16 +289,18 @@ function median(list,   a, n, i, j, t) {
   rps[s] = rps[s] " " val($0, "requests") / (val($0, "duration_us") / 1e6)
   p50[s] = p50[s] " " val($0, "p50_us") / 1000
   p99[s] = p99[s] " " val($0, "p99_us") / 1000
+  cpu[s] = cpu[s] " " val($0, "cpu_us") / val($0, "requests")
+  rcpu[s] = rcpu[s] " " val($0, "redis_us") / val($0, "requests")
   err[s] += val($0, "connect") + val($0, "read") + val($0, "write") + val($0, "status") + val($0, "timeout")
 }
 END {
   n = split(order, names, ",")
   printf "\n%s turns, medians of the rounds\n", mode
-  printf "| %-13s | %9s | %8s | %8s | %6s |\n", "server", "req/s", "p50 ms", "p99 ms", "errors"
-  printf "|---------------|-----------|----------|----------|--------|\n"
+  printf "| %-13s | %9s | %8s | %8s | %11s | %13s | %6s |\n", "server", "req/s", "p50 ms", "p99 ms", "cpu us/req", "redis us/req", "errors"
+  printf "|---------------|-----------|----------|----------|-------------|---------------|--------|\n"
   for (i = 1; i <= n; i++) {
-    s = names[i]; R[s] = median(rps[s]); P50[s] = median(p50[s]); P99[s] = median(p99[s])
-    printf "| %-13s | %9.0f | %8.2f | %8.2f | %6d |\n", s, R[s], P50[s], P99[s], err[s]
+    s = names[i]; R[s] = median(rps[s]); P50[s] = median(p50[s]); P99[s] = median(p99[s]); C[s] = median(cpu[s])
+    printf "| %-13s | %9.0f | %8.2f | %8.2f | %11.0f | %13.0f | %6d |\n", s, R[s], P50[s], P99[s], C[s], median(rcpu[s]), err[s]
   }
   print ""
   met = 1; checked = 0
@@ -283,6 +309,7 @@ END {
     a = R["parley"] / R["floor"]; b = P99["parley"] / P99["floor"]
     printf "parley/floor throughput %.2fx (target >= 0.60x): %s\n", a, (a >= 0.6 ? "met" : "NOT met")
     printf "parley/floor p99        %.2fx (target <= 2.00x): %s\n", b, (b <= 2 ? "met" : "NOT met")
+    printf "parley/floor cpu per turn %.2fx (its inverse, %.2fx, is the throughput ratio on a core of their own)\n", C["parley"] / C["floor"], C["floor"] / C["parley"]
     if (a < 0.6 || b > 2) met = 0
   } else if ("parley" in R && "floor" in R) {
     printf "parley/floor throughput %.2fx, p99 %.2fx (no target)\n", R["parley"] / R["floor"], P99["parley"] / P99["floor"]
@@ -292,8 +319,11 @@ END {
     a = R["parley"] / R["ask"]; b = P99["parley"] / P99["ask"]
     printf "parley/ask throughput   %.2fx (target >= 3.00x): %s\n", a, (a >= 3 ? "met" : "NOT met")
     printf "parley/ask p99          %.2fx (target < 1.00x): %s\n", b, (b < 1 ? "met" : "NOT met")
+    printf "parley/ask cpu per turn %.2fx\n", C["parley"] / C["ask"]
     if (a < 3 || b >= 1) met = 0
   }
+  if ("parley" in R && "base" in R)
+    printf "parley/base throughput %.2fx, p99 %.2fx, cpu per turn %.2fx (this tree against the base ref)\n", R["parley"] / R["base"], P99["parley"] / P99["base"], C["parley"] / C["base"]
   if ("parley" in R && "botframework" in R)
     printf "parley/botframework throughput %.2fx, p99 %.2fx (no target)\n", R["parley"] / R["botframework"], P99["parley"] / P99["botframework"]
   printf "load average (1, 5, 15 min): %s before, %s after\n", load_before, load_after

@@ -1,23 +1,18 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/parleyhq/parley/internal/purge"
 
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/purge"
 	"github.com/parleyhq/parley/internal/testredis"
 )
 
@@ -311,55 +306,3 @@ func flush(t testing.TB, ta *testApp) {
 }
 
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
-
-// BenchmarkWebTurn measures whole web-channel turns (gateway, engine,
-// sandbox, two Redis round trips) with analytics recording on and off; the
-// difference is the recording overhead.
-func BenchmarkWebTurn(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("analytics=%v", on), func(b *testing.B) {
-			ta := startAnalyticsApp(b, func(c *config.Config) {
-				c.Analytics = on
-				c.AnalyticsFlushInterval = time.Second
-			})
-			ta.setupBotB(b, "bench", map[string]string{"Greet": shop["Greet"]})
-			h := ta.Handler()
-			i := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				body := fmt.Sprintf(`{"user": "u%d", "text": "hello", "intent": "Greet"}`, i%64)
-				i++
-				req := httptest.NewRequest("POST", "/hooks/bench/web", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+webToken)
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				if w.Code != http.StatusOK {
-					b.Fatalf("status %d: %s", w.Code, w.Body)
-				}
-			}
-		})
-	}
-}
-
-// setupBotB is setupBot for benchmarks.
-func (ta *testApp) setupBotB(b *testing.B, bot string, handlers map[string]string) {
-	b.Helper()
-	send := func(method, path string, body string) {
-		req, _ := http.NewRequest(method, ta.URL+path, bytes.NewReader([]byte(body)))
-		req.Header.Set("Authorization", "Bearer "+adminKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			b.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-		}
-	}
-	send("PUT", "/v1/bots/"+bot, "{}")
-	send("PUT", "/v1/bots/"+bot+"/channels/web", `{"token": "`+webToken+`"}`)
-	for intent, src := range handlers {
-		send("PUT", "/v1/bots/"+bot+"/intents/"+intent, src)
-	}
-}
