@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -214,13 +215,13 @@ type bucket struct {
 	users  map[string]map[string]struct{} // channel ("" for all) -> user ids
 }
 
-func (b *bucket) add(k fieldKey, t *Turn) {
-	c := b.fields[k]
-	if c == nil {
-		c = &counts{}
-		b.fields[k] = c
+func (b *bucket) merge(k fieldKey, c *counts) {
+	into := b.fields[k]
+	if into == nil {
+		into = &counts{}
+		b.fields[k] = into
 	}
-	c.add(t)
+	into.merge(c)
 }
 
 type fallbackID struct {
@@ -229,55 +230,59 @@ type fallbackID struct {
 	text string
 }
 
+// cellKey names the turns of one bot and minute that share their channel,
+// intent, source and outcome: every field of every bucket is a sum of such
+// cells, so a turn costs one map lookup however many fields it counts in.
+type cellKey struct {
+	bot                              string
+	minute                           int64 // Unix seconds of the minute's start
+	channel, intent, source, outcome string
+}
+
+// usersKey names the users of one bot, minute and channel.
+type usersKey struct {
+	bot     string
+	minute  int64
+	channel string
+}
+
 // aggregate sums turns in memory so that a flush writes each field once.
+// Turns are summed by minute and cell as they are added; [aggregate.buckets]
+// spreads the sums over the minute, hour and day buckets and their fields.
 type aggregate struct {
-	buckets   map[bucketID]*bucket
+	cells     map[cellKey]*counts
+	users     map[usersKey]map[string]struct{}
 	fallbacks map[fallbackID]int64
 	live      func(Step, time.Time) bool // false for buckets already past their retention
 }
 
 func newAggregate(live func(Step, time.Time) bool) *aggregate {
-	return &aggregate{buckets: make(map[bucketID]*bucket), fallbacks: make(map[fallbackID]int64), live: live}
+	return &aggregate{cells: make(map[cellKey]*counts), users: make(map[usersKey]map[string]struct{}),
+		fallbacks: make(map[fallbackID]int64), live: live}
 }
 
 // add counts t in its minute, hour and day buckets. Its utterance joins the
 // fallback top list only when withText is set.
 func (a *aggregate) add(t *Turn, withText bool) {
-	tup := tuple{channel: label(t.Channel), intent: label(t.Intent), outcome: t.Outcome}
-	source := label(t.Source)
+	k := cellKey{bot: t.Bot, minute: Minute.Floor(t.At).Unix(), channel: label(t.Channel), intent: label(t.Intent),
+		source: label(t.Source), outcome: t.Outcome}
 	if t.Outcome == OutcomeRejected {
-		tup.intent, source = None, None
+		k.intent, k.source = None, None
 	}
-	for _, s := range steps {
-		start := s.Floor(t.At)
-		if !a.live(s, start) {
-			continue
+	c := a.cells[k]
+	if c == nil {
+		c = &counts{}
+		a.cells[k] = c
+	}
+	c.add(t)
+	if t.User != "" && t.Outcome != OutcomeRejected {
+		uk := usersKey{bot: k.bot, minute: k.minute, channel: k.channel}
+		set := a.users[uk]
+		if set == nil {
+			set = make(map[string]struct{})
+			a.users[uk] = set
 		}
-		id := bucketID{bot: t.Bot, step: s, start: start.Unix()}
-		b := a.buckets[id]
-		if b == nil {
-			b = &bucket{fields: make(map[fieldKey]*counts)}
-			a.buckets[id] = b
-		}
-		b.add(fieldKey{}, t)
-		b.add(fieldKey{kind: 'c', value: tup.channel}, t)
-		b.add(fieldKey{kind: 'i', value: tup.intent}, t)
-		b.add(fieldKey{kind: 's', value: source}, t)
-		b.add(fieldKey{kind: 'o', value: tup.outcome}, t)
-		b.add(fieldKey{kind: 'x', tup: tup}, t)
-		if t.User != "" && t.Outcome != OutcomeRejected {
-			if b.users == nil {
-				b.users = make(map[string]map[string]struct{})
-			}
-			for _, ch := range []string{"", tup.channel} {
-				set := b.users[ch]
-				if set == nil {
-					set = make(map[string]struct{})
-					b.users[ch] = set
-				}
-				set[t.User] = struct{}{}
-			}
-		}
+		set[t.User] = struct{}{}
 	}
 	if withText {
 		if u := t.fallbackUtterance(); u != "" {
@@ -286,32 +291,109 @@ func (a *aggregate) add(t *Turn, withText bool) {
 	}
 }
 
-// pipe is a pipeline that is sent whenever it grows large, so that writing a
-// big aggregate never holds millions of commands in memory. Scripts run as
+// buckets spreads the sums over the buckets of every step that are still
+// within their retention: per bucket, the totals, one field per dimension
+// value, the cube, and the users of all channels and of each.
+func (a *aggregate) buckets() map[bucketID]*bucket {
+	out := make(map[bucketID]*bucket)
+	get := func(bot string, s Step, minute int64) *bucket {
+		start := s.Floor(time.Unix(minute, 0))
+		if !a.live(s, start) {
+			return nil
+		}
+		id := bucketID{bot: bot, step: s, start: start.Unix()}
+		b := out[id]
+		if b == nil {
+			b = &bucket{fields: make(map[fieldKey]*counts)}
+			out[id] = b
+		}
+		return b
+	}
+	for k, c := range a.cells {
+		tup := tuple{channel: k.channel, intent: k.intent, outcome: k.outcome}
+		for _, s := range steps {
+			b := get(k.bot, s, k.minute)
+			if b == nil {
+				continue
+			}
+			b.merge(fieldKey{}, c)
+			b.merge(fieldKey{kind: 'c', value: k.channel}, c)
+			b.merge(fieldKey{kind: 'i', value: k.intent}, c)
+			b.merge(fieldKey{kind: 's', value: k.source}, c)
+			b.merge(fieldKey{kind: 'o', value: k.outcome}, c)
+			b.merge(fieldKey{kind: 'x', tup: tup}, c)
+		}
+	}
+	for k, set := range a.users {
+		for _, s := range steps {
+			b := get(k.bot, s, k.minute)
+			if b == nil {
+				continue
+			}
+			if b.users == nil {
+				b.users = make(map[string]map[string]struct{})
+			}
+			for _, ch := range []string{"", k.channel} {
+				into := b.users[ch]
+				if into == nil {
+					into = make(map[string]struct{}, len(set))
+					b.users[ch] = into
+				}
+				for u := range set {
+					into[u] = struct{}{}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// pipe sends a flush's commands in rounds: pipelines of at most about
+// roundWeight of work for Redis (a user or conversation of a script call, a
+// field of a merge, eight members of a PFADD or ZADD, one plain command
+// count 1). Each script call or PFADD is itself bounded (maxScriptEntries,
+// maxZAddMembers), so that no single command holds Redis for long (Redis
+// serves its other clients between the commands of a pipeline as they
+// arrive), and a flush parks between rounds, waiting for their answers,
+// so that turns waiting for the processor run meanwhile. Scripts run as
 // EVALSHA; those Redis does not know (after a restart or SCRIPT FLUSH) are
-// sent again in full.
+// sent again in full. After a failed round the rest is not sent: the flush
+// is retried or dropped.
 type pipe struct {
 	ctx    context.Context
 	rdb    redis.UniversalClient
 	p      redis.Pipeliner
+	weight int
 	err    error
 	resent map[*redis.Cmd]*redis.Cmd
 }
 
-const maxPipeline = 1000
+// roundWeight is the work one round of a flush sends to Redis: 256 users
+// of the user index or conversations of the transcripts, in four script
+// calls.
+const roundWeight = 4 * maxScriptEntries
 
 func (s *Service) pipeline(ctx context.Context) *pipe {
 	return &pipe{ctx: ctx, rdb: s.rdb, p: s.rdb.Pipeline()}
 }
 
-func (p *pipe) maybeExec() {
-	if p.p.Len() >= maxPipeline {
+// add counts the weight of the commands just queued, and sends the round
+// once it is full.
+func (p *pipe) add(weight int) {
+	p.weight += weight
+	if p.weight >= roundWeight {
 		p.exec()
 	}
 }
 
+// exec sends the queued commands.
 func (p *pipe) exec() {
+	p.weight = 0
 	if p.p.Len() == 0 {
+		return
+	}
+	if p.err != nil {
+		p.p.Discard()
 		return
 	}
 	cmds, err := p.p.Exec(p.ctx)
@@ -322,6 +404,20 @@ func (p *pipe) exec() {
 		p.err = err
 	}
 }
+
+// yieldEvery lets the goroutines waiting for the processor run after every
+// planStep turns a flush has gone through while it prepares its commands:
+// with one core, a turn would otherwise wait for as much of that work as
+// the scheduler lets run at once (up to 10 ms).
+func yieldEvery(i int) {
+	if i%planStep == planStep-1 {
+		runtime.Gosched()
+	}
+}
+
+// planStep is how many turns a flush goes through between two yields
+// while it prepares its commands.
+const planStep = 256
 
 // result is the command whose answer counts for cmd: cmd itself, or the
 // EVAL that replaced it after a NOSCRIPT.
@@ -377,14 +473,13 @@ func (p *pipe) resend(cmds []redis.Cmder) error {
 // is over are left out.
 func (s *Service) writeAggregate(p *pipe, a *aggregate, now time.Time) {
 	ctx := p.ctx
-	for id, b := range a.buckets {
+	for id, b := range a.buckets() {
 		start := time.Unix(id.start, 0).UTC()
 		expireAt := start.Add(id.step.Duration()).Add(s.retention(id.step))
 		if !expireAt.After(now) {
 			continue
 		}
-		views := []any{expireAt.Unix(), numCounts}
-		cube := []any{expireAt.Unix(), numCounts}
+		var views, cube []any
 		for k, c := range b.fields {
 			if k.kind == 'x' {
 				cube = append(cube, k.name(), c.encode())
@@ -392,20 +487,36 @@ func (s *Service) writeAggregate(p *pipe, a *aggregate, now time.Time) {
 				views = append(views, k.name(), c.encode())
 			}
 		}
-		mergeScript.EvalSha(ctx, p.p, []string{s.keys.counters(id.bot, id.step, start)}, views...)
-		if len(cube) > 2 {
-			mergeScript.EvalSha(ctx, p.p, []string{s.keys.cube(id.bot, id.step, start)}, cube...)
+		for _, f := range []struct {
+			key    string
+			fields []any
+		}{{s.keys.counters(id.bot, id.step, start), views}, {s.keys.cube(id.bot, id.step, start), cube}} {
+			for rest := f.fields; len(rest) > 0; {
+				n := min(len(rest), 2*maxScriptEntries)
+				args := append([]any{expireAt.Unix(), numCounts}, rest[:n]...)
+				mergeScript.EvalSha(ctx, p.p, []string{f.key}, args...)
+				p.add(n / 2)
+				rest = rest[n:]
+			}
 		}
 		for ch, set := range b.users {
 			key := s.keys.users(id.bot, id.step, start, ch)
-			members := make([]any, 0, len(set))
+			members := make([]any, 0, min(len(set), maxZAddMembers))
 			for u := range set {
 				members = append(members, u)
+				if len(members) == maxZAddMembers {
+					p.p.PFAdd(ctx, key, members...)
+					p.add(len(members) / 8)
+					members = members[:0] // PFAdd copies its arguments
+				}
 			}
-			p.p.PFAdd(ctx, key, members...)
+			if len(members) > 0 {
+				p.p.PFAdd(ctx, key, members...)
+				p.add(len(members)/8 + 1)
+			}
 			p.p.ExpireAt(ctx, key, expireAt)
+			p.add(1)
 		}
-		p.maybeExec()
 	}
 	touched := make(map[string]time.Time)
 	for id, n := range a.fallbacks {
@@ -417,13 +528,14 @@ func (s *Service) writeAggregate(p *pipe, a *aggregate, now time.Time) {
 		key := s.keys.fallbacks(id.bot, day)
 		p.p.ZIncrBy(ctx, key, float64(n), id.text)
 		touched[key] = expireAt
-		p.maybeExec()
+		p.add(1)
 	}
 	for key, expireAt := range touched {
 		// Keep the top of the list: an utterance that is not among the most
 		// frequent ones of the day is forgotten.
 		p.p.ZRemRangeByRank(ctx, key, 0, -(maxFallbacksPerDay + 1))
 		p.p.ExpireAt(ctx, key, expireAt)
+		p.add(2)
 	}
 }
 

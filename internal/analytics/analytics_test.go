@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -887,4 +888,85 @@ func TestCountsPostback(t *testing.T) {
 	if cPostback <= cBins {
 		t.Fatal("the postback count moved the histogram's indexes")
 	}
+}
+
+// BenchmarkFlushHold measures what a flush does to the turns beside it on a
+// single core (GOMAXPROCS=1, as a replica pinned to one core runs): while
+// 10,000 turns of 10,000 users are written, a probe goroutine sleeps 200 µs
+// at a time and records how late it wakes, which is how long a runnable
+// turn had to wait for the processor. It reports the worst and the mean
+// lateness (max-late-us, mean-late-us), and the flush's Redis commands that
+// took over a millisecond (slow-cmds, the longest in max-redis-us; from
+// SLOWLOG, so on a Redis of the benchmark's own). Wall times: on a busy
+// machine, whatever else runs on the cores shows in them too.
+func BenchmarkFlushHold(b *testing.B) {
+	f := newFixture(b, func(c *Config) { c.BufferSize = 1 << 30 })
+	ctx := context.Background()
+	const perFlush = 10_000
+	now := f.clock.Now()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	slowlog := func(args ...any) {
+		if err := f.rdb.Do(ctx, append([]any{"config", "set"}, args...)...).Err(); err != nil {
+			b.Skipf("cannot set the slow log: %v", err)
+		}
+	}
+	var worst, sum time.Duration
+	var wakes int
+	var maxRedis time.Duration
+	var slow int
+	for b.Loop() {
+		b.StopTimer()
+		for i := 0; i < perFlush; i++ {
+			u := fmt.Sprintf("u%d", i)
+			f.svc.Observe(ctx, Turn{At: now.Add(-time.Minute), Bot: "bot", Channel: "web", User: u, Conversation: u,
+				Intent: "Greet", Source: "platform", Outcome: OutcomeHandled, Latency: 300 * time.Microsecond,
+				HandlerTime: 50 * time.Microsecond, Text: "hello", Reply: "Hello " + u, RequestID: "0f8c2b1e-5d1a-4c1b-9a43-1f6a1f0b9c11"})
+		}
+		slowlog("slowlog-log-slower-than", "1000", "slowlog-max-len", "10000")
+		if err := f.rdb.Do(ctx, "slowlog", "reset").Err(); err != nil {
+			b.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			const nap = 200 * time.Microsecond
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				time.Sleep(nap)
+				late := time.Since(t0) - nap
+				sum += late
+				wakes++
+				worst = max(worst, late)
+			}
+		}()
+		b.StartTimer()
+		if err := f.svc.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		close(stop)
+		<-done
+		logs, err := f.rdb.SlowLogGet(ctx, -1).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range logs {
+			if name := strings.ToLower(fmt.Sprint(l.Args[0])); name != "config" && name != "slowlog" {
+				maxRedis = max(maxRedis, l.Duration)
+				slow++
+			}
+		}
+		slowlog("slowlog-log-slower-than", "10000", "slowlog-max-len", "128")
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(worst.Microseconds()), "max-late-us")
+	b.ReportMetric(float64(sum.Microseconds())/float64(max(wakes, 1)), "mean-late-us")
+	b.ReportMetric(float64(maxRedis.Microseconds()), "max-redis-us")
+	b.ReportMetric(float64(slow)/float64(b.N), "slow-cmds")
 }

@@ -169,15 +169,17 @@ func (s *Service) eraseOnce(ctx context.Context, bot, user string, at time.Time,
 	dels := make([]*redis.IntCmd, 0, 2*len(convs))
 	for i, c := range convs {
 		dels = append(dels, p.p.Del(ctx, s.keys.transcript(bot, string(c))), p.p.Del(ctx, s.keys.conversation(bot, string(c))))
+		weight := 2
 		vals := metas[i].Val()
 		started, _ := vals[0].(string)
 		last, _ := vals[1].(string)
 		if from, to := msTime(started), msTime(last); !from.IsZero() && !to.IsZero() {
 			for day := Day.Floor(from); !day.After(to) && to.Sub(day) < 401*24*time.Hour; day = day.Add(24 * time.Hour) {
 				p.p.ZRem(ctx, s.keys.conversationIndex(bot, day), string(c))
+				weight++
 			}
 		}
-		p.maybeExec()
+		p.add(weight)
 	}
 	touched := make(map[string]bool)
 	for _, ref := range refs {

@@ -56,7 +56,9 @@ const (
 
 // Internal limits.
 const (
-	maxFlushBatch      = 10_000           // turns written per round of pipelines
+	maxFlushBatch      = 10_000           // turns one write plans together (their users and conversations once each)
+	maxScriptEntries   = 64               // users or conversations per script call, fields per merge call
+	maxZAddMembers     = 512              // members per ZADD or PFADD
 	maxFallbacksPerDay = 10_000           // distinct utterances kept per bot and day
 	maxFallbackRefs    = 500              // fallback utterances remembered per user, for erasure
 	erasureMarkerTTL   = time.Hour        // how long a late turn of an erased user is still recognized
@@ -312,7 +314,10 @@ func (s *Service) Flush(ctx context.Context) error {
 }
 
 func (s *Service) writeRetrying(ctx context.Context, turns []Turn) error {
-	w := &write{turns: turns}
+	w := &write{turns: turns, convKeys: make([]string, len(turns))}
+	for i := range turns {
+		w.convKeys[i] = turns[i].key()
+	}
 	backoff := 100 * time.Millisecond
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -336,13 +341,15 @@ func (s *Service) writeRetrying(ctx context.Context, turns []Turn) error {
 // even when the rest of the batch is retried.
 type write struct {
 	turns      []Turn
+	convKeys   []string // each turn's conversation as stored (Turn.key)
 	usersDone  bool
 	suppressed []bool // the user was erased after this turn: keep no identity
 }
 
-// write sends a batch in two round trips: first the user index (one script
-// per user, which also tells who is new and who was erased), then counters,
-// unique users, fallback utterances and transcripts in one pipeline.
+// write sends a batch in two series of rounds (see pipe): first the user
+// index (one script call per shard of users, which also tells who is new
+// and who was erased), then counters, unique users, fallback utterances and
+// transcripts.
 func (s *Service) write(ctx context.Context, w *write) error {
 	now := s.now()
 	if !w.usersDone {
@@ -354,6 +361,7 @@ func (s *Service) write(ctx context.Context, w *write) error {
 	agg := newAggregate(s.liveAt(now))
 	for i := range w.turns {
 		agg.add(&w.turns[i], !w.suppressed[i])
+		yieldEvery(i)
 	}
 	settings := s.botSettings(ctx, w.turns)
 	p := s.pipeline(ctx)
@@ -403,6 +411,7 @@ func (s *Service) indexUsers(ctx context.Context, w *write) error {
 	shardsOf := make(map[string]*shard)
 	var order []*shard
 	for i := range w.turns {
+		yieldEvery(i)
 		t := &w.turns[i]
 		if t.User == "" || t.Outcome == OutcomeRejected {
 			continue
@@ -425,13 +434,22 @@ func (s *Service) indexUsers(ctx context.Context, w *write) error {
 	if len(order) == 0 {
 		return nil
 	}
+	// One script call per shard, for at most maxScriptEntries users each.
+	var calls [][]*user
+	for _, sh := range order {
+		for rest := sh.users; len(rest) > 0; {
+			n := min(len(rest), maxScriptEntries)
+			calls = append(calls, rest[:n])
+			rest = rest[n:]
+		}
+	}
 	retention := max(s.cfg.Retention.Day, s.cfg.TranscriptRetention).Milliseconds()
-	cmds := make([]*redis.Cmd, len(order))
+	cmds := make([]*redis.Cmd, len(calls))
 	p := s.pipeline(ctx)
-	for i, sh := range order {
-		keys := make([]string, 0, 4*len(sh.users))
+	for i, users := range calls {
+		keys := make([]string, 0, 4*len(users))
 		args := []any{retention, maxFallbackRefs}
-		for _, u := range sh.users {
+		for _, u := range users {
 			keys = append(keys, u.keys.info, u.keys.conversations, u.keys.fallbacks, u.keys.erased)
 			args = append(args, len(u.turns))
 			for _, ti := range u.turns {
@@ -440,21 +458,22 @@ func (s *Service) indexUsers(ctx context.Context, w *write) error {
 				if f := t.fallbackUtterance(); f != "" {
 					ref = Day.stamp(t.At) + "\x1f" + f
 				}
-				args = append(args, t.At.UnixMilli(), t.key(), ref)
+				args = append(args, t.At.UnixMilli(), w.convKeys[ti], ref)
 			}
 		}
 		cmds[i] = userScript.EvalSha(ctx, p.p, keys, args...)
+		p.add(len(users))
 	}
 	p.exec()
 	if p.err != nil {
 		return fmt.Errorf("index users: %w", p.err)
 	}
-	for i, sh := range order {
+	for i, users := range calls {
 		res, err := p.result(cmds[i]).Int64Slice()
-		if err != nil || len(res) != 2*len(sh.users) {
+		if err != nil || len(res) != 2*len(users) {
 			return fmt.Errorf("index users: unexpected answer %v: %w", cmds[i].Val(), err)
 		}
-		for j, u := range sh.users {
+		for j, u := range users {
 			isNew, erased := res[2*j] == 1, res[2*j+1]
 			first := -1
 			for _, ti := range u.turns {
@@ -474,16 +493,27 @@ func (s *Service) indexUsers(ctx context.Context, w *write) error {
 	return nil
 }
 
+// transcriptConv is a conversation of a bot, as stored (Turn.key).
+type transcriptConv struct{ bot, id string }
+
+// indexDay is a bot's daily index of active conversations.
+type indexDay struct {
+	bot string
+	day int64 // Unix seconds
+}
+
 // writeTranscripts appends the batch's turns to their conversations'
-// transcripts and updates the conversations' descriptions and daily index.
+// transcripts and updates the conversations' descriptions and daily index:
+// one script call per shard, for at most maxScriptEntries conversations
+// each.
 func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolvedSettings) {
 	ctx := p.ctx
-	type conv struct{ bot, id string }
-	groups := make(map[conv][]int)
-	type shardID struct{ bot, tag string }
-	shardsOf := make(map[shardID][]conv)
+	groups := make(map[transcriptConv][]int)
+	type shardID struct{ bot, shard string }
+	shardsOf := make(map[shardID][]transcriptConv)
 	var shardOrder []shardID
 	for i := range w.turns {
+		yieldEvery(i)
 		t := &w.turns[i]
 		if w.suppressed[i] || t.Outcome == OutcomeRejected || t.Conversation == "" {
 			continue
@@ -491,9 +521,9 @@ func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolv
 		if settings[t.Bot].retention <= 0 {
 			continue
 		}
-		c := conv{t.Bot, t.key()}
+		c := transcriptConv{t.Bot, w.convKeys[i]}
 		if _, ok := groups[c]; !ok {
-			sh := shardID{t.Bot, s.keys.conversationShard(t.Bot, c.id)}
+			sh := shardID{t.Bot, shardOf(c.id)}
 			if _, ok := shardsOf[sh]; !ok {
 				shardOrder = append(shardOrder, sh)
 			}
@@ -501,52 +531,58 @@ func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolv
 		}
 		groups[c] = append(groups[c], i)
 	}
-	// The daily indexes get all their conversations in one ZADD each.
-	type indexKey struct {
-		bot string
-		day int64
-	}
-	index := make(map[indexKey][]redis.Z)
+	// The daily indexes get their conversations in few ZADDs each.
+	index := make(map[indexDay][]redis.Z)
 	var buf []byte
 	for _, sh := range shardOrder {
 		set := settings[sh.bot]
-		var keys []string
-		args := []any{set.retention.Milliseconds(), set.maxTurns}
-		for _, c := range shardsOf[sh] {
-			idx := groups[c]
-			slices.SortStableFunc(idx, func(a, b int) int { return w.turns[a].At.Compare(w.turns[b].At) })
-			first, last := &w.turns[idx[0]], &w.turns[idx[len(idx)-1]]
-			var sessions int64
-			ended := ""
-			entries := make([]any, 0, len(idx))
-			for n, i := range idx {
-				t := &w.turns[i]
-				buf = entryOf(t).appendJSON(buf[:0])
-				entries = append(entries, string(buf))
-				if t.NewConversation {
-					sessions++
+		for convs := shardsOf[sh]; len(convs) > 0; {
+			n := min(len(convs), maxScriptEntries)
+			keys := make([]string, 0, 2*n)
+			args := []any{set.retention.Milliseconds(), set.maxTurns}
+			for _, c := range convs[:n] {
+				idx := groups[c]
+				slices.SortStableFunc(idx, func(a, b int) int { return w.turns[a].At.Compare(w.turns[b].At) })
+				first, last := &w.turns[idx[0]], &w.turns[idx[len(idx)-1]]
+				var sessions int64
+				ended := ""
+				args = append(args, len(idx), first.At.UnixMilli(), last.User, last.Channel, last.At.UnixMilli(), nil, nil)
+				head := len(args) - 2 // ended and sessions, known after the entries
+				for k, i := range idx {
+					t := &w.turns[i]
+					buf = entryOf(t).appendJSON(buf[:0])
+					args = append(args, string(buf))
+					if t.NewConversation {
+						sessions++
+					}
+					if t.EndConversation {
+						ended = strconv.FormatInt(t.At.UnixMilli(), 10)
+					}
+					day := Day.Floor(t.At).Unix()
+					if k == len(idx)-1 || Day.Floor(w.turns[idx[k+1]].At).Unix() != day {
+						d := indexDay{c.bot, day}
+						index[d] = append(index[d], redis.Z{Score: float64(t.At.UnixMilli()), Member: c.id})
+					}
 				}
-				if t.EndConversation {
-					ended = strconv.FormatInt(t.At.UnixMilli(), 10)
-				}
-				day := Day.Floor(t.At).Unix()
-				if n == len(idx)-1 || Day.Floor(w.turns[idx[n+1]].At).Unix() != day {
-					k := indexKey{c.bot, day}
-					index[k] = append(index[k], redis.Z{Score: float64(t.At.UnixMilli()), Member: c.id})
-				}
+				args[head], args[head+1] = ended, sessions
+				keys = append(keys, s.keys.transcript(c.bot, c.id), s.keys.conversation(c.bot, c.id))
 			}
-			keys = append(keys, s.keys.transcript(c.bot, c.id), s.keys.conversation(c.bot, c.id))
-			args = append(args, len(entries), first.At.UnixMilli(), last.User, last.Channel, last.At.UnixMilli(), ended, sessions)
-			args = append(args, entries...)
+			transcriptScript.EvalSha(ctx, p.p, keys, args...)
+			p.add(n)
+			convs = convs[n:]
 		}
-		transcriptScript.EvalSha(ctx, p.p, keys, args...)
-		p.maybeExec()
 	}
 	for k, members := range index {
 		start := time.Unix(k.day, 0).UTC()
 		key := s.keys.conversationIndex(k.bot, start)
-		p.p.ZAddGT(ctx, key, members...)
+		for rest := members; len(rest) > 0; {
+			n := min(len(rest), maxZAddMembers)
+			p.p.ZAddGT(ctx, key, rest[:n]...)
+			p.add(n/8 + 1)
+			rest = rest[n:]
+		}
 		p.p.ExpireAt(ctx, key, start.Add(24*time.Hour).Add(settings[k.bot].retention))
+		p.add(1)
 	}
 }
 
