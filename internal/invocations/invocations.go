@@ -129,7 +129,7 @@ type Recorder struct {
 	cfg  Config
 	log  *slog.Logger
 	ch   chan msg.Invocation
-	full chan struct{} // signals Run that a whole batch is queued
+	full chan struct{} // signals Run that the buffer is half full
 	// flushing makes one Flush at a time take and write, so a Flush waits
 	// for the batch another is writing.
 	flushing sync.Mutex
@@ -177,9 +177,9 @@ func (r *Recorder) Record(_ context.Context, inv msg.Invocation) {
 	default:
 		r.dropped.Add(1)
 	}
-	if len(r.ch) >= r.cfg.BatchSize {
+	if len(r.ch) >= r.cfg.Buffer/2 {
 		select {
-		case r.full <- struct{}{}: // a batch is ready: Run writes it now
+		case r.full <- struct{}{}: // the buffer is filling up: Run writes it now
 		default:
 		}
 	}
@@ -212,32 +212,32 @@ func (r *Recorder) Run(ctx context.Context) error {
 
 // Flush writes everything queued now. When it returns, every invocation
 // recorded before the call is written (or dropped on a failed write), even
-// one Run was writing at the time.
+// one Run was writing at the time. Of each bot's invocations, only the
+// newest MaxRecent go into its recent list (older ones would be trimmed
+// off at once); all of them count in the usage.
 func (r *Recorder) Flush(ctx context.Context) {
 	r.flushing.Lock()
 	defer r.flushing.Unlock()
-	batch := make([]msg.Invocation, 0, r.cfg.BatchSize)
-	for {
-		batch = r.take(batch)
-		if len(batch) == 0 {
-			return
-		}
-		r.write(ctx, batch)
-		batch = batch[:0]
+	all := make([]msg.Invocation, 0, len(r.ch))
+	for n := len(r.ch); len(all) < n; {
+		all = append(all, <-r.ch)
 	}
-}
-
-// take moves queued invocations into batch, up to the batch size.
-func (r *Recorder) take(batch []msg.Invocation) []msg.Invocation {
-	for len(batch) < r.cfg.BatchSize {
-		select {
-		case inv := <-r.ch:
-			batch = append(batch, inv)
-		default:
-			return batch
+	if len(all) == 0 {
+		return
+	}
+	listed := make([]bool, len(all))
+	newer := make(map[string]int)
+	for i := len(all) - 1; i >= 0; i-- {
+		bot := all[i].Bot
+		if newer[bot] < r.cfg.MaxRecent {
+			listed[i] = true
+			newer[bot]++
 		}
 	}
-	return batch
+	for start := 0; start < len(all); start += r.cfg.BatchSize {
+		end := min(start+r.cfg.BatchSize, len(all))
+		r.write(ctx, all[start:end], listed[start:end])
+	}
 }
 
 func (r *Recorder) recentKey(bot string) string { return r.cfg.KeyPrefix + "inv:" + bot + ":recent" }
@@ -308,21 +308,24 @@ type usage struct {
 	outcomes                              map[string]int64
 }
 
-// write stores one batch in one pipeline.
-func (r *Recorder) write(ctx context.Context, batch []msg.Invocation) {
-	recent := map[string][]any{} // each bot's entries, oldest first
+// write stores one batch in one pipeline: the usage of every invocation,
+// and the entries of those listed in the recent lists.
+func (r *Recorder) write(ctx context.Context, batch []msg.Invocation, listed []bool) {
+	recent := map[string][]any{} // each bot's listed entries, oldest first
 	days := map[usageKey]*usage{}
 	var order []string
-	for _, inv := range batch {
-		raw, err := json.Marshal(NewEntry(inv))
-		if err != nil {
-			r.dropped.Add(1)
-			continue
+	for i, inv := range batch {
+		if listed[i] {
+			raw, err := json.Marshal(NewEntry(inv))
+			if err != nil {
+				r.dropped.Add(1)
+				continue
+			}
+			if _, ok := recent[inv.Bot]; !ok {
+				order = append(order, inv.Bot)
+			}
+			recent[inv.Bot] = append(recent[inv.Bot], raw)
 		}
-		if _, ok := recent[inv.Bot]; !ok {
-			order = append(order, inv.Bot)
-		}
-		recent[inv.Bot] = append(recent[inv.Bot], raw)
 		start := inv.Start
 		if start.IsZero() {
 			start = r.now()

@@ -111,3 +111,46 @@ func TestRunDrainsOnShutdown(t *testing.T) {
 		t.Errorf("%d entries", len(got))
 	}
 }
+
+// TestFlushListsNewest: a flush that holds more of a bot's invocations than
+// its recent list keeps lists the newest, newest first, and counts all of
+// them in the usage.
+func TestFlushListsNewest(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		r := New(rdb, Config{KeyPrefix: testredis.Prefix(t), MaxRecent: 7, BatchSize: 4, Buffer: 64})
+		day := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+		for i := range 30 {
+			r.Record(ctx, inv("pizza", fmt.Sprint("I", i), msg.CallOK, day))
+			if i%10 == 0 {
+				r.Record(ctx, inv("other", fmt.Sprint("O", i), msg.CallOK, day))
+			}
+		}
+		r.Flush(ctx)
+		if r.Written() != 33 || r.Dropped() != 0 {
+			t.Fatalf("written %d, dropped %d", r.Written(), r.Dropped())
+		}
+		got, err := r.Recent(ctx, "pizza", Query{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var intents []string
+		for _, e := range got {
+			intents = append(intents, e.Intent)
+		}
+		if fmt.Sprint(intents) != "[I29 I28 I27 I26 I25 I24 I23]" {
+			t.Errorf("recent %v", intents)
+		}
+		got, _ = r.Recent(ctx, "other", Query{})
+		if len(got) != 3 || got[0].Intent != "O20" || got[2].Intent != "O0" {
+			t.Errorf("other bot's recent %+v", got)
+		}
+		days, err := r.Usage(ctx, "pizza", day, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(days) != 1 || days[0].Invocations != 30 || days[0].Outcomes["ok"] != 30 || days[0].HTTPCalls != 30 {
+			t.Errorf("usage %+v", days)
+		}
+	})
+}
