@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -96,6 +97,7 @@ func parseTarget(raw string) (*target, error) {
 			opts.ClientName = clientName
 		}
 		opts.ContextTimeoutEnabled = true
+		opts.Dialer = opaqueDialer(redis.NewDialer(opts))
 		t.simple = opts
 		t.where = opts.Addr
 		t.describe = "redis " + redactedURL(u.Scheme, user, hasPassword, opts.Addr, "/"+strconv.Itoa(opts.DB))
@@ -121,6 +123,8 @@ func parseTarget(raw string) (*target, error) {
 		opts.ClientName = clientName
 	}
 	opts.ContextTimeoutEnabled = true
+	opts.Dialer = opaqueDialer(redis.NewDialer(&redis.Options{DialTimeout: cmp.Or(opts.DialTimeout, defaultDialTimeout),
+		TLSConfig: opts.TLSConfig}))
 	t.cluster = opts
 	t.where = strings.Join(opts.Addrs, ",")
 	t.describe = "redis cluster " + redactedURL(u.Scheme, user, hasPassword, t.where, "")
@@ -256,6 +260,30 @@ func (t *target) wrap(msg string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", msg, err)
 }
+
+// defaultDialTimeout is go-redis's own default, for the cluster's dialer.
+const defaultDialTimeout = 5 * time.Second
+
+// opaqueDialer wraps every connection dial makes in an opaqueConn.
+func opaqueDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return opaqueConn{c}, nil
+	}
+}
+
+// opaqueConn is a connection to Redis without its file descriptor (no
+// SyscallConn method). go-redis peeks at the socket of such a connection
+// (a recvfrom system call) each time it takes it from its pool, to see
+// whether the server closed it; it skips that check for connections that
+// hide their descriptor, as it always does for TLS connections. That is two
+// system calls less per turn; a connection the server closed while it was
+// idle fails its next command instead, which go-redis retries on a new
+// connection.
+type opaqueConn struct{ net.Conn }
 
 // newClient builds the go-redis client for t.
 func (t *target) newClient() redis.UniversalClient {
