@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/channels"
@@ -48,8 +49,10 @@ type Config struct {
 	Roots *x509.CertPool
 	// Budget bounds a whole turn; zero means DefaultBudget.
 	Budget time.Duration
-	// Logger receives a warning for every request whose signature was not
-	// verified (verify_signature=false); nil discards it.
+	// Logger receives a warning for requests whose signature was not
+	// verified (verify_signature=false): the first of a bot's, then at most
+	// one a minute with the number of such requests since the last; nil
+	// discards them.
 	Logger *slog.Logger
 	// ProgressiveAfter is how long a turn runs before the first sentence
 	// of a streamed reply is said early (see progressive.go); zero means
@@ -69,7 +72,20 @@ type Adapter struct {
 	budget      time.Duration
 	log         *slog.Logger
 	progressive progressiveConfig
+
+	unverifiedMu sync.Mutex
+	unverified   map[string]*unverified // by bot
 }
+
+// unverified counts a bot's requests accepted without a signature check.
+type unverified struct {
+	warned time.Time // when the last warning was logged
+	since  int       // requests since then
+}
+
+// unverifiedWarnEvery is how often a bot's unverified requests are warned
+// about, at most.
+const unverifiedWarnEvery = time.Minute
 
 // New returns the Alexa adapter.
 func New(cfg Config) *Adapter {
@@ -89,6 +105,31 @@ func New(cfg Config) *Adapter {
 		log:    cfg.Logger,
 		progressive: progressiveConfig{after: cmp.Or(cfg.ProgressiveAfter, DefaultProgressiveAfter),
 			endpoint: cfg.ProgressiveEndpoint, client: channels.SendClient(cfg.Client)},
+		unverified: make(map[string]*unverified),
+	}
+}
+
+// warnUnverified logs that a request of bot was not verified: the first,
+// then at most one warning a minute, with the number of such requests
+// since the last one, so that a busy skill does not flood the log.
+func (a *Adapter) warnUnverified(bot string, now time.Time) {
+	a.unverifiedMu.Lock()
+	u := a.unverified[bot]
+	if u == nil {
+		u = &unverified{}
+		a.unverified[bot] = u
+	}
+	u.since++
+	n := u.since
+	due := u.warned.IsZero() || now.Sub(u.warned) >= unverifiedWarnEvery
+	if due {
+		u.warned, u.since = now, 0
+	}
+	a.unverifiedMu.Unlock()
+	if due {
+		a.log.Warn("ALEXA REQUEST SIGNATURE NOT VERIFIED: verify_signature is false for this bot; "+
+			"anyone can call this skill endpoint. Use it only for local testing.", "bot", bot,
+			"unverified_requests", n, "warning_every", unverifiedWarnEvery.String())
 	}
 }
 
@@ -156,8 +197,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 			return nil, channels.Unauthorized("alexa request verification failed: %v", err)
 		}
 	} else {
-		a.log.Warn("ALEXA REQUEST SIGNATURE NOT VERIFIED: verify_signature is false for this bot; "+
-			"anyone can call this skill endpoint. Use it only for local testing.", "bot", req.Bot)
+		a.warnUnverified(req.Bot, now)
 	}
 	var env envelope
 	if err := json.Unmarshal(req.Body, &env); err != nil {

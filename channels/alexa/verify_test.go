@@ -233,6 +233,21 @@ func TestUnverifiedRequestsAreLogged(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "NOT VERIFIED") {
 		t.Errorf("unverified request logged %q", logs.String())
 	}
+	// Then at most one warning a minute, counting the requests since the last.
+	logs.Reset()
+	if _, err := a.Parse(req); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("a second unverified request within the minute logged %q", logs.String())
+	}
+	req.Now = req.Now.Add(61 * time.Second)
+	if _, err := a.Parse(req); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "NOT VERIFIED"); n != 1 || !strings.Contains(logs.String(), "unverified_requests=2") {
+		t.Errorf("a minute later, logged %q; want one warning counting 2 requests", logs.String())
+	}
 }
 
 func TestValidateSettings(t *testing.T) {
