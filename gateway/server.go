@@ -240,7 +240,11 @@ func (s *Server) hook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	bot, err := s.cfg.Catalog.Bot(c, botName)
+	// The turn runs on the request's own context: gin's answers every
+	// Deadline, Done and Value through its request, and the engine and the
+	// Redis client ask those often.
+	rctx := c.Request.Context()
+	bot, err := s.cfg.Catalog.Bot(rctx, botName)
 	if err != nil {
 		if hookRefusal(err) {
 			return s.refuseHook(c, err)
@@ -271,7 +275,7 @@ func (s *Server) hook(c *gin.Context) error {
 	if in.Async {
 		return s.enqueue(c, in)
 	}
-	ctx := context.Context(c)
+	ctx := rctx
 	if b, ok := adapter.(channels.Budgeter); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.Budget())

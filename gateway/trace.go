@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -77,8 +78,10 @@ func (s *Server) trace(c *gin.Context) {
 			span.SetStatus(codes.Error, http.StatusText(status))
 		}
 	}
-	s.log.DebugContext(c, "request", "method", c.Request.Method, "route", c.FullPath(), "status", status,
-		"duration_ms", float64(took.Microseconds())/1000)
+	if s.log.Enabled(c, slog.LevelDebug) { // the arguments cost allocations even when the line is not logged
+		s.log.DebugContext(c, "request", "method", c.Request.Method, "route", route, "status", status,
+			"duration_ms", float64(took.Microseconds())/1000)
+	}
 	if s.cfg.Requests != nil {
 		s.cfg.Requests.ObserveHTTP(c.FullPath(), c.Request.Method, status, took)
 	}
