@@ -181,26 +181,60 @@ func (s *Store) BotKeyPrefixes(bot string) []string {
 // whatever the platform's ids hold, and they name no one (so the erasure
 // marker left behind holds no identity).
 func (s *Store) keys(bot string, conv msg.ConversationKey, messageID string) conversationKeys {
-	base := s.prefix + "{" + bot + ":" + pseudonym(bot, string(conv)) + "}:"
-	k := conversationKeys{lock: base + "lock", state: base + "state", history: base + "hist", answers: base + "answers",
-		erased: base + "erased"}
-	if messageID != "" {
-		k.message = base + "msg:" + messageID
+	var buf [128]byte
+	base := s.base(buf[:0], "{", bot, string(conv))
+	var k [6]string
+	if messageID == "" {
+		joinKeys(base, k[:5], "lock", "state", "hist", "answers", "erased")
+	} else {
+		joinKeys(base, k[:], "lock", "state", "hist", "answers", "erased", "msg:"+messageID)
 	}
-	return k
+	return conversationKeys{lock: k[0], state: k[1], history: k[2], answers: k[3], erased: k[4], message: k[5]}
 }
 
 // userKeys names a user's index of conversations and its erasure marker,
 // by a pseudonym of the user.
 func (s *Store) userKeys(bot, user string) (index, erased string) {
-	base := s.prefix + "users:{" + bot + ":" + pseudonym(bot, user) + "}:"
-	return base + "conversations", base + "erased"
+	var buf [128]byte
+	var k [2]string
+	joinKeys(s.base(buf[:0], "users:{", bot, user), k[:], "conversations", "erased")
+	return k[0], k[1]
 }
 
-// pseudonym is a stable, non-reversible name for an id of a bot.
-func pseudonym(bot, id string) string {
-	sum := sha256.Sum256([]byte(bot + "\x00" + id))
-	return hex.EncodeToString(sum[:16])
+// base appends to b the start of the keys of an id of a bot: the prefix,
+// tag, the bot, ":", the id's pseudonym and "}:".
+func (s *Store) base(b []byte, tag, bot, id string) []byte {
+	b = append(append(append(append(b, s.prefix...), tag...), bot...), ':')
+	return append(appendPseudonym(b, bot, id), "}:"...)
+}
+
+// joinKeys sets out[i] to base followed by suffixes[i]. The keys are
+// slices of one string: one allocation for all of them, on every turn.
+func joinKeys(base []byte, out []string, suffixes ...string) {
+	size := 0
+	for _, x := range suffixes {
+		size += len(base) + len(x)
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for _, x := range suffixes {
+		all.Write(base)
+		all.WriteString(x)
+	}
+	keys, at := all.String(), 0
+	for i, x := range suffixes {
+		n := len(base) + len(x)
+		out[i] = keys[at : at+n]
+		at += n
+	}
+}
+
+// appendPseudonym appends to b a stable, non-reversible name for an id of
+// a bot.
+func appendPseudonym(b []byte, bot, id string) []byte {
+	var buf [256]byte
+	sum := sha256.Sum256(append(append(append(buf[:0], bot...), 0), id...))
+	return hex.AppendEncode(b, sum[:16])
 }
 
 // Begin starts a turn: it waits for the conversation's earlier turns to

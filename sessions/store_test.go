@@ -2,14 +2,18 @@ package sessions
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/parleyhq/parley/internal/testredis"
+	"github.com/parleyhq/parley/msg"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -270,6 +274,35 @@ func TestTurnCostsTwoRoundTrips(t *testing.T) {
 		}
 		if got := counter.n.Load() - before; got != 2 {
 			t.Fatalf("turn %d used %d round trips, want 2", i, got)
+		}
+	}
+}
+
+// TestKeyNames holds the key names to their stored form: they name data
+// already in Redis, so building them differently must not change them.
+func TestKeyNames(t *testing.T) {
+	s := New(nil, Config{KeyPrefix: "px:"})
+	old := func(bot, id string) string {
+		sum := sha256.Sum256([]byte(bot + "\x00" + id))
+		return hex.EncodeToString(sum[:16])
+	}
+	for _, c := range []struct{ bot, conv, msgID, user string }{
+		{"pizza", "web:alice", "m-1", "alice"},
+		{"b", "telegram:" + strings.Repeat("x", 300), "", "ü-ser"},
+		{"bot-2", "", strings.Repeat("id", 200), ""},
+	} {
+		base := "px:{" + c.bot + ":" + old(c.bot, c.conv) + "}:"
+		want := conversationKeys{lock: base + "lock", state: base + "state", history: base + "hist",
+			answers: base + "answers", erased: base + "erased"}
+		if c.msgID != "" {
+			want.message = base + "msg:" + c.msgID
+		}
+		if got := s.keys(c.bot, msg.ConversationKey(c.conv), c.msgID); got != want {
+			t.Errorf("keys(%q, %q, %q) = %+v, want %+v", c.bot, c.conv, c.msgID, got, want)
+		}
+		ubase := "px:users:{" + c.bot + ":" + old(c.bot, c.user) + "}:"
+		if index, erased := s.userKeys(c.bot, c.user); index != ubase+"conversations" || erased != ubase+"erased" {
+			t.Errorf("userKeys(%q, %q) = %q, %q", c.bot, c.user, index, erased)
 		}
 	}
 }
