@@ -20,13 +20,17 @@
 #
 # Usage: scripts/perf.sh [web|alexa] [--rounds 3] [--duration 5] [--connections 32]
 #          [--conversations 10000] [--servers floor,parley,botframework]
-#          [--parley-env NAME=VALUE]... [--base GIT-REF] [--profile DIR]
+#          [--parley-env NAME=VALUE]... [--base GIT-REF] [--base-env NAME=VALUE]...
+#          [--profile DIR]
 #
 # --parley-env passes a setting to Parley (e.g. PARLEY_ANALYTICS=off).
-# --base REF also builds Parley from a git ref (e.g. main) and measures it
-# as the server "base" in the same rounds, for before/after ratios.
+# --base REF also builds Parley from a git ref (e.g. main, or HEAD) and
+# measures it as the server "base" in the same rounds, for before/after
+# ratios; --base-env passes a setting to it alone (after --parley-env's).
 # --profile DIR turns Parley's pprof endpoints on and saves CPU, allocation,
 # mutex and block profiles taken during its first measured round.
+# The peers are installed with npm ci into PERF_CACHE (default
+# ~/.cache/parley-perf), once per version of tools/peers/package-lock.json.
 # scripts/load.sh is this script with Parley alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +40,7 @@ export PATH="$PATH:/usr/local/go/bin"
 mode=web
 case "${1:-}" in web | alexa) mode=$1; shift ;; esac
 rounds=3 duration=5 connections=32 conversations=10000 servers="" profile="" base_ref=""
-parley_env=()
+parley_env=() base_env=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -47,7 +51,8 @@ while [ $# -gt 0 ]; do
     --parley-env) parley_env+=("$2"); shift 2 ;;
     --profile) profile=$2; shift 2 ;;
     --base) base_ref=$2; shift 2 ;;
-    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --base-env) base_env+=("$2"); shift 2 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "perf.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -147,7 +152,8 @@ for s in "${server_list[@]}"; do
       env=(PARLEY_ADDR=127.0.0.1:$port REDIS_URL=$redis_url PARLEY_ADMIN_KEY=$key PARLEY_LOG_LEVEL=warn
         PARLEY_DATA_DIR="$work/data-$s" PARLEY_KEY_PREFIX=$prefix PARLEY_SECRET_KEY="$secret_key")
       [ -n "$profile" ] && [ "$s" = parley ] && env+=(PARLEY_PPROF=on)
-      env "${env[@]}" "${parley_env[@]}" "${srv[@]}" "$bin" serve 2>"$work/$s.log" &
+      [ "$s" = base ] && env+=("${parley_env[@]}" "${base_env[@]}") || env+=("${parley_env[@]}")
+      env "${env[@]}" "${srv[@]}" "$bin" serve 2>"$work/$s.log" &
       pids+=($!) pid[$s]=$!
       api=http://127.0.0.1:$port
       wait_ready "$api/readyz" "$s" "$work/$s.log"
@@ -235,6 +241,7 @@ echo "versions: $(go version | cut -d' ' -f3), redis $(redis-server --version | 
 echo "pinning: $pinning"
 echo "load: wrk -t1 -c$connections, turns over $conversations conversations, $rounds rounds of ${duration}s per server, alternating"
 [ ${#parley_env[@]} -gt 0 ] && echo "parley settings: ${parley_env[*]}"
+[ -n "$base_ref" ] && echo "base: $base_ref ($(git rev-parse --short "$base_ref"))${base_env:+, settings ${base_env[*]}}"
 echo "load average before (1, 5, 15 min): $load_before"
 
 echo "warming up..." >&2
