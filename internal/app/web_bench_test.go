@@ -88,7 +88,7 @@ func BenchmarkWebTurn(b *testing.B) {
 // or not.
 func webBenchApp(b *testing.B, analytics, background bool) *App {
 	b.Helper()
-	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, "PARLEY_SNAPSHOT_INTERVAL=1h",
+	cfg, err := config.Load([]string{"PARLEY_ADMIN_KEY=" + adminKey, secretKeyEnv, "PARLEY_SNAPSHOT_INTERVAL=1h",
 		"PARLEY_REDIS_CONNECT_TIMEOUT=2s"})
 	if err != nil {
 		b.Fatal(err)
