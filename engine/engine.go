@@ -252,7 +252,7 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 			return nil, &BusyError{Bot: bot.Name, Reply: bot.Settings.BusyText(), RetryAfter: time.Second,
 				Limit: LimitConcurrency}
 		}
-		hctx, hspan := tracing.Start(ctx, "handler "+d.Intent)
+		hctx, hspan := tracing.StartNamed(ctx, "handler ", d.Intent)
 		if hspan.IsRecording() {
 			hspan.SetAttributes(attribute.String(tracing.AttrIntent, d.Intent), attribute.Int(tracing.AttrVersion, h.Version))
 		}

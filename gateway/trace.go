@@ -58,8 +58,11 @@ func (s *Server) trace(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	ctx := otel.GetTextMapPropagator().Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
-	ctx, span := tracing.Start(ctx, c.Request.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+	ctx := c.Request.Context()
+	if tracing.Enabled() { // reading the caller's trace context costs allocations
+		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(c.Request.Header))
+	}
+	ctx, span := tracing.StartNamed(ctx, c.Request.Method+" ", route, trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	c.Request = c.Request.WithContext(logctx.WithRequestID(ctx, id))
 	start := time.Now()

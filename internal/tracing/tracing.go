@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -35,11 +36,42 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Start starts a span with Parley's tracer from the global tracer
-// provider: a no-op until [Setup] or [Use] installs one.
+// tracerName names Parley's tracer.
+const tracerName = "github.com/parleyhq/parley"
+
+// tracer is Parley's tracer once [Use] installed a provider; nil while
+// tracing is off.
+var tracer atomic.Pointer[trace.Tracer]
+
+// off is the span of a context without one: it records nothing, and
+// returning it allocates nothing.
+var off = trace.SpanFromContext(context.Background())
+
+// Start starts a span with Parley's tracer. Until [Setup] or [Use] installs
+// a provider it returns ctx and a span that records nothing, without
+// asking OpenTelemetry's global provider (a lock and a map lookup) or
+// allocating: every turn starts several spans.
 func Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
-	return otel.Tracer("github.com/parleyhq/parley").Start(ctx, name, opts...)
+	t := tracer.Load()
+	if t == nil {
+		return ctx, off
+	}
+	return (*t).Start(ctx, name, opts...)
 }
+
+// StartNamed is [Start] of a span named prefix+name, joined only when
+// tracing is on.
+func StartNamed(ctx context.Context, prefix, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if tracer.Load() == nil {
+		return ctx, off
+	}
+	return Start(ctx, prefix+name, opts...)
+}
+
+// Enabled reports whether a tracer provider is installed, so that callers
+// skip work spans would need (extracting a caller's trace context, naming
+// a span) while tracing is off.
+func Enabled() bool { return tracer.Load() != nil }
 
 // Attribute keys of Parley's own span attributes.
 const (
@@ -79,6 +111,8 @@ func Setup(ctx context.Context, version string) (shutdown func(context.Context) 
 func Use(tp trace.TracerProvider) {
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	t := tp.Tracer(tracerName)
+	tracer.Store(&t)
 }
 
 // Recording reports whether ctx carries a span that records, so that
