@@ -91,6 +91,7 @@ func openEmbedded(ctx context.Context, cfg Config) (st *Store, err error) {
 		Password:              password,
 		ClientName:            clientName,
 		ContextTimeoutEnabled: true,
+		Protocol:              protocol,
 	})
 	e := &embedded{
 		srv:      srv,

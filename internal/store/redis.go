@@ -97,6 +97,7 @@ func parseTarget(raw string) (*target, error) {
 			opts.ClientName = clientName
 		}
 		opts.ContextTimeoutEnabled = true
+		opts.Protocol = cmp.Or(opts.Protocol, protocol)
 		opts.Dialer = opaqueDialer(redis.NewDialer(opts))
 		t.simple = opts
 		t.where = opts.Addr
@@ -123,6 +124,7 @@ func parseTarget(raw string) (*target, error) {
 		opts.ClientName = clientName
 	}
 	opts.ContextTimeoutEnabled = true
+	opts.Protocol = cmp.Or(opts.Protocol, protocol)
 	opts.Dialer = opaqueDialer(redis.NewDialer(&redis.Options{DialTimeout: cmp.Or(opts.DialTimeout, defaultDialTimeout),
 		TLSConfig: opts.TLSConfig}))
 	t.cluster = opts

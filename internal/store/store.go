@@ -24,6 +24,12 @@ const (
 // clientName is the name every connection announces (CLIENT SETNAME).
 const clientName = "parley"
 
+// protocol is the RESP version Parley speaks unless a URL asks for another
+// (?protocol=3). Parley uses nothing of RESP3; with it, go-redis looks for
+// server push notifications before every command it sends, a read system
+// call each time, which was a tenth of a web turn's CPU under load.
+const protocol = 2
+
 // Config selects and tunes the store. The zero value is an embedded store
 // in [DefaultDataDir].
 type Config struct {
