@@ -55,7 +55,7 @@ func TestBusyAnswerInChannel(t *testing.T) {
 		t.Fatalf("twilio: %+v", r)
 	}
 	var _ channels.ErrorRenderer = twilio.New(twilio.Config{})
-	if r := busyAnswer(web.New(), ev, busy); r != nil {
+	if r := busyAnswer(web.New(web.Config{}), ev, busy); r != nil {
 		t.Errorf("web channel got an in-channel answer: %+v", r)
 	}
 	if r := busyAnswer(twilio.New(twilio.Config{}), ev, engine.ErrUnavailable); r != nil {

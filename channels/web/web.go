@@ -29,10 +29,13 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/parleyhq/parley/channels"
@@ -53,25 +56,66 @@ const (
 	minTokenLen = channels.MinSecretLen
 )
 
-// Adapter implements [channels.Adapter] for the web channel.
-type Adapter struct{}
+// Outbox keeps the answers of web conversations for their live
+// connections (WebSocket), across replicas.
+type Outbox interface {
+	// Append adds one answer, the JSON of an [Answer], to the outbox of the
+	// bot's web conversation, and returns the id it got there.
+	Append(ctx context.Context, bot, conversation string, answer []byte) (id string, err error)
+}
+
+// Config configures the web channel adapter.
+type Config struct {
+	// Tokens verifies user tokens; nil accepts only the channel's token.
+	Tokens *Tokens
+	// Outbox receives what the bot sends later (schedules, human agents)
+	// for live connections; nil makes the channel unable to push.
+	Outbox Outbox
+}
+
+// Adapter implements [channels.Adapter] for the web channel, and
+// [channels.Sender]: a pushed answer goes to the conversation's outbox,
+// which live connections read.
+type Adapter struct {
+	cfg Config
+}
 
 // New returns the web channel adapter.
-func New() *Adapter { return &Adapter{} }
+func New(cfg Config) *Adapter { return &Adapter{cfg: cfg} }
 
 // Name implements [channels.Adapter].
 func (*Adapter) Name() string { return Name }
 
+// Tokens is the adapter's user token signer (nil without one).
+func (a *Adapter) Tokens() *Tokens { return a.cfg.Tokens }
+
 // SecretSettings implements [channels.Configurer].
 func (*Adapter) SecretSettings() []string { return []string{"token"} }
 
-// ValidateSettings implements [channels.Configurer]: a token of at least 12 characters.
+// SettingKinds implements [channels.Typed].
+func (*Adapter) SettingKinds() map[string]channels.Kind {
+	return map[string]channels.Kind{"allow_anonymous": channels.KindBool}
+}
+
+// ValidateSettings implements [channels.Configurer]: a token of at least 12
+// characters; allowed_origins, exact origins separated by commas; and
+// allow_anonymous, which needs allowed origins.
 func (*Adapter) ValidateSettings(s channels.Settings) error {
-	if err := channels.CheckSettingNames(Name, s, "token"); err != nil {
+	if err := channels.CheckSettingNames(Name, s, "token", "allowed_origins", "allow_anonymous"); err != nil {
 		return err
 	}
 	if len(s["token"]) < minTokenLen {
 		return channels.BadRequest("the web channel needs a \"token\" of at least %d characters", minTokenLen)
+	}
+	origins, err := ParseOrigins(s["allowed_origins"])
+	if err != nil {
+		return err
+	}
+	if v, set := s["allow_anonymous"]; set && v != "true" && v != "false" {
+		return channels.BadRequest("\"allow_anonymous\" is true or false")
+	}
+	if AllowsAnonymous(s) && len(origins) == 0 {
+		return channels.BadRequest("\"allow_anonymous\" needs \"allowed_origins\": anonymous sessions are opened by browsers of those origins only")
 	}
 	return nil
 }
@@ -93,10 +137,11 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if req.Method != http.MethodPost {
 		return nil, &channels.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "the web channel takes POST"}
 	}
-	if !authorized(req.Header.Get("Authorization"), req.Settings["token"]) {
-		return nil, channels.Unauthorized("missing or wrong bearer token for the web channel")
+	user, err := a.Authenticate(req.Bot, req.Settings, req.Header.Get("Authorization"), req.Now)
+	if err != nil {
+		return nil, err
 	}
-	ev, err := DecodeMessage(req.Body)
+	ev, err := DecodeMessageAs(req.Body, user)
 	if err != nil {
 		return nil, err
 	}
@@ -104,17 +149,40 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	return &channels.Inbound{Events: []*msg.Event{ev}}, nil
 }
 
-func authorized(header, token string) bool {
-	if token == "" {
-		return false
-	}
+// Authenticate checks an Authorization header: the channel's token lets
+// the caller act as any user (user is empty); a user token lets it act as
+// the token's user only. Anything else is a 401 [channels.Error].
+func (a *Adapter) Authenticate(bot string, s channels.Settings, header string, now time.Time) (user string, err error) {
 	got, ok := strings.CutPrefix(header, "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+	if !ok || s["token"] == "" {
+		return "", channels.Unauthorized("missing or wrong bearer token for the web channel")
+	}
+	if IsChannelToken(s, got) {
+		return "", nil
+	}
+	user, _, err = a.cfg.Tokens.Verify(bot, s["token"], got, now)
+	if err != nil {
+		return "", channels.Unauthorized("missing or wrong bearer token for the web channel")
+	}
+	return user, nil
+}
+
+// IsChannelToken reports, in constant time, whether got is the channel's
+// secret token.
+func IsChannelToken(s channels.Settings, got string) bool {
+	token := s["token"]
+	return token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
 // DecodeMessage parses and checks a web message body into an event; the
 // management API's invoke route uses it too.
-func DecodeMessage(body []byte) (*msg.Event, error) {
+func DecodeMessage(body []byte) (*msg.Event, error) { return DecodeMessageAs(body, "") }
+
+// DecodeMessageAs is [DecodeMessage] for a caller bound to user (by a user
+// token): "user" defaults to it and may name no one else, and the
+// conversation must be one of the user's ([OwnsConversation]); both are 403
+// otherwise. An empty user binds nothing.
+func DecodeMessageAs(body []byte, user string) (*msg.Event, error) {
 	var m Message
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -123,6 +191,17 @@ func DecodeMessage(body []byte) (*msg.Event, error) {
 	}
 	if dec.More() {
 		return nil, channels.BadRequest("body has data after the JSON object")
+	}
+	if user != "" {
+		if m.User == "" {
+			m.User = user
+		}
+		if m.User != user {
+			return nil, Forbidden("this token acts as user %q only", user)
+		}
+		if m.Conversation != "" && !OwnsConversation(user, m.Conversation) {
+			return nil, Forbidden("conversation %q is not one of user %q's (the user id, or the id and %q)", m.Conversation, user, ConversationSep)
+		}
 	}
 	switch {
 	case m.User == "" || len(m.User) > maxIDLength:
@@ -196,3 +275,25 @@ func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*cha
 	}
 	return &channels.Response{Status: http.StatusOK, ContentType: "application/json; charset=utf-8", Body: body}, nil
 }
+
+// Send implements [channels.Sender]: res's answer goes to the outbox of its
+// conversation, for the user's live connections (now, or when they
+// reconnect while the outbox keeps it).
+func (a *Adapter) Send(ctx context.Context, _ channels.Settings, res *msg.TurnResult) error {
+	if a.cfg.Outbox == nil {
+		return &channels.SendError{Err: errors.New("web: live connections are not enabled")}
+	}
+	if res.Event == nil || res.Event.Bot == "" || res.Conversation == "" {
+		return &channels.SendError{Err: errors.New("web: a pushed answer needs its bot and conversation")}
+	}
+	body, err := json.Marshal(NewAnswer(res))
+	if err != nil {
+		return &channels.SendError{Err: err}
+	}
+	if _, err := a.cfg.Outbox.Append(ctx, res.Event.Bot, res.Conversation, body); err != nil {
+		return &channels.SendError{Retryable: true, Err: err}
+	}
+	return nil
+}
+
+var _ channels.Sender = (*Adapter)(nil)

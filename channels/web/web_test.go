@@ -26,7 +26,7 @@ func request(auth, body string) *channels.Request {
 }
 
 func TestParse(t *testing.T) {
-	a := New()
+	a := New(Config{})
 	in, err := a.Parse(request("Bearer "+token, `{"user":"u1","text":"hi","slots":{"size":"large"},"locale":"en-GB","id":"m1"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
-	a := New()
+	a := New(Config{})
 	for name, tc := range map[string]struct {
 		auth, body string
 		status     int
@@ -75,7 +75,7 @@ func TestParseRejects(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	resp, err := New().Render(nil, []*msg.TurnResult{{
+	resp, err := New(Config{}).Render(nil, []*msg.TurnResult{{
 		Conversation: "c", Decision: msg.Decision{Intent: "Greet"},
 		Replies: []msg.Reply{{Text: "hi", Options: []string{"a", "b"}, Expect: "Next"}},
 	}})
@@ -89,7 +89,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestValidateSettings(t *testing.T) {
-	a := New()
+	a := New(Config{})
 	if err := a.ValidateSettings(channels.Settings{"token": token}); err != nil {
 		t.Error(err)
 	}
@@ -123,7 +123,7 @@ func FuzzDecodeMessage(f *testing.F) {
 // cards, media and the web channel's own channel data as the handler gave
 // them (another channel's data stays out).
 func TestRich(t *testing.T) {
-	a := New()
+	a := New(Config{})
 	req := request("Bearer "+token, `{"user":"u1","postback":"add:margherita","id":"m2"}`)
 	ev, resp := golden.Turn(t, a, req, func(ev *msg.Event) *msg.TurnResult {
 		return golden.Handled(ev, "Menu", msg.Reply{

@@ -5,7 +5,9 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,6 +51,7 @@ import (
 	"github.com/parleyhq/parley/internal/scheduler"
 	"github.com/parleyhq/parley/internal/store"
 	"github.com/parleyhq/parley/internal/tracing"
+	"github.com/parleyhq/parley/internal/webchat"
 	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
@@ -74,6 +77,8 @@ type App struct {
 
 	invocations *invocations.Recorder
 	obs         *observability
+	// outbox keeps the web conversations' answers for live connections.
+	outbox *webchat.Outbox
 
 	// What in-process hosts reach through the methods of inprocess.go.
 	engine   *engine.Engine
@@ -85,14 +90,14 @@ type App struct {
 // channelAdapters lists every channel Parley serves. Register new adapters
 // here. send is the HTTP client of the channels that send replies through
 // their platform's API; nil means each adapter's default.
-func channelAdapters(log *slog.Logger, send *http.Client) (*channels.Registry, error) {
+func channelAdapters(log *slog.Logger, send *http.Client, webCfg web.Config) (*channels.Registry, error) {
 	if send == nil {
 		// Platform sends within a traced turn carry the trace on; the
 		// adapters stay free of the tracing package.
 		send = &http.Client{Timeout: 10 * time.Second, Transport: tracing.Transport(nil)}
 	}
 	return channels.NewRegistry(
-		web.New(),
+		web.New(webCfg),
 		slack.New(slack.Config{Client: send}),
 		telegram.New(telegram.Config{Client: send}),
 		alexa.New(alexa.Config{Logger: log.With("component", "alexa")}),
@@ -140,7 +145,9 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 	if err := kv.Load(ctx); err != nil {
 		log.Warn("could not preload store module scripts; they load on first use", "err", err)
 	}
-	registry, err := channelAdapters(log, hooks.SendClient)
+	a.outbox = webchat.New(rdb, webchat.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "webchat")})
+	registry, err := channelAdapters(log, hooks.SendClient, web.Config{Tokens: web.NewTokens(webTokenSecret(a.adminKey)),
+		Outbox: a.outbox})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -199,7 +206,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 	// What an erasure removes besides sessions and analytics; the queue's dead
 	// letters join once the queue exists (it needs the engine, which needs
 	// the observability).
-	forget := map[string]analytics.Forgetter{"invocation_logs": a.invocations}
+	forget := map[string]analytics.Forgetter{"invocation_logs": a.invocations, "web_outboxes": a.outbox}
 	a.obs = newObservability(cfg, rdb, sess, forget, log)
 	a.obs.watchSandbox(a.runtime)
 	a.obs.metrics.WatchStore(st.Ping)
@@ -253,7 +260,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 	}
 	owners := botKeyOwners{"catalog": a.catalog, "store": kv, "sessions": sess, "analytics": a.obs.analytics,
 		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue,
-		"llm_budget": llmBudget}
+		"llm_budget": llmBudget, "web_outboxes": a.outbox}
 	a.engine, a.sessions, a.channels, a.owners = eng, sess, registry, owners
 	a.purger = purge.New(rdb, purge.Config{
 		KeyPrefix: cfg.KeyPrefix,
@@ -349,6 +356,7 @@ func (a *App) services() []service {
 		{"invocations", a.invocations.Run}, // invocation logs, written in batches
 		{"analytics", a.obs.run},           // recorded turns, written in batches
 		{"purge", a.purger.Run},            // deleted bots' data
+		{"webchat", a.outbox.Run},          // wake-ups of the web channel's live connections
 	}
 }
 
@@ -504,6 +512,16 @@ func loadAdminKey(cfg config.Config, log *slog.Logger) (string, error) {
 	log.Warn("generated an admin key for the management API; it is shown only this once (it is kept in "+path+")",
 		"admin_key", key)
 	return key, nil
+}
+
+// webTokenSecret is the server secret of the web channel's user tokens,
+// derived from the admin key, which every replica shares: rotating the
+// admin key revokes every user token, as rotating a channel's token revokes
+// that channel's.
+func webTokenSecret(adminKey string) []byte {
+	m := hmac.New(sha256.New, []byte(adminKey))
+	m.Write([]byte("parley web user tokens"))
+	return m.Sum(nil)
 }
 
 // botKeyOwners are the components that keep keys of their own for each

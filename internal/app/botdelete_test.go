@@ -65,11 +65,12 @@ func populate(t *testing.T, ta *testApp, bot string) {
 	}
 	do(t, "DELETE", u+"/users/gone", adminKey, nil).must(t, http.StatusOK)
 
-	// Queued events: the web channel cannot push replies, so each answered
-	// one becomes a dead letter; past rate_limit_per_user the last is parked.
+	// Queued events of a channel that cannot push replies (Lex answers only
+	// in its webhook's response), so each answered one becomes a dead
+	// letter; past rate_limit_per_user the last is parked.
 	ctx := context.Background()
 	for i := range 21 {
-		ev := &msg.Event{ID: fmt.Sprintf("q%d", i), Bot: bot, Channel: "web", User: "queued", Conversation: "queued",
+		ev := &msg.Event{ID: fmt.Sprintf("q%d", i), Bot: bot, Channel: "lex", User: "queued", Conversation: "queued",
 			Text: "queued", Intent: "Remember", Timestamp: time.Now().UTC()}
 		if _, err := ta.queue.Enqueue(ctx, ev); err != nil {
 			t.Fatal(err)
@@ -171,7 +172,7 @@ func testDeletedBotLeavesNoData(t *testing.T, o appOptions) {
 	for _, family := range []string{"bot:{acme}:settings", "bot:{acme}:channels", "bot:{acme}:secrets", "bot:{acme}:intent:", "bot:{acme}:rollouts",
 		"bot:{acme}:nlu:model", "kv:{acme}:v:k", "kv:{acme}:idx", "}:state", "}:hist", "}:msg:", "users:{acme:", "an:acme:m:", "an:acme:settings", "an:acme:cl:", "an:{acme}:u:", "an:{acme:c",
 		"an:{acme:u", ":erased:", "inv:acme:recent", "inv:acme:day:", "sched:{acme}", "sched:{acme}:last:tick",
-		"sched:{acme}:runs", "rl:{acme}", "rl:{acme}:c:", "deadletters:{acme}", ":seen:acme:web:", ":parked:acme:web:queued"} {
+		"sched:{acme}:runs", "rl:{acme}", "rl:{acme}:c:", "deadletters:{acme}", ":seen:acme:lex:", ":parked:acme:lex:queued"} {
 		if !slices.ContainsFunc(acmeKeys, func(k string) bool { return strings.Contains(k, family) }) {
 			t.Errorf("no key of acme contains %q: the workload misses a kind of data; keys: %q", family, acmeKeys)
 		}

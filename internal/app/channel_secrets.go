@@ -4,13 +4,14 @@ import (
 	"log/slog"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/web"
 )
 
 // ChannelSecrets names each channel's secret settings, by channel, as its
 // adapter declares them: the settings the API masks in its answers, and the
 // only ones `parley deploy` reads environment variables into.
 func ChannelSecrets() map[string][]string {
-	reg, err := channelAdapters(slog.New(slog.DiscardHandler), nil)
+	reg, err := channelAdapters(slog.New(slog.DiscardHandler), nil, web.Config{})
 	if err != nil {
 		return nil
 	}
