@@ -33,6 +33,11 @@ type Request struct {
 	Settings Settings
 	// Now is the gateway's clock, injectable for timestamp checks.
 	Now time.Time
+	// Parsed is what the adapter's Parse decoded from Body, kept for its
+	// own later use on the same request (Render, RenderError,
+	// StreamRequest) so that a body is decoded once. Only the adapter
+	// that set it reads it; its type is the adapter's.
+	Parsed any
 }
 
 // Inbound is what an adapter made of a request: events to process, or an

@@ -28,6 +28,13 @@ type Streamer interface {
 	Stream(ctx context.Context, s Settings, ev *msg.Event) ReplyStream
 }
 
+// RequestStreamer is a synchronous [Streamer] that opens a turn's stream
+// from the request its Parse decoded (Request.Parsed), without decoding
+// the body again. The gateway prefers it to Stream.
+type RequestStreamer interface {
+	StreamRequest(ctx context.Context, req *Request, ev *msg.Event) ReplyStream
+}
+
 // ReplyStream is one turn's reply, shown while it is written.
 type ReplyStream interface {
 	msg.Stream

@@ -150,8 +150,13 @@ func (ts turnStreams) run(ctx context.Context, d Dispatcher, adapter channels.Ad
 		ctx = msg.WithStream(ctx, ts.events)
 	}
 	var rs channels.ReplyStream
-	if st, ok := adapter.(channels.Streamer); ok && ts.events == nil {
-		if rs = st.Stream(ctx, req.Settings, ev); rs != nil {
+	if ts.events == nil {
+		if st, ok := adapter.(channels.RequestStreamer); ok {
+			rs = st.StreamRequest(ctx, req, ev)
+		} else if st, ok := adapter.(channels.Streamer); ok {
+			rs = st.Stream(ctx, req.Settings, ev)
+		}
+		if rs != nil {
 			ctx = msg.WithStream(ctx, rs)
 		}
 	}

@@ -199,10 +199,11 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	} else {
 		a.warnUnverified(req.Bot, now)
 	}
-	var env envelope
-	if err := json.Unmarshal(req.Body, &env); err != nil {
+	p, err := decode(req.Body)
+	if err != nil {
 		return nil, refuse("body is not an Alexa request: %v", err)
 	}
+	env := &p.env
 	r := &env.Request
 	ts, ok := r.timestamp()
 	if !ok {
@@ -215,7 +216,7 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 	if d := now.Sub(ts); d > maxAge || d < -maxAge {
 		return nil, channels.Unauthorized("alexa request timestamp %s is more than %s away from now", ts.UTC().Format(time.RFC3339), maxAge)
 	}
-	if !skillMatches(&env, req.Settings[SettingSkillID]) {
+	if !skillMatches(env, req.Settings[SettingSkillID]) {
 		return nil, channels.Unauthorized("alexa request is for another skill than this bot's skill_id")
 	}
 	if verify {
@@ -224,10 +225,11 @@ func (a *Adapter) Parse(req *channels.Request) (*channels.Inbound, error) {
 		}
 	}
 
-	ev, err := event(req, &env, ts)
+	ev, err := event(req, p, ts)
 	if err != nil {
 		return nil, err
 	}
+	req.Parsed = p
 	if ev == nil { // a request type that is not a conversation turn
 		return &channels.Inbound{Response: emptyResponse()}, nil
 	}
@@ -258,7 +260,8 @@ func skillMatches(env *envelope, skillID string) bool {
 
 // event normalizes a verified request; nil for request types that are not
 // turns of a conversation.
-func event(req *channels.Request, env *envelope, ts time.Time) (*msg.Event, error) {
+func event(req *channels.Request, p *parsed, ts time.Time) (*msg.Event, error) {
+	env := &p.env
 	r := &env.Request
 	ev := &msg.Event{
 		ID:        r.RequestID,
@@ -273,10 +276,10 @@ func event(req *channels.Request, env *envelope, ts time.Time) (*msg.Event, erro
 	case "LaunchRequest":
 		ev.Intent = intents.WelcomeIntent
 	case "IntentRequest":
-		var in intent
-		if err := json.Unmarshal(r.Intent, &in); err != nil || in.Name == "" {
+		if p.intent == nil || p.intent.Name == "" {
 			return nil, channels.BadRequest("IntentRequest without an intent")
 		}
+		in := p.intent
 		ev.Intent, ev.Text = voice.AmazonIntent(in.Name)
 		if ev.Intent != "" {
 			ev.Confidence = 1
@@ -359,16 +362,15 @@ func speech(sp voice.Speech) *OutputSpeech {
 
 // Render implements [channels.Adapter].
 func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
-	var env envelope
-	_ = json.Unmarshal(req.Body, &env) // Parse accepted it
-	if env.Request.Type == "SessionEndedRequest" {
+	p := parsedOf(req)
+	if p.env.Request.Type == "SessionEndedRequest" {
 		return emptyResponse(), nil
 	}
 	ans := voice.NewAnswer(results[0])
 	// Buttons, cards and media: said where a voice user needs them, and
 	// shown on the card (see rich.go).
 	ans.Speech = withRichSpeech(ans.Speech, richSpeech(results[0].Replies))
-	out := a.answer(req, &env, ans)
+	out := a.answer(req, p, ans)
 	richCard(&out.Response, cardTitle(req), results[0].Replies)
 	for _, r := range results[0].Replies {
 		if raw, ok := r.ChannelData[channelDataKind]; ok && out.Response.OutputSpeech != nil {
@@ -391,21 +393,20 @@ func cardTitle(req *channels.Request) string {
 // RenderError implements [channels.ErrorRenderer]: an apology, with the
 // session left open so the user can try again.
 func (a *Adapter) RenderError(req *channels.Request, err error) *channels.Response {
-	var env envelope
-	_ = json.Unmarshal(req.Body, &env)
-	if env.Request.Type == "SessionEndedRequest" {
+	p := parsedOf(req)
+	if p.env.Request.Type == "SessionEndedRequest" {
 		return emptyResponse()
 	}
-	resp, _ := respond(a.answer(req, &env, voice.Apology()))
+	resp, _ := respond(a.answer(req, p, voice.Apology()))
 	return resp
 }
 
 // answer builds the response to an answer, choosing the dialog step.
-func (a *Adapter) answer(req *channels.Request, env *envelope, ans voice.Answer) Response {
-	var in intent
+func (a *Adapter) answer(req *channels.Request, p *parsed, ans voice.Answer) Response {
+	env := &p.env
 	d := voice.Dialog{}
 	hasModel := false
-	if env.Request.Type == "IntentRequest" && json.Unmarshal(env.Request.Intent, &in) == nil {
+	if in := p.intent; env.Request.Type == "IntentRequest" && in != nil {
 		d.Intent = in.Name
 		for name := range in.Slots {
 			d.Slots = append(d.Slots, name)

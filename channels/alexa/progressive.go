@@ -54,28 +54,35 @@ var amazonEndpoints = map[string]bool{
 	"api.amazonalexa.com": true, "api.eu.amazonalexa.com": true, "api.fe.amazonalexa.com": true,
 }
 
-var _ channels.Streamer = (*Adapter)(nil)
+var (
+	_ channels.Streamer        = (*Adapter)(nil)
+	_ channels.RequestStreamer = (*Adapter)(nil)
+)
 
 // Stream implements [channels.Streamer]: a LaunchRequest or IntentRequest
 // that carries an API endpoint and access token may say its reply's first
 // sentence early.
 func (a *Adapter) Stream(ctx context.Context, _ channels.Settings, ev *msg.Event) channels.ReplyStream {
-	var env struct {
-		Context struct {
-			System struct {
-				APIEndpoint    string `json:"apiEndpoint"`
-				APIAccessToken string `json:"apiAccessToken"`
-			} `json:"System"`
-		} `json:"context"`
-		Request struct {
-			Type      string `json:"type"`
-			RequestID string `json:"requestId"`
-		} `json:"request"`
-	}
-	if len(ev.Raw) == 0 || json.Unmarshal(ev.Raw, &env) != nil {
+	if len(ev.Raw) == 0 {
 		return nil
 	}
-	sys, r := env.Context.System, env.Request
+	p, err := decode(ev.Raw)
+	if err != nil {
+		return nil
+	}
+	return a.stream(ctx, &p.env)
+}
+
+// StreamRequest implements [channels.RequestStreamer]: Stream, from the
+// request Parse decoded.
+func (a *Adapter) StreamRequest(ctx context.Context, req *channels.Request, _ *msg.Event) channels.ReplyStream {
+	return a.stream(ctx, &parsedOf(req).env)
+}
+
+// stream opens the stream of the request env, or returns nil when it
+// cannot say anything early.
+func (a *Adapter) stream(ctx context.Context, env *envelope) channels.ReplyStream {
+	sys, r := &env.Context.System, &env.Request
 	if (r.Type != "LaunchRequest" && r.Type != "IntentRequest") || r.RequestID == "" || sys.APIAccessToken == "" {
 		return nil
 	}

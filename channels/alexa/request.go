@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/channels"
 )
 
 // envelope is the part of Alexa's request JSON Parley reads.
@@ -18,6 +20,8 @@ type envelope struct {
 			User        struct {
 				UserID string `json:"userId"`
 			} `json:"user"`
+			APIEndpoint    string `json:"apiEndpoint"`
+			APIAccessToken string `json:"apiAccessToken"`
 		} `json:"System"`
 	} `json:"context"`
 	Request request `json:"request"`
@@ -44,6 +48,43 @@ type request struct {
 	DialogState string          `json:"dialogState"`
 	Reason      string          `json:"reason"`
 	Intent      json.RawMessage `json:"intent"`
+}
+
+// parsed is a request as Parse decoded it, kept in channels.Request.Parsed
+// for Render, RenderError and StreamRequest.
+type parsed struct {
+	env envelope
+	// intent is the IntentRequest's intent; nil for other request types
+	// or when it does not decode.
+	intent *intent
+}
+
+// decode decodes an Alexa request body.
+func decode(body []byte) (*parsed, error) {
+	p := &parsed{}
+	if err := json.Unmarshal(body, &p.env); err != nil {
+		return nil, err
+	}
+	if p.env.Request.Type == "IntentRequest" {
+		var in intent
+		if json.Unmarshal(p.env.Request.Intent, &in) == nil {
+			p.intent = &in
+		}
+	}
+	return p, nil
+}
+
+// parsedOf returns what Parse decoded from req, decoding the body again
+// only for a request Parse did not see.
+func parsedOf(req *channels.Request) *parsed {
+	if p, ok := req.Parsed.(*parsed); ok {
+		return p
+	}
+	p, err := decode(req.Body)
+	if err != nil {
+		return &parsed{}
+	}
+	return p
 }
 
 type intent struct {
