@@ -164,8 +164,12 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 		ev.Received = time.Now().UTC()
 	}
 	timeout := clip(ctx, bot.Settings.Timeout())
+	messageID := ev.ID // what a retry of this message would carry
+	if ev.IDMadeUp {
+		messageID = ""
+	}
 	st, err := e.sessions.Begin(ctx, bot.Name, ev.Key(), sessions.Options{
-		MessageID: ev.ID,
+		MessageID: messageID,
 		Lease:     2*timeout + 5*time.Second,
 		User:      ev.User,
 		Received:  ev.Received,
@@ -285,13 +289,15 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	}
 
 	next.Choices = msg.Choices(t.Replies)
-	answer, err := json.Marshal(t)
-	if err != nil {
-		if rerr := e.sessions.Release(ctx, st); rerr != nil {
-			e.log.WarnContext(ctx, "release conversation after an unencodable answer", "bot", bot.Name, "err", rerr)
+	var answer []byte // remembered for a retry of the message, when one can come
+	if messageID != "" {
+		if answer, err = json.Marshal(t); err != nil {
+			if rerr := e.sessions.Release(ctx, st); rerr != nil {
+				e.log.WarnContext(ctx, "release conversation after an unencodable answer", "bot", bot.Name, "err", rerr)
+			}
+			e.record(ctx, inv)
+			return nil, fmt.Errorf("encode answer: %w", err)
 		}
-		e.record(ctx, inv)
-		return nil, fmt.Errorf("encode answer: %w", err)
 	}
 	var answerTTL time.Duration // the store's default
 	if sensitive(t) {

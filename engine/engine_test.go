@@ -292,6 +292,28 @@ func TestRetryIsAnsweredFromMemory(t *testing.T) {
 	}
 }
 
+// TestMadeUpIDIsNotRemembered: an ID Parley made up for a message that
+// came without one cannot come back in a retry, so no answer is kept for
+// it, and the same made-up ID seen again is an ordinary message.
+func TestMadeUpIDIsNotRemembered(t *testing.T) {
+	r := newRig(t, shopBot("Order"))
+	ev := event("u1", "pizza", "Order")
+	ev.ID, ev.IDMadeUp = "made-up-1", true
+	r.run(ev)
+	_, _, commits := r.store.counts()
+	if commits != 1 {
+		t.Fatalf("%d commits", commits)
+	}
+	if a := r.store.commits[0].Answer; a != nil {
+		t.Errorf("an answer was kept for a made-up id: %s", a)
+	}
+	again := event("u1", "pizza", "Order")
+	again.ID, again.IDMadeUp = "made-up-1", true
+	if turn := r.run(again); turn.Duplicate || r.runner.count() != 2 {
+		t.Errorf("second message: duplicate %v, %d handler calls", turn.Duplicate, r.runner.count())
+	}
+}
+
 func TestEndConversationStartsOver(t *testing.T) {
 	r := newRig(t, shopBot("Order"))
 	r.runner.handle = func(_ context.Context, c sandbox.Call) (sandbox.Result, error) {

@@ -10,6 +10,10 @@ type Event struct {
 	// ID identifies the message on its platform; retries of one webhook carry
 	// the same ID, which is what de-duplication keys on. Empty means unknown.
 	ID string `json:"id"`
+	// IDMadeUp is set when Parley made the ID up because the caller sent
+	// none (the web channel's requests without "id"): no retry can carry
+	// it, so the turn's answer is not remembered for one.
+	IDMadeUp bool `json:"-"`
 	// Bot is the tenant the message is addressed to.
 	Bot string `json:"bot"`
 	// Channel is the adapter name ("web", "slack", "alexa", ...).

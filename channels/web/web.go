@@ -220,12 +220,12 @@ func DecodeMessageAs(body []byte, user string) (*msg.Event, error) {
 	if m.Conversation == "" {
 		m.Conversation = m.User
 	}
-	id := m.ID
-	if id == "" {
+	id, madeUp := m.ID, m.ID == ""
+	if madeUp {
 		id = uuid.NewString()
 	}
 	raw, _ := json.Marshal(m)
-	return &msg.Event{ID: id, User: m.User, Conversation: m.Conversation, Text: m.Text, Postback: m.Postback,
+	return &msg.Event{ID: id, IDMadeUp: madeUp, User: m.User, Conversation: m.Conversation, Text: m.Text, Postback: m.Postback,
 		Intent: m.Intent, Confidence: confidence(m.Intent), Slots: m.Slots, Locale: m.Locale, Raw: raw}, nil
 }
 
