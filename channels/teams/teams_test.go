@@ -31,7 +31,7 @@ type fixture struct {
 	now  time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	auth := teamstest.NewAuthority(t)
 	f := &fixture{auth: auth, now: time.Now()}
@@ -51,7 +51,7 @@ func (f *fixture) request(body []byte, token string) *channels.Request {
 }
 
 // signed is body with a valid token for the activity's serviceUrl.
-func (f *fixture) signed(t *testing.T, body []byte) *channels.Request {
+func (f *fixture) signed(t testing.TB, body []byte) *channels.Request {
 	t.Helper()
 	act, err := DecodeActivity(body)
 	if err != nil {
