@@ -261,8 +261,13 @@ func Normalize(act *Activity, body []byte) *channels.Inbound {
 	if t, err := time.Parse(time.RFC3339Nano, act.Timestamp); err == nil {
 		ev.Timestamp = t.UTC()
 	}
-	if !pressed(ev, act.Value) && ev.Text == "" {
-		return ignored // an attachment without text, say
+	if !pressed(ev, act.Value) {
+		if ev.Text == "" {
+			return ignored // an attachment without text, say
+		}
+		// A card too heavy for Teams is sent as text, its buttons as
+		// numbered lines: a bare number answers them.
+		channels.NumberedAnswer(ev)
 	}
 	return &channels.Inbound{Events: []*msg.Event{ev}, Response: ack, Async: true}
 }
