@@ -229,7 +229,9 @@ func TestSendErrors(t *testing.T) {
 	// The connector refuses the token: the next send fetches a new one.
 	conn.Fail(http.StatusUnauthorized, nil)
 	before := f.auth.TokenRequests()
-	send()
+	if se := send(); se.Status != http.StatusUnauthorized || se.Retryable {
+		t.Errorf("HTTP 401: %+v", se)
+	}
 	conn.Fail(0, nil)
 	if err := f.a.Send(context.Background(), testSettings(), result(ev, msg.Reply{Text: "hi"})); err != nil {
 		t.Fatal(err)

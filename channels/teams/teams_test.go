@@ -322,3 +322,22 @@ func TestValidateSettings(t *testing.T) {
 		t.Errorf("redacted %v", got)
 	}
 }
+
+// TestNumberedAnswer: a typed bare number may answer buttons sent as
+// numbered lines (a card too heavy for Teams); a press is never one.
+func TestNumberedAnswer(t *testing.T) {
+	act, err := DecodeActivity(golden.Read(t, "message_personal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	act.Text = " 2 "
+	in := Normalize(act, nil)
+	if len(in.Events) != 1 || in.Events[0].Choice != "2" || in.Events[0].Text != "2" {
+		t.Fatalf("events %+v", in.Events)
+	}
+	act.Value = json.RawMessage(`{"parley":"p:order","parley_title":"2"}`)
+	in = Normalize(act, nil)
+	if ev := in.Events[0]; ev.Choice != "" || ev.Postback != "order" {
+		t.Fatalf("press %+v", ev)
+	}
+}
