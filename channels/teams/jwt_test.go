@@ -13,7 +13,7 @@ import (
 // noneToken is claims unsigned, with alg "none".
 func noneToken(t *testing.T, c teamstest.Claims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodNone, c)
+	tok := jwt.NewWithClaims(jwt.SigningMethodNone, c.Map())
 	tok.Header["kid"] = "key-1"
 	s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {
@@ -31,7 +31,7 @@ func hmacToken(t *testing.T, k teamstest.Key, c teamstest.Claims) string {
 		t.Fatal(err)
 	}
 	secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c.Map())
 	tok.Header["kid"] = k.ID
 	s, err := tok.SignedString(secret)
 	if err != nil {

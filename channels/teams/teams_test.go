@@ -125,7 +125,7 @@ func TestVerifyRefusals(t *testing.T) {
 		"no token": func() string { return "" },
 		"wrong audience": func() string {
 			c := valid()
-			c.Audience = []string{"0b6fe6d1-fece-44f7-9a48-56465e2d5ab8"}
+			c.Audience = "0b6fe6d1-fece-44f7-9a48-56465e2d5ab8"
 			return teamstest.Sign(t, f.auth.Key(), c)
 		},
 		"wrong issuer": func() string {

@@ -172,28 +172,45 @@ func (a *Authority) Issued(token string) (clientID string, ok bool) {
 	return clientID, ok
 }
 
-// Claims are the claims of a connector token.
+// Claims are the claims of a connector token. The audience is one string,
+// as the connector writes it (golang-jwt would write a list).
 type Claims struct {
-	jwt.RegisteredClaims
-	ServiceURL string `json:"serviceurl"`
+	Issuer     string
+	Audience   string
+	IssuedAt   *jwt.NumericDate
+	NotBefore  *jwt.NumericDate
+	ExpiresAt  *jwt.NumericDate
+	ServiceURL string
 }
 
 // ConnectorClaims are the claims the connector puts in a token for the bot
 // appID and an activity from serviceURL, valid for an hour from now.
 func ConnectorClaims(appID, serviceURL string, now time.Time) Claims {
-	return Claims{RegisteredClaims: jwt.RegisteredClaims{
-		Issuer:    Issuer,
-		Audience:  jwt.ClaimStrings{appID},
-		IssuedAt:  jwt.NewNumericDate(now.Add(-time.Minute)),
-		NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
-		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
-	}, ServiceURL: serviceURL}
+	return Claims{
+		Issuer:     Issuer,
+		Audience:   appID,
+		IssuedAt:   jwt.NewNumericDate(now.Add(-time.Minute)),
+		NotBefore:  jwt.NewNumericDate(now.Add(-time.Minute)),
+		ExpiresAt:  jwt.NewNumericDate(now.Add(time.Hour)),
+		ServiceURL: serviceURL,
+	}
+}
+
+// Map is c as the token's claims; unset ones are left out.
+func (c Claims) Map() jwt.MapClaims {
+	m := jwt.MapClaims{"iss": c.Issuer, "aud": c.Audience, "serviceurl": c.ServiceURL}
+	for k, v := range map[string]*jwt.NumericDate{"iat": c.IssuedAt, "nbf": c.NotBefore, "exp": c.ExpiresAt} {
+		if v != nil {
+			m[k] = v.Unix()
+		}
+	}
+	return m
 }
 
 // Sign signs claims with key k (RS256), naming it in the header.
 func Sign(t testing.TB, k Key, c Claims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c.Map())
 	tok.Header["kid"] = k.ID
 	s, err := tok.SignedString(k.Private)
 	if err != nil {
