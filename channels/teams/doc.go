@@ -21,7 +21,7 @@
 // service URL) with a token of the client-credentials grant, cached per
 // bot until five minutes before it expires. The serviceUrl a token is sent
 // to is always one a verified activity named, and https (http only on the
-// loopback interface, for the Bot Framework Emulator and tests). Rich
+// loopback interface, for a local connector in tests). Rich
 // replies are Adaptive Cards (rich.go).
 //
 // Settings: app_id, app_password (secret) and tenant_id (single-tenant

@@ -329,7 +329,7 @@ func pressed(ev *msg.Event, raw json.RawMessage) (ok bool) {
 
 // ServiceURLAllowed reports whether the connector's serviceUrl may receive
 // Parley's bearer tokens: an https URL, or http on the loopback interface
-// (the Bot Framework Emulator, tests).
+// (a local connector, in tests).
 func ServiceURLAllowed(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
