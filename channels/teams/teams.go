@@ -236,6 +236,7 @@ func DecodeActivity(body []byte) (*Activity, error) {
 const (
 	maxIDLen       = 1024     // activity and conversation ids
 	maxPostbackLen = 16 << 10 // an Action.Submit value as a postback
+	maxMentions    = 8        // the bot's mentions removed from a text
 )
 
 // Normalize makes events of a verified activity: a message with text is a
@@ -279,9 +280,13 @@ func stripMention(text string, entities []Entity, bot string) string {
 	if bot == "" {
 		return text
 	}
+	stripped := 0
 	for _, e := range entities {
 		if e.Type == "mention" && e.Mentioned != nil && e.Mentioned.ID == bot && e.Text != "" {
 			text = strings.ReplaceAll(text, e.Text, "")
+			if stripped++; stripped == maxMentions {
+				break // each pass reads the whole text
+			}
 		}
 	}
 	return text
