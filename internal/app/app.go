@@ -31,6 +31,7 @@ import (
 	"github.com/parleyhq/parley/channels/line"
 	"github.com/parleyhq/parley/channels/messenger"
 	"github.com/parleyhq/parley/channels/slack"
+	"github.com/parleyhq/parley/channels/teams"
 	"github.com/parleyhq/parley/channels/telegram"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twiliovoice"
@@ -89,8 +90,9 @@ type App struct {
 
 // channelAdapters lists every channel Parley serves. Register new adapters
 // here. send is the HTTP client of the channels that send replies through
-// their platform's API; nil means each adapter's default.
-func channelAdapters(log *slog.Logger, send *http.Client, webCfg web.Config) (*channels.Registry, error) {
+// their platform's API; nil means each adapter's default. cfg names the
+// platform endpoints that are server configuration (Teams').
+func channelAdapters(cfg config.Config, log *slog.Logger, send *http.Client, webCfg web.Config) (*channels.Registry, error) {
 	if send == nil {
 		// Platform sends within a traced turn carry the trace on; the
 		// adapters stay free of the tracing package.
@@ -110,6 +112,8 @@ func channelAdapters(log *slog.Logger, send *http.Client, webCfg web.Config) (*c
 		whatsapp.New(whatsapp.Config{Client: send}),
 		line.New(line.Config{Client: send}),
 		discord.New(discord.Config{Client: send}),
+		teams.New(teams.Config{Client: send, OpenIDMetadataURL: cfg.TeamsOpenIDMetadataURL,
+			TokenURL: cfg.TeamsTokenURL, ServiceURL: cfg.TeamsServiceURL}),
 	)
 }
 
@@ -146,7 +150,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		log.Warn("could not preload store module scripts; they load on first use", "err", err)
 	}
 	a.outbox = webchat.New(rdb, webchat.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "webchat")})
-	registry, err := channelAdapters(log, hooks.SendClient, web.Config{Tokens: web.NewTokens(webTokenSecret(a.adminKey)),
+	registry, err := channelAdapters(cfg, log, hooks.SendClient, web.Config{Tokens: web.NewTokens(webTokenSecret(a.adminKey)),
 		Outbox: a.outbox})
 	if err != nil {
 		st.Close()

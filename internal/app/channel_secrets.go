@@ -5,13 +5,14 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/web"
+	"github.com/parleyhq/parley/internal/config"
 )
 
 // ChannelSecrets names each channel's secret settings, by channel, as its
 // adapter declares them: the settings the API masks in its answers, and the
 // only ones `parley deploy` reads environment variables into.
 func ChannelSecrets() map[string][]string {
-	reg, err := channelAdapters(slog.New(slog.DiscardHandler), nil, web.Config{})
+	reg, err := channelAdapters(config.Config{}, slog.New(slog.DiscardHandler), nil, web.Config{})
 	if err != nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -139,6 +140,18 @@ type Config struct {
 	// metrics labelled by bot; the others are counted as bot="_other"
 	// (PARLEY_METRICS_MAX_BOTS, default 1000; 0 labels none).
 	MetricsMaxBots int
+	// TeamsOpenIDMetadataURL is the Bot Framework's OpenID metadata, whose
+	// key set verifies the Teams channel's inbound tokens
+	// (PARLEY_TEAMS_OPENID_METADATA_URL, default the Bot Framework's).
+	TeamsOpenIDMetadataURL string
+	// TeamsTokenURL is the token endpoint of the Teams channel's outbound
+	// tokens, {tenant} standing for a bot's tenant_id or botframework.com
+	// (PARLEY_TEAMS_TOKEN_URL, default Microsoft Entra's).
+	TeamsTokenURL string
+	// TeamsServiceURL is where the Teams channel sends messages that answer
+	// no activity, such as schedules' (PARLEY_TEAMS_SERVICE_URL, default
+	// the public cloud's Teams connector).
+	TeamsServiceURL string
 	// LogLevel is debug, info, warn or error (PARLEY_LOG_LEVEL, default info).
 	LogLevel slog.Level
 	// LogFormat is text or json (PARLEY_LOG_FORMAT, default text).
@@ -200,6 +213,9 @@ func Load(environ []string) (Config, error) {
 	check(duration(env, "PARLEY_LOG_HEARTBEAT", 15*time.Second, &c.LogHeartbeat))
 	check(byteSize(env, "PARLEY_SANDBOX_HEAP_LIMIT", 1<<30, &c.SandboxHeapLimit))
 	check(c.loadAnalytics(env))
+	check(webURL(env, "PARLEY_TEAMS_OPENID_METADATA_URL", &c.TeamsOpenIDMetadataURL))
+	check(webURL(env, "PARLEY_TEAMS_TOKEN_URL", &c.TeamsTokenURL))
+	check(webURL(env, "PARLEY_TEAMS_SERVICE_URL", &c.TeamsServiceURL))
 	var body, pool int
 	check(integer(env, "PARLEY_MAX_BODY_BYTES", 1<<20, &body))
 	check(integer(env, "PARLEY_POOL_SIZE", 0, &pool))
@@ -272,6 +288,21 @@ func or(v, def string) string {
 		return def
 	}
 	return strings.TrimSpace(v)
+}
+
+// webURL reads an http(s) URL; unset leaves out empty, for the default of
+// whoever uses it.
+func webURL(env map[string]string, key string, out *string) error {
+	v := strings.TrimSpace(env[key])
+	*out = v
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.ReplaceAll(v, "{tenant}", "t"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%s must be an http(s) URL, got %q", key, v)
+	}
+	return nil
 }
 
 func duration(env map[string]string, key string, def time.Duration, out *time.Duration) error {

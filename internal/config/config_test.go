@@ -170,3 +170,29 @@ func TestSecretKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamsEndpoints: the Teams channel's endpoints are server
+// configuration, http(s) URLs; unset leaves the channel's defaults.
+func TestTeamsEndpoints(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil || c.TeamsOpenIDMetadataURL != "" || c.TeamsTokenURL != "" || c.TeamsServiceURL != "" {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	c, err = Load([]string{"PARLEY_TEAMS_OPENID_METADATA_URL=http://127.0.0.1:9000/v1/.well-known/openidconfiguration",
+		"PARLEY_TEAMS_TOKEN_URL=https://login.microsoftonline.us/{tenant}/oauth2/v2.0/token",
+		"PARLEY_TEAMS_SERVICE_URL=https://smba.infra.gcc.teams.microsoft.com/teams"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TeamsOpenIDMetadataURL != "http://127.0.0.1:9000/v1/.well-known/openidconfiguration" ||
+		c.TeamsTokenURL != "https://login.microsoftonline.us/{tenant}/oauth2/v2.0/token" ||
+		c.TeamsServiceURL != "https://smba.infra.gcc.teams.microsoft.com/teams" {
+		t.Errorf("values = %+v", c)
+	}
+	_, err = Load([]string{"PARLEY_TEAMS_OPENID_METADATA_URL=file:///etc/keys", "PARLEY_TEAMS_TOKEN_URL=login", "PARLEY_TEAMS_SERVICE_URL=ftp://x"})
+	for _, want := range []string{"PARLEY_TEAMS_OPENID_METADATA_URL", "PARLEY_TEAMS_TOKEN_URL", "PARLEY_TEAMS_SERVICE_URL"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
