@@ -32,7 +32,7 @@ type turnCounter struct {
 func (c *turnCounter) count(ctx context.Context, cmds ...redis.Cmder) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.requestID == "" {
+	if c.requestID == "" || handshake(cmds) {
 		return
 	}
 	if logctx.RequestID(ctx) == c.requestID {
@@ -52,6 +52,20 @@ func (c *turnCounter) count(ctx context.Context, cmds ...redis.Cmder) {
 			}
 		}
 	}
+}
+
+// handshake reports whether cmds set up a new connection (HELLO, AUTH,
+// SELECT, CLIENT SETNAME): how many connections the pool opens depends on
+// the machine's scheduling, not on the turn.
+func handshake(cmds []redis.Cmder) bool {
+	for _, cmd := range cmds {
+		switch cmd.Name() {
+		case "hello", "auth", "select", "client":
+		default:
+			return false
+		}
+	}
+	return len(cmds) > 0
 }
 
 func (c *turnCounter) start(id string) {
