@@ -86,6 +86,12 @@ func New(cfg Config) *Adapter { return &Adapter{cfg: cfg} }
 // Name implements [channels.Adapter].
 func (*Adapter) Name() string { return Name }
 
+// OriginAllowed reports whether a browser of origin may call the channel
+// (see the package function [OriginAllowed]).
+func (*Adapter) OriginAllowed(s channels.Settings, origin string) bool {
+	return OriginAllowed(s, origin)
+}
+
 // Tokens is the adapter's user token signer (nil without one).
 func (a *Adapter) Tokens() *Tokens { return a.cfg.Tokens }
 
@@ -192,6 +198,12 @@ func DecodeMessageAs(body []byte, user string) (*msg.Event, error) {
 	if dec.More() {
 		return nil, channels.BadRequest("body has data after the JSON object")
 	}
+	return m.Event(user)
+}
+
+// Event checks the message and makes it an event, for a caller bound to
+// user as in [DecodeMessageAs] (an empty user binds nothing).
+func (m Message) Event(user string) (*msg.Event, error) {
 	if user != "" {
 		if m.User == "" {
 			m.User = user
