@@ -123,8 +123,8 @@ func TestWebCORS(t *testing.T) {
 		{"/hooks/nobot/web", siteOrigin},
 		{"/hooks/shop/slack", siteOrigin},
 	} {
-		r := preflight(tc.path, tc.origin).must(t, http.StatusNoContent)
-		if v := r.Header.Get("Access-Control-Allow-Origin"); v != "" {
+		r := preflight(tc.path, tc.origin) // 204, or 405 for another channel
+		if v := r.Header.Get("Access-Control-Allow-Origin"); v != "" || (r.Status != http.StatusNoContent && r.Status != http.StatusMethodNotAllowed) {
 			t.Errorf("%s from %s: Access-Control-Allow-Origin %q", tc.path, tc.origin, v)
 		}
 	}
