@@ -200,24 +200,39 @@ type frame struct {
 	} `json:"answer"`
 }
 
-func dialLive(t *testing.T, base, bot, token, after string, header http.Header) (*liveClient, *http.Response, error) {
+// dialLive opens a live connection; on a refusal it returns the answer's
+// status.
+func dialLive(t *testing.T, base, bot, token, after string, header http.Header) (*liveClient, int, error) {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(base, "http") + "/hooks/" + bot + "/web/ws?token=" + url.QueryEscape(token)
 	if after != "" {
 		u += "&after=" + url.QueryEscape(after)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: header})
+	conn, status, err := dialURL(u, header)
 	if err != nil {
-		return nil, resp, err
+		return nil, status, err
 	}
 	lc := &liveClient{t: t, conn: conn}
 	t.Cleanup(func() { _ = conn.CloseNow() })
 	if f := lc.read(); f.Type != "ready" {
 		t.Fatalf("first frame %+v, want ready", f)
 	}
-	return lc, resp, nil
+	return lc, status, nil
+}
+
+// dialURL opens a WebSocket; status is the HTTP answer's.
+func dialURL(u string, header http.Header) (*websocket.Conn, int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: header})
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+	}
+	return conn, status, err
 }
 
 func (lc *liveClient) read() frame {
@@ -285,12 +300,12 @@ func TestWebLiveConnection(t *testing.T) {
 	alice := userToken(t, a.mint(t, "shop", adminKey, "alice"))
 
 	// Refusals before the upgrade.
-	if _, resp, err := dialLive(t, a.URL, "shop", "wt1.bad.token", "", nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("bad token: %v %v", err, resp)
+	if _, status, err := dialLive(t, a.URL, "shop", "wt1.bad.token", "", nil); err == nil || status != http.StatusUnauthorized {
+		t.Fatalf("bad token: %v %d", err, status)
 	}
-	if _, resp, err := dialLive(t, a.URL, "shop", alice, "", http.Header{"Origin": {"https://evil.example"}}); err == nil ||
-		resp == nil || resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("other origin: %v %v", err, resp)
+	if _, status, err := dialLive(t, a.URL, "shop", alice, "", http.Header{"Origin": {"https://evil.example"}}); err == nil ||
+		status != http.StatusForbidden {
+		t.Fatalf("other origin: %v %d", err, status)
 	}
 
 	ws, _, err := dialLive(t, a.URL, "shop", alice, "", http.Header{"Origin": {siteOrigin}})
@@ -340,12 +355,10 @@ func TestWebLiveConnection(t *testing.T) {
 	// Another user's conversation is refused.
 	bob := userToken(t, a.mint(t, "shop", adminKey, "bob"))
 	u := "ws" + strings.TrimPrefix(a.URL, "http") + "/hooks/shop/web/ws?conversation=alice&token=" + bob
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if c, resp, err := websocket.Dial(ctx, u, nil); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+	if c, status, err := dialURL(u, nil); err == nil || status != http.StatusForbidden {
 		if c != nil {
 			_ = c.CloseNow()
 		}
-		t.Fatalf("bob on alice's conversation: %v", err)
+		t.Fatalf("bob on alice's conversation: %v %d", err, status)
 	}
 }
