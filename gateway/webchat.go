@@ -165,7 +165,7 @@ func (s *Server) webSettings(c *gin.Context) (*web.Adapter, channels.Settings, e
 	if !ok {
 		return nil, nil, s.refuseHook(c, apierr.New(http.StatusNotFound, "channel_not_found", "this route serves the web channel only"))
 	}
-	b, err := s.cfg.Catalog.Bot(c, c.Param("bot"))
+	b, err := s.cfg.Catalog.Bot(c.Request.Context(), c.Param("bot"))
 	if err != nil {
 		if hookRefusal(err) {
 			return nil, nil, s.refuseHook(c, err)
@@ -208,7 +208,7 @@ func (s *Server) preflight(c *gin.Context) error {
 	h.Add("Vary", "Origin")
 	origin := c.GetHeader("Origin")
 	if a, ok := s.webAdapter(c); ok && origin != "" {
-		if b, err := s.cfg.Catalog.Bot(c, c.Param("bot")); err == nil {
+		if b, err := s.cfg.Catalog.Bot(c.Request.Context(), c.Param("bot")); err == nil {
 			if settings, ok := b.Channels[web.Name]; ok && a.OriginAllowed(settings, origin) {
 				h.Set("Access-Control-Allow-Origin", origin)
 				h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
@@ -244,7 +244,7 @@ func (s *Server) mintToken(c *gin.Context) error {
 		}
 		return errUnauthorized
 	}
-	b, err := s.cfg.Catalog.Bot(c, c.Param("bot"))
+	b, err := s.cfg.Catalog.Bot(c.Request.Context(), c.Param("bot"))
 	if err != nil {
 		if errors.Is(err, bots.ErrBotNotFound) && !admin {
 			return errUnauthorized
@@ -312,7 +312,7 @@ func (s *Server) anonymousSession(c *gin.Context) error {
 		return errForbiddenOrigin
 	}
 	bot := c.Param("bot")
-	d := s.cfg.WebChat.Sessions.Allow(c, "web-session:"+bot, "ip:"+c.ClientIP(),
+	d := s.cfg.WebChat.Sessions.Allow(c.Request.Context(), "web-session:"+bot, "ip:"+c.ClientIP(),
 		rate.Limits{Bot: sessionsPerBot, Conversation: sessionsPerAddress})
 	if !d.Allowed {
 		return &apierr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
@@ -341,8 +341,8 @@ func (s *Server) mirrorWeb(c *gin.Context, adapter channels.Adapter, req *channe
 		if res.Duplicate {
 			continue
 		}
-		if err := s.appendAnswer(c, req.Bot, res); err != nil {
-			s.log.WarnContext(c, "web answer not added to the live outbox", "bot", req.Bot, "err", err)
+		if err := s.appendAnswer(c.Request.Context(), req.Bot, res); err != nil {
+			s.log.WarnContext(c.Request.Context(), "web answer not added to the live outbox", "bot", req.Bot, "err", err)
 		}
 	}
 }
