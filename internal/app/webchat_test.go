@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/internal/llm/llmtest"
 	"github.com/parleyhq/parley/internal/testredis"
 	"github.com/parleyhq/parley/msg"
 )
@@ -360,5 +361,110 @@ func TestWebLiveConnection(t *testing.T) {
 			_ = c.CloseNow()
 		}
 		t.Fatalf("bob on alice's conversation: %v %d", err, status)
+	}
+}
+
+// TestWebLiveConnectionBounds: a conversation holds at most 8 connections
+// on a server, a client frame over 80 KB ends its connection, and a
+// malformed frame is answered with an error frame.
+func TestWebLiveConnectionBounds(t *testing.T) {
+	ta := startApp(t, appOptions{})
+	ta.setupWebChat(t, "shop", false)
+	alice := userToken(t, ta.mint(t, "shop", adminKey, "alice"))
+	var open []*liveClient
+	for range 8 {
+		lc, _, err := dialLive(t, ta.URL, "shop", alice, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, lc)
+	}
+	if _, status, err := dialLive(t, ta.URL, "shop", alice, "", nil); err == nil || status != http.StatusTooManyRequests {
+		t.Fatalf("ninth connection: %v %d", err, status)
+	}
+	_ = open[0].conn.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lc, _, err := dialLive(t, ta.URL, "shop", alice, "", nil)
+		if err == nil {
+			open[0] = lc
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed connection's place was not freed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	open[1].send(map[string]any{"type": "nonsense"})
+	if f := open[1].read(); f.Type != "error" || f.Code != "bad_request" {
+		t.Fatalf("unknown frame: %+v", f)
+	}
+	open[1].send(map[string]any{"type": "message", "text": strings.Repeat("x", 100<<10)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := open[1].conn.Read(ctx); err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+				t.Fatalf("oversized frame: connection ended with %v", err)
+			}
+			break
+		}
+	}
+	if _, status, err := dialLive(t, ta.URL, "shop", alice, "garbage", nil); err == nil || status != http.StatusBadRequest {
+		t.Fatalf("bad after: %v %d", err, status)
+	}
+}
+
+// TestWebLiveConnectionStreams: a message sent over the socket gets
+// "typing", the model's text as "delta" frames while the model still
+// writes, then the final answer as a "message".
+func TestWebLiveConnectionStreams(t *testing.T) {
+	gate := make(chan struct{})
+	model := llmtest.New(t, func(*llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Text: "Our pizzas are baked in a wood oven.", Gate: gate}
+	})
+	ta := startApp(t, appOptions{})
+	ta.setupBot(t, "streamer", map[string]any{"llm_base_url": model.BaseURL(), "llm_model": "test-model",
+		"http_allow": []string{model.Host()}, "timeout_ms": 10000}, map[string]string{"fallback": streamingHandler})
+	ws, _, err := dialLive(t, ta.URL, "streamer", userToken(t, ta.mint(t, "streamer", adminKey, "ann")), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.send(map[string]any{"type": "message", "id": "m1", "text": "how are pizzas made?"})
+	if f := ws.read(); f.Type != "typing" || f.Ref != "m1" {
+		t.Fatalf("first frame %+v, want typing", f)
+	}
+	// The model holds the rest until the first piece reached the client.
+	if f := ws.read(); f.Type != "delta" || f.Text != "Our" || f.Ref != "m1" {
+		t.Fatalf("second frame %+v, want the first delta", f)
+	}
+	close(gate)
+	streamed := "Our"
+	f := ws.read()
+	for ; f.Type == "delta"; f = ws.read() {
+		streamed += f.Text
+	}
+	if streamed != "Our pizzas are baked in a wood oven." || f.Type != "message" ||
+		replyText(f) != "Our pizzas are baked in a wood oven. [AI]" {
+		t.Fatalf("streamed %q, then %+v", streamed, f)
+	}
+}
+
+// TestWebScheduleReachesBrowser: a schedule targeting a web conversation
+// pushes its reply to the user's live connection.
+func TestWebScheduleReachesBrowser(t *testing.T) {
+	ta := startApp(t, appOptions{})
+	ta.setupWebChat(t, "shop", false)
+	do(t, "PUT", ta.URL+"/v1/bots/shop/intents/Remind", adminKey, `function handle(event, session)
+  return "time for your order"
+end`).must(t, http.StatusCreated)
+	ws, _, err := dialLive(t, ta.URL, "shop", userToken(t, ta.mint(t, "shop", adminKey, "alice")), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, "PUT", ta.URL+"/v1/bots/shop/schedules/remind", adminKey, map[string]any{"cron": "@every 1s", "intent": "Remind",
+		"targets": []map[string]string{{"channel": "web", "conversation": "alice"}}}).must(t, http.StatusOK)
+	if f := ws.message(); replyText(f) != "time for your order" {
+		t.Fatalf("scheduled push: %+v", f)
 	}
 }
