@@ -25,6 +25,12 @@
 // channel's conversation id (an SMS sender's number) gets a web
 // conversation of that id, never the other channel's. A client that may retry a request sends the same "id" each
 // time; Parley then runs the turn once and answers every retry the same way.
+//
+// Browsers do not get the channel's token: they use user tokens ([Tokens]),
+// which act as one user of one bot, from the pages of the channel's
+// allowed_origins ([OriginAllowed]). The adapter is a [channels.Sender]:
+// what the bot pushes goes to the conversation's [Outbox], which live
+// connections read. The user manual is docs/channels/web.md.
 package web
 
 import (
