@@ -91,6 +91,9 @@ type Config struct {
 	// Admin adds the management API's routes (/v1, /console); nil leaves
 	// them out.
 	Admin Mounter
+	// WebChat configures the web channel's browser chat (live connections,
+	// anonymous sessions).
+	WebChat WebChatConfig
 }
 
 // Server serves Parley's HTTP API. Create it with [New].
@@ -98,6 +101,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	engine *gin.Engine
+	live   *live
 }
 
 // New builds the router.
@@ -115,8 +119,21 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	w := &cfg.WebChat
+	if w.MaxConnsPerBot <= 0 {
+		w.MaxConnsPerBot = DefaultLiveConnsPerBot
+	}
+	if w.MaxConns <= 0 {
+		w.MaxConns = DefaultLiveConns
+	}
+	if w.MaxConnsPerConversation <= 0 {
+		w.MaxConnsPerConversation = DefaultLiveConnsPerConversation
+	}
+	if w.Heartbeat <= 0 {
+		w.Heartbeat = DefaultLiveHeartbeat
+	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: log, engine: gin.New()}
+	s := &Server{cfg: cfg, log: log, engine: gin.New(), live: newLive()}
 	proxies := make([]string, len(cfg.TrustedProxies))
 	for i, p := range cfg.TrustedProxies {
 		proxies[i] = p.String()
@@ -153,6 +170,7 @@ func (s *Server) routes() {
 	r.GET("/v1/openapi.json", s.handle(s.openAPI()))
 	r.POST("/hooks/:bot/:channel", s.handle(s.hook))
 	r.GET("/hooks/:bot/:channel", s.handle(s.hook))
+	s.webRoutes(r)
 	if s.cfg.Metrics != nil {
 		metrics := gin.WrapH(s.cfg.Metrics)
 		if s.cfg.MetricsRequireKey {
@@ -257,6 +275,7 @@ func (s *Server) hook(c *gin.Context) error {
 			fmt.Sprintf("channel %s is not configured for bot %s", channel, botName)))
 	}
 	c.Set(ctxHookTarget, true)
+	cors(c, adapter, settings)
 	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: s.publicURL(c.Request),
 		Header: c.Request.Header, Body: body, Settings: settings, Now: s.cfg.Now()}
 	parseStart := time.Now()
@@ -310,6 +329,7 @@ func (s *Server) hook(c *gin.Context) error {
 	if err != nil {
 		return streams.fail(c, err)
 	}
+	s.mirrorWeb(c, adapter, req, results)
 	sendStart := time.Now()
 	if streams.events != nil {
 		streams.events.reply(resp)

@@ -25,6 +25,12 @@
 // channel's conversation id (an SMS sender's number) gets a web
 // conversation of that id, never the other channel's. A client that may retry a request sends the same "id" each
 // time; Parley then runs the turn once and answers every retry the same way.
+//
+// Browsers do not get the channel's token: they use user tokens ([Tokens]),
+// which act as one user of one bot, from the pages of the channel's
+// allowed_origins ([OriginAllowed]). The adapter is a [channels.Sender]:
+// what the bot pushes goes to the conversation's [Outbox], which live
+// connections read. The user manual is docs/channels/web.md.
 package web
 
 import (
@@ -85,6 +91,12 @@ func New(cfg Config) *Adapter { return &Adapter{cfg: cfg} }
 
 // Name implements [channels.Adapter].
 func (*Adapter) Name() string { return Name }
+
+// OriginAllowed reports whether a browser of origin may call the channel
+// (see the package function [OriginAllowed]).
+func (*Adapter) OriginAllowed(s channels.Settings, origin string) bool {
+	return OriginAllowed(s, origin)
+}
 
 // Tokens is the adapter's user token signer (nil without one).
 func (a *Adapter) Tokens() *Tokens { return a.cfg.Tokens }
@@ -192,6 +204,12 @@ func DecodeMessageAs(body []byte, user string) (*msg.Event, error) {
 	if dec.More() {
 		return nil, channels.BadRequest("body has data after the JSON object")
 	}
+	return m.Event(user)
+}
+
+// Event checks the message and makes it an event, for a caller bound to
+// user as in [DecodeMessageAs] (an empty user binds nothing).
+func (m Message) Event(user string) (*msg.Event, error) {
 	if user != "" {
 		if m.User == "" {
 			m.User = user

@@ -313,6 +313,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		MetricsRequireKey: cfg.MetricsAccess == "admin",
 		Pprof:             cfg.Pprof,
 		Admin:             admin,
+		WebChat:           gateway.WebChatConfig{Outboxes: a.outbox, Sessions: limiter},
 	})
 	if err != nil {
 		a.Close()
@@ -370,6 +371,7 @@ func (a *App) services() []service {
 // their errors.
 func (a *App) StartBackground(ctx context.Context) (wait func() error) {
 	context.AfterFunc(ctx, a.admin.CloseStreams)
+	context.AfterFunc(ctx, a.server.CloseLive)
 	return a.startServices(ctx, a.services()).wait
 }
 
@@ -442,6 +444,7 @@ func (a *App) serveHTTP(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	// Log streams never end by themselves: end them when the drain starts.
 	srv.RegisterOnShutdown(a.admin.CloseStreams)
+	srv.RegisterOnShutdown(a.server.CloseLive) // live connections are hijacked: Shutdown does not wait for them
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("parley is listening", "addr", ln.Addr().String(), "store", a.store.Describe())

@@ -39,7 +39,12 @@ func TestOutbox(t *testing.T) {
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- box.Run(runCtx) }()
-		defer func() { stop(); <-done }()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}()
 
 		first, err := box.Append(ctx, "b", "alice", []byte("a1"))
 		if err != nil {
