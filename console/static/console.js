@@ -155,6 +155,7 @@ async function render(focus = true) {
   document.title = `${title}${route.bot ? " · " + route.bot : ""} · Parley console`;
   if (window.matchMedia("(max-width: 760px)").matches) setNav(false);
   if (botChanged) resetBotViews();
+  if (viewChanged && $("status").className !== "error") status("");
   if (viewChanged && focus) {
     const h = document.querySelector(`section[data-view="${route.view}"] h2`);
     if (h) { h.tabIndex = -1; h.focus({ preventScroll: false }); }
@@ -307,14 +308,18 @@ function fmtTick(d, step) {
 
 // drawChart draws points (t, v) into box as an SVG bar or line chart with
 // a y axis (ticks, unit) and a time axis (local time).
-function drawChart(box, points, { kind, unit, step }) {
-  const W = 640, H = 220, L = 52, R = 12, T = 12, B = 42;
+function drawChart(box, points, opts) {
+  const { kind, unit, step } = opts;
+  box.chart = [points, opts];
+  // Drawn at the box's own width, so that labels keep their size on any
+  // screen; a resize draws it again.
+  const W = Math.max(260, Math.round(box.clientWidth || 600)), H = 220, L = 52, R = 14, T = 12, B = 42;
   const plotW = W - L - R, plotH = H - T - B;
   const values = points.map((p) => p.v ?? 0);
   const top = Math.max(...values, 0);
   const tick = top > 0 ? niceStep(top, 4) : 1;
   const max = top > 0 ? Math.ceil(top / tick) * tick : 4;
-  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, "aria-hidden": "true", class: "chart-svg" });
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, "aria-hidden": "true", class: "chart-svg" });
   const y = (v) => T + plotH - (v / max) * plotH;
   for (let v = 0; v <= max + 1e-9; v += tick) {
     s.append(svg("line", { class: "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
@@ -344,11 +349,12 @@ function drawChart(box, points, { kind, unit, step }) {
     });
     if (d) s.append(svg("path", { class: "line", d }));
   }
-  const labels = Math.min(6, n);
+  const labels = Math.max(2, Math.min(8, Math.floor(plotW / 80), n));
   const every = Math.max(1, Math.round(n / labels));
   for (let i = 0; i < points.length; i += every) {
     s.append(svg("line", { class: "axis", x1: x(i), x2: x(i), y1: T + plotH, y2: T + plotH + 4 }));
-    s.append(svg("text", { x: x(i), y: T + plotH + 17, "text-anchor": "middle", class: "x-tick" }, fmtTick(points[i].t, step)));
+    const anchor = x(i) > W - R - 32 ? "end" : x(i) < L + 32 ? "start" : "middle";
+    s.append(svg("text", { x: anchor === "end" ? W - R : x(i), y: T + plotH + 17, "text-anchor": anchor, class: "x-tick" }, fmtTick(points[i].t, step)));
   }
   s.append(svg("text", { x: L + plotW / 2, y: H - 4, "text-anchor": "middle", class: "x-label" }, "time (local)"));
   if (points.length === 0) s.append(svg("text", { x: L + plotW / 2, y: T + plotH / 2, "text-anchor": "middle" }, "no data"));
@@ -540,7 +546,10 @@ async function fetchConversations(older = false) {
   const [user, range] = st.key.split("|");
   const q = new URLSearchParams({ limit: convPage, from: "-" + range });
   if (user) q.set("user", user);
-  if (older && st.items.length) q.set("to", st.items[st.items.length - 1].last);
+  // The range's end is exclusive and counted in milliseconds: ask up to
+  // one past the oldest shown, so that conversations active in the same
+  // millisecond are not skipped (the ones seen already are dropped below).
+  if (older && st.items.length) q.set("to", new Date(Date.parse(st.items[st.items.length - 1].last) + 1).toISOString());
   const data = await api("GET", botPath("conversations") + "?" + q);
   const list = data.conversations || [];
   if (!older) { st.items = []; st.seen = new Set(); }
@@ -778,7 +787,7 @@ function channelForm(current = {}) {
       type: f.secret ? "password" : f.type === "number" ? "text" : "text", inputmode: f.type === "number" ? "numeric" : undefined,
       autocomplete: f.secret ? "new-password" : "off" });
     if (!f.secret && current[f.name] !== undefined) input.value = String(current[f.name]);
-    if (f.secret && current[f.name] !== undefined) input.placeholder = "set; leave empty to keep";
+    if (f.secret && current[f.name] !== undefined) input.placeholder = "stored, not shown: enter it again to save";
     return el("div", { class: f.advanced ? "field advanced" : "field" },
       el("label", { for: id }, f.label, f.required ? "" : el("span", { class: "hint" }, f.hint ? ` (optional: ${f.hint})` : " (optional)")), input);
   });
@@ -1160,7 +1169,29 @@ function setNav(open) {
   $("nav-toggle").setAttribute("aria-expanded", String(open));
 }
 
+// labelCells gives each table cell its column's name, which narrow
+// screens show beside the value (the header row is hidden there).
+function labelCells() {
+  for (const table of document.querySelectorAll(".table-wrap table")) {
+    const names = [...table.tHead.rows[0].cells].map((c) => c.textContent);
+    for (const row of table.tBodies[0].rows) {
+      [...row.cells].forEach((c, i) => { if (!c.hasAttribute("data-label")) c.setAttribute("data-label", names[i] || ""); });
+    }
+  }
+}
+
+let resizeTimer = 0;
+function redrawCharts() {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    for (const box of document.querySelectorAll(".chart")) if (box.chart && box.clientWidth) drawChart(box, ...box.chart);
+  }, 150);
+}
+
 // ---- Wiring -------------------------------------------------------------------
+
+new MutationObserver(labelCells).observe($("content"), { childList: true, subtree: true });
+window.addEventListener("resize", redrawCharts);
 
 $("login").addEventListener("submit", (ev) => {
   ev.preventDefault();

@@ -159,7 +159,7 @@ func TestConsole(t *testing.T) {
 		waitFor(textIncludes("#transcript", "console: hello")), waitFor(textIncludes("#transcript", "bot: Hi hello")))
 	step("no channel yet", view("channels"), waitFor(textIncludes("#channels", "no channel connected")))
 	step("bad channel settings are refused",
-		chromedp.SetValue("#connect-channel", "web"), eval(`document.querySelector("#connect-channel").dispatchEvent(new Event("change"))`),
+		waitFor(`document.querySelector('#connect-channel option[value="web"]') !== null`), chromedp.SetValue("#connect-channel", "web"), eval(`document.querySelector("#connect-channel").dispatchEvent(new Event("change"))`),
 		chromedp.SetValue("#cf-token", "x"),
 		chromedp.Click("#connect button[type=submit]"),
 		waitFor(`document.querySelector("#connect-result").className === "error"`))
