@@ -589,7 +589,8 @@ async function showTranscript(channel, conv) {
   const turns = (data.transcript || []).map((t) => el("div", { class: "turn" },
     el("p", { class: "muted" }, `${new Date(t.t).toLocaleTimeString()} · ${t.intent || "—"} (${t.source || "—"}) · ${t.outcome} · ${t.latency_ms} ms`),
     el("p", {}, el("span", { class: "bubble user" }, el("strong", {}, (t.user || "user") + ": "), t.sensitive ? "(sensitive, not kept)" : t.text || "")),
-    el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, "bot: "), t.sensitive ? "(sensitive, not kept)" : t.reply || ""))));
+    el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, "bot: "), t.sensitive ? "(sensitive, not kept)" : t.reply || "")),
+    ...(Array.isArray(t.rich) ? t.rich.flatMap((r) => richParts(r, null)) : [])));
   const close = new URLSearchParams(route.query);
   close.delete("channel");
   close.delete("id");

@@ -19,31 +19,33 @@ import (
 
 // Entry is one turn of a transcript.
 type Entry struct {
-	Time       time.Time `json:"t"`
-	User       string    `json:"user,omitempty"`
-	Channel    string    `json:"channel,omitempty"`
-	Text       string    `json:"text,omitempty"`
-	Reply      string    `json:"reply,omitempty"`
-	Sensitive  bool      `json:"sensitive,omitempty"`
-	Intent     string    `json:"intent,omitempty"`
-	Source     string    `json:"source,omitempty"`
-	Confidence float64   `json:"confidence,omitempty"`
-	Outcome    string    `json:"outcome"`
-	LatencyMS  float64   `json:"latency_ms"`
-	HandlerMS  float64   `json:"handler_ms"`
-	NewSession bool      `json:"new_conversation,omitempty"`
-	EndSession bool      `json:"end_conversation,omitempty"`
-	RequestID  string    `json:"request_id,omitempty"`
+	Time    time.Time `json:"t"`
+	User    string    `json:"user,omitempty"`
+	Channel string    `json:"channel,omitempty"`
+	Text    string    `json:"text,omitempty"`
+	Reply   string    `json:"reply,omitempty"`
+	// Rich is the replies' options, buttons, cards and media ([Turn.Rich]).
+	Rich       json.RawMessage `json:"rich,omitempty"`
+	Sensitive  bool            `json:"sensitive,omitempty"`
+	Intent     string          `json:"intent,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	Confidence float64         `json:"confidence,omitempty"`
+	Outcome    string          `json:"outcome"`
+	LatencyMS  float64         `json:"latency_ms"`
+	HandlerMS  float64         `json:"handler_ms"`
+	NewSession bool            `json:"new_conversation,omitempty"`
+	EndSession bool            `json:"end_conversation,omitempty"`
+	RequestID  string          `json:"request_id,omitempty"`
 }
 
 // entryOf is t as its transcript keeps it: a sensitive turn without its texts.
 func entryOf(t *Turn) *Entry {
-	e := &Entry{Time: t.At, User: t.User, Channel: t.Channel, Text: t.Text, Reply: t.Reply, Intent: t.Intent,
+	e := &Entry{Time: t.At, User: t.User, Channel: t.Channel, Text: t.Text, Reply: t.Reply, Rich: t.Rich, Intent: t.Intent,
 		Source: t.Source, Confidence: round(t.Confidence, 4), Outcome: t.Outcome,
 		LatencyMS: round(float64(t.Latency.Microseconds())/1000, 3), HandlerMS: round(float64(t.HandlerTime.Microseconds())/1000, 3),
 		NewSession: t.NewConversation, EndSession: t.EndConversation, RequestID: t.RequestID}
 	if t.Sensitive {
-		e.Text, e.Reply, e.Sensitive = "", "", true
+		e.Text, e.Reply, e.Rich, e.Sensitive = "", "", nil, true
 	}
 	return e
 }
@@ -73,6 +75,10 @@ func (e *Entry) appendJSON(b []byte) []byte {
 	str("channel", e.Channel)
 	str("text", e.Text)
 	str("reply", e.Reply)
+	if len(e.Rich) > 0 {
+		b = append(b, `,"rich":`...)
+		b = append(b, e.Rich...)
+	}
 	flag("sensitive", e.Sensitive)
 	str("intent", e.Intent)
 	str("source", e.Source)

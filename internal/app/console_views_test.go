@@ -161,7 +161,10 @@ func TestConsoleViews(t *testing.T) {
 		waitFor(textIncludes("#conversations tbody", "U2")),
 		chromedp.Click("#conversations tbody a"),
 		waitFor(textIncludes("#transcript", "U2: hello from U2")),
-		waitFor(textIncludes("#transcript", "bot: echo: hello from U2 #1")))
+		waitFor(textIncludes("#transcript", "bot: echo: hello from U2 #1")),
+		// The reply's options, as the user saw them (not pressable here).
+		waitFor(`[...document.querySelectorAll("#transcript button.option")].map((b) => b.textContent + b.disabled).join() === "Yestrue,Notrue"`),
+		waitFor(shown("#transcript button.option")))
 	shot("conversations")
 	step("a reload keeps the view, the search and the transcript",
 		chromedp.Reload(),
