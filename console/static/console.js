@@ -125,7 +125,8 @@ function go(bot, view, query) {
 // for a refinement that should not need two presses of Back.
 function setQuery(query, push = true) {
   const h = href(route.bot, route.view, query);
-  if (push) location.hash = h;
+  if (location.hash === h) render(false);
+  else if (push) location.hash = h;
   else history.replaceState(null, "", h);
 }
 
@@ -170,6 +171,8 @@ function resetBotViews() {
   $("transcript").replaceChildren();
   $("handoff-panel").replaceChildren();
   convState = null;
+  knownHandoffs = null;
+  inboxOpen = null;
 }
 
 // ---- Login ---------------------------------------------------------------
@@ -1018,6 +1021,7 @@ async function deadAction(id, action) {
 // ---- Agent inbox (human handoff) -----------------------------------------------------
 
 let inboxOpen = null; // {channel, conversation}
+let knownHandoffs = null; // the handoffs listed last, null before the first list
 
 function agent() { return $("agent-name").value.trim(); }
 
@@ -1035,7 +1039,9 @@ async function loadInbox() {
     return;
   }
   const list = data.handoffs || [];
-  const before = new Set([...body.rows].map((r) => r.dataset.key).filter(Boolean));
+  const first = knownHandoffs === null;
+  const before = knownHandoffs || new Set();
+  knownHandoffs = new Set(list.map((h) => h.channel + "/" + h.conversation));
   const rows = list.map((h) => {
     const key = h.channel + "/" + h.conversation;
     const mine = h.status === "active" && h.agent === agent();
@@ -1044,7 +1050,7 @@ async function loadInbox() {
     if (mine) actions.append(el("button", { type: "button", onclick: () => openHandoff(h) }, "Open"),
       el("button", { type: "button", onclick: () => guard(() => release(h)) }, "Release"));
     const last = typeof h.last_message === "string" ? h.last_message : (h.last_message && h.last_message.text) || "";
-    return el("tr", { "data-key": key, "data-status": h.status, class: before.size && !before.has(key) ? "fresh" : "" },
+    return el("tr", { "data-key": key, "data-status": h.status, class: !first && !before.has(key) ? "fresh" : "" },
       el("td", {}, `${h.channel}:${h.conversation}`), el("td", {}, h.user || ""), el("td", {}, h.queue || "—"),
       el("td", {}, h.status + (h.agent ? ` (${h.agent})` : "")), el("td", {}, when(h.since)),
       el("td", {}, last, h.reason ? el("span", { class: "muted" }, ` — ${h.reason}`) : ""), actions);
@@ -1052,10 +1058,12 @@ async function loadInbox() {
   const fresh = list.filter((h) => h.status === "waiting" && !before.has(h.channel + "/" + h.conversation));
   body.replaceChildren(...rows);
   if (rows.length === 0) emptyRow(body, 7, "no conversation is waiting for an agent");
-  if (before.size && fresh.length) announce(`${fresh.length} new conversation${fresh.length > 1 ? "s" : ""} waiting for an agent`);
+  if (!first && fresh.length) announce(`${fresh.length} new conversation${fresh.length > 1 ? "s" : ""} waiting for an agent`);
   if (inboxOpen && !list.some((h) => h.channel === inboxOpen.channel && h.conversation === inboxOpen.conversation && h.status === "active")) {
     inboxOpen = null;
     $("handoff-panel").replaceChildren();
+  } else if (inboxOpen) {
+    await refreshHandoff();
   }
 }
 
@@ -1077,9 +1085,10 @@ async function release(h) {
 
 // openHandoff shows a taken conversation's transcript and a reply box.
 async function openHandoff(h) {
-  inboxOpen = h;
+  inboxOpen = { ...h, sent: [] };
+  const open = inboxOpen;
   const panel = $("handoff-panel");
-  const log = el("div", { class: "handoff-log" });
+  const log = el("div", { class: "handoff-log", id: "handoff-log" });
   const input = el("input", { id: "handoff-text", "aria-label": `reply to ${h.user || h.conversation}`, required: true });
   const out = el("output", { "aria-live": "polite" });
   const form = el("form", { class: "reply-form", id: "handoff-reply" }, input, el("button", { type: "submit" }, "Send"));
@@ -1095,24 +1104,39 @@ async function openHandoff(h) {
         return;
       }
       input.value = "";
-      log.append(el("div", { class: "turn" }, el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, agent() + ": "), text))));
+      open.sent.push({ t: new Date().toISOString(), agent: agent(), text });
       out.className = "ok";
       out.textContent = "sent";
+      await refreshHandoff();
     });
   });
   panel.replaceChildren(el("h3", {}, `${h.channel}:${h.conversation}`), log, form, out,
     el("p", {}, el("button", { type: "button", onclick: () => guard(() => release(h)) }, "Release to the bot")));
+  await refreshHandoff();
+  input.focus();
+}
+
+// refreshHandoff shows the open conversation's latest turns (from its
+// transcript) with the replies sent from here, in time order.
+async function refreshHandoff() {
+  const open = inboxOpen;
+  const log = $("handoff-log");
+  if (!open || !log) return;
+  let turns = [];
   try {
-    const data = await api("GET", botPath("conversations", h.channel, h.conversation));
-    for (const t of (data.transcript || []).slice(-20)) {
-      log.append(el("div", { class: "turn" },
-        el("p", {}, el("span", { class: "bubble user" }, el("strong", {}, (t.user || "user") + ": "), t.text || "")),
-        t.reply ? el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, "bot: "), t.reply)) : ""));
-    }
+    const data = await api("GET", botPath("conversations", open.channel, open.conversation));
+    turns = (data.transcript || []).slice(-30);
   } catch {
     // The transcript is a help, not a need: the reply box works without it.
   }
-  input.focus();
+  if (open !== inboxOpen) return;
+  const items = [...turns.map((t) => ({ t: t.t, turn: t })), ...open.sent.map((m) => ({ t: m.t, sent: m }))]
+    .sort((a, b) => Date.parse(a.t) - Date.parse(b.t));
+  log.replaceChildren(...items.map(({ turn, sent }) => sent
+    ? el("div", { class: "turn" }, el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, sent.agent + ": "), sent.text)))
+    : el("div", { class: "turn" },
+      el("p", {}, el("span", { class: "bubble user" }, el("strong", {}, (turn.user || "user") + ": "), turn.text || "")),
+      turn.reply ? el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, "bot: "), turn.reply)) : "")));
 }
 
 // ---- Badges and polling ---------------------------------------------------------

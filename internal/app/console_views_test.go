@@ -268,3 +268,81 @@ func TestConsoleViews(t *testing.T) {
 	}
 	step("log out", chromedp.EmulateViewport(1280, 900), chromedp.Click("#logout"), waitFor(appInvisible))
 }
+
+// handoffStub answers the human handoff routes in the page, with the
+// shapes the handoff API documents (GET .../handoffs; POST .../claim,
+// .../messages, .../release of a conversation), and records the calls.
+const handoffStub = `(() => {
+  const real = window.fetch;
+  const st = window.handoffs = { list: [], calls: [] };
+  const json = (body, status) => new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+  window.fetch = async (url, init = {}) => {
+    const u = String(url);
+    if (/\/v1\/bots\/[^/]+\/handoffs$/.test(u)) return json({ handoffs: st.list }, 200);
+    const m = u.match(/\/channels\/([^/]+)\/conversations\/([^/]+)\/(claim|messages|release)$/);
+    if (!m) return real(url, init);
+    const body = init.body ? JSON.parse(init.body) : {};
+    st.calls.push({ action: m[3], channel: decodeURIComponent(m[1]), conversation: decodeURIComponent(m[2]), body,
+      auth: (init.headers || {}).Authorization || "" });
+    const h = st.list.find((x) => x.channel === decodeURIComponent(m[1]) && x.conversation === decodeURIComponent(m[2]));
+    if (!h) return json({ error: { code: "not_found", message: "no such handoff" } }, 404);
+    if (m[3] === "claim") { h.status = "active"; h.agent = body.agent; }
+    if (m[3] === "release") st.list.splice(st.list.indexOf(h), 1);
+    return json({}, m[3] === "messages" ? 202 : 200);
+  };
+})()`
+
+// TestConsoleInbox drives the agent inbox: a conversation handed off to
+// people appears by itself, an agent takes it, replies and releases it.
+// The handoff routes are answered in the page with their documented
+// shapes (see handoffStub).
+func TestConsoleInbox(t *testing.T) {
+	ctx := browser(t)
+	ta := startApp(t, appOptions{})
+	do(t, "PUT", ta.URL+"/v1/bots/desk", adminKey, map[string]any{}).must(t, http.StatusCreated)
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: %v\npage text:\n%s", what, err, page)
+		}
+	}
+	value := func(js string) any {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	step("log in to the inbox", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(ta.URL+"/console/#/desk/inbox"),
+		chromedp.WaitVisible("#login"), eval(handoffStub),
+		chromedp.SendKeys("#key", adminKey), chromedp.Click("#login button[type=submit]"),
+		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")))
+	step("a handed-off conversation appears by itself",
+		eval(`window.handoffs.list.push({channel: "web", conversation: "c-42", user: "ann", queue: "billing",
+  reason: "asked for a person", since: new Date().toISOString(), status: "waiting", agent: "", last_message: "<b>I need a human</b>"})`),
+		waitFor(textIncludes(`#handoffs tr[data-key="web/c-42"]`, "<b>I need a human</b>")),
+		waitFor(textIncludes("#inbox-count", "1")),
+		waitFor(`document.querySelector("#live").textContent.includes("waiting for an agent")`))
+	step("take it",
+		chromedp.SendKeys("#agent-name", "ana"),
+		chromedp.Click(`#handoffs tr[data-key="web/c-42"] button`),
+		waitFor(textIncludes(`#handoffs tr[data-key="web/c-42"]`, "active (ana)")),
+		chromedp.WaitVisible("#handoff-text"))
+	step("reply",
+		chromedp.SendKeys("#handoff-text", "Hello Ann, this is Ana."), chromedp.Click("#handoff-reply button[type=submit]"),
+		waitFor(textIncludes("#handoff-panel", "ana: Hello Ann, this is Ana.")))
+	step("release it",
+		chromedp.Click(`#handoffs tr[data-key="web/c-42"] button:nth-of-type(2)`),
+		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")),
+		waitFor(textIncludes("#status", "released to the bot")))
+	calls := value(`JSON.stringify(window.handoffs.calls.map((c) => [c.action, c.channel, c.conversation, c.body, c.auth === "Bearer ` + adminKey + `"]))`)
+	want := `[["claim","web","c-42",{"agent":"ana"},true],["messages","web","c-42",{"text":"Hello Ann, this is Ana.","agent":"ana"},true],["release","web","c-42",{},true]]`
+	if calls != want {
+		t.Fatalf("the inbox called %v\nwant %s", calls, want)
+	}
+	if n := value(`document.querySelectorAll("#handoffs b").length`); n != float64(0) {
+		t.Fatal("a message was rendered as HTML")
+	}
+}
