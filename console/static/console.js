@@ -549,10 +549,11 @@ async function fetchConversations(older = false) {
   const [user, range] = st.key.split("|");
   const q = new URLSearchParams({ limit: convPage, from: "-" + range });
   if (user) q.set("user", user);
-  // The range's end is exclusive and counted in milliseconds: ask up to
-  // one past the oldest shown, so that conversations active in the same
-  // millisecond are not skipped (the ones seen already are dropped below).
-  if (older && st.items.length) q.set("to", new Date(Date.parse(st.items[st.items.length - 1].last) + 1).toISOString());
+  // The cursor is exclusive and the times are kept in milliseconds: ask
+  // for those before one past the oldest shown, so that conversations last
+  // active in the same millisecond are not skipped (the ones seen already
+  // are dropped below).
+  if (older && st.items.length) q.set("before", new Date(Date.parse(st.items[st.items.length - 1].last) + 1).toISOString());
   const data = await api("GET", botPath("conversations") + "?" + q);
   const list = data.conversations || [];
   if (!older) { st.items = []; st.seen = new Set(); }

@@ -509,6 +509,18 @@ func TestTranscriptsAndSensitiveTurns(t *testing.T) {
 	if len(list.Conversations) != 1 || list.Conversations[0].Conversation != "c1" {
 		t.Errorf("conversations before bob's turn %+v", list.Conversations)
 	}
+	// Pages: one at a time, the next before the oldest of the last.
+	list, _ = f.svc.Conversations(ctx, "bot", ConversationQuery{From: now.Add(-time.Hour), To: now, Limit: 1})
+	if len(list.Conversations) != 1 || list.Conversations[0].Conversation != "c2" {
+		t.Fatalf("first page %+v", list.Conversations)
+	}
+	for _, user := range []string{"", "bob"} {
+		next, _ := f.svc.Conversations(ctx, "bot", ConversationQuery{User: user, From: now.Add(-time.Hour), To: now, Limit: 1,
+			Before: list.Conversations[0].Last})
+		if want := map[string]int{"": 1, "bob": 0}[user]; len(next.Conversations) != want || (want == 1 && next.Conversations[0].Conversation != "c1") {
+			t.Errorf("user %q: the page before c2's last turn %+v", user, next.Conversations)
+		}
+	}
 }
 
 func TestFallbackUtterances(t *testing.T) {
