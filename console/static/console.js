@@ -615,7 +615,9 @@ function logRow(i) {
     el("td", {}, new Date(i.time).toLocaleTimeString()),
     el("td", {}, i.intent), el("td", {}, "v" + i.version), el("td", {}, i.outcome),
     el("td", {}, (i.duration_ms ?? 0).toFixed(2)),
-    el("td", {}, i.error || (i.logs || []).join(" | ")));
+    el("td", {}, i.channel && i.conversation ? el("a", { href: href(route.bot, "conversations",
+      new URLSearchParams({ channel: i.channel, id: i.conversation })) }, `${i.channel}:${i.conversation}`) : ""),
+    el("td", {}, i.error ? i.error + (i.line ? ` (line ${i.line})` : "") : (i.logs || []).join(" | ")));
 }
 
 async function loadLogs(fresh) {
@@ -632,7 +634,7 @@ async function loadLogs(fresh) {
   const list = data.invocations || [];
   const body = $("logs").tBodies[0];
   body.replaceChildren(...list.map(logRow));
-  if (list.length === 0) emptyRow(body, 6, "no invocations yet");
+  if (list.length === 0) emptyRow(body, 7, "no invocations yet");
   q.delete("limit");
   q.set("follow", "1");
   if (list.length && list[0].id) q.set("after", list[0].id);
