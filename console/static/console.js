@@ -655,6 +655,7 @@ async function followLogs(url) {
   logAbort = ctl;
   let lastID = new URLSearchParams(url.split("?")[1]).get("after") || "";
   $("log-state").textContent = "live";
+  let wait = 2000;
   while (!ctl.signal.aborted) {
     try {
       const headers = { ...authHeader(), Accept: "text/event-stream" };
@@ -685,11 +686,13 @@ async function followLogs(url) {
           if (ev.event === "invocation" && ev.data) addLogEntry(JSON.parse(ev.data));
         }
       }
+      wait = 2000;
     } catch (e) {
       if (ctl.signal.aborted) return;
       $("log-state").textContent = `reconnecting (${e.message})`;
+      wait = Math.min(wait * 2, 30000); // a refused stream is not asked again at once
     }
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, wait));
     if (!ctl.signal.aborted) $("log-state").textContent = "live";
   }
 }
