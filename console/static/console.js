@@ -1041,7 +1041,7 @@ async function loadInbox() {
     data = await api("GET", botPath("handoffs"));
   } catch (e) {
     if (e.status !== 404 || e.code !== "not_found") throw e;
-    emptyRow(body, 7, "human handoff is not available on this server");
+    emptyRow(body, 5, "human handoff is not available on this server");
     return;
   }
   const list = data.handoffs || [];
@@ -1057,13 +1057,15 @@ async function loadInbox() {
       el("button", { type: "button", onclick: () => guard(() => release(h)) }, "Release"));
     const last = typeof h.last_message === "string" ? h.last_message : (h.last_message && h.last_message.text) || "";
     return el("tr", { "data-key": key, "data-status": h.status, class: !first && !before.has(key) ? "fresh" : "" },
-      el("td", {}, `${h.channel}:${h.conversation}`), el("td", {}, h.user || ""), el("td", {}, h.queue || "—"),
+      el("td", {}, `${h.channel}:${h.conversation}`, el("br"), el("span", { class: "muted" }, [h.user, h.queue].filter(Boolean).join(" · "))),
       el("td", {}, h.status + (h.agent ? ` (${h.agent})` : "")), el("td", {}, when(h.since)),
       el("td", {}, last, h.reason ? el("span", { class: "muted" }, ` — ${h.reason}`) : ""), actions);
   });
   const fresh = list.filter((h) => h.status === "waiting" && !before.has(h.channel + "/" + h.conversation));
   body.replaceChildren(...rows);
-  if (rows.length === 0) emptyRow(body, 7, "no conversation is waiting for an agent");
+  if (rows.length === 0) emptyRow(body, 5, "no conversation is waiting for an agent");
+  const waiting = list.filter((h) => h.status === "waiting").length;
+  $("inbox-count").textContent = waiting ? String(waiting) : "";
   if (!first && fresh.length) announce(`${fresh.length} new conversation${fresh.length > 1 ? "s" : ""} waiting for an agent`);
   if (inboxOpen && !list.some((h) => h.channel === inboxOpen.channel && h.conversation === inboxOpen.conversation && h.status === "active")) {
     inboxOpen = null;

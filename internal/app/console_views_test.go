@@ -333,6 +333,13 @@ func TestConsoleInbox(t *testing.T) {
 	step("reply",
 		chromedp.SendKeys("#handoff-text", "Hello Ann, this is Ana."), chromedp.Click("#handoff-reply button[type=submit]"),
 		waitFor(textIncludes("#handoff-panel", "ana: Hello Ann, this is Ana.")))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(consoleShots(t), "inbox-active.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	step("release it",
 		chromedp.Click(`#handoffs tr[data-key="web/c-42"] button:nth-of-type(2)`),
 		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")),
