@@ -590,11 +590,7 @@ function renderConversations() {
 // conversation is addressed by its channel and the platform's id.
 async function showTranscript(channel, conv) {
   const data = await api("GET", botPath("conversations", channel, conv));
-  const turns = (data.transcript || []).map((t) => el("div", { class: "turn" },
-    el("p", { class: "muted" }, `${new Date(t.t).toLocaleTimeString()} · ${t.intent || "—"} (${t.source || "—"}) · ${t.outcome} · ${t.latency_ms} ms`),
-    el("p", {}, el("span", { class: "bubble user" }, el("strong", {}, (t.user || "user") + ": "), t.sensitive ? "(sensitive, not kept)" : t.text || "")),
-    el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, "bot: "), t.sensitive ? "(sensitive, not kept)" : t.reply || "")),
-    ...(Array.isArray(t.rich) ? t.rich.flatMap((r) => richParts(r, null)) : [])));
+  const turns = (data.transcript || []).map(turnView);
   const close = new URLSearchParams(route.query);
   close.delete("channel");
   close.delete("id");
@@ -603,6 +599,27 @@ async function showTranscript(channel, conv) {
   parts.push(...(turns.length ? turns : [el("p", { class: "muted" }, "no transcript kept")]));
   if (data.state) parts.push(el("h4", {}, "Session"), el("pre", {}, JSON.stringify(data.state.data ?? data.state, null, 2)));
   $("transcript").replaceChildren(...parts);
+}
+
+// turnView shows a transcript entry: the user's message and the bot's
+// reply with its rich parts, or a message an agent wrote (a conversation
+// handed to people keeps those with "agent").
+function turnView(t) {
+  const hidden = "(sensitive, not kept)";
+  if (t.agent) {
+    return el("div", { class: "turn agent" },
+      el("p", { class: "muted" }, `${new Date(t.t).toLocaleTimeString()} · agent`),
+      el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, t.agent + ": "), t.reply || t.text || "")));
+  }
+  const meta = `${new Date(t.t).toLocaleTimeString()} · ${t.intent || "—"} (${t.source || "—"}) · ${t.outcome}` +
+    (t.outcome === "human" ? "" : ` · ${t.latency_ms} ms`);
+  const parts = [el("p", { class: "muted" }, meta),
+    el("p", {}, el("span", { class: "bubble user" }, el("strong", {}, (t.user || "user") + ": "), t.sensitive ? hidden : t.text || ""))];
+  if (t.reply || t.sensitive || t.outcome !== "human") {
+    parts.push(el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, "bot: "), t.sensitive ? hidden : t.reply || "")));
+  }
+  if (Array.isArray(t.rich)) parts.push(...t.rich.flatMap((r) => richParts(r, null)));
+  return el("div", { class: "turn" }, ...parts);
 }
 
 // ---- Logs: the live invocation stream ------------------------------------------
@@ -1138,13 +1155,13 @@ async function refreshHandoff() {
     // The transcript is a help, not a need: the reply box works without it.
   }
   if (open !== inboxOpen) return;
-  const items = [...turns.map((t) => ({ t: t.t, turn: t })), ...open.sent.map((m) => ({ t: m.t, sent: m }))]
+  // The transcript keeps the agents' messages too; the ones sent from here
+  // are shown until it has them.
+  const kept = new Set(turns.filter((t) => t.agent).map((t) => t.agent + "\n" + (t.reply || t.text || "")));
+  const pending = open.sent.filter((m) => !kept.has(m.agent + "\n" + m.text));
+  const items = [...turns, ...pending.map((m) => ({ t: m.t, agent: m.agent, reply: m.text }))]
     .sort((a, b) => Date.parse(a.t) - Date.parse(b.t));
-  log.replaceChildren(...items.map(({ turn, sent }) => sent
-    ? el("div", { class: "turn" }, el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, sent.agent + ": "), sent.text)))
-    : el("div", { class: "turn" },
-      el("p", {}, el("span", { class: "bubble user" }, el("strong", {}, (turn.user || "user") + ": "), turn.text || "")),
-      turn.reply ? el("p", {}, el("span", { class: "bubble bot" }, el("strong", {}, "bot: "), turn.reply)) : "")));
+  log.replaceChildren(...items.map(turnView));
 }
 
 // ---- Badges and polling ---------------------------------------------------------

@@ -270,7 +270,8 @@ func TestConsoleViews(t *testing.T) {
 }
 
 // handoffStub answers the human handoff routes in the page, with the
-// shapes the handoff API documents (GET .../handoffs; POST .../claim,
+// shapes the handoff API documents (GET .../handoffs, each with last_message
+// {text, time, from}; POST .../claim,
 // .../messages, .../release of a conversation), and records the calls.
 const handoffStub = `(() => {
   const real = window.fetch;
@@ -321,7 +322,8 @@ func TestConsoleInbox(t *testing.T) {
 		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")))
 	step("a handed-off conversation appears by itself",
 		eval(`window.handoffs.list.push({channel: "web", conversation: "c-42", user: "ann", queue: "billing",
-  reason: "asked for a person", since: new Date().toISOString(), status: "waiting", agent: "", last_message: "<b>I need a human</b>"})`),
+  reason: "asked for a person", since: new Date().toISOString(), status: "waiting", agent: "",
+  last_message: {text: "<b>I need a human</b>", time: new Date().toISOString(), from: "user"}})`),
 		waitFor(textIncludes(`#handoffs tr[data-key="web/c-42"]`, "<b>I need a human</b>")),
 		waitFor(textIncludes("#inbox-count", "1")),
 		waitFor(`document.querySelector("#live").textContent.includes("waiting for an agent")`))
