@@ -2,7 +2,9 @@
 // gateway under /console/, for deploying handlers and watching bots. It is
 // static HTML, CSS and JavaScript with no build step; everything it shows
 // or changes goes through the management API (/v1) with the admin key the
-// user enters, which the page keeps in the tab's sessionStorage only.
+// user enters, which the page keeps in the tab's sessionStorage only. Its
+// views have URLs in the fragment (/console/#/{bot}/{view}), so the server
+// serves the same page for all of them.
 package console
 
 import (

@@ -70,6 +70,8 @@ export PARLEY_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 export PARLEY_TEST_REDIS_BIN="$(command -v redis-server)"
 export PARLEY_TEST_REQUIRE_REDIS=1
 export PARLEY_TEST_REQUIRE_BROWSER=1
+# Screenshots and other files tests leave for people to look at.
+export PARLEY_TEST_OUTPUT_DIR="${PARLEY_TEST_OUTPUT_DIR:-$PWD/test-output}"
 go test -race -count=1 -timeout 30m "$@" ./...
 
 # The deployment files: the Kubernetes kustomizations (a Go module of its

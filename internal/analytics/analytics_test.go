@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -508,6 +509,18 @@ func TestTranscriptsAndSensitiveTurns(t *testing.T) {
 	if len(list.Conversations) != 1 || list.Conversations[0].Conversation != "c1" {
 		t.Errorf("conversations before bob's turn %+v", list.Conversations)
 	}
+	// Pages: one at a time, the next before the oldest of the last.
+	list, _ = f.svc.Conversations(ctx, "bot", ConversationQuery{From: now.Add(-time.Hour), To: now, Limit: 1})
+	if len(list.Conversations) != 1 || list.Conversations[0].Conversation != "c2" {
+		t.Fatalf("first page %+v", list.Conversations)
+	}
+	for _, user := range []string{"", "bob"} {
+		next, _ := f.svc.Conversations(ctx, "bot", ConversationQuery{User: user, From: now.Add(-time.Hour), To: now, Limit: 1,
+			Before: list.Conversations[0].Last})
+		if want := map[string]int{"": 1, "bob": 0}[user]; len(next.Conversations) != want || (want == 1 && next.Conversations[0].Conversation != "c1") {
+			t.Errorf("user %q: the page before c2's last turn %+v", user, next.Conversations)
+		}
+	}
 }
 
 func TestFallbackUtterances(t *testing.T) {
@@ -865,7 +878,7 @@ func FuzzEntryJSON(f *testing.F) {
 			t.Fatalf("time %v, want %v", got.Time, want.Time)
 		}
 		got.Time = want.Time
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s decodes to %+v, want %+v", raw, got, want)
 		}
 	})
@@ -969,4 +982,22 @@ func BenchmarkFlushHold(b *testing.B) {
 	b.ReportMetric(float64(sum.Microseconds())/float64(max(wakes, 1)), "mean-late-us")
 	b.ReportMetric(float64(maxRedis.Microseconds()), "max-redis-us")
 	b.ReportMetric(float64(slow)/float64(b.N), "slow-cmds")
+}
+
+// TestEntryRich: a turn's rich parts are kept as they are, and dropped
+// with the texts of a sensitive turn.
+func TestEntryRich(t *testing.T) {
+	rich := json.RawMessage(`[{"options":["Yes","No"]},{"buttons":[{"title":"Site","url":"https://example.com/"}]}]`)
+	turn := &Turn{At: time.Date(2026, 11, 25, 14, 3, 4, 0, time.UTC), Text: "hi", Reply: "Pick one", Rich: rich, Outcome: "handled"}
+	var got Entry
+	if err := json.Unmarshal(entryOf(turn).appendJSON(nil), &got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Rich) != string(rich) || got.Reply != "Pick one" {
+		t.Fatalf("entry %+v, rich %s", got, got.Rich)
+	}
+	turn.Sensitive = true
+	if raw := entryOf(turn).appendJSON(nil); strings.Contains(string(raw), "rich") || strings.Contains(string(raw), "Yes") {
+		t.Fatalf("a sensitive turn keeps %s", raw)
+	}
 }

@@ -19,31 +19,33 @@ import (
 
 // Entry is one turn of a transcript.
 type Entry struct {
-	Time       time.Time `json:"t"`
-	User       string    `json:"user,omitempty"`
-	Channel    string    `json:"channel,omitempty"`
-	Text       string    `json:"text,omitempty"`
-	Reply      string    `json:"reply,omitempty"`
-	Sensitive  bool      `json:"sensitive,omitempty"`
-	Intent     string    `json:"intent,omitempty"`
-	Source     string    `json:"source,omitempty"`
-	Confidence float64   `json:"confidence,omitempty"`
-	Outcome    string    `json:"outcome"`
-	LatencyMS  float64   `json:"latency_ms"`
-	HandlerMS  float64   `json:"handler_ms"`
-	NewSession bool      `json:"new_conversation,omitempty"`
-	EndSession bool      `json:"end_conversation,omitempty"`
-	RequestID  string    `json:"request_id,omitempty"`
+	Time    time.Time `json:"t"`
+	User    string    `json:"user,omitempty"`
+	Channel string    `json:"channel,omitempty"`
+	Text    string    `json:"text,omitempty"`
+	Reply   string    `json:"reply,omitempty"`
+	// Rich is the replies' options, buttons, cards and media ([Turn.Rich]).
+	Rich       json.RawMessage `json:"rich,omitempty"`
+	Sensitive  bool            `json:"sensitive,omitempty"`
+	Intent     string          `json:"intent,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	Confidence float64         `json:"confidence,omitempty"`
+	Outcome    string          `json:"outcome"`
+	LatencyMS  float64         `json:"latency_ms"`
+	HandlerMS  float64         `json:"handler_ms"`
+	NewSession bool            `json:"new_conversation,omitempty"`
+	EndSession bool            `json:"end_conversation,omitempty"`
+	RequestID  string          `json:"request_id,omitempty"`
 }
 
 // entryOf is t as its transcript keeps it: a sensitive turn without its texts.
 func entryOf(t *Turn) *Entry {
-	e := &Entry{Time: t.At, User: t.User, Channel: t.Channel, Text: t.Text, Reply: t.Reply, Intent: t.Intent,
+	e := &Entry{Time: t.At, User: t.User, Channel: t.Channel, Text: t.Text, Reply: t.Reply, Rich: t.Rich, Intent: t.Intent,
 		Source: t.Source, Confidence: round(t.Confidence, 4), Outcome: t.Outcome,
 		LatencyMS: round(float64(t.Latency.Microseconds())/1000, 3), HandlerMS: round(float64(t.HandlerTime.Microseconds())/1000, 3),
 		NewSession: t.NewConversation, EndSession: t.EndConversation, RequestID: t.RequestID}
 	if t.Sensitive {
-		e.Text, e.Reply, e.Sensitive = "", "", true
+		e.Text, e.Reply, e.Rich, e.Sensitive = "", "", nil, true
 	}
 	return e
 }
@@ -73,6 +75,10 @@ func (e *Entry) appendJSON(b []byte) []byte {
 	str("channel", e.Channel)
 	str("text", e.Text)
 	str("reply", e.Reply)
+	if len(e.Rich) > 0 {
+		b = append(b, `,"rich":`...)
+		b = append(b, e.Rich...)
+	}
 	flag("sensitive", e.Sensitive)
 	str("intent", e.Intent)
 	str("source", e.Source)
@@ -192,14 +198,22 @@ type ConversationQuery struct {
 	From, To time.Time
 	// Limit bounds the answer (default 50, at most 1000).
 	Limit int
+	// Before, when set, keeps only the conversations last active before
+	// it: the next page of a list is the one before its oldest.
+	Before time.Time
 }
 
-// ParseConversationQuery reads user, from, to and limit.
+// ParseConversationQuery reads user, from, to, before and limit.
 func ParseConversationQuery(v url.Values, now time.Time) (ConversationQuery, error) {
 	q := ConversationQuery{User: v.Get("user")}
 	var err error
 	if q.From, q.To, err = timeRange(v, now, 7*24*time.Hour); err != nil {
 		return q, err
+	}
+	if s := v.Get("before"); s != "" {
+		if q.Before, err = ParseTime(s, now); err != nil {
+			return q, err
+		}
 	}
 	q.Limit, err = limit(v, 50, 1000)
 	return q, err
@@ -256,7 +270,7 @@ func (s *Service) Conversations(ctx context.Context, bot string, q ConversationQ
 	out := &ConversationList{From: q.From, To: q.To, Conversations: []*ConversationSummary{}}
 	for i, id := range ids {
 		c := summaryOf(msg.ConversationKey(id), metas[i].Val())
-		if c == nil || c.Last.Before(q.From) || !c.Started.Before(q.To) {
+		if c == nil || c.Last.Before(q.From) || !c.Started.Before(q.To) || (!q.Before.IsZero() && !c.Last.Before(q.Before)) {
 			continue
 		}
 		out.Conversations = append(out.Conversations, c)
@@ -273,11 +287,15 @@ func (s *Service) Conversations(ctx context.Context, bot string, q ConversationQ
 // activeConversations reads the daily indexes of the range, newest first,
 // and returns up to q.Limit conversations with their latest activity in it.
 func (s *Service) activeConversations(ctx context.Context, bot string, q ConversationQuery) ([]string, error) {
+	end := q.To
+	if !q.Before.IsZero() && q.Before.Before(end) {
+		end = q.Before
+	}
 	var cmds []*redis.ZSliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for day := Day.Floor(q.To); !day.Before(Day.Floor(q.From)); day = day.Add(-24 * time.Hour) {
+		for day := Day.Floor(end); !day.Before(Day.Floor(q.From)); day = day.Add(-24 * time.Hour) {
 			cmds = append(cmds, p.ZRevRangeByScoreWithScores(ctx, s.keys.conversationIndex(bot, day), &redis.ZRangeBy{
-				Max: strconv.FormatInt(q.To.UnixMilli()-1, 10), Min: strconv.FormatInt(q.From.UnixMilli(), 10),
+				Max: strconv.FormatInt(end.UnixMilli()-1, 10), Min: strconv.FormatInt(q.From.UnixMilli(), 10),
 				Count: int64(q.Limit)}))
 			if len(cmds) > 400 {
 				break

@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"encoding/json"
 	"strings"
 
 	"time"
@@ -54,7 +55,11 @@ type Turn struct {
 	NewUser bool
 	// Text is what the user said, Reply what the bot answered.
 	Text, Reply string
-	// Sensitive turns keep neither Text nor Reply anywhere.
+	// Rich is the replies' options, buttons, cards and media as a JSON
+	// array (one object per reply that has any), or nil. It must be valid
+	// JSON: transcripts keep it as it is, beside the reply's text.
+	Rich json.RawMessage
+	// Sensitive turns keep neither Text, Reply nor Rich anywhere.
 	Sensitive bool
 	// RequestID identifies the HTTP request that carried the turn.
 	RequestID string

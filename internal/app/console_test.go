@@ -113,20 +113,25 @@ func TestConsole(t *testing.T) {
 		)
 	}
 
+	view := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(eval(`location.hash = "#/demo/`+name+`"`),
+			chromedp.WaitVisible(`section[data-view="`+name+`"]`))
+	}
+
 	step("open the console", chromedp.Navigate(ta.URL+"/console"), chromedp.WaitVisible("#login"))
 	step("a wrong key is refused",
 		chromedp.SendKeys("#key", "not-the-key"), chromedp.Click("#login button[type=submit]"),
-		waitFor(textIncludes("#status", "wrong admin key")))
-	if value(`document.querySelector("#app").hidden`) != true {
-		t.Fatal("the console shows the bots after a wrong key")
+		waitFor(textIncludes("#login-error", "wrong admin key")))
+	if value(`getComputedStyle(document.querySelector("#app")).display`) != "none" {
+		t.Fatal("the console shows the app after a wrong key")
 	}
 	step("log in",
 		chromedp.SendKeys("#key", adminKey), chromedp.Click("#login button[type=submit]"),
 		chromedp.WaitVisible("#app"), waitFor(textIncludes("#bots", "no bots yet")))
 	step("create a bot",
 		chromedp.SendKeys("#new-bot-name", "demo"), chromedp.Click("#new-bot button[type=submit]"),
-		waitFor(textIncludes("#bot-name", "demo")), waitFor(textIncludes("#bots", "demo")),
-		waitFor(textIncludes("#intents", "no handlers deployed")))
+		waitFor(`location.hash === "#/demo/overview"`), waitFor(textIncludes("#bot-select", "demo")),
+		view("intents"), waitFor(textIncludes("#intents", "no handlers deployed")))
 
 	step("a broken handler is refused with its line",
 		deploy("function handle(e, s)\n  return x +\nend"),
@@ -139,27 +144,27 @@ func TestConsole(t *testing.T) {
 		try("hello"),
 		waitFor(textIncludes("#try-result", "Hi hello")), waitFor(textIncludes("#try-result pre", "seen hello")),
 		waitFor(textIncludes("#try-result", "outcome fallback")))
-	step("the invocation is listed",
-		waitFor(`(()=>{document.querySelector("#refresh").click(); return `+textIncludes("#logs tbody", "seen hello")+`})()`))
-	step("the turn is counted",
-		waitFor(`(()=>{document.querySelector("#refresh").click(); const d = document.querySelector('#stats [data-stat="turns"] dd'); return d && Number(d.textContent) >= 1})()`))
+	step("the invocation is listed", view("logs"), waitFor(textIncludes("#logs tbody", "seen hello")))
+	step("the turn is counted", view("overview"),
+		waitFor(`(()=>{const d = document.querySelector('#stats [data-stat="turns"] dd'); return d && Number(d.textContent) >= 1})()`))
 	step("turns by intent, and per hour",
 		waitFor(textIncludes(`#by-intent tr[data-intent="fallback"]`, "100.0 %")),
-		waitFor(`document.querySelectorAll("#chart rect").length >= 24`))
-	step("the conversation and its transcript",
-		waitFor(`(()=>{document.querySelector("#refresh").click(); return `+textIncludes("#conversations tbody", "console")+`})()`),
-		chromedp.Click(`#conversations tbody button.link`),
+		waitFor(`document.querySelectorAll("#chart rect.bar").length >= 24`))
+	step("the compute is metered",
+		waitFor(`(()=>{const d = document.querySelector('#usage [data-stat="invocations"] dd'); return d && Number(d.textContent) >= 1})()`))
+	step("the conversation and its transcript", view("conversations"),
+		waitFor(textIncludes("#conversations tbody", "console")),
+		chromedp.Click(`#conversations tbody a`),
 		waitFor(textIncludes("#transcript", "Conversation console")),
 		waitFor(textIncludes("#transcript", "console: hello")), waitFor(textIncludes("#transcript", "bot: Hi hello")))
-	step("the compute is metered",
-		waitFor(`(()=>{document.querySelector("#refresh").click(); const d = document.querySelector('#usage [data-stat="invocations"] dd'); return d && Number(d.textContent) >= 1})()`))
-	step("no channel yet", waitFor(textIncludes("#channels", "no channel connected")))
+	step("no channel yet", view("channels"), waitFor(textIncludes("#channels", "no channel connected")))
 	step("bad channel settings are refused",
-		chromedp.SetValue("#connect-channel", "web"), chromedp.SetValue("#connect-settings", `{"tokn": "x"}`),
+		waitFor(`document.querySelector('#connect-channel option[value="web"]') !== null`), chromedp.SetValue("#connect-channel", "web"), eval(`document.querySelector("#connect-channel").dispatchEvent(new Event("change"))`),
+		chromedp.SetValue("#cf-token", "x"),
 		chromedp.Click("#connect button[type=submit]"),
 		waitFor(`document.querySelector("#connect-result").className === "error"`))
 	step("connect the web channel",
-		chromedp.SetValue("#connect-settings", `{"token": "`+webToken+`"}`),
+		chromedp.SetValue("#cf-token", webToken),
 		chromedp.Click("#connect button[type=submit]"),
 		waitFor(textIncludes("#connect-result", "web connected")),
 		waitFor(textIncludes("#channels", ta.URL+"/hooks/demo/web")))
@@ -168,9 +173,9 @@ func TestConsole(t *testing.T) {
 	}
 	step("disconnect it",
 		eval(`window.confirm = () => true`),
-		chromedp.Click(`#channels li[data-channel="web"] button`),
+		chromedp.Click(`#channels li[data-channel="web"] button.danger`),
 		waitFor(textIncludes("#channels", "no channel connected")))
-	step("a bad schedule is refused",
+	step("a bad schedule is refused", view("schedules"),
 		chromedp.SetValue("#schedule-name", "daily"), chromedp.SetValue("#schedule-cron", "every day"),
 		chromedp.SetValue("#schedule-intent", "fallback"), chromedp.Click("#schedule button[type=submit]"),
 		waitFor(`document.querySelector("#schedule-result").className === "error"`))
@@ -195,25 +200,29 @@ func TestConsole(t *testing.T) {
 		eval(`window.confirm = () => true`),
 		chromedp.Click(`#schedules tr[data-schedule="daily"] button`),
 		waitFor(textIncludes("#schedules", "no schedules")))
-	step("bad settings are refused",
-		chromedp.SetValue("#settings-json", `{"timeout_ms": `), chromedp.Click("#settings button[type=submit]"),
+	step("bad settings are refused", view("settings"), chromedp.WaitVisible("#sf-busy_reply"),
+		eval(`document.querySelector("#settings-json").closest("details").open = true`),
+		chromedp.SetValue("#settings-json", `{"timeout_ms": `), chromedp.Click("#settings-json-save"),
 		waitFor(textIncludes("#settings-result", "not valid JSON")),
-		chromedp.SetValue("#settings-json", `{"rate_limit_per_user": "lots"}`), chromedp.Click("#settings button[type=submit]"),
+		chromedp.SetValue("#sf-rate_limit_per_user", "lots"), chromedp.Click("#settings-form button[type=submit]"),
 		waitFor(`document.querySelector("#settings-result").className === "error"`))
 	step("save settings",
-		chromedp.SetValue("#settings-json", `{"busy_reply": "One moment, please."}`), chromedp.Click("#settings button[type=submit]"),
+		eval(`document.querySelector("#sf-rate_limit_per_user").value = ""`),
+		chromedp.SetValue("#sf-busy_reply", "One moment, please."), chromedp.Click("#settings-form button[type=submit]"),
 		waitFor(textIncludes("#settings-result", "settings saved")))
 	if r := do(t, "GET", ta.URL+"/v1/bots/demo", adminKey, nil).must(t, http.StatusOK); r.Body["settings"].(map[string]any)["busy_reply"] != "One moment, please." {
 		t.Fatalf("settings saved from the console: %v", r.Body["settings"])
 	}
-	step("train the classifier",
+	step("train the classifier, reload: the view stays",
 		chromedp.SetValue("#nlu-json", `{"intents": {"Greet": ["hello", "hi there", "good morning"], "Order": ["i want a pizza", "order a pizza", "a pizza please"]}}`),
 		chromedp.Click("#nlu button[type=submit]"),
 		waitFor(textIncludes("#nlu-result", "trained on 6 examples of 2 intents")),
-		chromedp.Click(`#bots button[data-bot="demo"]`),
+		chromedp.Reload(),
+		waitFor(`location.hash === "#/demo/settings"`),
 		waitFor(`document.querySelector("#nlu-json").value.includes("good morning")`),
-		waitFor(`document.querySelector("#settings-json").value.includes("One moment")`))
+		waitFor(`document.querySelector("#sf-busy_reply").value.includes("One moment")`))
 
+	step("back to the intents", view("intents"), waitFor(textIncludes(`#intents tr[data-intent="fallback"]`, "v1")))
 	step("deploy a second version",
 		deploy(`function handle(e, s) return "v2: " .. e.text end`),
 		waitFor(textIncludes("#deploy-result", "deployed v2")),
@@ -297,7 +306,7 @@ end`),
 			t.Fatal(err)
 		}
 	}
-	step("log out", chromedp.Click("#logout"), waitFor(`document.querySelector("#app").hidden`),
+	step("log out", chromedp.Click("#logout"), waitFor(`getComputedStyle(document.querySelector("#app")).display === "none"`),
 		waitFor(`sessionStorage.getItem("parley.adminKey") === null`))
 	if value(`document.documentElement.outerHTML.includes(`+strings.ReplaceAll(`"KEY"`, "KEY", adminKey)+`)`) != false {
 		t.Fatal("the admin key is in the page")

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -147,15 +148,37 @@ func analyticsTurn(t *engine.Turn) analytics.Turn {
 		rec.Bot, rec.Channel, rec.User, rec.Text = ev.Bot, ev.Channel, ev.User, ev.Text
 	}
 	var texts []string
+	var rich []richReply
 	for _, r := range t.Replies {
 		if r.Text != "" {
 			texts = append(texts, r.Text)
 		}
+		if len(r.Options)+len(r.Buttons)+len(r.Cards)+len(r.Media) > 0 {
+			rich = append(rich, richReply{Options: r.Options, Buttons: r.Buttons, Cards: r.Cards, Media: r.Media})
+		}
 		rec.Sensitive = rec.Sensitive || r.Sensitive
 	}
 	rec.Reply = strings.Join(texts, "\n")
+	if len(rich) > 0 && !rec.Sensitive {
+		if raw, err := json.Marshal(rich); err == nil && len(raw) <= maxTranscriptRich {
+			rec.Rich = raw
+		}
+	}
 	return rec
 }
+
+// richReply is what a transcript keeps of a reply besides its text: the
+// parts the console shows as buttons, cards and media.
+type richReply struct {
+	Options []string     `json:"options,omitempty"`
+	Buttons []msg.Button `json:"buttons,omitempty"`
+	Cards   []msg.Card   `json:"cards,omitempty"`
+	Media   []msg.Media  `json:"media,omitempty"`
+}
+
+// maxTranscriptRich bounds the rich parts a transcript keeps of one turn;
+// a turn with more keeps its text only.
+const maxTranscriptRich = 16 << 10
 
 // llmMeter passes the llm module's calls to the metrics, which are made
 // after the sandbox that holds the llm client.
