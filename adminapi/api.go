@@ -99,6 +99,8 @@ type Config struct {
 	// Analytics serves the analytics, conversation list and erasure routes;
 	// nil answers them with 404.
 	Analytics Analytics
+	// Handoffs serves the human handoff routes; nil answers them with 501.
+	Handoffs Handoffs
 }
 
 // API is the management API. Create it with [New] and add its routes to a
@@ -194,6 +196,13 @@ func (a *API) Mount(r gin.IRouter) {
 	v1.PUT("/bots/:bot/analytics/settings", a.handle(a.putAnalyticsSettings))
 	v1.GET("/bots/:bot/conversations", a.handle(analyticsRoute(a, analytics.ParseConversationQuery, Analytics.Conversations)))
 	v1.DELETE("/bots/:bot/users/:user", a.handle(a.eraseUser))
+
+	v1.GET("/bots/:bot/handoffs", a.handle(a.listHandoffs))
+	conv := "/bots/:bot/channels/:channel/conversations/:conversation"
+	v1.POST(conv+"/handoff", a.handle(a.startHandoff))
+	v1.POST(conv+"/claim", a.handle(a.claimHandoff))
+	v1.POST(conv+"/messages", a.handle(a.agentMessage))
+	v1.POST(conv+"/release", a.handle(a.releaseHandoff))
 }
 
 // handlerFunc is a route's handler: it writes the answer, or returns the

@@ -156,6 +156,20 @@ type Settings struct {
 	// LLMTokensPerDay bounds the model tokens (input and output) the bot
 	// uses per UTC day, across replicas; zero means no bound.
 	LLMTokensPerDay int `json:"llm_tokens_per_day,omitempty"`
+	// HandoffNotice, when set, is the answer to the first message of a
+	// conversation after it was handed to a person ("An agent will be
+	// with you shortly."); later messages get no answer from the bot.
+	HandoffNotice string `json:"handoff_notice,omitempty"`
+	// HandoffIdleTimeout gives a handed-off conversation back to the bot
+	// when neither the user nor an agent wrote for that long: a duration
+	// such as "30m" or "2h" (default 30m, at least 1s, at most 30 days).
+	HandoffIdleTimeout string `json:"handoff_idle_timeout,omitempty"`
+	// HandoffWebhookURL, when set, is told of every handoff and release
+	// with a signed POST (see docs/handoff.md).
+	HandoffWebhookURL string `json:"handoff_webhook_url,omitempty"`
+	// HandoffWebhookSecret names the bot's secret that signs the webhook's
+	// requests; required with HandoffWebhookURL.
+	HandoffWebhookSecret string `json:"handoff_webhook_secret,omitempty"`
 }
 
 // Defaults applied by the accessors on [Settings].
@@ -227,6 +241,9 @@ func (s Settings) Validate() error {
 		}
 	}
 	if err := s.validateLLM(); err != nil {
+		return err
+	}
+	if err := s.validateHandoff(); err != nil {
 		return err
 	}
 	if _, err := rate.Parse(s.RateLimitPerBot); err != nil {

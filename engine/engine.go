@@ -64,6 +64,11 @@ type Config struct {
 	// rate_limit_per_user settings (a *ratelimit.Limiter); nil, or a nil
 	// pointer, means no rate limits.
 	Limiter Limiter
+	// Handoffs, when set, keeps the conversations handed to a person
+	// (a *handoff.Manager): their messages run no handler, and a handler's
+	// reply.handoff hands its conversation over. Nil, or a nil pointer,
+	// disables handoffs.
+	Handoffs Handoffs
 }
 
 // Observer watches processed turns.
@@ -85,6 +90,7 @@ type Engine struct {
 	limits      botLimits
 	maxBusyWait time.Duration
 	limiter     Limiter
+	handoffs    Handoffs
 }
 
 // New returns an Engine.
@@ -99,8 +105,11 @@ func New(cfg Config) *Engine {
 	if isNil(cfg.Limiter) {
 		cfg.Limiter = nil
 	}
+	if isNil(cfg.Handoffs) {
+		cfg.Handoffs = nil
+	}
 	return &Engine{bots: cfg.Bots, sessions: cfg.Sessions, runtime: cfg.Runtime, log: log, observer: cfg.Observer,
-		invocations: cfg.Invocations, maxBusyWait: cfg.BusyWait, limiter: cfg.Limiter}
+		invocations: cfg.Invocations, maxBusyWait: cfg.BusyWait, limiter: cfg.Limiter, handoffs: cfg.Handoffs}
 }
 
 // Turn is a processed turn with the details developers need when testing.
@@ -121,6 +130,9 @@ type Turn struct {
 	// LLMInputTokens and LLMOutputTokens are the model tokens the
 	// handler's llm calls used.
 	LLMInputTokens, LLMOutputTokens int `json:"-"`
+	// HandedOff is true when the turn's handler handed the conversation to
+	// a person (reply.handoff).
+	HandedOff bool `json:"-"`
 	// Err is the handler's failure when Outcome is error or timeout.
 	Err error `json:"-"`
 }
@@ -195,6 +207,18 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 			e.log.WarnContext(ctx, "release conversation after a rate-limited turn", "bot", bot.Name, "err", rerr)
 		}
 		return nil, err
+	}
+	if e.handoffs != nil {
+		held, first, err := e.handoffs.Hold(ctx, bot, ev)
+		if err != nil {
+			if rerr := e.sessions.Release(ctx, st); rerr != nil {
+				e.log.WarnContext(ctx, "release conversation after a failed handoff check", "bot", bot.Name, "err", rerr)
+			}
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		if held {
+			return e.held(ctx, bot, ev, st, first)
+		}
 	}
 
 	routeStart := time.Now()
@@ -289,6 +313,18 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	}
 
 	next.Choices = msg.Choices(t.Replies)
+	if h := handoffOf(t.Replies); h != nil && e.handoffs != nil && t.Err == nil {
+		// Handed over before the commit frees the conversation, so that
+		// its next message already finds a person owning it.
+		if err := e.handoffs.Start(ctx, bot, ev, d.Intent, *h); err != nil {
+			if rerr := e.sessions.Release(ctx, st); rerr != nil {
+				e.log.WarnContext(ctx, "release conversation after a failed handoff", "bot", bot.Name, "err", rerr)
+			}
+			e.record(ctx, inv)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		t.HandedOff = true
+	}
 	var answer []byte // remembered for a retry of the message, when one can come
 	if messageID != "" {
 		if answer, err = json.Marshal(t); err != nil {
@@ -318,6 +354,51 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 		return nil, err
 	}
 	e.record(ctx, inv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return t, nil
+}
+
+// handoffOf is the handoff a turn's replies ask for, or nil.
+func handoffOf(replies []msg.Reply) *msg.Handoff {
+	for i := range replies {
+		if replies[i].Handoff != nil {
+			return replies[i].Handoff
+		}
+	}
+	return nil
+}
+
+// held finishes the turn of a user's message in a conversation a person
+// owns: no routing, no handler, the session as it was (one more turn),
+// and as the reply the bot's handoff_notice for the first message since
+// the handoff, nothing for the others.
+func (e *Engine) held(ctx context.Context, bot *bots.Bot, ev *msg.Event, st *sessions.Turn, first bool) (*Turn, error) {
+	t := &Turn{TurnResult: msg.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: msg.OutcomeHuman,
+		Replies: []msg.Reply{}}, NewConversation: st.New()}
+	if first && bot.Settings.HandoffNotice != "" {
+		t.Replies = []msg.Reply{{Text: bot.Settings.HandoffNotice}}
+	}
+	next := st.State
+	next.Turns++
+	answer, err := json.Marshal(t)
+	if err != nil {
+		if rerr := e.sessions.Release(ctx, st); rerr != nil {
+			e.log.WarnContext(ctx, "release conversation after an unencodable answer", "bot", bot.Name, "err", rerr)
+		}
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	err = e.sessions.Commit(ctx, st, sessions.Commit{
+		State:         next,
+		TTL:           bot.Settings.SessionTTL(),
+		HistoryLength: bot.Settings.HistoryLength,
+		History:       historyEntry(t),
+		Answer:        answer,
+	})
+	if errors.Is(err, ErrErased) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -75,6 +75,20 @@ type Limiter interface {
 	Allow(ctx context.Context, bot, conversation string, lim rate.Limits) ratelimit.Decision
 }
 
+// Handoffs keeps the conversations handed to a person
+// (*handoff.Manager): while a person owns a conversation, the bot runs no
+// handler for it.
+type Handoffs interface {
+	// Hold records a user's message in a conversation a person owns and
+	// reports whether one does (held); first is true for the first message
+	// since the handoff, which gets the bot's handoff_notice. A
+	// conversation no person owns is left as it is.
+	Hold(ctx context.Context, bot *bots.Bot, ev *msg.Event) (held, first bool, err error)
+	// Start hands the conversation of ev to a person, at the request of the
+	// handler of intent; a conversation a person owns already stays as it is.
+	Start(ctx context.Context, bot *bots.Bot, ev *msg.Event, intent string, h msg.Handoff) error
+}
+
 // isNil reports whether v is nil or a nil pointer inside an interface, such
 // as an unset *ratelimit.Limiter passed as a Limiter.
 func isNil(v any) bool {

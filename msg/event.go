@@ -83,6 +83,9 @@ type Reply struct {
 	Expect string `json:"expect,omitempty"`
 	// Sensitive marks the turn's user text as not to be stored in transcripts.
 	Sensitive bool `json:"sensitive,omitempty"`
+	// Handoff, when set, hands the conversation to a person after this
+	// reply: the bot stops answering it until it is released.
+	Handoff *Handoff `json:"handoff,omitempty"`
 }
 
 // Outcome classifies how a turn ended.
@@ -94,6 +97,9 @@ const (
 	OutcomeFallback Outcome = "fallback"
 	OutcomeError    Outcome = "error"
 	OutcomeTimeout  Outcome = "timeout"
+	// OutcomeHuman is a user's message in a conversation a person owns
+	// (handed off): recorded, shown to the agents, and run by no handler.
+	OutcomeHuman Outcome = "human"
 )
 
 // TurnResult is what one processed event produced, as channels render it.

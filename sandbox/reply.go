@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/parleyhq/parley/msg"
 	lua "github.com/yuin/gopher-lua"
@@ -16,12 +17,13 @@ import (
 // replyKeys are the keys a reply table may have, in the order error
 // messages list them.
 var replyKeys = []string{"text", "ssml", "reprompt", "options", "buttons", "cards", "media", "channel_data",
-	"expect", "end_conversation", "sensitive"}
+	"expect", "end_conversation", "sensitive", "handoff"}
 
 var (
-	buttonKeys = []string{"title", "payload", "url"}
-	cardKeys   = []string{"title", "subtitle", "image", "buttons"}
-	mediaKeys  = []string{"type", "url", "caption"}
+	buttonKeys  = []string{"title", "payload", "url"}
+	cardKeys    = []string{"title", "subtitle", "image", "buttons"}
+	mediaKeys   = []string{"type", "url", "caption"}
+	handoffKeys = []string{"queue", "reason"}
 )
 
 // maxURLBytes bounds a link or media URL.
@@ -414,6 +416,7 @@ func (v *vm) toReply(script string, ret lua.LValue, maxBytes int) (msg.Reply, *S
 		rep.Cards = r.cards(t)
 		rep.Media = r.media(t)
 		rep.ChannelData = r.channelData(t)
+		rep.Handoff = r.handoff(t)
 		if r.err != nil {
 			return msg.Reply{}, r.err
 		}
@@ -451,4 +454,45 @@ func (r *replyReader) options(t *lua.LTable) []string {
 		r.fail(KindRuntime, "reply.options must be an array of strings, not a %s", f.Type().String())
 	}
 	return out
+}
+
+// handoff reads reply.handoff: true (the default queue) or a table
+// {queue = "support", reason = "..."}.
+func (r *replyReader) handoff(t *lua.LTable) *msg.Handoff {
+	if r.err != nil {
+		return nil
+	}
+	var h msg.Handoff
+	switch f := t.RawGetString("handoff").(type) {
+	case *lua.LNilType:
+		return nil
+	case lua.LBool:
+		if !bool(f) {
+			return nil
+		}
+	case *lua.LTable:
+		f = r.table(f)
+		if !r.keys(f, "reply.handoff", handoffKeys) {
+			return nil
+		}
+		h.Queue = r.str(f, "queue", "reply.handoff")
+		h.Reason = r.str(f, "reason", "reply.handoff")
+	default:
+		r.fail(KindRuntime, "reply.handoff must be a table like {queue = \"support\", reason = \"...\"} or true, not a %s", f.Type().String())
+		return nil
+	}
+	if h.Queue == "" {
+		h.Queue = msg.DefaultHandoffQueue
+	}
+	switch {
+	case r.err != nil:
+		return nil
+	case !msg.ValidHandoffQueue(h.Queue):
+		r.fail(KindRuntime, "reply.handoff.queue must be 1-64 lowercase letters, digits, '_' or '-', not %q", clipString(h.Queue, 80))
+		return nil
+	case utf8.RuneCountInString(h.Reason) > msg.MaxHandoffReason:
+		r.fail(KindRuntime, "reply.handoff.reason is longer than %d characters", msg.MaxHandoffReason)
+		return nil
+	}
+	return &h
 }

@@ -92,6 +92,19 @@ func indexOf(list []string, v string) int {
 }
 
 func (c *counts) add(t *Turn) {
+	switch t.Kind {
+	case KindHandoff:
+		c[cHandoffs]++
+		return
+	case KindRelease:
+		c[cReleases]++
+		return
+	case KindAgent:
+		return
+	}
+	if t.Handoff {
+		c[cHandoffs]++
+	}
 	if o := indexOf(outcomes, t.Outcome); o >= 0 {
 		c[cOutcomes+o]++
 	}
@@ -264,8 +277,11 @@ func newAggregate(live func(Step, time.Time) bool) *aggregate {
 // add counts t in its minute, hour and day buckets. Its utterance joins the
 // fallback top list only when withText is set.
 func (a *aggregate) add(t *Turn, withText bool) {
+	if t.Kind == KindAgent {
+		return
+	}
 	k := cellKey{bot: t.Bot, minute: Minute.Floor(t.At).Unix(), channel: label(t.Channel), intent: label(t.Intent),
-		source: label(t.Source), outcome: t.Outcome}
+		source: label(t.Source), outcome: label(t.Outcome)}
 	if t.Outcome == OutcomeRejected {
 		k.intent, k.source = None, None
 	}
@@ -275,7 +291,7 @@ func (a *aggregate) add(t *Turn, withText bool) {
 		a.cells[k] = c
 	}
 	c.add(t)
-	if t.User != "" && t.Outcome != OutcomeRejected {
+	if t.User != "" && t.Outcome != OutcomeRejected && t.Kind == KindTurn {
 		uk := usersKey{bot: k.bot, minute: k.minute, channel: k.channel}
 		set := a.users[uk]
 		if set == nil {

@@ -33,10 +33,12 @@ const numBins = 60
 const (
 	cLLMInput  = cPostback + 1 + iota // model input tokens of the turns' llm calls
 	cLLMOutput                        // and their output tokens
+	cHandoffs                         // conversations handed to a person
+	cReleases                         // and given back to the bot
 )
 
 // numCounts is the length of [counts].
-const numCounts = cLLMOutput + 1
+const numCounts = cReleases + 1
 
 // binOf returns the bin of a latency.
 func binOf(d time.Duration) int {

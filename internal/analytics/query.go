@@ -194,6 +194,11 @@ type Stats struct {
 	Rejected int64 `json:"rejected"`
 	// LLMTokens are the model tokens the turns' llm calls used.
 	LLMTokens LLMTokens `json:"llm_tokens"`
+	// Handoffs counts conversations handed to a person (by a handler's
+	// reply, under its intent, or by the management API, under none), and
+	// Releases those given back to the bot.
+	Handoffs int64 `json:"handoffs"`
+	Releases int64 `json:"releases"`
 }
 
 // LLMTokens counts model tokens.
@@ -237,7 +242,8 @@ func (c *counts) stats(users *int64) Stats {
 		Outcomes: Outcomes{Handled: o[0], Fallback: o[1], Error: o[2], Timeout: o[3]},
 		Sources: Sources{Platform: src[0], Postback: c[cPostback], Expect: src[1], Classifier: src[2], Fallback: src[3],
 			Builtin: src[4]},
-		LLMTokens: LLMTokens{Input: c[cLLMInput], Output: c[cLLMOutput]}}
+		LLMTokens: LLMTokens{Input: c[cLLMInput], Output: c[cLLMOutput]},
+		Handoffs:  c[cHandoffs], Releases: c[cReleases]}
 	if n := float64(c[cTurns]); n > 0 {
 		bins := c.bins()
 		st.FallbackRate = round(float64(o[1])/n, 6)

@@ -191,7 +191,9 @@ func (s *Service) Observe(ctx context.Context, t Turn) {
 	if t.RequestID == "" {
 		t.RequestID = logctx.RequestID(ctx)
 	}
-	s.m.ObserveTurn(t.Metrics())
+	if t.Kind == KindTurn {
+		s.m.ObserveTurn(t.Metrics())
+	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.DebugContext(ctx, "turn", "bot", t.Bot, "channel", t.Channel, "conversation", t.Conversation,
 			"intent", t.Intent, "source", t.Source, "outcome", t.Outcome,
@@ -413,7 +415,7 @@ func (s *Service) indexUsers(ctx context.Context, w *write) error {
 	for i := range w.turns {
 		yieldEvery(i)
 		t := &w.turns[i]
-		if t.User == "" || t.Outcome == OutcomeRejected {
+		if t.User == "" || t.Outcome == OutcomeRejected || t.Kind != KindTurn {
 			continue
 		}
 		id := [2]string{t.Bot, t.User}
@@ -515,7 +517,7 @@ func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolv
 	for i := range w.turns {
 		yieldEvery(i)
 		t := &w.turns[i]
-		if w.suppressed[i] || t.Outcome == OutcomeRejected || t.Conversation == "" {
+		if w.suppressed[i] || t.Outcome == OutcomeRejected || t.Conversation == "" || t.Kind == KindHandoff || t.Kind == KindRelease {
 			continue
 		}
 		if settings[t.Bot].retention <= 0 {

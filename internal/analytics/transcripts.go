@@ -36,6 +36,9 @@ type Entry struct {
 	NewSession bool            `json:"new_conversation,omitempty"`
 	EndSession bool            `json:"end_conversation,omitempty"`
 	RequestID  string          `json:"request_id,omitempty"`
+	// Agent is the agent who wrote Reply, in a conversation handed to a
+	// person; such an entry has no user Text.
+	Agent string `json:"agent,omitempty"`
 }
 
 // entryOf is t as its transcript keeps it: a sensitive turn without its texts.
@@ -43,7 +46,7 @@ func entryOf(t *Turn) *Entry {
 	e := &Entry{Time: t.At, User: t.User, Channel: t.Channel, Text: t.Text, Reply: t.Reply, Rich: t.Rich, Intent: t.Intent,
 		Source: t.Source, Confidence: round(t.Confidence, 4), Outcome: t.Outcome,
 		LatencyMS: round(float64(t.Latency.Microseconds())/1000, 3), HandlerMS: round(float64(t.HandlerTime.Microseconds())/1000, 3),
-		NewSession: t.NewConversation, EndSession: t.EndConversation, RequestID: t.RequestID}
+		NewSession: t.NewConversation, EndSession: t.EndConversation, RequestID: t.RequestID, Agent: t.Agent}
 	if t.Sensitive {
 		e.Text, e.Reply, e.Rich, e.Sensitive = "", "", nil, true
 	}
@@ -92,6 +95,7 @@ func (e *Entry) appendJSON(b []byte) []byte {
 	flag("new_conversation", e.NewSession)
 	flag("end_conversation", e.EndSession)
 	str("request_id", e.RequestID)
+	str("agent", e.Agent)
 	return append(b, '}')
 }
 

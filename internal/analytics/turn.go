@@ -27,8 +27,31 @@ const (
 // built-in fallback, or a rejected webhook.
 const None = "(none)"
 
+// Kinds of records: a user's turn, and what happens around a conversation
+// handed to a person.
+const (
+	// KindTurn is a user's turn (the zero value).
+	KindTurn = ""
+	// KindHandoff is a conversation handed to a person through the
+	// management API: counted (handoffs), not a turn, not in transcripts.
+	// A handler's handoff is a turn with Handoff set.
+	KindHandoff = "handoff"
+	// KindRelease is a handed-off conversation given back to the bot:
+	// counted (releases), not a turn, not in transcripts.
+	KindRelease = "release"
+	// KindAgent is an agent's message (Agent, Reply): in the transcript
+	// only.
+	KindAgent = "agent"
+)
+
 // Turn is one turn as analytics records it.
 type Turn struct {
+	// Kind is what the record is; zero for a user's turn.
+	Kind string
+	// Handoff marks a turn whose handler handed the conversation to a person.
+	Handoff bool
+	// Agent is the agent who wrote Reply, in a record of KindAgent.
+	Agent string
 	// At is when the turn finished; zero means now (the service's clock).
 	At time.Time
 	// Bot, Channel, User and Conversation say where the turn happened.

@@ -42,6 +42,7 @@ import (
 	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/config"
 	"github.com/parleyhq/parley/internal/egress"
+	"github.com/parleyhq/parley/internal/handoff"
 	"github.com/parleyhq/parley/internal/invocations"
 	"github.com/parleyhq/parley/internal/kvstore"
 	"github.com/parleyhq/parley/internal/llm"
@@ -73,6 +74,7 @@ type App struct {
 	queue     *queue.Queue
 	queueConn *store.Store // the queue's own connections to a real Redis; nil with the embedded store
 	scheduler *scheduler.Scheduler
+	handoffs  *handoff.Manager
 	purger    *purge.Purger
 	adminKey  string
 
@@ -219,8 +221,24 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 	if err := limiter.Load(ctx); err != nil {
 		log.Warn("could not preload the rate limit script; it loads on first use", "err", err)
 	}
+	handoffs := handoff.NewStore(rdb, cfg.KeyPrefix)
+	if err := handoffs.Load(ctx); err != nil {
+		log.Warn("could not preload handoff scripts; they load on first use", "err", err)
+	}
+	// The handoff manager runs handback turns on the engine, which asks it
+	// who owns a conversation: it reaches the engine through a reference
+	// set once the engine exists.
+	handback := &engineRef{}
+	var webhook *handoff.Webhook
+	if a.egress != nil {
+		webhook = handoff.NewWebhook(handoff.WebhookConfig{HTTP: a.egress, Secrets: a.catalog,
+			Logger: log.With("component", "handoff")})
+	}
+	a.handoffs = handoff.New(handoff.Config{Store: handoffs, Bots: a.catalog, Runner: handback, Channels: registry,
+		Conversations: sessionExists{sess}, Recorder: a.obs, Webhook: webhook, Logger: log.With("component", "handoff")})
 	eng := engine.New(engine.Config{Bots: a.catalog, Sessions: sess, Runtime: a.runtime, Logger: log.With("component", "engine"),
-		Invocations: a.obs.countStarts(a.invocations), Observer: a.obs, Limiter: limiter})
+		Invocations: a.obs.countStarts(a.invocations), Observer: a.obs, Limiter: limiter, Handoffs: a.handoffs})
+	handback.eng = eng
 	a.scheduler = scheduler.New(rdb, scheduler.Config{
 		KeyPrefix:   cfg.KeyPrefix,
 		MinInterval: cfg.ScheduleMinInterval,
@@ -264,13 +282,13 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 	}
 	owners := botKeyOwners{"catalog": a.catalog, "store": kv, "sessions": sess, "analytics": a.obs.analytics,
 		"invocation_logs": a.invocations, "schedules": a.scheduler, "rate_limits": limiter, "queue": a.queue,
-		"llm_budget": llmBudget, "web_outboxes": a.outbox}
+		"llm_budget": llmBudget, "web_outboxes": a.outbox, "handoffs": handoffs}
 	a.engine, a.sessions, a.channels, a.owners = eng, sess, registry, owners
 	a.purger = purge.New(rdb, purge.Config{
 		KeyPrefix: cfg.KeyPrefix,
 		Registry:  a.catalog,
 		Families:  owners.families,
-		Cleaners:  map[string]purge.Cleaner{"queued_events": a.queue, "schedule_index": a.scheduler},
+		Cleaners:  map[string]purge.Cleaner{"queued_events": a.queue, "schedule_index": a.scheduler, "handoff_index": handoffs},
 		Settle:    cfg.BotDeleteSettle,
 		Logger:    log.With("component", "purge"),
 	})
@@ -290,6 +308,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		MaxFollowers:  cfg.LogFollowers,
 		Heartbeat:     cfg.LogHeartbeat,
 		Analytics:     a.obs.analytics,
+		Handoffs:      a.handoffs,
 	})
 	if err != nil {
 		a.Close()
@@ -362,6 +381,7 @@ func (a *App) services() []service {
 		{"analytics", a.obs.run},           // recorded turns, written in batches
 		{"purge", a.purger.Run},            // deleted bots' data
 		{"webchat", a.outbox.Run},          // wake-ups of the web channel's live connections
+		{"handoffs", a.handoffs.Run},       // idle handoffs released, webhooks delivered
 	}
 }
 
@@ -567,6 +587,22 @@ func (r turnRunner) Run(ctx context.Context, ev *msg.Event) (*msg.TurnResult, er
 		return nil, err
 	}
 	return &t.TurnResult, nil
+}
+
+// engineRef runs turns on an engine set after it was handed out.
+type engineRef struct{ eng *engine.Engine }
+
+func (r *engineRef) Run(ctx context.Context, ev *msg.Event) (*engine.Turn, error) {
+	return r.eng.Run(ctx, ev)
+}
+
+// sessionExists tells the handoff manager whether a conversation has a
+// session.
+type sessionExists struct{ s *sessions.Store }
+
+func (e sessionExists) Exists(ctx context.Context, bot string, conv msg.ConversationKey) (bool, error) {
+	_, ok, err := e.s.Get(ctx, bot, conv)
+	return ok, err
 }
 
 // senderFor finds the adapters that send replies themselves.

@@ -31,6 +31,7 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"internal/tracing":     {"github.com/gin-gonic/", "github.com/yuin/", mod},
 		"internal/metrics":     {"github.com/gin-gonic/", "github.com/yuin/", mod},
 		"internal/scheduler":   {"github.com/gin-gonic/", mod + "gateway"},
+		"internal/handoff":     {"github.com/gin-gonic/", mod + "gateway", mod + "adminapi", mod + "internal/queue", mod + "internal/analytics"},
 		// The web channel's outboxes are storage only: the adapter reaches
 		// them through its own small interface.
 		"internal/webchat": {"github.com/gin-gonic/", "github.com/yuin/", mod + "gateway", mod + "engine", mod + "sandbox", mod + "bots", mod + "channels"},

@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/internal/analytics"
 	"github.com/parleyhq/parley/internal/config"
+	"github.com/parleyhq/parley/internal/handoff"
 	"github.com/parleyhq/parley/internal/metrics"
 	"github.com/parleyhq/parley/internal/queue"
 	"github.com/parleyhq/parley/internal/redisx"
@@ -143,7 +144,7 @@ func analyticsTurn(t *engine.Turn) analytics.Turn {
 	rec := analytics.Turn{Conversation: t.Conversation, Intent: t.Decision.Intent, Source: string(t.Decision.Source),
 		Confidence: t.Decision.Confidence, Outcome: string(t.Outcome), Latency: t.Duration, HandlerTime: t.HandlerTime,
 		RoutingTime: t.RoutingTime, NewConversation: t.NewConversation, EndConversation: t.EndConversation,
-		LLMInputTokens: t.LLMInputTokens, LLMOutputTokens: t.LLMOutputTokens}
+		LLMInputTokens: t.LLMInputTokens, LLMOutputTokens: t.LLMOutputTokens, Handoff: t.HandedOff}
 	if ev := t.Event; ev != nil {
 		rec.Bot, rec.Channel, rec.User, rec.Text = ev.Bot, ev.Channel, ev.User, ev.Text
 	}
@@ -187,4 +188,28 @@ type llmMeter struct{ metrics *metrics.Metrics }
 // ObserveLLM implements llm.Meter.
 func (m *llmMeter) ObserveLLM(bot, model, outcome string, input, output int) {
 	m.metrics.ObserveLLM(bot, model, outcome, input, output)
+}
+
+// RecordHandoff counts handoffs and releases in analytics and puts agents'
+// messages in the transcripts.
+func (o *observability) RecordHandoff(ctx context.Context, e handoff.Event) {
+	if !o.cfg.Analytics {
+		return
+	}
+	rec := analytics.Turn{At: e.Time, Bot: e.Bot, Channel: e.Channel, User: e.User, Conversation: e.Conversation,
+		Intent: e.Intent}
+	switch e.Event {
+	case handoff.EventHandoff:
+		if e.Intent != "" {
+			return // counted with the turn whose handler handed over
+		}
+		rec.Kind = analytics.KindHandoff
+	case handoff.EventRelease:
+		rec.Kind = analytics.KindRelease
+	case handoff.EventMessage:
+		rec.Kind, rec.Agent, rec.Reply = analytics.KindAgent, e.Agent, e.Text
+	default:
+		return
+	}
+	o.analytics.Observe(ctx, rec)
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/internal/handoff"
 	"github.com/parleyhq/parley/internal/ratelimit"
 	"github.com/parleyhq/parley/sandbox"
 	"github.com/parleyhq/parley/sessions"
@@ -15,4 +16,5 @@ var (
 	_ engine.Conversations = (*sessions.Store)(nil)
 	_ engine.Runner        = (*sandbox.Runtime)(nil)
 	_ engine.Limiter       = (*ratelimit.Limiter)(nil)
+	_ engine.Handoffs      = (*handoff.Manager)(nil)
 )
