@@ -1,10 +1,20 @@
 package app
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,5 +291,225 @@ func TestHandoffAPIRefusals(t *testing.T) {
 		map[string]string{"text": "hi", "agent": "dana"}).must(t, http.StatusConflict)
 	if r.errCode() != "cannot_push" {
 		t.Fatalf("voice channel: %s", r.Raw)
+	}
+}
+
+// TestHandoffIdleReleasedOnce: with two replicas on one Redis, a
+// handed-off conversation that stays silent is released once, and its
+// handback reply sent once.
+func TestHandoffIdleReleasedOnce(t *testing.T) {
+	url, prefix := testredis.URL(t), testredis.Prefix(t)
+	a := startChatApp(t, url, prefix, 0)
+	b := startChatApp(t, url, prefix, 0)
+	fake := newFakePlatform(t)
+	do(t, "PUT", a.URL+"/v1/bots/hbot", adminKey, map[string]any{"handoff_idle_timeout": "2s"}).must(t, http.StatusCreated)
+	do(t, "PUT", a.URL+"/v1/bots/hbot/channels/telegram", adminKey, map[string]string{"secret_token": telegramSecret,
+		"bot_token": telegramToken, "api_base_url": fake.srv.URL}).must(t, http.StatusOK)
+	do(t, "PUT", a.URL+"/v1/bots/hbot/intents/fallback", adminKey, handoffFallback).must(t, http.StatusCreated)
+	do(t, "PUT", a.URL+"/v1/bots/hbot/intents/handback", adminKey, handbackHandler).must(t, http.StatusCreated)
+
+	postTelegram(t, a.URL+"/hooks/hbot/telegram", telegramText(1, "agent please"), telegramSecret).must(t, 200)
+	fake.waitFor(t, 1)
+	if len(handoffs(t, b, "")) != 1 {
+		t.Fatal("the other replica does not list the handoff")
+	}
+	// A message keeps it alive for another idle timeout.
+	postTelegram(t, b.URL+"/hooks/hbot/telegram", telegramText(2, "still there?"), telegramSecret).must(t, 200)
+	waitHandoff(t, a, "still there?")
+
+	got := fake.waitFor(t, 2)
+	if got[1] != "I'm back" {
+		t.Fatalf("sent %q", got)
+	}
+	if list := handoffs(t, a, ""); len(list) != 0 {
+		t.Fatalf("still handed off: %v", list)
+	}
+	time.Sleep(3 * time.Second) // both replicas swept a few more times
+	if got := fake.texts(); len(got) != 2 {
+		t.Fatalf("sent %q; want the handback reply once", got)
+	}
+	postTelegram(t, b.URL+"/hooks/hbot/telegram", telegramText(3, "hi"), telegramSecret).must(t, 200)
+	if got := fake.waitFor(t, 3); got[2] != "echo: hi" {
+		t.Fatalf("sent %q", got)
+	}
+}
+
+// webhookReceiver records the handoff webhook's requests whose signature
+// verifies with secret, as docs/handoff.md says to verify them.
+type webhookReceiver struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	events []map[string]any
+	bad    int
+}
+
+func newWebhookReceiver(t *testing.T, secret string) *webhookReceiver {
+	w := &webhookReceiver{}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts := r.Header.Get("X-Parley-Timestamp")
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(ts + "." + string(body)))
+		want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+		sec, err := strconv.ParseInt(ts, 10, 64)
+		fresh := err == nil && math.Abs(float64(time.Now().Unix()-sec)) < 300
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !hmac.Equal([]byte(r.Header.Get("X-Parley-Signature")), []byte(want)) || !fresh {
+			w.bad++
+			rw.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev map[string]any
+		_ = json.Unmarshal(body, &ev)
+		w.events = append(w.events, ev)
+	}))
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+func (w *webhookReceiver) wait(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		w.mu.Lock()
+		got, bad := append([]map[string]any(nil), w.events...), w.bad
+		w.mu.Unlock()
+		if bad > 0 {
+			t.Fatalf("%d webhook requests with a bad signature", bad)
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook got %d events, want %d", len(got), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestHandoffWebhook: handoffs and releases are posted, signed; a webhook
+// on a private address the bot does not allow-list is never reached, and
+// does not break the turn.
+func TestHandoffWebhook(t *testing.T) {
+	const secret = "whsec-0123456789abcdef"
+	recv := newWebhookReceiver(t, secret)
+	port := recv.srv.URL[strings.LastIndex(recv.srv.URL, ":")+1:]
+	ta, fake := handoffApp(t, map[string]any{"handoff_webhook_url": recv.srv.URL + "/parley?team=1",
+		"handoff_webhook_secret": "HANDOFF_HOOK", "http_allow": []string{"127.0.0.1:" + port}})
+	do(t, "PUT", ta.URL+"/v1/bots/hbot/secrets/HANDOFF_HOOK", adminKey, map[string]any{"value": secret}).must(t, http.StatusCreated)
+	// Bad settings are refused.
+	for _, bad := range []map[string]any{
+		{"handoff_webhook_url": "ftp://example.com/x", "handoff_webhook_secret": "HOOK"},
+		{"handoff_webhook_url": "https://u:p@example.com/x", "handoff_webhook_secret": "HOOK"},
+		{"handoff_webhook_url": "https://example.com/x"},
+		{"handoff_webhook_secret": "lower"},
+		{"handoff_idle_timeout": "0s"},
+		{"handoff_idle_timeout": "ten minutes"},
+		{"handoff_notice": strings.Repeat("n", 4097)},
+	} {
+		do(t, "PUT", ta.URL+"/v1/bots/badbot", adminKey, bad).must(t, http.StatusBadRequest)
+	}
+
+	postTelegram(t, ta.URL+"/hooks/hbot/telegram", telegramText(1, "agent please"), telegramSecret).must(t, 200)
+	fake.waitFor(t, 1)
+	do(t, "POST", ta.URL+"/v1/bots/hbot/channels/telegram/conversations/42/claim", adminKey, map[string]string{"agent": "dana"}).must(t, http.StatusOK)
+	do(t, "POST", ta.URL+"/v1/bots/hbot/channels/telegram/conversations/42/release", adminKey, nil).must(t, http.StatusOK)
+	events := recv.wait(t, 2)
+	if len(events) != 2 {
+		t.Fatalf("events %v", events)
+	}
+	byKind := map[string]map[string]any{}
+	for _, e := range events {
+		byKind[e["event"].(string)] = e
+	}
+	h, r := byKind["handoff"], byKind["release"]
+	if h == nil || h["bot"] != "hbot" || h["channel"] != "telegram" || h["conversation"] != "42" || h["user"] != "42" ||
+		h["queue"] != "support" || h["reason"] != "asked for a person" || h["agent"] != "" || h["time"] == nil {
+		t.Fatalf("handoff event %v", h)
+	}
+	if r == nil || r["agent"] != "dana" || r["queue"] != "support" {
+		t.Fatalf("release event %v", r)
+	}
+
+	// Not allow-listed: the webhook is refused by the egress rules (for
+	// 127.0.0.1 and for a name that resolves to it); the turn answers.
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		do(t, "PUT", ta.URL+"/v1/bots/hbot", adminKey, map[string]any{"handoff_notice": handoffNotice,
+			"handoff_webhook_url": "http://" + host + ":" + port + "/parley", "handoff_webhook_secret": "HANDOFF_HOOK"}).must(t, http.StatusOK)
+		waitSetting(t, ta, "hbot", "handoff_webhook_url", "http://"+host+":"+port+"/parley")
+		n := len(fake.texts())
+		postTelegram(t, ta.URL+"/hooks/hbot/telegram", telegramText(10+n, "agent please"), telegramSecret).must(t, 200)
+		if got := fake.waitFor(t, n+1); got[n] != "Connecting you" {
+			t.Fatalf("sent %q", got)
+		}
+		do(t, "POST", ta.URL+"/v1/bots/hbot/channels/telegram/conversations/42/release", adminKey, nil).must(t, http.StatusOK)
+		fake.waitFor(t, n+2) // the handback reply
+	}
+	time.Sleep(time.Second)
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if len(recv.events) != 2 || recv.bad != 0 {
+		t.Fatalf("the webhook on a private address was reached: %v", recv.events)
+	}
+}
+
+// waitSetting waits until the catalog serves a bot's setting.
+func waitSetting(t *testing.T, ta *testApp, bot, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := ta.catalog.Bot(context.Background(), bot)
+		if err == nil {
+			raw, _ := json.Marshal(b.Settings)
+			var m map[string]any
+			_ = json.Unmarshal(raw, &m)
+			if m[name] == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("setting %s of %s never became %q", name, bot, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestHandoffStaysInItsBot: a handler hands over its own conversation
+// only: not another bot's with the same id, and not through a key a reply
+// does not have.
+func TestHandoffStaysInItsBot(t *testing.T) {
+	ta := startRedisApp(t)
+	ta.setupBot(t, "alpha", map[string]any{"handoff_notice": handoffNotice}, map[string]string{"fallback": `function handle(e, s)
+  if e.text == "steal" then return {text = "x", handoff = {queue = "q", bot = "beta"}} end
+  if e.text == "agent please" then return {text = "Connecting you", handoff = {queue = "q"}} end
+  return "alpha: " .. e.text
+end`})
+	ta.setupBot(t, "beta", nil, map[string]string{"fallback": `function handle(e, s) return "beta: " .. e.text end`})
+	say := func(bot, text string) response {
+		return ta.say(t, bot, map[string]any{"user": "u1", "conversation": "c1", "text": text}).must(t, http.StatusOK)
+	}
+	if r := say("alpha", "steal"); r.Body["outcome"] == "handled" || !strings.Contains(r.Raw, "Sorry") {
+		t.Fatalf("a reply with handoff.bot: %s", r.Raw)
+	}
+	if got := firstReply(t, say("alpha", "agent please")); got != "Connecting you" {
+		t.Fatalf("alpha answered %q", got)
+	}
+	if r := say("alpha", "hello"); firstReply(t, r) != handoffNotice {
+		t.Fatalf("held message: %s", r.Raw)
+	}
+	if r := say("alpha", "hello"); len(r.Body["replies"].([]any)) != 0 {
+		t.Fatalf("second held message answered: %s", r.Raw)
+	}
+	if got := firstReply(t, say("beta", "hello")); got != "beta: hello" {
+		t.Fatalf("beta answered %q", got)
+	}
+	r := do(t, "GET", ta.URL+"/v1/bots/beta/handoffs", adminKey, nil).must(t, http.StatusOK)
+	if r.Body["total"] != float64(0) {
+		t.Fatalf("beta's handoffs: %s", r.Raw)
+	}
+	r = do(t, "GET", ta.URL+"/v1/bots/alpha/handoffs", adminKey, nil).must(t, http.StatusOK)
+	if r.Body["total"] != float64(1) {
+		t.Fatalf("alpha's handoffs: %s", r.Raw)
 	}
 }
