@@ -513,3 +513,36 @@ end`})
 		t.Fatalf("alpha's handoffs: %s", r.Raw)
 	}
 }
+
+// TestHandoffHoldsSchedules: a schedule's runs to a handed-off
+// conversation push nothing and do not count as the user's messages.
+func TestHandoffHoldsSchedules(t *testing.T) {
+	ta, fake := handoffApp(t, nil)
+	do(t, "PUT", ta.URL+"/v1/bots/hbot/intents/Ping", adminKey, `function handle(e, s) return "ping" end`).must(t, http.StatusCreated)
+	postTelegram(t, ta.URL+"/hooks/hbot/telegram", telegramText(1, "agent please"), telegramSecret).must(t, 200)
+	fake.waitFor(t, 1)
+	postTelegram(t, ta.URL+"/hooks/hbot/telegram", telegramText(2, "waiting"), telegramSecret).must(t, 200)
+	waitHandoff(t, ta, "waiting")
+	fake.waitFor(t, 2) // the notice
+
+	do(t, "PUT", ta.URL+"/v1/bots/hbot/schedules/ping", adminKey, map[string]any{"cron": "@every 1s", "intent": "Ping",
+		"targets": []map[string]string{{"channel": "telegram", "conversation": "42"}}}).must(t, http.StatusOK)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := do(t, "GET", ta.URL+"/v1/bots/hbot/schedules", adminKey, nil).must(t, http.StatusOK)
+		if runs, _ := r.Body["runs"].([]any); len(runs) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the schedule did not run")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	do(t, "DELETE", ta.URL+"/v1/bots/hbot/schedules/ping", adminKey, nil).must(t, http.StatusNoContent)
+	if got := fake.texts(); len(got) != 2 {
+		t.Fatalf("sent %q; the schedule pushed while a person owns the conversation", got)
+	}
+	if h := handoffs(t, ta, ""); len(h) != 1 || h[0]["last_message"].(map[string]any)["text"] != "waiting" {
+		t.Fatalf("handoff %v", h)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -154,10 +155,20 @@ func invalid(format string, args ...any) error {
 	return apierr.New(http.StatusBadRequest, "invalid", fmt.Sprintf(format, args...))
 }
 
+// scheduledEventPrefix starts the ids of the events of schedule runs
+// (internal/scheduler).
+const scheduledEventPrefix = "schedule:"
+
 // Hold records a user's message in a conversation a person owns (the
 // engine's turn then runs no handler); first is true for the first
 // message since the handoff.
 func (m *Manager) Hold(ctx context.Context, bot *bots.Bot, ev *msg.Event) (held, first bool, err error) {
+	if strings.HasPrefix(ev.ID, scheduledEventPrefix) {
+		// A schedule's run is no message of the user: it is held back,
+		// but neither recorded nor keeping the conversation from idling.
+		_, held, err = m.cfg.Store.Get(ctx, bot.Name, ev.Key())
+		return held, false, err
+	}
 	now := m.cfg.Now()
 	return m.cfg.Store.Hold(ctx, bot.Name, ev.Key(), ev.User, ev.Text, now, now.Add(bot.Settings.HandoffIdle()))
 }
