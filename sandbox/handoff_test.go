@@ -44,7 +44,7 @@ func TestReplyHandoffErrors(t *testing.T) {
 		{`{handoff = {queue = {}}}`, `reply.handoff.queue must be a string, not a table`},
 	} {
 		_, err := runOnce(t, "function handle(e, s) return "+tc.ret+" end", nil)
-		wantScriptError(t, err, KindRuntime, tc.msg)
+		_ = wantScriptError(t, err, KindRuntime, tc.msg)
 	}
 	// A reason of 500 characters is fine, however many bytes they take.
 	res, err := runOnce(t, `function handle(e, s) return {handoff = {reason = string.rep("é", 500)}} end`, nil)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -117,7 +116,6 @@ type Config struct {
 type Manager struct {
 	cfg Config
 	log *slog.Logger
-	wg  sync.WaitGroup
 }
 
 // New returns a Manager.

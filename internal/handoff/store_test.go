@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,7 @@ func TestStore(t *testing.T) {
 		if held, _, err := s.Hold(ctx, "b", conv, "42", "hi", t0, t0.Add(time.Minute)); err != nil || held {
 			t.Fatalf("Hold before a handoff: %v, %v", held, err)
 		}
-		if _, err := s.Agent(ctx, "b", conv, "dana", true, "hi", t0, t0.Add(time.Minute)); err != errNotOwned {
+		if _, err := s.Agent(ctx, "b", conv, "dana", true, "hi", t0, t0.Add(time.Minute)); !errors.Is(err, errNotOwned) {
 			t.Fatalf("agent before a handoff: %v", err)
 		}
 		st := &State{Channel: "telegram", Conversation: "42", User: "42", Queue: "support", Reason: "why", Intent: "Human", Since: t0}
