@@ -7,8 +7,10 @@
 //	turn, err := eng.Run(ctx, &msg.Event{Bot: "pizzabot", Channel: "web", User: "u1", Conversation: "u1", Text: "hi"})
 //
 // The engine uses its surroundings through the small interfaces it
-// declares ([BotSource], [Conversations], [Runner], [Limiter]); a nil
-// Limiter means no rate limits. A failing handler is a Turn with the bot's
+// declares ([BotSource], [Conversations], [Runner], [Limiter], [Handoffs]);
+// a nil Limiter means no rate limits, nil Handoffs no handoffs. A message in
+// a conversation a person owns (see [Handoffs]) runs no handler: it is a
+// Turn with outcome human and, the first time, the bot's handoff_notice. A failing handler is a Turn with the bot's
 // error reply; Run fails only when the turn could not run: an unknown bot
 // (bots.ErrBotNotFound), [ErrUnavailable], [ErrErased], or a [*BusyError]
 // (errors.Is(err, ErrBusy)) when the bot is at max_concurrent_turns or over
