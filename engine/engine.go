@@ -180,12 +180,19 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	if ev.IDMadeUp {
 		messageID = ""
 	}
-	st, err := e.sessions.Begin(ctx, bot.Name, ev.Key(), sessions.Options{
+	opts := sessions.Options{
 		MessageID: messageID,
 		Lease:     2*timeout + 5*time.Second,
 		User:      ev.User,
 		Received:  ev.Received,
-	})
+	}
+	var hold HoldCheck
+	if e.handoffs != nil {
+		// Sent with the begin script: the check costs no round trip.
+		hold = e.handoffs.Hold(bot, ev)
+		opts.Extra = hold
+	}
+	st, err := e.sessions.Begin(ctx, bot.Name, ev.Key(), opts)
 	if errors.Is(err, ErrErased) {
 		return nil, err
 	}
@@ -208,8 +215,8 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 		}
 		return nil, err
 	}
-	if e.handoffs != nil {
-		held, first, err := e.handoffs.Hold(ctx, bot, ev)
+	if hold != nil {
+		held, first, err := hold.Result(ctx)
 		if err != nil {
 			if rerr := e.sessions.Release(ctx, st); rerr != nil {
 				e.log.WarnContext(ctx, "release conversation after a failed handoff check", "bot", bot.Name, "err", rerr)

@@ -9,6 +9,7 @@ import (
 	"github.com/parleyhq/parley/bots"
 	"github.com/parleyhq/parley/msg"
 	"github.com/parleyhq/parley/sandbox"
+	"github.com/redis/go-redis/v9"
 )
 
 // fakeHandoffs is a Handoffs that keeps the handed-off conversations in memory.
@@ -20,17 +21,31 @@ type fakeHandoffs struct {
 	fail    error
 }
 
-func (f *fakeHandoffs) Hold(_ context.Context, _ *bots.Bot, ev *msg.Event) (held, first bool, err error) {
+func (f *fakeHandoffs) Hold(_ *bots.Bot, ev *msg.Event) HoldCheck {
+	return &fakeCheck{f: f, key: ev.Key()}
+}
+
+// fakeCheck is a HoldCheck that the fake sessions never send: Result
+// checks on its own.
+type fakeCheck struct {
+	f   *fakeHandoffs
+	key msg.ConversationKey
+}
+
+func (c *fakeCheck) Queue(context.Context, redis.Pipeliner) {}
+
+func (c *fakeCheck) Result(context.Context) (held, first bool, err error) {
+	f := c.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return false, false, f.fail
 	}
-	if !f.owned[ev.Key()] {
+	if !f.owned[c.key] {
 		return false, false, nil
 	}
-	first = !f.noticed[ev.Key()]
-	f.noticed[ev.Key()] = true
+	first = !f.noticed[c.key]
+	f.noticed[c.key] = true
 	return true, first, nil
 }
 

@@ -79,14 +79,25 @@ type Limiter interface {
 // (*handoff.Manager): while a person owns a conversation, the bot runs no
 // handler for it.
 type Handoffs interface {
-	// Hold records a user's message in a conversation a person owns and
-	// reports whether one does (held); first is true for the first message
-	// since the handoff, which gets the bot's handoff_notice. A
-	// conversation no person owns is left as it is.
-	Hold(ctx context.Context, bot *bots.Bot, ev *msg.Event) (held, first bool, err error)
+	// Hold returns the check of whether a person owns the conversation of
+	// ev, which the turn sends in the round trip that begins it
+	// (sessions.Options.Extra) and reads with [HoldCheck.Result].
+	Hold(bot *bots.Bot, ev *msg.Event) HoldCheck
 	// Start hands the conversation of ev to a person, at the request of the
 	// handler of intent; a conversation a person owns already stays as it is.
 	Start(ctx context.Context, bot *bots.Bot, ev *msg.Event, intent string, h msg.Handoff) error
+}
+
+// HoldCheck is one turn's handoff check: it records the user's message in
+// a conversation a person owns.
+type HoldCheck interface {
+	sessions.Extra
+	// Result reports whether a person owns the conversation (held); first
+	// is true for the first message since the handoff, which gets the
+	// bot's handoff_notice. Called after sessions.Begin, it reads the
+	// answer of the command Begin sent, or runs the check itself when
+	// Begin could not send it.
+	Result(ctx context.Context) (held, first bool, err error)
 }
 
 // isNil reports whether v is nil or a nil pointer inside an interface, such

@@ -144,6 +144,19 @@ type Options struct {
 	// message received before its conversation or user was erased is
 	// refused with [ErrErased].
 	Received time.Time
+	// Extra, when set, is sent in Begin's round trip beside the begin
+	// script (the handoff check); see [Extra].
+	Extra Extra
+}
+
+// Extra is one more command that [Store.Begin] sends in its round trip, so
+// that a check the turn needs costs no round trip of its own. Its keys may
+// be in any slot. Begin queues it on each try (a try finds the
+// conversation busy, or Redis without the scripts); its answers and errors
+// are its own: Begin neither reads them nor fails with them.
+type Extra interface {
+	// Queue adds the command to p.
+	Queue(ctx context.Context, p redis.Pipeliner)
 }
 
 // Turn is one conversation turn between Begin and Commit or Release.
@@ -306,19 +319,32 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 }
 
 // begin runs the begin script and, for a known user, the user index
-// script, in one round trip.
+// script, with opts.Extra, in one round trip.
 func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey, keys []string, token string, opts Options, received int64) ([]any, error) {
-	if opts.User == "" {
+	if opts.User == "" && opts.Extra == nil {
 		return beginScript.Run(ctx, s.rdb, keys, token, opts.Lease.Milliseconds(), received).Slice()
 	}
-	index, erased := s.userKeys(bot, opts.User)
+	var index, erased string
+	if opts.User != "" {
+		index, erased = s.userKeys(bot, opts.User)
+	}
 	run := func() (*redis.Cmd, *redis.Cmd, error) {
 		var b, ix *redis.Cmd
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			ix = indexScript.EvalSha(ctx, p, []string{index, erased}, received, string(conv), s.cfg.UserIndexTTL.Milliseconds())
+		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if opts.User != "" {
+				ix = indexScript.EvalSha(ctx, p, []string{index, erased}, received, string(conv), s.cfg.UserIndexTTL.Milliseconds())
+			}
 			b = beginScript.EvalSha(ctx, p, keys, token, opts.Lease.Milliseconds(), received)
+			if opts.Extra != nil {
+				opts.Extra.Queue(ctx, p)
+			}
 			return nil
 		})
+		// The answers of this package's scripts decide; Extra's are its own.
+		err := b.Err()
+		if err == nil && ix != nil {
+			err = ix.Err()
+		}
 		return b, ix, err
 	}
 	b, ix, err := run()
@@ -331,7 +357,7 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	if err != nil {
 		return nil, err
 	}
-	if n, _ := ix.Int64(); n == 0 {
+	if ix != nil && mustInt(ix) == 0 {
 		// The user was erased after this message was received.
 		res, _ := b.Slice()
 		if st, _ := res[0].(int64); st == 1 {
@@ -340,6 +366,12 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 		return nil, ErrErased
 	}
 	return b.Slice()
+}
+
+// mustInt is c's answer as a number, 0 when it is none.
+func mustInt(c *redis.Cmd) int64 {
+	n, _ := c.Int64()
+	return n
 }
 
 // HistoryEntry is one turn as kept in the conversation's recent history.

@@ -157,18 +157,18 @@ func invalid(format string, args ...any) error {
 // (internal/scheduler).
 const scheduledEventPrefix = "schedule:"
 
-// Hold records a user's message in a conversation a person owns (the
-// engine's turn then runs no handler); first is true for the first
-// message since the handoff.
-func (m *Manager) Hold(ctx context.Context, bot *bots.Bot, ev *msg.Event) (held, first bool, err error) {
+// Hold returns the check that records a user's message in a conversation
+// a person owns (the engine's turn then runs no handler) and says whether
+// it is the first since the handoff. The engine sends it in the round trip
+// that begins the turn.
+func (m *Manager) Hold(bot *bots.Bot, ev *msg.Event) engine.HoldCheck {
 	if strings.HasPrefix(ev.ID, scheduledEventPrefix) {
 		// A schedule's run is no message of the user: it is held back,
 		// but neither recorded nor keeping the conversation from idling.
-		_, held, err = m.cfg.Store.Get(ctx, bot.Name, ev.Key())
-		return held, false, err
+		return m.cfg.Store.PeekCheck(bot.Name, ev.Key())
 	}
 	now := m.cfg.Now()
-	return m.cfg.Store.Hold(ctx, bot.Name, ev.Key(), ev.User, ev.Text, now, now.Add(bot.Settings.HandoffIdle()))
+	return m.cfg.Store.HoldCheck(bot.Name, ev.Key(), ev.User, ev.Text, now, now.Add(bot.Settings.HandoffIdle()))
 }
 
 // Start hands a conversation to a person at a handler's request; a

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/internal/redisx"
@@ -152,12 +153,92 @@ func (s *Store) Start(ctx context.Context, bot string, st *State, deadline time.
 // person owns it (held); first is true for the first message since the
 // handoff. A conversation no person owns is left as it is.
 func (s *Store) Hold(ctx context.Context, bot string, conv msg.ConversationKey, user, text string, at, deadline time.Time) (held, first bool, err error) {
-	res, err := holdScript.Run(ctx, s.rdb, []string{s.convKey(bot, conv), s.idleKey(bot)},
-		string(conv), user, text, at.UnixMilli(), deadline.UnixMilli()).Int64Slice()
-	if err != nil || len(res) != 2 {
-		return false, false, fmt.Errorf("read the owner of %s: %w", conv, errors.Join(err, errAnswer(len(res) != 2)))
+	c := s.HoldCheck(bot, conv, user, text, at, deadline)
+	return c.Result(ctx)
+}
+
+// HoldCheck is [Store.Hold] as a command to send in another round trip
+// (sessions.Options.Extra), read with Result afterwards.
+func (s *Store) HoldCheck(bot string, conv msg.ConversationKey, user, text string, at, deadline time.Time) *Check {
+	return &Check{rdb: s.rdb, script: holdScript, keys: []string{s.convKey(bot, conv), s.idleKey(bot)},
+		args: []any{string(conv), user, text, at.UnixMilli(), deadline.UnixMilli()}, conv: conv}
+}
+
+// PeekCheck tells whether a person owns a conversation, changing nothing,
+// as a command to send in another round trip; first is always false.
+func (s *Store) PeekCheck(bot string, conv msg.ConversationKey) *Check {
+	return &Check{rdb: s.rdb, key: s.convKey(bot, conv), conv: conv}
+}
+
+// Check is a handoff check sent in another package's round trip
+// (sessions.Options.Extra): Queue adds it to a pipeline, Result reads its
+// answer, or runs it alone when it was not sent or Redis did not know its
+// script. It may be queued several times (a begin that waited for the
+// conversation); first is true when any try saw the first message.
+type Check struct {
+	rdb    redis.UniversalClient
+	script *redisx.Script // nil: an EXISTS of key
+	key    string
+	keys   []string
+	args   []any
+	conv   msg.ConversationKey
+
+	mu    sync.Mutex
+	cmd   redis.Cmder
+	first bool
+}
+
+// Queue implements sessions.Extra.
+func (c *Check) Queue(ctx context.Context, p redis.Pipeliner) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.collect()
+	if c.script == nil {
+		c.cmd = p.Exists(ctx, c.key)
+		return
 	}
-	return res[0] == 1, res[1] == 1, nil
+	c.cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
+}
+
+// collect keeps what the last try saw of the first message.
+func (c *Check) collect() {
+	if cmd, ok := c.cmd.(*redis.Cmd); ok {
+		if res, err := cmd.Int64Slice(); err == nil && len(res) == 2 && res[1] == 1 {
+			c.first = true
+		}
+	}
+}
+
+// Result reports whether a person owns the conversation, and whether this
+// is the first message since the handoff.
+func (c *Check) Result(ctx context.Context) (held, first bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.collect()
+	if c.cmd == nil || redisx.IsNoScript(c.cmd.Err()) || c.cmd.Err() != nil && ctx.Err() == nil {
+		// Not sent, or not answered: run it alone.
+		if c.script == nil {
+			c.cmd = c.rdb.Exists(ctx, c.key)
+		} else {
+			c.cmd = c.script.Run(ctx, c.rdb, c.keys, c.args...)
+		}
+		c.collect()
+	}
+	switch cmd := c.cmd.(type) {
+	case *redis.IntCmd:
+		n, err := cmd.Result()
+		if err != nil {
+			return false, false, fmt.Errorf("read the owner of %s: %w", c.conv, err)
+		}
+		return n == 1, false, nil
+	case *redis.Cmd:
+		res, err := cmd.Int64Slice()
+		if err != nil || len(res) != 2 {
+			return false, false, fmt.Errorf("read the owner of %s: %w", c.conv, errors.Join(err, errAnswer(len(res) != 2)))
+		}
+		return res[0] == 1, c.first, nil
+	}
+	return false, false, fmt.Errorf("read the owner of %s: no answer", c.conv)
 }
 
 func errAnswer(bad bool) error {

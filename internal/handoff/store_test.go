@@ -172,3 +172,44 @@ func TestSign(t *testing.T) {
 		t.Fatalf("Sign = %s, want %s", got, want)
 	}
 }
+
+// TestCheckInAPipeline: a check sent in another round trip answers as
+// Hold does, once or queued on several tries; one never sent runs alone.
+func TestCheckInAPipeline(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := NewStore(rdb, testredis.Prefix(t))
+		t0 := time.Now()
+		conv := msg.KeyOf("web", "c")
+		if _, err := s.Start(ctx, "b", &State{Channel: "web", Conversation: "c", Queue: "q", Since: t0}, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		c := s.HoldCheck("b", conv, "u", "first", t0, t0.Add(time.Hour))
+		for range 2 { // a begin that found the conversation busy once
+			// The pipeline's error is the check's own (NOSCRIPT on a
+			// store that never saw the script): Result copes with it.
+			_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Ping(ctx)
+				c.Queue(ctx, p)
+				return nil
+			})
+		}
+		if held, first, err := c.Result(ctx); err != nil || !held || !first {
+			t.Fatalf("queued check: %v %v %v", held, first, err)
+		}
+		alone := s.HoldCheck("b", conv, "u", "second", t0, t0.Add(time.Hour))
+		if held, first, err := alone.Result(ctx); err != nil || !held || first {
+			t.Fatalf("check run alone: %v %v %v", held, first, err)
+		}
+		peek := s.PeekCheck("b", conv)
+		if held, first, err := peek.Result(ctx); err != nil || !held || first {
+			t.Fatalf("peek: %v %v %v", held, first, err)
+		}
+		if st, _, _ := s.Get(ctx, "b", conv); st.LastMessage.Text != "second" {
+			t.Fatalf("the peek recorded a message: %+v", st.LastMessage)
+		}
+		if held, _, _ := s.PeekCheck("b", msg.KeyOf("web", "other")).Result(ctx); held {
+			t.Fatal("another conversation is held")
+		}
+	})
+}
