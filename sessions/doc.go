@@ -2,7 +2,8 @@
 // of one conversation.
 //
 // A turn is [Store.Begin] (one round trip: take the conversation lock, load
-// the state, or find that this message was already answered), the handler,
+// the state, or find that this message was already answered; a caller's
+// [Extra] command rides along, such as the handoff check), the handler,
 // then [Store.Commit] (one round trip: save the state, append history,
 // remember the answer for retries, release the lock) or [Store.Release] when
 // the turn failed and nothing may change.
