@@ -473,8 +473,8 @@ func (m *Manager) List(ctx context.Context, botName, queue string, offset, limit
 	return m.cfg.Store.List(ctx, botName, queue, offset, limit)
 }
 
-// Run releases idle conversations every Sweep until ctx ends, then waits
-// for the webhook posts under way. Every replica runs it: each idle
+// Run releases idle conversations every Sweep until ctx ends, then gives
+// the webhook posts under way a few seconds to finish. Every replica runs it: each idle
 // conversation is released by exactly one.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.Sweep)
@@ -486,13 +486,16 @@ func (m *Manager) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			if m.cfg.Webhook != nil {
-				m.cfg.Webhook.Wait()
+				m.cfg.Webhook.Stop(webhookGrace)
 			}
 			return nil
 		case <-t.C:
 		}
 	}
 }
+
+// webhookGrace is how long a shutdown waits for the webhook posts under way.
+const webhookGrace = 3 * time.Second
 
 // sweepBatch bounds the idle conversations of one bot released per sweep.
 const sweepBatch = 100

@@ -79,6 +79,9 @@ type Webhook struct {
 	log  *slog.Logger
 	slot chan struct{}
 	wg   sync.WaitGroup
+	// ctx bounds the posts under way; Stop ends it.
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
 // NewWebhook returns a Webhook.
@@ -102,7 +105,8 @@ func NewWebhook(cfg WebhookConfig) *Webhook {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Webhook{cfg: cfg, log: log, slot: make(chan struct{}, cfg.MaxInFlight)}
+	ctx, stop := context.WithCancel(context.Background())
+	return &Webhook{cfg: cfg, log: log, slot: make(chan struct{}, cfg.MaxInFlight), ctx: ctx, stop: stop}
 }
 
 // Post sends e to the bot's webhook, if it has one, in the background.
@@ -120,14 +124,27 @@ func (w *Webhook) Post(bot *bots.Bot, e Event) {
 	go func() {
 		defer w.wg.Done()
 		defer func() { <-w.slot }()
-		if err := w.deliver(context.Background(), bot, e); err != nil {
+		if err := w.deliver(w.ctx, bot, e); err != nil {
 			w.log.Warn("handoff webhook failed", "bot", bot.Name, "event", e.Event, "err", err)
 		}
 	}()
 }
 
-// Wait waits for the posts under way.
-func (w *Webhook) Wait() { w.wg.Wait() }
+// Stop waits up to grace for the posts under way, then ends them (a post
+// waiting to be tried again is dropped, and logged).
+func (w *Webhook) Stop(grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		w.stop()
+		<-done
+	}
+}
 
 // deliver posts e, trying again after failures that may pass (a network
 // error, 429, 5xx).
@@ -157,7 +174,11 @@ func (w *Webhook) deliver(ctx context.Context, bot *bots.Bot, e Event) error {
 		if !retry || try == w.cfg.Tries {
 			return fmt.Errorf("after %d tries: %w", try, err)
 		}
-		time.Sleep(backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped after %d tries: %w", try, err)
+		case <-time.After(backoff):
+		}
 		backoff *= 2
 	}
 }
