@@ -546,3 +546,62 @@ func TestHandoffHoldsSchedules(t *testing.T) {
 		t.Fatalf("handoff %v", h)
 	}
 }
+
+// TestHandoffWebEndToEnd: on the web channel, the agent's message and the
+// handback reply reach the conversation's outbox, which the user's live
+// connections read.
+func TestHandoffWebEndToEnd(t *testing.T) {
+	ta := startRedisApp(t)
+	ta.setupBot(t, "wbot", map[string]any{"handoff_notice": handoffNotice},
+		map[string]string{"fallback": handoffFallback, "handback": handbackHandler})
+	say := func(text string) response {
+		return ta.say(t, "wbot", map[string]any{"user": "u1", "conversation": "c1", "text": text}).must(t, http.StatusOK)
+	}
+	if got := firstReply(t, say("agent please")); got != "Connecting you" {
+		t.Fatalf("answered %q", got)
+	}
+	if got := firstReply(t, say("hello")); got != handoffNotice {
+		t.Fatalf("answered %q", got)
+	}
+	if r := say("still there?"); len(r.Body["replies"].([]any)) != 0 || r.Body["intent"] != nil && r.Body["intent"] != "" {
+		t.Fatalf("held message answered: %s", r.Raw)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := ta.outbox.Follow(ctx, "wbot", "c1", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	next := func() string {
+		t.Helper()
+		entries, err := f.Next(ctx)
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("outbox: %d entries, %v", len(entries), err)
+		}
+		var ans struct {
+			Replies []struct {
+				Text string `json:"text"`
+			} `json:"replies"`
+		}
+		if err := json.Unmarshal(entries[0].Data, &ans); err != nil || len(ans.Replies) != 1 {
+			t.Fatalf("outbox entry %s: %v", entries[0].Data, err)
+		}
+		return ans.Replies[0].Text
+	}
+	conv := ta.URL + "/v1/bots/wbot/channels/web/conversations/c1"
+	do(t, "POST", conv+"/messages", adminKey, map[string]string{"text": "Hi, Dana here", "agent": "dana"}).must(t, http.StatusOK)
+	if got := next(); got != "Hi, Dana here" {
+		t.Fatalf("pushed %q", got)
+	}
+	if r := do(t, "POST", conv+"/release", adminKey, nil).must(t, http.StatusOK); r.Body["handback"] != "sent" {
+		t.Fatalf("release: %s", r.Raw)
+	}
+	if got := next(); got != "I'm back" {
+		t.Fatalf("pushed %q", got)
+	}
+	if got := firstReply(t, say("hello again")); got != "echo: hello again" {
+		t.Fatalf("answered %q", got)
+	}
+}
