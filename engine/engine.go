@@ -224,7 +224,7 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		if held {
-			return e.held(ctx, bot, ev, st, first)
+			return e.held(ctx, bot, ev, st, first, messageID != "")
 		}
 	}
 
@@ -380,8 +380,9 @@ func handoffOf(replies []msg.Reply) *msg.Handoff {
 // held finishes the turn of a user's message in a conversation a person
 // owns: no routing, no handler, the session as it was (one more turn),
 // and as the reply the bot's handoff_notice for the first message since
-// the handoff, nothing for the others.
-func (e *Engine) held(ctx context.Context, bot *bots.Bot, ev *msg.Event, st *sessions.Turn, first bool) (*Turn, error) {
+// the handoff, nothing for the others. The answer is remembered for a
+// retry when one can come (remember).
+func (e *Engine) held(ctx context.Context, bot *bots.Bot, ev *msg.Event, st *sessions.Turn, first, remember bool) (*Turn, error) {
 	t := &Turn{TurnResult: msg.TurnResult{Event: ev, Conversation: ev.Conversation, Outcome: msg.OutcomeHuman,
 		Replies: []msg.Reply{}}, NewConversation: st.New()}
 	if first && bot.Settings.HandoffNotice != "" {
@@ -389,14 +390,17 @@ func (e *Engine) held(ctx context.Context, bot *bots.Bot, ev *msg.Event, st *ses
 	}
 	next := st.State
 	next.Turns++
-	answer, err := json.Marshal(t)
-	if err != nil {
-		if rerr := e.sessions.Release(ctx, st); rerr != nil {
-			e.log.WarnContext(ctx, "release conversation after an unencodable answer", "bot", bot.Name, "err", rerr)
+	var answer []byte // remembered for a retry of the message, when one can come
+	if remember {
+		var err error
+		if answer, err = json.Marshal(t); err != nil {
+			if rerr := e.sessions.Release(ctx, st); rerr != nil {
+				e.log.WarnContext(ctx, "release conversation after an unencodable answer", "bot", bot.Name, "err", rerr)
+			}
+			return nil, fmt.Errorf("encode answer: %w", err)
 		}
-		return nil, fmt.Errorf("encode answer: %w", err)
 	}
-	err = e.sessions.Commit(ctx, st, sessions.Commit{
+	err := e.sessions.Commit(ctx, st, sessions.Commit{
 		State:         next,
 		TTL:           bot.Settings.SessionTTL(),
 		HistoryLength: bot.Settings.HistoryLength,
