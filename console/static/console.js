@@ -265,7 +265,7 @@ async function loadOverview() {
   const t = data.totals;
   const cells = [["turns", t.turns], ["conversations", t.conversations], ["users", t.users ?? "—"],
     ["fallback rate", pct(t.fallback_rate)], ["error rate", pct(t.error_rate)],
-    ["latency p50", ms(t.latency_ms.p50)], ["latency p95", ms(t.latency_ms.p95)]];
+    ["latency p50", ms(t.latency_ms.p50)], ["latency p95", ms(t.latency_ms.p95)], ["handoffs", t.handoffs || 0]];
   $("stats").replaceChildren(...cells.map(([k, v]) => el("div", { "data-stat": k }, el("dt", {}, k), el("dd", {}, v))));
   const series = data.series || [];
   const label = { minute: "per minute", hour: "per hour", day: "per day" }[data.step || step];
