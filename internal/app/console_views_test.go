@@ -232,8 +232,8 @@ func TestConsoleViews(t *testing.T) {
 	}
 	shot("channels")
 
-	step("the inbox says when handoff is missing", view("inbox"),
-		waitFor(textIncludes("#handoffs", "human handoff is not available")))
+	step("the inbox lists the conversations waiting for an agent: none yet", view("inbox"),
+		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")))
 	shot("inbox")
 	for _, v := range []string{"schedules", "settings"} {
 		step(v, view(v))
