@@ -276,6 +276,12 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	for {
 		res, err := s.begin(ctx, bot, conv, keys, token, opts, received)
 		if err != nil {
+			if ctx.Err() != nil {
+				// The caller left while the script ran: it may have taken
+				// the lock, which would block the conversation's next turns
+				// until the lease ran out.
+				s.releaseDetached(ctx, k.lock, token)
+			}
 			done()
 			if errors.Is(err, ErrErased) {
 				return nil, err
@@ -441,6 +447,11 @@ func (s *Store) Commit(ctx context.Context, t *Turn, c Commit) error {
 	if t.keys.message != "" {
 		keys = append(keys, t.keys.message)
 	}
+	// The handler has run: its turn is saved even when the caller has left
+	// meanwhile (a client that gave up, a shutdown), rather than leaving
+	// the conversation locked until the lease runs out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	err := commitScript.Run(ctx, s.rdb, keys, t.token, state, c.TTL.Milliseconds(), entry,
 		c.HistoryLength, c.Answer, c.AnswerTTL.Milliseconds(), time.Now().UnixMilli(), t.received).Err()
 	if err != nil {
@@ -464,10 +475,25 @@ func (s *Store) Release(ctx context.Context, t *Turn) error {
 func (s *Store) release(ctx context.Context, t *Turn) error {
 	// Release even when the turn's own context is already over, or the
 	// conversation would stay blocked until the lease runs out.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	return s.releaseKey(ctx, t.keys.lock, t.token)
 }
+
+// releaseDetached frees lock if token holds it, even when ctx is over:
+// best effort, after a Begin whose answer was lost.
+func (s *Store) releaseDetached(ctx context.Context, lock, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	_ = s.releaseKey(ctx, lock, token) // nothing to tell a caller that left
+}
+
+// How long a commit, and a release, may take once the turn's own context
+// no longer bounds them.
+const (
+	commitTimeout  = 5 * time.Second
+	releaseTimeout = 2 * time.Second
+)
 
 func (s *Store) releaseKey(ctx context.Context, lock, token string) error {
 	if err := releaseScript.Run(ctx, s.rdb, []string{lock}, token).Err(); err != nil {
