@@ -1057,7 +1057,8 @@ async function loadInbox() {
   try {
     data = await api("GET", botPath("handoffs"));
   } catch (e) {
-    if (e.status !== 404 || e.code !== "not_found") throw e;
+    // A server without human handoff answers its routes with 501.
+    if (e.status !== 501) throw e;
     emptyRow(body, 5, "human handoff is not available on this server");
     return;
   }
@@ -1102,8 +1103,11 @@ async function claim(h) {
 }
 
 async function release(h) {
-  await api("POST", convPath(h, "release"));
-  status(`${h.channel}:${h.conversation} released to the bot`);
+  const r = await api("POST", convPath(h, "release"));
+  // The answer says what the bot's handback handler did.
+  const handback = { sent: "; its handback reply was sent", ran: "; its handback handler ran",
+    failed: "; its handback handler failed" }[r && r.handback] || "";
+  status(`${h.channel}:${h.conversation} released to the bot${handback}`, r && r.handback === "failed");
   if (inboxOpen && inboxOpen.conversation === h.conversation) { inboxOpen = null; $("handoff-panel").replaceChildren(); }
   await loadInbox();
 }

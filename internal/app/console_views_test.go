@@ -269,38 +269,53 @@ func TestConsoleViews(t *testing.T) {
 	step("log out", chromedp.EmulateViewport(1280, 900), chromedp.Click("#logout"), waitFor(appInvisible))
 }
 
-// handoffStub answers the human handoff routes in the page, with the
-// shapes the handoff API documents (GET .../handoffs, each with last_message
-// {text, time, from}; POST .../claim,
-// .../messages, .../release of a conversation), and records the calls.
-const handoffStub = `(() => {
-  const real = window.fetch;
-  const st = window.handoffs = { list: [], calls: [] };
-  const json = (body, status) => new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-  window.fetch = async (url, init = {}) => {
-    const u = String(url);
-    if (/\/v1\/bots\/[^/]+\/handoffs$/.test(u)) return json({ handoffs: st.list }, 200);
-    const m = u.match(/\/channels\/([^/]+)\/conversations\/([^/]+)\/(claim|messages|release)$/);
-    if (!m) return real(url, init);
-    const body = init.body ? JSON.parse(init.body) : {};
-    st.calls.push({ action: m[3], channel: decodeURIComponent(m[1]), conversation: decodeURIComponent(m[2]), body,
-      auth: (init.headers || {}).Authorization || "" });
-    const h = st.list.find((x) => x.channel === decodeURIComponent(m[1]) && x.conversation === decodeURIComponent(m[2]));
-    if (!h) return json({ error: { code: "not_found", message: "no such handoff" } }, 404);
-    if (m[3] === "claim") { h.status = "active"; h.agent = body.agent; }
-    if (m[3] === "release") st.list.splice(st.list.indexOf(h), 1);
-    return json({}, m[3] === "messages" ? 202 : 200);
-  };
-})()`
+// inboxHandler hands the conversation to the billing queue when the user
+// asks for a human, and echoes otherwise.
+const inboxHandler = `function handle(event, session)
+  if string.find(event.text or "", "human", 1, true) then
+    return {text = "Connecting you", handoff = {queue = "billing", reason = "asked for a person"}}
+  end
+  return "echo: " .. (event.text or "")
+end`
 
-// TestConsoleInbox drives the agent inbox: a conversation handed off to
-// people appears by itself, an agent takes it, replies and releases it.
-// The handoff routes are answered in the page with their documented
-// shapes (see handoffStub).
+// TestConsoleInbox drives the agent inbox against the real handoff routes
+// on Redis, with a user on the web channel: the inbox is open before the
+// user's message hands the conversation over, and it shows up by itself
+// (its last message as text, not HTML); an agent takes it and replies,
+// and the reply reaches the user's live connection; the user's next
+// message runs no handler and shows in the agent's pane by itself; the
+// release runs the handback handler, whose reply reaches the user, the
+// conversation leaves the inbox, and the bot answers again.
 func TestConsoleInbox(t *testing.T) {
 	ctx := browser(t)
-	ta := startApp(t, appOptions{})
-	do(t, "PUT", ta.URL+"/v1/bots/desk", adminKey, map[string]any{}).must(t, http.StatusCreated)
+	ta := startRedisApp(t)
+	ta.setupBot(t, "desk", nil, map[string]string{"fallback": inboxHandler, "handback": handbackHandler})
+	ann := userToken(t, ta.mint(t, "desk", adminKey, "ann"))
+	ws, _, err := dialLive(t, ta.URL, "desk", ann, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pushed waits for a message on ann's live connection whose reply is
+	// want (the answers to her own posts come there too).
+	pushed := func(want string) {
+		t.Helper()
+		var seen []string
+		for {
+			f := ws.message()
+			if got := replyText(f); got == want {
+				return
+			} else if got != "" {
+				seen = append(seen, got)
+			}
+			if len(seen) > 5 {
+				t.Fatalf("ann's connection got %q, not %q", seen, want)
+			}
+		}
+	}
+	say := func(text string) response {
+		t.Helper()
+		return do(t, "POST", ta.URL+"/hooks/desk/web", ann, map[string]any{"text": text}).must(t, http.StatusOK)
+	}
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {
@@ -316,25 +331,48 @@ func TestConsoleInbox(t *testing.T) {
 		}
 		return v
 	}
+	row := `#handoffs tr[data-key="web/ann"]`
 	step("log in to the inbox", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(ta.URL+"/console/#/desk/inbox"),
-		chromedp.WaitVisible("#login"), eval(handoffStub),
+		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#key", adminKey), chromedp.Click("#login button[type=submit]"),
-		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")))
-	step("a handed-off conversation appears by itself",
-		eval(`window.handoffs.list.push({channel: "web", conversation: "c-42", user: "ann", queue: "billing",
-  reason: "asked for a person", since: new Date().toISOString(), status: "waiting", agent: "",
-  last_message: {text: "<b>I need a human</b>", time: new Date().toISOString(), from: "user"}})`),
-		waitFor(textIncludes(`#handoffs tr[data-key="web/c-42"]`, "<b>I need a human</b>")),
+		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")),
+		// Gone after a reload: the inbox must update without one.
+		eval(`window.sameInboxPage = true`))
+
+	if got := firstReply(t, say("I need a human")); got != "Connecting you" {
+		t.Fatalf("the handing-off message was answered %q", got)
+	}
+	step("the handed-off conversation appears by itself",
+		waitFor(textIncludes(row, "waiting")), waitFor(textIncludes(row, "billing")),
+		waitFor(textIncludes(row, "asked for a person")),
 		waitFor(textIncludes("#inbox-count", "1")),
-		waitFor(`document.querySelector("#live").textContent.includes("waiting for an agent")`))
-	step("take it",
+		waitFor(textIncludes("#live", "waiting for an agent")))
+	// Held for a person: no handler runs, and (without a handoff notice)
+	// nothing answers; the inbox shows it as its last message, as text.
+	if r := say("<b>my invoice is wrong</b>"); len(r.Body["replies"].([]any)) != 0 {
+		t.Fatalf("a held message was answered: %s", r.Raw)
+	}
+	step("its last message shows by itself, as text",
+		waitFor(textIncludes(row, "<b>my invoice is wrong</b>")))
+	if n := value(`document.querySelectorAll("#handoffs b").length`); n != float64(0) {
+		t.Fatal("the user's message was rendered as HTML")
+	}
+	if w := value(`getComputedStyle(document.querySelector('` + row + ` td:nth-child(4)')).fontWeight`); w != "400" {
+		t.Fatalf("the last message is shown in weight %v, want plain text", w)
+	}
+
+	step("take it and reply",
 		chromedp.SendKeys("#agent-name", "ana"),
-		chromedp.Click(`#handoffs tr[data-key="web/c-42"] button`),
-		waitFor(textIncludes(`#handoffs tr[data-key="web/c-42"]`, "active (ana)")),
-		chromedp.WaitVisible("#handoff-text"))
-	step("reply",
+		chromedp.Click(row+` button`),
+		waitFor(textIncludes(row, "active (ana)")),
+		chromedp.WaitVisible("#handoff-text"),
+		waitFor(`getComputedStyle(document.querySelector("#handoff-panel")).display !== "none"`),
+		waitFor(textIncludes("#handoff-panel", "ann: I need a human")),
+		waitFor(textIncludes("#handoff-panel", "ann: <b>my invoice is wrong</b>")),
 		chromedp.SendKeys("#handoff-text", "Hello Ann, this is Ana."), chromedp.Click("#handoff-reply button[type=submit]"),
-		waitFor(textIncludes("#handoff-panel", "ana: Hello Ann, this is Ana.")))
+		waitFor(textIncludes("#handoff-panel", "ana: Hello Ann, this is Ana.")),
+		waitFor(textIncludes("#handoff-panel output", "sent")))
+	pushed("Hello Ann, this is Ana.")
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
@@ -342,16 +380,30 @@ func TestConsoleInbox(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(consoleShots(t), "inbox-active.png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	step("release it",
-		chromedp.Click(`#handoffs tr[data-key="web/c-42"] button:nth-of-type(2)`),
-		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")),
-		waitFor(textIncludes("#status", "released to the bot")))
-	calls := value(`JSON.stringify(window.handoffs.calls.map((c) => [c.action, c.channel, c.conversation, c.body, c.auth === "Bearer ` + adminKey + `"]))`)
-	want := `[["claim","web","c-42",{"agent":"ana"},true],["messages","web","c-42",{"text":"Hello Ann, this is Ana.","agent":"ana"},true],["release","web","c-42",{},true]]`
-	if calls != want {
-		t.Fatalf("the inbox called %v\nwant %s", calls, want)
+
+	// The user writes again: no handler runs, and the agent sees it.
+	if r := say("are you a human?"); len(r.Body["replies"].([]any)) != 0 || r.Body["intent"] != nil && r.Body["intent"] != "" {
+		t.Fatalf("a message to the agent was answered: %s", r.Raw)
 	}
-	if n := value(`document.querySelectorAll("#handoffs b").length`); n != float64(0) {
-		t.Fatal("a message was rendered as HTML")
+	step("the user's new message shows by itself",
+		waitFor(textIncludes("#handoff-panel", "ann: are you a human?")),
+		waitFor(textIncludes(row, "are you a human?")))
+	if got := value(`[...document.querySelectorAll("#handoff-log .turn")].at(-1).textContent`).(string); !strings.Contains(got, "human") ||
+		strings.Contains(got, "bot:") {
+		t.Fatalf("the held message shows as %q", got)
+	}
+
+	step("release it",
+		chromedp.Click("#handoff-panel p button"),
+		waitFor(textIncludes("#status", "web:ann released to the bot; its handback reply was sent")),
+		waitFor(textIncludes("#handoffs", "no conversation is waiting for an agent")),
+		waitFor(`document.querySelector("#handoff-panel").textContent === ""`),
+		waitFor(`document.querySelector("#inbox-count").textContent === ""`))
+	pushed("I'm back")
+	if got := firstReply(t, say("hello again")); got != "echo: hello again" {
+		t.Fatalf("after the release the bot answered %q", got)
+	}
+	if value(`window.sameInboxPage === true`) != true {
+		t.Fatal("the inbox page was reloaded")
 	}
 }
