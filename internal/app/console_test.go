@@ -34,6 +34,28 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// browserSteps returns the two ways a browser test drives its tab:
+// step runs actions and, when one fails, stops the test with what the page
+// showed; value evaluates a JavaScript expression.
+func browserSteps(t *testing.T, ctx context.Context) (step func(what string, actions ...chromedp.Action[chromedp.Void]), value func(js string) any) {
+	step = func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: %v\npage text:\n%s", what, err, page)
+		}
+	}
+	value = func(js string) any {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	return step, value
+}
+
 // browser starts a headless Chromium for the test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
@@ -82,21 +104,7 @@ func textIncludes(sel, s string) string {
 func TestConsole(t *testing.T) {
 	ctx := browser(t)
 	ta := startApp(t, appOptions{})
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage text:\n%s", what, err, page)
-		}
-	}
-	value := func(js string) any {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return v
-	}
+	step, value := browserSteps(t, ctx)
 	deploy := func(source string) chromedp.Action[chromedp.Void] {
 		return chromedp.Steps(
 			chromedp.SetValue("#deploy-intent", "fallback"),

@@ -43,21 +43,7 @@ func TestConsoleViews(t *testing.T) {
 	hook := ta.URL + "/hooks/shop/slack"
 	shots := consoleShots(t)
 
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage text:\n%s", what, err, page)
-		}
-	}
-	value := func(js string) any {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return v
-	}
+	step, value := browserSteps(t, ctx)
 	shot := func(name string) {
 		t.Helper()
 		// Quality 100 makes a PNG (below it, a JPEG).
@@ -316,21 +302,7 @@ func TestConsoleInbox(t *testing.T) {
 		t.Helper()
 		return do(t, "POST", ta.URL+"/hooks/desk/web", ann, map[string]any{"text": text}).must(t, http.StatusOK)
 	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage text:\n%s", what, err, page)
-		}
-	}
-	value := func(js string) any {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return v
-	}
+	step, value := browserSteps(t, ctx)
 	row := `#handoffs tr[data-key="web/ann"]`
 	step("log in to the inbox", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(ta.URL+"/console/#/desk/inbox"),
 		chromedp.WaitVisible("#login"),

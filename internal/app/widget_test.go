@@ -128,21 +128,7 @@ func TestWidgetInBrowser(t *testing.T) {
 		must(t, http.StatusOK)
 	do(t, "PUT", base+"/v1/bots/shop/intents/fallback", adminKey, widgetHandler).must(t, http.StatusCreated)
 
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage text:\n%s", what, err, page)
-		}
-	}
-	value := func(js string) any {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return v
-	}
+	step, value := browserSteps(t, ctx)
 	say := func(text string) chromedp.Action[chromedp.Void] {
 		return chromedp.Steps(chromedp.SetValue("#parley-input", text), chromedp.Click(".parley-form button[type=submit]"))
 	}
