@@ -161,9 +161,11 @@ func contractPubSub(t *testing.T, s *Store, p string) {
 	if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
 		t.Fatalf("subscribe: %v", err)
 	}
-	n, err := s.Client().Publish(ctx, ch, "hello").Result()
-	if err != nil || n != 1 {
-		t.Fatalf("PUBLISH = %d, %v; want 1 receiver", n, err)
+	// PUBLISH's count is of the receivers on the node that took it: on a
+	// cluster the subscriber may be on another node, and the message still
+	// reaches it over the cluster bus. Delivery is what is checked.
+	if err := s.Client().Publish(ctx, ch, "hello").Err(); err != nil {
+		t.Fatalf("PUBLISH: %v", err)
 	}
 	select {
 	case msg := <-sub.Channel():
