@@ -188,7 +188,8 @@ func (e *Engine) run(ctx context.Context, ev *msg.Event) (*Turn, error) {
 	}
 	var hold HoldCheck
 	if e.handoffs != nil {
-		// Sent with the begin script: the check costs no round trip.
+		// Sent with the begin script: the check costs no round trip, save
+		// for a conversation a person owns, which runs no handler.
 		hold = e.handoffs.Hold(bot, ev)
 		opts.Extra = hold
 	}

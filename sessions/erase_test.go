@@ -191,3 +191,53 @@ func TestUserIndex(t *testing.T) {
 		}
 	})
 }
+
+// TestUserIndexEverySpeaker: each user who speaks in a conversation is
+// indexed, not only the one who began it (a group chat), and later turns
+// keep the index alive.
+func TestUserIndexEverySpeaker(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := New(rdb, Config{KeyPrefix: testredis.Prefix(t), UserIndexTTL: time.Hour})
+		conv := msg.ConversationKey("slack:C-team")
+		for _, user := range []string{"frank", "grace", "frank", "grace"} {
+			turn, err := s.Begin(ctx, "bot", conv, Options{User: user})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := turn.State
+			st.Turns++
+			if err := s.Commit(ctx, turn, Commit{State: st}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		index, _ := s.userKeys("bot", "grace")
+		if err := rdb.PExpire(ctx, index, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		turn, err := s.Begin(ctx, "bot", conv, Options{User: "grace"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Release(ctx, turn); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := rdb.PTTL(ctx, index).Val(); ttl < 30*time.Minute {
+			t.Errorf("grace's index lives %v after her turn, want it renewed to about an hour", ttl)
+		}
+		for _, user := range []string{"frank", "grace"} {
+			got, err := s.ForgetUser(ctx, "bot", user, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, []msg.ConversationKey{conv}) {
+				t.Errorf("%s's conversations %q, want %q", user, got, conv)
+			}
+		}
+		// A message of grace received before her erasure is refused, in a
+		// conversation her index named.
+		if _, err := s.Begin(ctx, "bot", conv, Options{User: "grace", Received: time.Now().Add(-time.Second)}); !errors.Is(err, ErrErased) {
+			t.Fatalf("a message of grace received before her erasure: %v, want ErrErased", err)
+		}
+	})
+}

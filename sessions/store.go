@@ -324,8 +324,14 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	}
 }
 
-// begin runs the begin script and, for a known user, the user index
-// script, with opts.Extra, in one round trip.
+// begin runs the begin script and, for a known user, the user's checks,
+// with opts.Extra, in one round trip. The checks are plain commands (the
+// user's erasure marker, whether the user's index names the conversation,
+// and the index's lifetime renewed); only a conversation the index does not
+// name yet costs a second round trip, the index script, which adds it
+// unless the user was erased meanwhile. A script call costs Redis several
+// times a plain command, and most turns are not a user's first in their
+// conversation.
 func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey, keys []string, token string, opts Options, received int64) ([]any, error) {
 	if opts.User == "" && opts.Extra == nil {
 		return beginScript.Run(ctx, s.rdb, keys, token, opts.Lease.Milliseconds(), received).Slice()
@@ -334,11 +340,16 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	if opts.User != "" {
 		index, erased = s.userKeys(bot, opts.User)
 	}
-	run := func() (*redis.Cmd, *redis.Cmd, error) {
-		var b, ix *redis.Cmd
+	var user userCheck
+	run := func() (*redis.Cmd, error) {
+		var b *redis.Cmd
 		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if opts.User != "" {
-				ix = indexScript.EvalSha(ctx, p, []string{index, erased}, received, string(conv), s.cfg.UserIndexTTL.Milliseconds())
+				user = userCheck{
+					erased:  p.Get(ctx, erased),
+					indexed: p.SIsMember(ctx, index, string(conv)),
+				}
+				p.PExpire(ctx, index, s.cfg.UserIndexTTL)
 			}
 			b = beginScript.EvalSha(ctx, p, keys, token, opts.Lease.Milliseconds(), received)
 			if opts.Extra != nil {
@@ -346,38 +357,72 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 			}
 			return nil
 		})
-		// The answers of this package's scripts decide; Extra's are its own.
-		err := b.Err()
-		if err == nil && ix != nil {
-			err = ix.Err()
-		}
-		return b, ix, err
+		// The answers of this package's commands decide; Extra's are its own.
+		return b, errors.Join(b.Err(), user.err())
 	}
-	b, ix, err := run()
+	b, err := run()
 	if redisx.IsNoScript(err) {
 		if lerr := s.Load(ctx); lerr != nil {
 			return nil, lerr
 		}
-		b, ix, err = run()
+		b, err = run()
 	}
 	if err != nil {
 		return nil, err
 	}
-	if ix != nil && mustInt(ix) == 0 {
+	res, err := b.Slice()
+	if err != nil || opts.User == "" {
+		return res, err
+	}
+	locked := len(res) > 0 && res[0] == int64(1)
+	if user.erasedAfter(received) {
 		// The user was erased after this message was received.
-		res, _ := b.Slice()
-		if st, _ := res[0].(int64); st == 1 {
+		if locked {
 			_ = s.releaseKey(ctx, keys[0], token) // best effort: ErrErased is the answer
 		}
 		return nil, ErrErased
 	}
-	return b.Slice()
+	if locked && !user.indexed.Val() {
+		// The conversation's first turn of this user (or the index expired):
+		// index it before anything of the turn is stored.
+		n, err := indexScript.Run(ctx, s.rdb, []string{index, erased}, received, string(conv), s.cfg.UserIndexTTL.Milliseconds()).Int64()
+		if err != nil || n == 0 {
+			_ = s.releaseKey(ctx, keys[0], token) // best effort: the index's answer is the one to report
+			if err != nil {
+				return nil, fmt.Errorf("index the conversation for its user: %w", err)
+			}
+			return nil, ErrErased
+		}
+	}
+	return res, nil
 }
 
-// mustInt is c's answer as a number, 0 when it is none.
-func mustInt(c *redis.Cmd) int64 {
-	n, _ := c.Int64()
-	return n
+// userCheck is what one round trip reads of a user: the user's erasure
+// marker and whether the user's index names the conversation.
+type userCheck struct {
+	erased  *redis.StringCmd
+	indexed *redis.BoolCmd
+}
+
+// err is the first error of the check's commands; a missing marker is none.
+func (u userCheck) err() error {
+	if u.erased == nil {
+		return nil
+	}
+	if err := u.erased.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	return u.indexed.Err()
+}
+
+// erasedAfter reports whether the user was erased at or after received
+// (ms since the epoch).
+func (u userCheck) erasedAfter(received int64) bool {
+	if u.erased == nil {
+		return false
+	}
+	at, err := u.erased.Int64()
+	return err == nil && received <= at
 }
 
 // HistoryEntry is one turn as kept in the conversation's recent history.

@@ -278,6 +278,42 @@ func TestTurnCostsTwoRoundTrips(t *testing.T) {
 	}
 }
 
+// TestUserTurnCostsTwoRoundTrips: a known user's turn checks the user in
+// the begin round trip; only the user's first turn in a conversation costs
+// one more, to index it.
+func TestUserTurnCostsTwoRoundTrips(t *testing.T) {
+	rdb := testredis.Client(t)
+	ctx := context.Background()
+	s := newStore(t, rdb)
+	if err := s.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A first user turn, so that the pool holds the connections the
+	// counted turns use (a new connection's handshake is not a turn's).
+	warm, err := s.Begin(ctx, "bot", "web:rt-warm", Options{User: "warm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, warm, Commit{State: warm.State}); err != nil {
+		t.Fatal(err)
+	}
+	counter := &roundTrips{}
+	rdb.AddHook(counter)
+	for i, want := range []int64{3, 2, 2} {
+		before := counter.n.Load()
+		turn, err := s.Begin(ctx, "bot", "web:rt-user", Options{MessageID: fmt.Sprint("m", i), User: "erin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, turn, Commit{State: turn.State, Answer: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := counter.n.Load() - before; got != want {
+			t.Fatalf("turn %d used %d round trips, want %d", i, got, want)
+		}
+	}
+}
+
 // TestKeyNames holds the key names to their stored form: they name data
 // already in Redis, so building them differently must not change them.
 func TestKeyNames(t *testing.T) {

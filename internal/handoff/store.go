@@ -160,7 +160,8 @@ func (s *Store) Hold(ctx context.Context, bot string, conv msg.ConversationKey, 
 // HoldCheck is [Store.Hold] as a command to send in another round trip
 // (sessions.Options.Extra), read with Result afterwards.
 func (s *Store) HoldCheck(bot string, conv msg.ConversationKey, user, text string, at, deadline time.Time) *Check {
-	return &Check{rdb: s.rdb, script: holdScript, keys: []string{s.convKey(bot, conv), s.idleKey(bot)},
+	key := s.convKey(bot, conv)
+	return &Check{rdb: s.rdb, script: holdScript, key: key, keys: []string{key, s.idleKey(bot)},
 		args: []any{string(conv), user, text, at.UnixMilli(), deadline.UnixMilli()}, conv: conv}
 }
 
@@ -171,42 +172,30 @@ func (s *Store) PeekCheck(bot string, conv msg.ConversationKey) *Check {
 }
 
 // Check is a handoff check sent in another package's round trip
-// (sessions.Options.Extra): Queue adds it to a pipeline, Result reads its
-// answer, or runs it alone when it was not sent or Redis did not know its
-// script. It may be queued several times (a begin that waited for the
-// conversation); first is true when any try saw the first message.
+// (sessions.Options.Extra): Queue adds to a pipeline whether the
+// conversation is handed off, a plain EXISTS; Result reads its answer (or
+// asks alone when it was not sent or not answered) and, for a conversation
+// a person owns, records the message with the hold script. Nearly every
+// conversation is not handed off, and for those the check costs Redis a
+// plain command rather than a script. Queue may be called several times (a
+// begin that waited for the conversation); the last answer counts.
 type Check struct {
 	rdb    redis.UniversalClient
-	script *redisx.Script // nil: an EXISTS of key
-	key    string
+	script *redisx.Script // the hold script; nil for a peek
+	key    string         // the conversation's hash
 	keys   []string
 	args   []any
 	conv   msg.ConversationKey
 
-	mu    sync.Mutex
-	cmd   redis.Cmder
-	first bool
+	mu     sync.Mutex
+	exists *redis.IntCmd
 }
 
 // Queue implements sessions.Extra.
 func (c *Check) Queue(ctx context.Context, p redis.Pipeliner) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.collect()
-	if c.script == nil {
-		c.cmd = p.Exists(ctx, c.key)
-		return
-	}
-	c.cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
-}
-
-// collect keeps what the last try saw of the first message.
-func (c *Check) collect() {
-	if cmd, ok := c.cmd.(*redis.Cmd); ok {
-		if res, err := cmd.Int64Slice(); err == nil && len(res) == 2 && res[1] == 1 {
-			c.first = true
-		}
-	}
+	c.exists = p.Exists(ctx, c.key)
 }
 
 // Result reports whether a person owns the conversation, and whether this
@@ -214,31 +203,24 @@ func (c *Check) collect() {
 func (c *Check) Result(ctx context.Context) (held, first bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.collect()
-	if c.cmd == nil || redisx.IsNoScript(c.cmd.Err()) || c.cmd.Err() != nil && ctx.Err() == nil {
-		// Not sent, or not answered: run it alone.
-		if c.script == nil {
-			c.cmd = c.rdb.Exists(ctx, c.key)
-		} else {
-			c.cmd = c.script.Run(ctx, c.rdb, c.keys, c.args...)
-		}
-		c.collect()
+	if c.exists == nil || c.exists.Err() != nil && ctx.Err() == nil {
+		// Not sent, or not answered: ask alone.
+		c.exists = c.rdb.Exists(ctx, c.key)
 	}
-	switch cmd := c.cmd.(type) {
-	case *redis.IntCmd:
-		n, err := cmd.Result()
-		if err != nil {
-			return false, false, fmt.Errorf("read the owner of %s: %w", c.conv, err)
-		}
+	n, err := c.exists.Result()
+	if err != nil {
+		return false, false, fmt.Errorf("read the owner of %s: %w", c.conv, err)
+	}
+	if n == 0 || c.script == nil {
 		return n == 1, false, nil
-	case *redis.Cmd:
-		res, err := cmd.Int64Slice()
-		if err != nil || len(res) != 2 {
-			return false, false, fmt.Errorf("read the owner of %s: %w", c.conv, errors.Join(err, errAnswer(len(res) != 2)))
-		}
-		return res[0] == 1, c.first, nil
 	}
-	return false, false, fmt.Errorf("read the owner of %s: no answer", c.conv)
+	// Handed off: record the message. The script checks again, in case
+	// the handoff ended since.
+	res, err := c.script.Run(ctx, c.rdb, c.keys, c.args...).Int64Slice()
+	if err != nil || len(res) != 2 {
+		return false, false, fmt.Errorf("read the owner of %s: %w", c.conv, errors.Join(err, errAnswer(len(res) != 2)))
+	}
+	return res[0] == 1, res[1] == 1, nil
 }
 
 func errAnswer(bad bool) error {

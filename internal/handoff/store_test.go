@@ -186,8 +186,6 @@ func TestCheckInAPipeline(t *testing.T) {
 		}
 		c := s.HoldCheck("b", conv, "u", "first", t0, t0.Add(time.Hour))
 		for range 2 { // a begin that found the conversation busy once
-			// The pipeline's error is the check's own (NOSCRIPT on a
-			// store that never saw the script): Result copes with it.
 			_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 				p.Ping(ctx)
 				c.Queue(ctx, p)
@@ -210,6 +208,20 @@ func TestCheckInAPipeline(t *testing.T) {
 		}
 		if held, _, _ := s.PeekCheck("b", msg.KeyOf("web", "other")).Result(ctx); held {
 			t.Fatal("another conversation is held")
+		}
+		// A conversation no person owns is answered by the pipeline's
+		// EXISTS alone: nothing is recorded or created for it.
+		other := msg.KeyOf("web", "free")
+		free := s.HoldCheck("b", other, "u", "hello", t0, t0.Add(time.Hour))
+		_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			free.Queue(ctx, p)
+			return nil
+		})
+		if held, first, err := free.Result(ctx); err != nil || held || first {
+			t.Fatalf("a free conversation: %v %v %v", held, first, err)
+		}
+		if n := rdb.Exists(ctx, s.convKey("b", other)).Val(); n != 0 {
+			t.Fatal("the check of a free conversation created its hash")
 		}
 	})
 }
