@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -36,6 +37,7 @@ type replyReader struct {
 	v      *vm
 	script string
 	max    int
+	kinds  []string // the channel kinds channel_data may name; nil: any
 	size   int
 	err    *ScriptError
 }
@@ -320,7 +322,11 @@ func (r *replyReader) channelData(t *lua.LTable) map[string]json.RawMessage {
 	for _, name := range names {
 		p := "reply.channel_data." + name
 		if !validKind(name) {
-			r.fail(KindRuntime, "reply.channel_data has a key %q that is no channel kind (lowercase letters, digits and _)", clipString(name, 40))
+			r.fail(KindRuntime, "reply.channel_data has a key %q that is no channel kind (lowercase letters, digits, _ and -)", clipString(name, 40))
+			return nil
+		}
+		if r.kinds != nil && !slices.Contains(r.kinds, name) {
+			r.fail(KindRuntime, "reply.channel_data has unknown channel kind %q (known: %s)", name, strings.Join(r.kinds, ", "))
 			return nil
 		}
 		val, ok := lt.strdict[name].(*lua.LTable)
@@ -345,7 +351,7 @@ func validKind(s string) bool {
 		return false
 	}
 	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			return false
 		}
 	}
@@ -378,8 +384,10 @@ func (r *replyReader) encode(t *lua.LTable, path string) (json.RawMessage, error
 // reply) or one reply table. Every key of the table must be one a reply
 // has; a list of replies, a misspelt key or a value of the wrong type is a
 // runtime error that names it. All strings, and the channel data as JSON,
-// count toward maxBytes.
-func (v *vm) toReply(script string, ret lua.LValue, maxBytes int) (msg.Reply, *ScriptError) {
+// count toward lim.maxReplyBytes, and channel_data may name only the kinds
+// of lim.channelKinds.
+func (v *vm) toReply(script string, ret lua.LValue, lim limits) (msg.Reply, *ScriptError) {
+	maxBytes := lim.maxReplyBytes
 	var rep msg.Reply
 	switch x := ret.(type) {
 	case *lua.LNilType:
@@ -391,7 +399,7 @@ func (v *vm) toReply(script string, ret lua.LValue, maxBytes int) (msg.Reply, *S
 		}
 		return rep, nil
 	case *lua.LTable:
-		r := &replyReader{v: v, script: script, max: maxBytes}
+		r := &replyReader{v: v, script: script, max: maxBytes, kinds: lim.channelKinds}
 		t := r.table(x)
 		lt := tableOf(t)
 		if arrayCount(lt) > 0 || t.RawGetInt(1) != lua.LNil {
@@ -437,6 +445,17 @@ func (r *replyReader) options(t *lua.LTable) []string {
 	case *lua.LTable:
 		f = r.table(f)
 		n := f.Len()
+		// Named keys or holes would be dropped without a word: options
+		// are a list of strings (keys 1 to n) only.
+		lt := tableOf(f)
+		if names := slices.Sorted(maps.Keys(lt.strdict)); len(names) > 0 {
+			r.fail(KindRuntime, "reply.options must be a list of strings like {\"yes\", \"no\"}, not a table with key %q", clipString(names[0], 40))
+			return nil
+		}
+		if len(lt.dict) > 0 || arrayCount(lt) != n {
+			r.fail(KindRuntime, "reply.options must be a list (keys 1 to n) of strings")
+			return nil
+		}
 		for i := 1; i <= n; i++ {
 			switch o := f.RawGetInt(i).(type) {
 			case lua.LString, lua.LNumber:

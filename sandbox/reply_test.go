@@ -86,6 +86,9 @@ func TestRichReplyErrors(t *testing.T) {
 		{"channel data not a table", `{channel_data = "x"}`, KindRuntime, "reply.channel_data must be a table of channel kinds"},
 		{"channel data list", `{channel_data = {{a = 1}}}`, KindRuntime, "reply.channel_data must be keyed by channel kind"},
 		{"channel data kind", `{channel_data = {Slack = {}}}`, KindRuntime, `reply.channel_data has a key "Slack" that is no channel kind`},
+		{"options with names", `{options = {"a", x = "b"}}`, KindRuntime, `reply.options must be a list of strings like {"yes", "no"}, not a table with key "x"`},
+		{"options as a map", `{options = {yes = true}}`, KindRuntime, `not a table with key "yes"`},
+		{"options with a hole", `{options = {"a", nil, "c"}}`, KindRuntime, "reply.options must be a list (keys 1 to n) of strings"},
 		{"channel data value", `{channel_data = {slack = "blocks"}}`, KindRuntime, "reply.channel_data.slack must be a table, not a string"},
 		{"channel data array", `{channel_data = {slack = {1, 2}}}`, KindRuntime, "reply.channel_data.slack must be a table with named fields"},
 		{"channel data function", `{channel_data = {slack = {f = function() end}}}`, KindRuntime, "reply.channel_data.slack.f: cannot store a function"},
@@ -99,6 +102,36 @@ func TestRichReplyErrors(t *testing.T) {
 			_, err := runOnce(t, "function handle(e, s) return "+tt.ret+" end", nil)
 			_ = wantScriptError(t, err, tt.kind, tt.msg)
 		})
+	}
+}
+
+// TestReplyChannelKinds: with the host's channel kinds given, channel_data
+// may name only them (a misspelt one is an error naming it, not data no
+// channel reads); every kind, hyphenated ones included, is accepted.
+func TestReplyChannelKinds(t *testing.T) {
+	rt := New(Config{DefaultTimeout: testTimeout, ChannelKinds: []string{"slack", "dialogflow-cx", "twilio-voice"}})
+	defer rt.Close()
+	run := func(ret string) (Result, error) {
+		return rt.Run(context.Background(), Call{Key: testKey, Program: mustCompile(t, "function handle(e, s) return "+ret+" end"),
+			Event: testEvent(), Timeout: testTimeout})
+	}
+	res, err := run(`{text = "x", channel_data = {["dialogflow-cx"] = {targetPage = "p"}, slack = {a = 1}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Reply.ChannelData["dialogflow-cx"]); got != `{"targetPage":"p"}` {
+		t.Errorf("dialogflow-cx channel data %q", got)
+	}
+	_, err = run(`{text = "x", channel_data = {slakc = {a = 1}}}`)
+	_ = wantScriptError(t, err, KindRuntime, `reply.channel_data has unknown channel kind "slakc" (known: dialogflow-cx, slack, twilio-voice)`)
+
+	// Without the list, any well-formed kind passes, hyphenated ones too.
+	res, err = runOnce(t, `function handle(e, s) return {channel_data = {["twilio-voice"] = {a = 1}, custom = {b = 2}}} end`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Reply.ChannelData) != 2 {
+		t.Errorf("channel data %v", res.Reply.ChannelData)
 	}
 }
 

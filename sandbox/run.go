@@ -13,6 +13,9 @@ import (
 type limits struct {
 	maxSessionBytes int
 	maxReplyBytes   int
+	// channelKinds are the keys a reply's channel_data may have
+	// (Config.ChannelKinds); nil allows any well-formed kind.
+	channelKinds []string
 }
 
 // outcome is what a call did to its VM.
@@ -229,7 +232,7 @@ func (v *vm) run(ctx context.Context, c *Call, timeout time.Duration, lim limits
 	if t, ok := ret.(*lua.LTable); ok {
 		v.materialize(t) // a handler may return the event itself
 	}
-	reply, serr := v.toReply(name, ret, lim.maxReplyBytes)
+	reply, serr := v.toReply(name, ret, lim)
 	if serr != nil {
 		return finish(serr, closeIfLimit(serr, o))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,12 @@ type Config struct {
 	// handlers read the real time. Only the Runtime's owner sets it: nothing
 	// a handler does reaches it.
 	Clock Clock
+	// ChannelKinds, when set, are the channel kinds a reply's channel_data
+	// may name (the host's adapters: "slack", "dialogflow-cx", ...): a
+	// misspelt kind is a runtime error that names it rather than data no
+	// channel ever reads. Empty allows any kind of lowercase letters,
+	// digits, '_' and '-'.
+	ChannelKinds []string
 }
 
 // Clock tells the handlers' time (Config.Clock).
@@ -271,7 +278,8 @@ func newRuntime(cfg Config, now func() time.Time) *Runtime {
 		cfg: cfg,
 		vmcfg: vmConfig{logger: cfg.Logger, maxLogLines: cfg.MaxLogLines, kv: cfg.KV, http: cfg.HTTP,
 			secrets: cfg.Secrets, llm: cfg.LLM, maxHTTPBody: cfg.MaxHTTPResponseBytes, clock: cfg.Clock},
-		lim: limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes},
+		lim: limits{maxSessionBytes: cfg.MaxSessionBytes, maxReplyBytes: cfg.MaxReplyBytes,
+			channelKinds: slices.Sorted(slices.Values(cfg.ChannelKinds))},
 		now: now,
 	}
 	if cfg.HeapLimit > 0 {

@@ -707,8 +707,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("defaults %+v", got)
 	}
 	set := Config{MaxVMsPerPool: 1, MaxUses: 2, DefaultTimeout: 3, MaxSessionBytes: 4, MaxReplyBytes: 5, MaxLogLines: 6,
-		HeapLimit: 7, HeapCheckInterval: 8, MaxHTTPResponseBytes: 9, IdleTimeout: 10}
-	if got := set.withDefaults(); got != set {
+		HeapLimit: 7, HeapCheckInterval: 8, MaxHTTPResponseBytes: 9, IdleTimeout: 10, ChannelKinds: []string{"web"}}
+	if got := set.withDefaults(); !reflect.DeepEqual(got, set) {
 		t.Errorf("set fields changed: %+v", got)
 	}
 }

@@ -42,6 +42,36 @@ func TestHelpNeverRuns(t *testing.T) {
 	}
 }
 
+// TestEveryCommandTakesJSON: every command that does something takes
+// --json, except those that serve, write a script or show help, and the
+// groups that only list their commands.
+func TestEveryCommandTakesJSON(t *testing.T) {
+	root := newRootCmd(newCLI(nil, nil, nil))
+	exempt := map[string]bool{"serve": true, "dev": true, "completion": true, "help": true}
+	var walk func(prefix string, cmds []*cobra.Command)
+	n := 0
+	walk = func(prefix string, cmds []*cobra.Command) {
+		for _, cmd := range cmds {
+			name := strings.TrimSpace(prefix + " " + cmd.Name())
+			if exempt[strings.Fields(name)[0]] {
+				continue
+			}
+			walk(name, cmd.Commands())
+			if !cmd.Runnable() || cmd.HasSubCommands() && cmd.Use == cmd.Name() {
+				continue // a group of commands, which only lists them
+			}
+			n++
+			if cmd.Flags().Lookup("json") == nil {
+				t.Errorf("parley %s has no --json", name)
+			}
+		}
+	}
+	walk("", root.Commands())
+	if n < 20 {
+		t.Errorf("only %d commands checked", n)
+	}
+}
+
 func TestUsageErrorsExit2(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

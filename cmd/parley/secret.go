@@ -109,10 +109,14 @@ func newSecretDeleteCmd(c *cli) *cobra.Command {
 			if err := api.do(cmd.Context(), "DELETE", secretPath(args[0], args[1]), nil, nil); err != nil {
 				return fmt.Errorf("%s/%s: %w", args[0], args[1], err)
 			}
+			if c.json {
+				return c.printJSON(map[string]any{"bot": args[0], "name": args[1], "deleted": true})
+			}
 			fmt.Fprintf(c.stdout, "secret %s of %s: deleted\n", args[1], args[0])
 			return nil
 		},
 	}
+	c.addJSONFlag(cmd)
 	return cmd
 }
 

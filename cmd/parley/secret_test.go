@@ -111,6 +111,18 @@ func TestSecretCommands(t *testing.T) {
 	if code != 0 || out != "secret API_KEY of keyed: deleted\n" {
 		t.Fatalf("delete: exit %d, %q", code, out)
 	}
+	runCLIInput(t, env, value, "secret", "set", "keyed", "OTHER_KEY")
+	code, out, _ = runCLI(t, env, "secret", "delete", "keyed", "OTHER_KEY", "--json")
+	var deleted struct {
+		Bot, Name string
+		Deleted   bool
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &deleted) != nil || deleted != (struct {
+		Bot, Name string
+		Deleted   bool
+	}{"keyed", "OTHER_KEY", true}) {
+		t.Fatalf("delete --json: exit %d, %q", code, out)
+	}
 	code, _, errOut = runCLI(t, env, "secret", "delete", "keyed", "API_KEY")
 	if code != 1 || !strings.Contains(errOut, "secret_not_found") {
 		t.Fatalf("delete again: exit %d, %q", code, errOut)

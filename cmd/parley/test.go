@@ -85,9 +85,16 @@ func runTests(ctx context.Context, c *cli, dir string, f testFlags) error {
 	if err != nil {
 		return setupFailure(err)
 	}
-	opts := convtest.RunOptions{}
+	// On a terminal, a progress line on stderr names the test under way:
+	// replaying many conversations against a server takes a while.
+	prog := c.progress(suite.Tests())
+	defer prog.clear()
+	opts := convtest.RunOptions{OnTest: func(t *convtest.Test) { prog.step(t.Name) }}
 	if !c.json {
-		opts.OnResult = func(r *convtest.Result) { _ = convtest.WriteResult(c.stdout, r, f.verbose) }
+		opts.OnResult = func(r *convtest.Result) {
+			prog.clear()
+			_ = convtest.WriteResult(c.stdout, r, f.verbose)
+		}
 	}
 	var report *convtest.Report
 	if f.against != "" {
@@ -107,6 +114,7 @@ func runTests(ctx context.Context, c *cli, dir string, f testFlags) error {
 			err = cerr
 		}
 	}
+	prog.clear()
 	if err != nil {
 		return setupFailure(err)
 	}

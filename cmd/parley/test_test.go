@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -144,3 +147,28 @@ func TestTestCommandAgainstAndRecord(t *testing.T) {
 
 // waitABit lets the server's analytics write the transcript (every second).
 func waitABit() { time.Sleep(100 * time.Millisecond) }
+
+// TestTestCommandProgress: on a terminal, parley test names each test on a
+// progress line of stderr, cleared before the results; with --json or
+// without a terminal, stderr stays empty.
+func TestTestCommandProgress(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "pizzabot")
+	run := func(terminal bool, extra ...string) (code int, stdout, stderr string) {
+		var out, errOut bytes.Buffer
+		c := newCLI(nil, &out, &errOut)
+		c.isTerminal = func(io.Writer) bool { return terminal }
+		code = execute(context.Background(), c, append([]string{"test", dir}, extra...))
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := run(true)
+	if code != 0 || !strings.Contains(errOut, "[1/5] order a large pizza") || !strings.Contains(errOut, "[5/5] fallback") ||
+		!strings.HasSuffix(errOut, "\r\x1b[K") || strings.Contains(out, "\r") {
+		t.Errorf("on a terminal: exit %d, stderr %q, stdout %q", code, errOut, out)
+	}
+	if code, out, errOut := run(true, "--json"); code != 0 || errOut != "" || !json.Valid([]byte(out)) {
+		t.Errorf("--json on a terminal: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := run(false); code != 0 || errOut != "" {
+		t.Errorf("without a terminal: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -203,6 +203,7 @@ func NewWithHooks(ctx context.Context, cfg config.Config, log *slog.Logger, hook
 		Secrets:       a.catalog,
 		Clock:         hooks.Clock,
 		LLM:           model,
+		ChannelKinds:  registry.Names(),
 	})
 	a.invocations = invocations.New(rdb, invocations.Config{KeyPrefix: cfg.KeyPrefix, Logger: log.With("component", "invocations")})
 	sess := sessions.New(rdb, sessions.Config{KeyPrefix: cfg.KeyPrefix})

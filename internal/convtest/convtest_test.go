@@ -495,3 +495,50 @@ func TestHarnessRedeploys(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongRepliesFailTheTest: a reply with a misspelt key, a list of
+// replies, or channel data for a channel kind that does not exist is a
+// run-time error naming it, which fails the test; channel data for every
+// kind the server has (hyphenated ones included) is a reply.
+func TestWrongRepliesFailTheTest(t *testing.T) {
+	dir := writeDir(t, map[string]string{
+		"bot.yaml": "name: replybot\n",
+		"intents/fallback.lua": `function handle(event, session)
+  local t = event.text
+  if t == "typo" then return {text = "Pick one", optoins = {"a", "b"}} end
+  if t == "image" then return {text = "Look", image = "https://example.com/a.png"} end
+  if t == "list" then return {{text = "one"}, {text = "two"}} end
+  if t == "options map" then return {text = "Pick one", options = {yes = "Yes"}} end
+  if t == "card" then return {text = "Menu", cards = {{title = "Margherita", imgae = "https://example.com/m.png"}}} end
+  if t == "kind" then return {text = "Blocks", channel_data = {slakc = {blocks = {}}}} end
+  return {text = "Routed", channel_data = {["dialogflow-cx"] = {targetPage = "p"}, ["twilio-voice"] = {a = 1}, slack = {b = 2}}}
+end
+`,
+		"tests/replies.yaml": `tests:
+  - {name: typo, turns: [{say: typo, reply: Pick one}]}
+  - {name: image, turns: [{say: image, reply: Look}]}
+  - {name: list, turns: [{say: list, reply: "one\ntwo"}]}
+  - {name: options map, turns: [{say: options map, reply: Pick one}]}
+  - {name: card, turns: [{say: card, reply: Menu}]}
+  - {name: kind, turns: [{say: kind, reply: Blocks}]}
+  - {name: known kinds, turns: [{say: fine, reply: Routed}]}
+`})
+	r := runDir(t, dir)
+	if !resultOf(t, r, "known kinds").Passed {
+		t.Errorf("channel data for known kinds:\n%s", report(t, r))
+	}
+	for name, want := range map[string]string{
+		"typo":        `reply has unknown key "optoins"`,
+		"image":       `reply has unknown key "image"`,
+		"list":        `handle returned a list of replies`,
+		"options map": `reply.options must be a list of strings like {"yes", "no"}, not a table with key "yes"`,
+		"card":        `reply.cards[1] has unknown key "imgae"`,
+		"kind":        `reply.channel_data has unknown channel kind "slakc"`,
+	} {
+		res := resultOf(t, r, name)
+		if res.Passed || len(res.Failures) == 0 || res.Failures[0].Field != "outcome" ||
+			!strings.Contains(fmtAny(res.Failures[0].Got), want) {
+			t.Errorf("%s: want an outcome failure naming %q:\n%s", name, want, report(t, r))
+		}
+	}
+}

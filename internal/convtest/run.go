@@ -85,6 +85,9 @@ type target interface {
 
 // RunOptions configures a run.
 type RunOptions struct {
+	// OnTest, when set, is told of each test as it starts (a progress
+	// line).
+	OnTest func(*Test)
 	// OnResult, when set, is given each test's result as soon as it is known.
 	OnResult func(*Result)
 }
@@ -96,6 +99,9 @@ func run(ctx context.Context, tg target, s *Suite, opts RunOptions) (*Report, er
 		for _, t := range f.Tests {
 			if err := ctx.Err(); err != nil {
 				return r, err
+			}
+			if opts.OnTest != nil {
+				opts.OnTest(t)
 			}
 			res, err := runTest(ctx, tg, s.Bot, t)
 			if err != nil {
