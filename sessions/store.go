@@ -80,6 +80,7 @@ type Config struct {
 // Store reads and writes conversation state. Create it with [New].
 type Store struct {
 	rdb    redis.UniversalClient
+	batch  *redisx.Batcher // the turn's two round trips, batched with other turns'
 	cfg    Config
 	prefix string
 	local  keyedQueue
@@ -94,7 +95,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if cfg.ErasureTTL <= 0 {
 		cfg.ErasureTTL = DefaultErasureTTL
 	}
-	return &Store{rdb: rdb, cfg: cfg, prefix: cfg.KeyPrefix, local: keyedQueue{m: make(map[string]*queueEntry)}}
+	return &Store{rdb: rdb, batch: redisx.NewBatcher(rdb), cfg: cfg, prefix: cfg.KeyPrefix, local: keyedQueue{m: make(map[string]*queueEntry)}}
 }
 
 // Load registers the store's scripts with Redis so the first turn does not pay
@@ -334,7 +335,7 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 // conversation.
 func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey, keys []string, token string, opts Options, received int64) ([]any, error) {
 	if opts.User == "" && opts.Extra == nil {
-		return beginScript.Run(ctx, s.rdb, keys, token, opts.Lease.Milliseconds(), received).Slice()
+		return beginScript.Do(ctx, s.batch, keys, token, opts.Lease.Milliseconds(), received).Slice()
 	}
 	var index, erased string
 	if opts.User != "" {
@@ -343,7 +344,7 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	var user userCheck
 	run := func() (*redis.Cmd, error) {
 		var b *redis.Cmd
-		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_ = s.batch.Pipelined(ctx, func(p redis.Pipeliner) {
 			if opts.User != "" {
 				user = userCheck{
 					erased:  p.Get(ctx, erased),
@@ -355,7 +356,6 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 			if opts.Extra != nil {
 				opts.Extra.Queue(ctx, p)
 			}
-			return nil
 		})
 		// The answers of this package's commands decide; Extra's are its own.
 		return b, errors.Join(b.Err(), user.err())
@@ -497,7 +497,7 @@ func (s *Store) Commit(ctx context.Context, t *Turn, c Commit) error {
 	// the conversation locked until the lease runs out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	err := commitScript.Run(ctx, s.rdb, keys, t.token, state, c.TTL.Milliseconds(), entry,
+	err := commitScript.Do(ctx, s.batch, keys, t.token, state, c.TTL.Milliseconds(), entry,
 		c.HistoryLength, c.Answer, c.AnswerTTL.Milliseconds(), time.Now().UnixMilli(), t.received).Err()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "LEASELOST") {
