@@ -314,6 +314,24 @@ func TestChatRefusals(t *testing.T) {
 	}
 }
 
+// TestChatErrorsHideKey: an API or proxy that quotes the key in its
+// refusal, or in an error event of a stream, does not hand it to the
+// script: the message shows *** instead.
+func TestChatErrorsHideKey(t *testing.T) {
+	for _, rep := range []llmtest.Reply{
+		{Status: 401, ErrorCode: "invalid_api_key", ErrorMessage: "Invalid key sk-test-123 for this proxy"},
+		{Text: "one two", StreamError: "upstream refused key sk-test-123"},
+	} {
+		h := newHarness(t, func(*llmtest.Request) llmtest.Reply { return rep })
+		req := h.request("hi")
+		req.Stream = rep.StreamError != ""
+		_, err := chat(t, h, req)
+		if err == nil || strings.Contains(err.Error(), "sk-test-123") || !strings.Contains(err.Error(), "key ***") {
+			t.Errorf("%+v: err %v", rep, err)
+		}
+	}
+}
+
 func TestChatBudget(t *testing.T) {
 	h := newHarness(t, func(*llmtest.Request) llmtest.Reply {
 		return llmtest.Reply{Text: "ok", InputTokens: 70, OutputTokens: 40}
