@@ -48,7 +48,7 @@ type Meter interface {
 const (
 	OutcomeOK       = "ok"
 	OutcomeError    = "error"     // the API refused or failed
-	OutcomeTimeout  = "timeout"   // the turn's deadline ended the call
+	OutcomeTimeout  = "timeout"   // the turn's deadline (or its end) ended the call
 	OutcomeRefused  = "refused"   // Parley did not call: no key, no model, over budget
 	OutcomeTooLarge = "too_large" // the answer passed its cap
 )
@@ -135,6 +135,11 @@ func (c *Client) Chat(ctx context.Context, req *sandbox.LLMRequest) (*sandbox.LL
 		model = req.Settings.Model
 	}
 	resp, outcome, err := c.chat(ctx, req, model)
+	if outcome == OutcomeError && ctx.Err() != nil {
+		// The turn ended the call: its deadline, or the sandbox stopping a
+		// handler at its deadline, which cancels the call's context.
+		outcome = OutcomeTimeout
+	}
 	if resp != nil && resp.Model != "" {
 		model = resp.Model
 	}

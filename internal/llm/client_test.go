@@ -423,6 +423,27 @@ func TestChatDeadline(t *testing.T) {
 	}
 }
 
+// TestChatCancelledIsTimeout: a call whose context is cancelled while the
+// answer streams (as the sandbox does when it stops a handler at its
+// deadline) is metered as a timeout, not as an error of the API.
+func TestChatCancelledIsTimeout(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	h := newHarness(t, func(*llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Text: "first second third", Gate: gate}
+	})
+	req := h.request("hi")
+	req.Stream = true
+	ctx, cancel := context.WithCancel(context.Background())
+	req.OnText = func(string) { cancel() }
+	if _, err := h.client.Chat(ctx, req); err == nil {
+		t.Fatal("a cancelled call succeeded")
+	}
+	if m := h.meter.last(t); m.outcome != OutcomeTimeout {
+		t.Fatalf("metered %+v", m)
+	}
+}
+
 // TestOpenAIHostGetsMaxCompletionTokens: api.openai.com gets
 // max_completion_tokens, other servers max_tokens.
 func TestOpenAIHostGetsMaxCompletionTokens(t *testing.T) {
