@@ -89,17 +89,24 @@ func (a *API) deleteSecret(c *gin.Context) error {
 }
 
 // secretWarnings lists, as warnings for the answer of a settings change,
-// the secrets the settings name that the bot does not have.
+// the secrets the settings name (secrets, llm_api_key_secret) that the bot
+// does not have.
 func (a *API) secretWarnings(c *gin.Context, s bots.Settings) ([]string, error) {
-	if a.cfg.Secrets == nil || len(s.Secrets) == 0 {
+	names := s.NeededSecrets()
+	if a.cfg.Secrets == nil || len(names) == 0 {
 		return nil, nil
 	}
-	missing, err := a.cfg.Secrets.MissingSecrets(c, c.Param("bot"), s.Secrets)
+	missing, err := a.cfg.Secrets.MissingSecrets(c, c.Param("bot"), names)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]string, 0, len(missing))
 	for _, name := range missing {
+		if name == s.LLMAPIKeySecret {
+			out = append(out, fmt.Sprintf("secret %s (llm_api_key_secret) is not set: llm.chat returns nil, "+
+				"\"no API key: secret %s is not set\" until it is (parley secret set %s %s)", name, name, c.Param("bot"), name))
+			continue
+		}
 		out = append(out, fmt.Sprintf("secret %s is not set: handlers get nil from secret(%q) until it is "+
 			"(parley secret set %s %s)", name, name, c.Param("bot"), name))
 	}

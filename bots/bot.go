@@ -91,7 +91,7 @@ func (c *Catalog) GetBot(ctx context.Context, name string) (*BotInfo, error) {
 	if err := json.Unmarshal(raw, &info.Settings); err != nil {
 		return nil, fmt.Errorf("decode settings of %s: %w", name, err)
 	}
-	info.MissingSecrets = missing(info.Settings.Secrets, secrets.Val())
+	info.MissingSecrets = missing(info.Settings.NeededSecrets(), secrets.Val())
 	info.Channels = channels.Val()
 	sort.Strings(info.Channels)
 	for intent, v := range current.Val() {

@@ -63,6 +63,16 @@ func ValidateSecretName(name string) error {
 	return nil
 }
 
+// NeededSecrets lists the secrets the settings name: those of Secrets,
+// then LLMAPIKeySecret when it is set and not among them. Saving the
+// settings warns about each one that is not set.
+func (s Settings) NeededSecrets() []string {
+	if s.LLMAPIKeySecret == "" || slices.Contains(s.Secrets, s.LLMAPIKeySecret) {
+		return s.Secrets
+	}
+	return append(slices.Clip(s.Secrets), s.LLMAPIKeySecret)
+}
+
 // truncate cuts s to at most n bytes for an error message.
 func truncate(s string, n int) string {
 	if len(s) <= n {
@@ -154,8 +164,12 @@ func (c *Catalog) ListSecrets(ctx context.Context, bot string) ([]SecretInfo, er
 }
 
 // DeleteSecret removes a bot's secret: ErrSecretNotFound when it has none
-// of that name, ErrBotNotFound when the bot does not exist.
+// of that name, ErrBotNotFound when the bot does not exist, and a 400 for
+// a name no secret can have.
 func (c *Catalog) DeleteSecret(ctx context.Context, bot, name string) error {
+	if err := ValidateSecretName(name); err != nil {
+		return err
+	}
 	if err := c.requireBot(ctx, bot); err != nil {
 		return err
 	}

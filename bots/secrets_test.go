@@ -132,6 +132,48 @@ func TestSecretsLifecycle(t *testing.T) {
 	})
 }
 
+// TestLLMKeySecretIsNeeded: the secret named by llm_api_key_secret is one
+// the bot needs, like those of secrets, so the bot lists it as missing
+// until it is set; a name no secret can have is refused when deleted.
+func TestLLMKeySecretIsNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		s    Settings
+		want string
+	}{
+		{Settings{}, "[]"},
+		{Settings{Secrets: []string{"A"}}, "[A]"},
+		{Settings{LLMAPIKeySecret: "KEY"}, "[KEY]"},
+		{Settings{Secrets: []string{"A", "KEY"}, LLMAPIKeySecret: "KEY"}, "[A KEY]"},
+		{Settings{Secrets: []string{"A"}, LLMAPIKeySecret: "KEY"}, "[A KEY]"},
+	} {
+		if got := fmt.Sprint(tc.s.NeededSecrets()); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.s, got, tc.want)
+		}
+	}
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		c := New(rdb, Config{KeyPrefix: testredis.Prefix(t), Keys: testKeyring(t, 1)})
+		if _, err := c.PutBot(ctx, "faq", Settings{LLMBaseURL: "https://api.openai.com/v1", LLMAPIKeySecret: "OPENAI_API_KEY"}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.GetBot(ctx, "faq")
+		if err != nil || fmt.Sprint(info.MissingSecrets) != "[OPENAI_API_KEY]" {
+			t.Fatalf("missing secrets %v, %v", info.MissingSecrets, err)
+		}
+		if _, err := c.PutSecret(ctx, "faq", "OPENAI_API_KEY", "sk-0123"); err != nil {
+			t.Fatal(err)
+		}
+		if info, _ := c.GetBot(ctx, "faq"); len(info.MissingSecrets) != 0 {
+			t.Fatalf("missing secrets once set: %v", info.MissingSecrets)
+		}
+		err = c.DeleteSecret(ctx, "faq", "bad-name")
+		var ve *ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(ve.Msg, "upper-case") {
+			t.Fatalf("deleting a bad name: %v", err)
+		}
+	})
+}
+
 func TestSecretLimits(t *testing.T) {
 	ctx := context.Background()
 	c := New(testredis.Embedded(t), Config{Keys: testKeyring(t, 1)})

@@ -138,7 +138,8 @@ type Settings struct {
 	// when idle (default 0: idle handlers scale to zero, at most 32).
 	MinVMs int `json:"min_vms,omitempty"`
 	// Secrets names the secrets the bot's handlers need (secret("NAME")):
-	// saving the settings, and GET of the bot, warn about those not set.
+	// saving the settings, and GET of the bot, warn about those not set
+	// (and about LLMAPIKeySecret: see NeededSecrets).
 	Secrets []string `json:"secrets,omitempty"`
 	// MaxVMs caps the Lua VMs of each of the bot's handlers (default: the
 	// server's PARLEY_POOL_SIZE, at most 256); more concurrent turns of one

@@ -153,3 +153,27 @@ func TestLLMModuleFailures(t *testing.T) {
 		t.Error("llm.chat ran at upload")
 	}
 }
+
+// TestLLMAnswerCharged: the model's answer counts toward the call's
+// allocation estimate, the figure by which the heap guard picks the call
+// to stop, as an http body does.
+func TestLLMAnswerCharged(t *testing.T) {
+	prog := mustCompile(t, `function handle(e, s)
+  local r = llm.chat{messages = {{role = "user", content = "hi"}}}
+  return "ok"
+end`)
+	estimate := func(answer string) int64 {
+		v := newVM(vmConfig{maxLogLines: 1, llm: &fakeLLM{reply: LLMResponse{Text: answer, Model: "m"}}, maxHTTPBody: 256 << 10})
+		defer v.close()
+		res, _, err := v.run(context.Background(), &Call{Key: testKey, Program: prog, Event: testEvent(), LLM: llmBot},
+			testTimeout, limits{maxSessionBytes: 1 << 10, maxReplyBytes: 1 << 10})
+		if err != nil || res.Reply.Text != "ok" {
+			t.Fatalf("%+v, %v", res.Reply, err)
+		}
+		return v.dl.built
+	}
+	small, large := estimate("x"), estimate(strings.Repeat("x", 200<<10))
+	if large-small < 200<<10-1 { // the answers differ by 200 KiB less one byte
+		t.Fatalf("a 200 KiB answer adds %d bytes to the estimate (%d -> %d)", large-small, small, large)
+	}
+}

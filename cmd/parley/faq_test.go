@@ -23,8 +23,14 @@ func TestFAQExampleEndToEnd(t *testing.T) {
 	})
 	url := startServer(t)
 	env := []string{"PARLEY_URL=" + url, "PARLEY_ADMIN_KEY=" + testKey, "FAQBOT_WEB_TOKEN=faq-web-token-123"}
-	if code, out, errOut := runCLI(t, env, "deploy", "../../examples/faqbot"); code != 0 {
+	code, out, errOut := runCLI(t, env, "deploy", "../../examples/faqbot")
+	if code != 0 {
 		t.Fatalf("deploy exit %d: %s %s", code, out, errOut)
+	}
+	// The key the example names (llm_api_key_secret) is not set yet: deploy says so.
+	if !strings.Contains(errOut, "warning: secret OPENAI_API_KEY (llm_api_key_secret) is not set") ||
+		!strings.Contains(errOut, "parley secret set faqbot OPENAI_API_KEY") {
+		t.Fatalf("deploy without the API key's secret: no warning in %q", errOut)
 	}
 	// The example names OpenAI; here the model is the fake, on loopback,
 	// which http_allow must name, and without a key.

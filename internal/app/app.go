@@ -104,7 +104,7 @@ func channelAdapters(cfg config.Config, log *slog.Logger, send *http.Client, web
 		web.New(webCfg),
 		slack.New(slack.Config{Client: send}),
 		telegram.New(telegram.Config{Client: send}),
-		alexa.New(alexa.Config{Logger: log.With("component", "alexa")}),
+		alexa.New(alexa.Config{Logger: log.With("component", "alexa"), Client: send}), // progressive responses
 		twiliovoice.New(twiliovoice.Config{}),
 		dialogflow.New(dialogflow.Config{}),
 		dialogflowcx.New(dialogflowcx.Config{}),

@@ -73,7 +73,13 @@ func startApp(t *testing.T, o appOptions) *testApp {
 // server in front of it, all stopped at cleanup.
 func serveApp(t testing.TB, cfg config.Config, log *slog.Logger) *testApp {
 	t.Helper()
-	a, err := New(context.Background(), cfg, log)
+	return serveAppHooks(t, cfg, log, Hooks{})
+}
+
+// serveAppHooks is serveApp with parts replaced (see Hooks).
+func serveAppHooks(t testing.TB, cfg config.Config, log *slog.Logger, hooks Hooks) *testApp {
+	t.Helper()
+	a, err := NewWithHooks(context.Background(), cfg, log, hooks)
 	if err != nil {
 		t.Fatal(err)
 	}

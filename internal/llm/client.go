@@ -48,7 +48,7 @@ type Meter interface {
 const (
 	OutcomeOK       = "ok"
 	OutcomeError    = "error"     // the API refused or failed
-	OutcomeTimeout  = "timeout"   // the turn's deadline ended the call
+	OutcomeTimeout  = "timeout"   // the turn's deadline (or its end) ended the call
 	OutcomeRefused  = "refused"   // Parley did not call: no key, no model, over budget
 	OutcomeTooLarge = "too_large" // the answer passed its cap
 )
@@ -135,6 +135,11 @@ func (c *Client) Chat(ctx context.Context, req *sandbox.LLMRequest) (*sandbox.LL
 		model = req.Settings.Model
 	}
 	resp, outcome, err := c.chat(ctx, req, model)
+	if outcome == OutcomeError && ctx.Err() != nil {
+		// The turn ended the call: its deadline, or the sandbox stopping a
+		// handler at its deadline, which cancels the call's context.
+		outcome = OutcomeTimeout
+	}
 	if resp != nil && resp.Model != "" {
 		model = resp.Model
 	}
@@ -162,7 +167,7 @@ func (c *Client) count(ctx context.Context, bot string, n int64) {
 	}
 }
 
-func (c *Client) chat(ctx context.Context, req *sandbox.LLMRequest, model string) (*sandbox.LLMResponse, string, error) {
+func (c *Client) chat(ctx context.Context, req *sandbox.LLMRequest, model string) (_ *sandbox.LLMResponse, _ string, err error) {
 	if model == "" {
 		return nil, OutcomeRefused, errors.New("llm: no model: pass model or set llm_model")
 	}
@@ -172,6 +177,11 @@ func (c *Client) chat(ctx context.Context, req *sandbox.LLMRequest, model string
 	key, err := c.apiKey(ctx, req)
 	if err != nil {
 		return nil, OutcomeRefused, err
+	}
+	if key != "" {
+		// An API or a proxy may quote the key in its refusal; scripts get
+		// the message, so never with the key in it.
+		defer func() { err = hideKey(err, key) }()
 	}
 	base, err := url.Parse(strings.TrimRight(req.Settings.BaseURL, "/"))
 	if err != nil || base.Host == "" {
@@ -220,6 +230,24 @@ func (c *Client) chat(ctx context.Context, req *sandbox.LLMRequest, model string
 		}
 		return nil, OutcomeError, apiErr
 	}
+}
+
+// keyHidden is an error whose message had the API key in it, shown as ***.
+type keyHidden struct {
+	msg string
+	err error
+}
+
+func (e *keyHidden) Error() string { return e.msg }
+func (e *keyHidden) Unwrap() error { return e.err }
+
+// hideKey returns err with every occurrence of key in its message
+// replaced by ***.
+func hideKey(err error, key string) error {
+	if err == nil || !strings.Contains(err.Error(), key) {
+		return err
+	}
+	return &keyHidden{msg: strings.ReplaceAll(err.Error(), key, "***"), err: err}
 }
 
 // retry waits before attempt+1 and reports whether to send it: when the

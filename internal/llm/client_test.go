@@ -314,6 +314,24 @@ func TestChatRefusals(t *testing.T) {
 	}
 }
 
+// TestChatErrorsHideKey: an API or proxy that quotes the key in its
+// refusal, or in an error event of a stream, does not hand it to the
+// script: the message shows *** instead.
+func TestChatErrorsHideKey(t *testing.T) {
+	for _, rep := range []llmtest.Reply{
+		{Status: 401, ErrorCode: "invalid_api_key", ErrorMessage: "Invalid key sk-test-123 for this proxy"},
+		{Text: "one two", StreamError: "upstream refused key sk-test-123"},
+	} {
+		h := newHarness(t, func(*llmtest.Request) llmtest.Reply { return rep })
+		req := h.request("hi")
+		req.Stream = rep.StreamError != ""
+		_, err := chat(t, h, req)
+		if err == nil || strings.Contains(err.Error(), "sk-test-123") || !strings.Contains(err.Error(), "key ***") {
+			t.Errorf("%+v: err %v", rep, err)
+		}
+	}
+}
+
 func TestChatBudget(t *testing.T) {
 	h := newHarness(t, func(*llmtest.Request) llmtest.Reply {
 		return llmtest.Reply{Text: "ok", InputTokens: 70, OutputTokens: 40}
@@ -399,6 +417,27 @@ func TestChatDeadline(t *testing.T) {
 	}
 	if resp == nil || resp.Text != "first" || streamed.String() != "first" {
 		t.Fatalf("partial %+v, streamed %q", resp, streamed.String())
+	}
+	if m := h.meter.last(t); m.outcome != OutcomeTimeout {
+		t.Fatalf("metered %+v", m)
+	}
+}
+
+// TestChatCancelledIsTimeout: a call whose context is cancelled while the
+// answer streams (as the sandbox does when it stops a handler at its
+// deadline) is metered as a timeout, not as an error of the API.
+func TestChatCancelledIsTimeout(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	h := newHarness(t, func(*llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Text: "first second third", Gate: gate}
+	})
+	req := h.request("hi")
+	req.Stream = true
+	ctx, cancel := context.WithCancel(context.Background())
+	req.OnText = func(string) { cancel() }
+	if _, err := h.client.Chat(ctx, req); err == nil {
+		t.Fatal("a cancelled call succeeded")
 	}
 	if m := h.meter.last(t); m.outcome != OutcomeTimeout {
 		t.Fatalf("metered %+v", m)
