@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -10,10 +11,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
 	"github.com/parleyhq/parley/msg"
@@ -267,7 +269,7 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	if err != nil {
 		return nil, fmt.Errorf("wait for conversation %s: %w", conv, err)
 	}
-	token := uuid.NewString()
+	token := newToken()
 	keys := []string{k.lock, k.state, k.erased}
 	if k.message != "" {
 		keys = append(keys, k.message)
@@ -347,7 +349,7 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 		_ = s.batch.Pipelined(ctx, func(p redis.Pipeliner) {
 			if opts.User != "" {
 				user = userCheck{
-					erased:  p.Get(ctx, erased),
+					erased:  p.MGet(ctx, erased), // no redis.Nil error for a user never erased
 					indexed: p.SIsMember(ctx, index, string(conv)),
 				}
 				p.PExpire(ctx, index, s.cfg.UserIndexTTL)
@@ -400,16 +402,16 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 // userCheck is what one round trip reads of a user: the user's erasure
 // marker and whether the user's index names the conversation.
 type userCheck struct {
-	erased  *redis.StringCmd
+	erased  *redis.SliceCmd
 	indexed *redis.BoolCmd
 }
 
-// err is the first error of the check's commands; a missing marker is none.
+// err is the first error of the check's commands.
 func (u userCheck) err() error {
 	if u.erased == nil {
 		return nil
 	}
-	if err := u.erased.Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := u.erased.Err(); err != nil {
 		return err
 	}
 	return u.indexed.Err()
@@ -421,7 +423,12 @@ func (u userCheck) erasedAfter(received int64) bool {
 	if u.erased == nil {
 		return false
 	}
-	at, err := u.erased.Int64()
+	v := u.erased.Val()
+	if len(v) != 1 {
+		return false
+	}
+	s, _ := v[0].(string)
+	at, err := strconv.ParseInt(s, 10, 64)
 	return err == nil && received <= at
 }
 
@@ -622,4 +629,22 @@ func (s *Store) ForgetUser(ctx context.Context, bot, user string, at time.Time) 
 		out[i] = msg.ConversationKey(m)
 	}
 	return out, nil
+}
+
+// tokenPrefix starts this process's lock tokens: 64 random bits, so that
+// no two processes' tokens meet.
+var tokenPrefix = func() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:]) + "-"
+}()
+
+var tokenSeq atomic.Uint64
+
+// newToken returns a lock token no other turn of any process holds: the
+// process's random prefix and a counter, cheaper than a random UUID per
+// turn.
+func newToken() string {
+	var b [40]byte
+	return string(strconv.AppendUint(append(b[:0], tokenPrefix...), tokenSeq.Add(1), 36))
 }

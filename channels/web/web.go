@@ -204,12 +204,19 @@ func DecodeMessageAs(body []byte, user string) (*msg.Event, error) {
 	if dec.More() {
 		return nil, channels.BadRequest("body has data after the JSON object")
 	}
-	return m.Event(user)
+	// The event's raw payload is the body as the client sent it.
+	return m.event(user, bytes.TrimSpace(body))
 }
 
 // Event checks the message and makes it an event, for a caller bound to
 // user as in [DecodeMessageAs] (an empty user binds nothing).
 func (m Message) Event(user string) (*msg.Event, error) {
+	return m.event(user, nil)
+}
+
+// event is [Message.Event] with the raw payload, or nil to encode the
+// message as it is after the checks.
+func (m Message) event(user string, raw []byte) (*msg.Event, error) {
 	if user != "" {
 		if m.User == "" {
 			m.User = user
@@ -242,7 +249,9 @@ func (m Message) Event(user string) (*msg.Event, error) {
 	if madeUp {
 		id = uuid.NewString()
 	}
-	raw, _ := json.Marshal(m)
+	if raw == nil {
+		raw, _ = json.Marshal(m)
+	}
 	return &msg.Event{ID: id, IDMadeUp: madeUp, User: m.User, Conversation: m.Conversation, Text: m.Text, Postback: m.Postback,
 		Intent: m.Intent, Confidence: confidence(m.Intent), Slots: m.Slots, Locale: m.Locale, Raw: raw}, nil
 }

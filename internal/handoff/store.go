@@ -160,9 +160,17 @@ func (s *Store) Hold(ctx context.Context, bot string, conv msg.ConversationKey, 
 // HoldCheck is [Store.Hold] as a command to send in another round trip
 // (sessions.Options.Extra), read with Result afterwards.
 func (s *Store) HoldCheck(bot string, conv msg.ConversationKey, user, text string, at, deadline time.Time) *Check {
-	key := s.convKey(bot, conv)
-	return &Check{rdb: s.rdb, script: holdScript, key: key, keys: []string{key, s.idleKey(bot)},
-		args: []any{string(conv), user, text, at.UnixMilli(), deadline.UnixMilli()}, conv: conv}
+	return &Check{rdb: s.rdb, key: s.convKey(bot, conv), conv: conv,
+		hold: &holdArgs{store: s, bot: bot, user: user, text: text, at: at, deadline: deadline}}
+}
+
+// holdArgs is what the hold script records of a message, kept until a
+// check finds the conversation handed off.
+type holdArgs struct {
+	store        *Store
+	bot          string
+	user, text   string
+	at, deadline time.Time
 }
 
 // PeekCheck tells whether a person owns a conversation, changing nothing,
@@ -180,12 +188,10 @@ func (s *Store) PeekCheck(bot string, conv msg.ConversationKey) *Check {
 // plain command rather than a script. Queue may be called several times (a
 // begin that waited for the conversation); the last answer counts.
 type Check struct {
-	rdb    redis.UniversalClient
-	script *redisx.Script // the hold script; nil for a peek
-	key    string         // the conversation's hash
-	keys   []string
-	args   []any
-	conv   msg.ConversationKey
+	rdb  redis.UniversalClient
+	key  string    // the conversation's hash
+	hold *holdArgs // nil for a peek
+	conv msg.ConversationKey
 
 	mu     sync.Mutex
 	exists *redis.IntCmd
@@ -211,12 +217,14 @@ func (c *Check) Result(ctx context.Context) (held, first bool, err error) {
 	if err != nil {
 		return false, false, fmt.Errorf("read the owner of %s: %w", c.conv, err)
 	}
-	if n == 0 || c.script == nil {
+	if n == 0 || c.hold == nil {
 		return n == 1, false, nil
 	}
 	// Handed off: record the message. The script checks again, in case
 	// the handoff ended since.
-	res, err := c.script.Run(ctx, c.rdb, c.keys, c.args...).Int64Slice()
+	h := c.hold
+	res, err := holdScript.Run(ctx, c.rdb, []string{c.key, h.store.idleKey(h.bot)},
+		string(c.conv), h.user, h.text, h.at.UnixMilli(), h.deadline.UnixMilli()).Int64Slice()
 	if err != nil || len(res) != 2 {
 		return false, false, fmt.Errorf("read the owner of %s: %w", c.conv, errors.Join(err, errAnswer(len(res) != 2)))
 	}

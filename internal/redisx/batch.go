@@ -28,7 +28,10 @@ import (
 // The zero Batcher is not usable; create one with [NewBatcher]. It holds
 // no goroutine while idle and needs no closing.
 type Batcher struct {
-	rdb redis.UniversalClient
+	rdb   redis.UniversalClient
+	calls sync.Pool       // *batchCall
+	pipes sync.Pool       // redis.Pipeliner, for callers to queue on
+	out   redis.Pipeliner // the worker's, reused
 
 	mu      sync.Mutex
 	pending []*batchCall
@@ -36,11 +39,12 @@ type Batcher struct {
 	running bool
 }
 
-// batchCall is one caller's commands and the signal that they are answered.
+// batchCall is one caller's commands and the signal that they are
+// answered, reused from call to call.
 type batchCall struct {
 	ctx  context.Context
 	cmds []redis.Cmder
-	done chan struct{}
+	done chan struct{} // one value when answered
 }
 
 // maxBatch bounds the commands of one pipeline; the rest wait for the next.
@@ -48,7 +52,10 @@ const maxBatch = 512
 
 // NewBatcher returns a Batcher over rdb.
 func NewBatcher(rdb redis.UniversalClient) *Batcher {
-	return &Batcher{rdb: rdb}
+	b := &Batcher{rdb: rdb}
+	b.calls.New = func() any { return &batchCall{done: make(chan struct{}, 1)} }
+	b.pipes.New = func() any { return rdb.Pipeline() }
+	return b
 }
 
 // Client is the client the batcher sends through.
@@ -59,9 +66,12 @@ func (b *Batcher) Client() redis.UniversalClient { return b.rdb }
 // [redis.Pipeliner.Exec] (redis.Nil included); every command holds its own
 // answer.
 func (b *Batcher) Pipelined(ctx context.Context, fn func(redis.Pipeliner)) error {
-	p := b.rdb.Pipeline()
+	p := b.pipes.Get().(redis.Pipeliner)
 	fn(p)
-	return b.Do(ctx, p.Cmds()...)
+	err := b.Do(ctx, p.Cmds()...)
+	p.Discard()
+	b.pipes.Put(p)
+	return err
 }
 
 // Do sends cmds in the next batch and waits for their answers. It returns
@@ -79,7 +89,8 @@ func (b *Batcher) Do(ctx context.Context, cmds ...redis.Cmder) error {
 		})
 		return err
 	}
-	c := &batchCall{ctx: ctx, cmds: cmds, done: make(chan struct{})}
+	c := b.calls.Get().(*batchCall)
+	c.ctx, c.cmds = ctx, cmds
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
 	start := !b.running
@@ -89,6 +100,8 @@ func (b *Batcher) Do(ctx context.Context, cmds ...redis.Cmder) error {
 		go b.work()
 	}
 	<-c.done
+	c.ctx, c.cmds = nil, nil
+	b.calls.Put(c)
 	if err := ctx.Err(); err != nil {
 		// The caller left: as when an answer is lost on the way, it cannot
 		// know what its commands did.
@@ -124,7 +137,7 @@ func (b *Batcher) work() {
 
 		b.send(batch[:n])
 		for _, c := range batch[:n] {
-			close(c.done)
+			c.done <- struct{}{}
 		}
 		clear(batch)
 		b.mu.Lock()
@@ -141,7 +154,10 @@ func (b *Batcher) work() {
 func (b *Batcher) send(batch []*batchCall) {
 	var deadline time.Time
 	unbounded := false
-	p := b.rdb.Pipeline()
+	if b.out == nil {
+		b.out = b.rdb.Pipeline()
+	}
+	p := b.out
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
 			for _, cmd := range c.cmds {

@@ -34,6 +34,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // tracerName names Parley's tracer.
@@ -107,10 +108,15 @@ func Setup(ctx context.Context, version string) (shutdown func(context.Context) 
 }
 
 // Use installs tp as the global tracer provider with the W3C trace-context
-// and baggage propagators. Tests use it with an in-memory exporter.
+// and baggage propagators. Tests use it with an in-memory exporter, and
+// with a no-op provider to turn tracing off again ([Enabled] is then false).
 func Use(tp trace.TracerProvider) {
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	if _, off := tp.(noop.TracerProvider); off {
+		tracer.Store(nil)
+		return
+	}
 	t := tp.Tracer(tracerName)
 	tracer.Store(&t)
 }
