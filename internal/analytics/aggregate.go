@@ -384,10 +384,11 @@ type pipe struct {
 	resent map[*redis.Cmd]*redis.Cmd
 }
 
-// roundWeight is the work one round of a flush sends to Redis: 256 users
-// of the user index or conversations of the transcripts, in four script
-// calls.
-const roundWeight = 4 * maxScriptEntries
+// roundWeight is the work one round of a flush sends to Redis: 64 users
+// of the user index or conversations of the transcripts, one script call.
+// Small rounds keep each of them short, in Parley and in Redis, so that
+// turns running beside a flush wait little for either.
+const roundWeight = maxScriptEntries
 
 func (s *Service) pipeline(ctx context.Context) *pipe {
 	return &pipe{ctx: ctx, rdb: s.rdb, p: s.rdb.Pipeline()}
@@ -433,7 +434,7 @@ func yieldEvery(i int) {
 
 // planStep is how many turns a flush goes through between two yields
 // while it prepares its commands.
-const planStep = 256
+const planStep = 64
 
 // result is the command whose answer counts for cmd: cmd itself, or the
 // EVAL that replaced it after a NOSCRIPT.
