@@ -148,9 +148,10 @@ func (b *Batcher) work() {
 	}
 }
 
-// send runs one batch as a pipeline, under the latest deadline of its
-// callers (none when one of them has none: then the client's timeouts
-// bound it).
+// send runs one batch as a pipeline: a lone call under its caller's
+// context (its deadline, and what hooks read of it, such as the request id
+// of the log), several under the latest deadline of their callers (none
+// when one of them has none: then the client's timeouts bound it).
 func (b *Batcher) send(batch []*batchCall) {
 	var deadline time.Time
 	unbounded := false
@@ -178,7 +179,9 @@ func (b *Batcher) send(batch []*batchCall) {
 		return
 	}
 	ctx := context.Background()
-	if !unbounded {
+	if len(batch) == 1 {
+		ctx = batch[0].ctx
+	} else if !unbounded {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
