@@ -568,26 +568,32 @@ func (o botKeyOwners) families(bot string) []purge.Family {
 }
 
 // turnRunner runs the queue's turns on the engine; the event of a bot that
-// no longer exists is dropped (its data are being removed), and a bot over
-// a limit is retried once the limit allows the turn.
+// no longer exists is dropped (its data are being removed), a bot over a
+// limit is retried once the limit allows the turn, and a turn the store
+// failed is retried until the store is back.
 type turnRunner struct{ eng *engine.Engine }
 
 func (r turnRunner) Run(ctx context.Context, ev *msg.Event) (*msg.TurnResult, error) {
 	t, err := r.eng.Run(ctx, ev)
-	if errors.Is(err, bots.ErrBotNotFound) {
-		return nil, queue.Discard(err)
-	}
-	var busy *engine.BusyError
-	if errors.As(err, &busy) {
-		return nil, queue.Later(err, busy.RetryAfter)
-	}
-	if errors.Is(err, engine.ErrErased) {
-		return nil, queue.Discard(err)
-	}
 	if err != nil {
-		return nil, err
+		return nil, queueError(err)
 	}
 	return &t.TurnResult, nil
+}
+
+// queueError tells the queue what a failed turn means for its event.
+func queueError(err error) error {
+	var busy *engine.BusyError
+	switch {
+	case errors.Is(err, bots.ErrBotNotFound), errors.Is(err, engine.ErrErased):
+		return queue.Discard(err)
+	case errors.As(err, &busy):
+		return queue.Later(err, busy.RetryAfter)
+	case errors.Is(err, engine.ErrUnavailable):
+		// Redis unreachable or restarting: waited out, not a dead letter.
+		return queue.Unavailable(err)
+	}
+	return err
 }
 
 // engineRef runs turns on an engine set after it was handed out.

@@ -94,8 +94,9 @@ type Config struct {
 	MaxPending int64
 	// MaxDelay bounds how long an event may wait in all for its bot to be
 	// back under its limits ([Later] failures, which are not counted as
-	// tries, default 15m); past it, a refusal counts as a try, and the
-	// event goes to the dead letters after MaxAttempts.
+	// tries, default 15m), and, separately, for the store to be reachable
+	// again ([Unavailable] failures); past it, a failure counts as a try,
+	// and the event goes to the dead letters after MaxAttempts.
 	MaxDelay time.Duration
 	// OnDeadLetter, when set, is called for every event moved to the dead
 	// letters, with its bot (for metrics).

@@ -33,9 +33,13 @@ func (q *Queue) Run(ctx context.Context) error {
 		return errors.New("queue: Run needs a Runner, a Sender and Settings")
 	}
 	held := map[int]*owned{}
+	leaving := map[int]*owned{} // given back, finishing their in-flight entry
 	defer func() {
 		for _, o := range held {
 			o.stop()
+		}
+		for _, o := range leaving {
+			<-o.done
 		}
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
@@ -49,7 +53,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	tick := time.NewTicker(q.cfg.Lease / 3)
 	defer tick.Stop()
 	for {
-		if err := q.balance(ctx, held, offset); err != nil && ctx.Err() == nil {
+		if err := q.balance(ctx, held, leaving, offset); err != nil && ctx.Err() == nil {
 			q.log.Warn("queue: partition balancing failed; retrying", "err", err)
 		}
 		select {
@@ -61,8 +65,12 @@ func (q *Queue) Run(ctx context.Context) error {
 }
 
 // balance announces this replica, renews its leases and takes or gives back
-// partitions to hold its fair share.
-func (q *Queue) balance(ctx context.Context, held map[int]*owned, offset int) error {
+// partitions to hold its fair share. A partition given back (leaving) keeps
+// its lease renewed until its in-flight entry is done, and is released
+// then: were the lease left to lapse, another replica could take the
+// partition and claim that entry while it is still being sent, and send
+// its reply a second time.
+func (q *Queue) balance(ctx context.Context, held, leaving map[int]*owned, offset int) error {
 	now := time.Now()
 	var live *redis.IntCmd
 	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -73,6 +81,19 @@ func (q *Queue) balance(ctx context.Context, held map[int]*owned, offset int) er
 	})
 	if err != nil {
 		return fmt.Errorf("announce replica: %w", err)
+	}
+	for p, o := range leaving {
+		select {
+		case <-o.done: // released by the goroutine that waited for it
+			delete(leaving, p)
+			continue
+		default:
+		}
+		ok, err := renewScript.Run(ctx, q.rdb, []string{q.leaseKey(p)}, q.cfg.ID, q.cfg.Lease.Milliseconds()).Int()
+		if err == nil && ok == 0 {
+			o.cancel()
+			delete(leaving, p)
+		}
 	}
 	for p, o := range held {
 		ok, err := renewScript.Run(ctx, q.rdb, []string{q.leaseKey(p)}, q.cfg.ID, q.cfg.Lease.Milliseconds()).Int()
@@ -90,10 +111,11 @@ func (q *Queue) balance(ctx context.Context, held map[int]*owned, offset int) er
 		if len(held) <= share {
 			break
 		}
-		// Give the partition back once its in-flight entry is done; the lease
-		// is not renewed meanwhile, so it also lapses on its own.
+		// Give the partition back once its in-flight entry is done; the
+		// lease is renewed until then.
 		o.stop()
 		delete(held, p)
+		leaving[p] = o
 		go func() {
 			<-o.done
 			releaseScript.Run(context.WithoutCancel(ctx), q.rdb, []string{q.leaseKey(p)}, q.cfg.ID)
@@ -101,7 +123,7 @@ func (q *Queue) balance(ctx context.Context, held map[int]*owned, offset int) er
 	}
 	for i := 0; i < q.cfg.Partitions && len(held) < share; i++ {
 		p := (offset + i) % q.cfg.Partitions
-		if held[p] != nil {
+		if held[p] != nil || leaving[p] != nil {
 			continue
 		}
 		ok, err := q.rdb.SetNX(ctx, q.leaseKey(p), q.cfg.ID, q.cfg.Lease).Result()
@@ -370,17 +392,36 @@ func (q *Queue) giveUp(ctx context.Context, ev *msg.Event, stage string, attempt
 // retrying failures up to MaxAttempts tries in all unless they are
 // [Permanent]. A [Later] failure returns at once, counted as a try: the
 // caller parks the entry (see [Queue.deferral]) rather than wait with the
-// partition. The result's count is the tries so far.
+// partition. An [Unavailable] failure is retried with backoff without
+// counting as a try, for up to MaxDelay in all: an outage of the store is
+// waited out with the partition, in order, instead of sending the events
+// it meets to the dead letters. The result's count is the tries so far.
 func (q *Queue) runTurn(ctx context.Context, ev *msg.Event, tried int) (*msg.TurnResult, int, error) {
-	for attempt := tried + 1; ; attempt++ {
+	var waited time.Duration // waiting out an unavailable store
+	outage := 0
+	for attempt := tried + 1; ; {
 		res, err := q.cfg.Runner.Run(ctx, ev)
 		if err == nil {
 			return res, attempt, nil
 		}
-		if _, later := laterDelay(err); later || isPermanent(err) || attempt >= q.cfg.MaxAttempts || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return nil, attempt, err
+		}
+		if isUnavailable(err) && !isPermanent(err) && waited < q.cfg.MaxDelay {
+			if outage++; outage == 1 {
+				q.log.Warn("queue: the store is unavailable; the turn waits", "bot", ev.Bot, "channel", ev.Channel,
+					"event", ev.ID, "err", err)
+			}
+			d := q.backoff(outage, 0)
+			q.sleep(ctx, d)
+			waited += d
+			continue
+		}
+		if _, later := laterDelay(err); later || isPermanent(err) || attempt >= q.cfg.MaxAttempts {
 			return nil, attempt, err
 		}
 		q.sleep(ctx, q.backoff(attempt, 0))
+		attempt++
 	}
 }
 
@@ -473,6 +514,25 @@ func isPermanent(err error) bool {
 func isDiscard(err error) bool {
 	var pe permanentError
 	return errors.As(err, &pe) && pe.discard
+}
+
+// unavailableError marks a failure of the store a turn needs (Redis
+// unreachable, failing over, restarting).
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+// Unavailable marks err as a failure of the shared store rather than of
+// the event (Redis is unreachable, restarting or failing over): the queue
+// retries the turn with backoff, holding the partition so that order is
+// kept, without counting a try toward the dead letters, for up to
+// Config.MaxDelay in all; past that the failure counts as a try.
+func Unavailable(err error) error { return unavailableError{err} }
+
+func isUnavailable(err error) bool {
+	var ue unavailableError
+	return errors.As(err, &ue)
 }
 
 // laterError marks a failure that clears by itself after a delay.
