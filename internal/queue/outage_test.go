@@ -117,3 +117,33 @@ func TestGivenBackPartitionIsNotSentTwice(t *testing.T) {
 		t.Fatalf("sent %v (q1 %v, q2 %v), want each reply once", sent, s1.sentIDs(), s2.sentIDs())
 	}
 }
+
+// TestSentReplyRecordedAfterABlip: Redis is cut off for a moment right
+// after the platform accepted a reply, before it is recorded as sent. The
+// replica records it once Redis answers again instead of leaving the
+// entry pending without its marker, where its own next claim sent the
+// reply a second time.
+func TestSentReplyRecordedAfterABlip(t *testing.T) {
+	rdb := testredis.Client(t)
+	cut := &cutOff{}
+	rdb.AddHook(cut)
+	r := newRunner()
+	var once atomic.Bool
+	s := &fakeSender{fail: func(_ int, res *msg.TurnResult) error {
+		if once.CompareAndSwap(false, true) {
+			cut.dead.Store(true) // the platform has the reply; Redis goes away
+			time.AfterFunc(300*time.Millisecond, func() { cut.dead.Store(false) })
+		}
+		return nil
+	}}
+	q := testQueue(t, rdb, testredis.Prefix(t), r, s)
+	q.cfg.Lease = 10 * time.Second // the blip is well within the lease
+	run(t, q)
+	enqueue(t, q, event("E1", "C1", "hi"))
+	enqueue(t, q, event("E2", "C1", "again"))
+	eventually(t, "both replies", func() bool { return len(s.sentIDs()) >= 2 })
+	time.Sleep(500 * time.Millisecond) // room for a second send, were there one
+	if got := s.sentIDs(); !slices.Equal(got, []string{"E1", "E2"}) {
+		t.Fatalf("sent %v, want E1 then E2, each once", got)
+	}
+}

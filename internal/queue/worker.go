@@ -350,10 +350,30 @@ func (q *Queue) deliver(ctx context.Context, p int, ev *msg.Event, turn *msg.Tur
 		}
 		return q.giveUp(ctx, ev, "send", attempts, err, finish)
 	}
-	// The reply is out: record it even if we are being stopped.
-	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	return finish(done, sent)
+	return q.record(ctx, ev, sent, finish)
+}
+
+// record calls finish once a reply is out, even while this replica is
+// being stopped. A failure (Redis cut off or restarting for a moment) is
+// retried while the partition is ours: were the entry left pending
+// without its sent marker, its next claim, by this replica as by another,
+// would send the reply again. Only a lost lease, or a shutdown past
+// DrainTimeout, leaves it to the next owner, who sends it again.
+func (q *Queue) record(ctx context.Context, ev *msg.Event, sent string, finish func(ctx context.Context, sent string) error) error {
+	for try := 1; ; try++ {
+		done, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err := finish(done, sent)
+		cancel()
+		if err == nil || ctx.Err() != nil || errors.Is(err, errLeaseLost) {
+			return err
+		}
+		if try == 1 {
+			q.log.Warn("queue: a sent reply could not be recorded yet; retrying", "bot", ev.Bot,
+				"channel", ev.Channel, "event", ev.ID, "err", err)
+		}
+		// Quickly, so that it is recorded before the lease could lapse.
+		q.sleep(ctx, min(q.backoff(try, 0), q.cfg.Lease/4))
+	}
 }
 
 // ack marks the reply sent (when sent is set) and acknowledges and deletes
