@@ -13,7 +13,7 @@
 // means an earlier turn was lost, more that one ran twice; a retry of an
 // answered message must get the same answer. A Telegram chat sends update k
 // and waits for the fake Bot API to receive "n=k"; at the end, every reply
-// must have arrived exactly once.
+// must have arrived exactly once, and the bot's dead letters must be empty.
 package main
 
 import (
@@ -77,7 +77,8 @@ func main() {
 		}
 		os.RemoveAll(work)
 	}()
-	r := &run{work: work, parley: *parley, redisBin: *redisBin, start: time.Now(), duration: *duration}
+	r := &run{work: work, parley: *parley, redisBin: *redisBin, start: time.Now(), duration: *duration,
+		results: map[string]*stats{}, phases: []phase{{"steady", time.Now()}}}
 	defer r.stopAll()
 	if err := r.startCluster(); err != nil {
 		log.Fatalf("soak: redis cluster: %v", err)
@@ -106,6 +107,7 @@ func main() {
 	}
 	wg.Wait()
 	r.settle(30 * time.Second)
+	r.deadLetters()
 	if bad = r.report(os.Stdout); bad {
 		r.stopAll()
 		log.Printf("soak: logs kept in %s", work)
@@ -129,6 +131,8 @@ type run struct {
 	tgReplies map[int64][]string // chat -> texts received by the fake Bot API
 	updateID  atomic.Int64
 	missed    []miss // Telegram replies not received in time, checked again at the end
+	// deadLettered is how many events the bot's dead letters hold at the end.
+	deadLettered int
 }
 
 // miss is a Telegram reply that had not arrived when its chat gave up.
@@ -287,8 +291,14 @@ func (r *run) startTelegramAPI() {
 		if strings.HasSuffix(req.URL.Path, "/sendMessage") && json.Unmarshal(raw, &body) == nil {
 			chat, _ := strconv.ParseInt(strings.Trim(string(body.ChatID), `"`), 10, 64)
 			r.mu.Lock()
+			dup := slices.Contains(r.tgReplies[chat], body.Text)
 			r.tgReplies[chat] = append(r.tgReplies[chat], body.Text)
 			r.mu.Unlock()
+			if dup {
+				// Counted in the phase in which the second copy arrived.
+				r.record(time.Now(), func(s *stats) { s.duplicated++ })
+				log.Printf("soak: chat %d received %q again", chat, body.Text)
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"ok":true,"result":{"message_id":%d,"date":%d,"chat":{"id":1,"type":"private"}}}`, msgID.Add(1), time.Now().Unix())
@@ -369,8 +379,6 @@ func (r *run) setup() error {
 	}
 	// Every replica serves the bot before traffic starts.
 	time.Sleep(3 * time.Second)
-	r.phases = []phase{{"steady", r.start}}
-	r.results = map[string]*stats{}
 	return nil
 }
 
@@ -551,7 +559,8 @@ func (r *run) telegramChat(ctx context.Context, chat int64, think time.Duration)
 			if !seen {
 				s.lost++
 				r.missed = append(r.missed, miss{chat, want, r.phaseAtLocked(start)})
-				log.Printf("soak: chat %d update %d: no %q within 90s (%v)", chat, update, want, err)
+				got := r.tgReplies[chat]
+				log.Printf("soak: chat %d update %d: no %q within 90s (%v); its last replies: %q", chat, update, want, err, got[max(0, len(got)-3):])
 			}
 		})
 		if !seen {
@@ -567,8 +576,8 @@ func (r *run) received(chat int64, text string) bool {
 	return slices.Contains(r.tgReplies[chat], text)
 }
 
-// settle waits for late replies, then counts the Telegram replies that
-// arrived more than once.
+// settle waits for late replies and counts the replies that came after
+// their chat gave up as late rather than lost.
 func (r *run) settle(d time.Duration) {
 	time.Sleep(d)
 	r.mu.Lock()
@@ -581,22 +590,35 @@ func (r *run) settle(d time.Duration) {
 			log.Printf("soak: chat %d: %q arrived after all (late, not lost)", m.chat, m.text)
 		}
 	}
-	for chat, texts := range r.tgReplies {
-		count := map[string]int{}
-		for _, t := range texts {
-			count[t]++
-		}
-		for text, n := range count {
-			if n > 1 {
-				s := r.results["steady"]
-				if s == nil {
-					s = &stats{}
-					r.results["steady"] = s
-				}
-				s.duplicated += n - 1
-				log.Printf("soak: chat %d received %q %d times", chat, text, n)
-			}
-		}
+}
+
+// deadLetters asks a replica for the bot's dead letters: an event there was
+// given up on, which the run counts as lost.
+func (r *run) deadLetters() {
+	url := r.replicaURL("/v1/bots/" + botName + "/deadletters?limit=1000")
+	status, out, err := r.call("GET", url, map[string]string{"Authorization": "Bearer " + adminKey}, nil)
+	if err != nil || status != http.StatusOK {
+		log.Printf("soak: reading the dead letters: %d %s %v", status, out, err)
+		return
+	}
+	var body struct {
+		DeadLetters []struct {
+			Stage string `json:"stage"`
+			Error string `json:"error"`
+			Event struct {
+				ID string `json:"id"`
+			} `json:"event"`
+		} `json:"deadletters"`
+	}
+	if err := json.Unmarshal(out, &body); err != nil {
+		log.Printf("soak: reading the dead letters: %v", err)
+		return
+	}
+	r.mu.Lock()
+	r.deadLettered = len(body.DeadLetters)
+	r.mu.Unlock()
+	for _, d := range body.DeadLetters {
+		log.Printf("soak: dead letter: event %s, stage %s: %s", d.Event.ID, d.Stage, d.Error)
 	}
 }
 
@@ -630,9 +652,10 @@ func (r *run) report(w io.Writer) (bad bool) {
 	}
 	fmt.Fprintf(w, "| all | %d | %d | %d | %d | %d | %d | %s | %s |\n", total.web, total.telegram, total.retries, total.lost, total.late, total.duplicated,
 		quantile(total.latencies, 0.5), quantile(total.latencies, 0.99))
-	fmt.Fprintln(w, "\nTelegram latency is from the webhook to the fake Bot API receiving the reply. A duplicated")
-	fmt.Fprintln(w, "Telegram reply is counted in the first phase: the log line above says which chat and text.")
-	return total.lost > 0 || total.duplicated > 0
+	fmt.Fprintf(w, "\nDead letters at the end: %d.\n", r.deadLettered)
+	fmt.Fprintln(w, "Telegram latency is from the webhook to the fake Bot API receiving the reply. A duplicated")
+	fmt.Fprintln(w, "Telegram reply is counted in the phase in which its second copy arrived.")
+	return total.lost > 0 || total.duplicated > 0 || r.deadLettered > 0
 }
 
 func quantile(d []time.Duration, q float64) string {
