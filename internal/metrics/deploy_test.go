@@ -76,3 +76,49 @@ func TestDeployFilesNameRealMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLettersAndScheduleRunsCounted: the dead letters are counted per
+// bot, and schedule runs per bot and outcome with their lateness, which the
+// alert on growing dead letters and the dashboard's schedule panels read.
+func TestDeadLettersAndScheduleRunsCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, Options{MaxBots: -1})
+	m.DeadLettered("b")
+	m.DeadLettered("b")
+	m.DeadLettered("c")
+	m.ScheduleRun("b", "ok", 2*time.Second)
+	m.ScheduleRun("b", "error", 0)
+	m.ScheduleRun("b", "ok", -time.Second) // early counts as on time
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range s.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case s.GetCounter() != nil:
+				got[key] = s.GetCounter().GetValue()
+			case s.GetHistogram() != nil:
+				got[key+" count"] = float64(s.GetHistogram().GetSampleCount())
+				got[key+" sum"] = s.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	for key, want := range map[string]float64{
+		"parley_queue_dead_letters_total bot=b":           2,
+		"parley_queue_dead_letters_total bot=c":           1,
+		"parley_scheduler_runs_total bot=b outcome=ok":    2,
+		"parley_scheduler_runs_total bot=b outcome=error": 1,
+		"parley_scheduler_lateness_seconds count":         3,
+		"parley_scheduler_lateness_seconds sum":           2,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
+	}
+}
