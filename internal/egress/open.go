@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+
+	"github.com/parleyhq/parley/internal/tracing"
 )
 
 // Scope is what a request made with [Client.Open] may reach.
@@ -57,7 +59,9 @@ func (c *Client) Open(ctx context.Context, scope Scope, req *http.Request) (*htt
 	}})
 	req = req.WithContext(ctx)
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	client := &http.Client{Transport: pl.transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+	// Traced like the http module's requests: a client span, and the
+	// turn's trace carried on in a traceparent header.
+	client := &http.Client{Transport: tracing.Transport(pl.transport), CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
 	resp, err := client.Do(req)

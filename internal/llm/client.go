@@ -134,12 +134,14 @@ func (c *Client) Chat(ctx context.Context, req *sandbox.LLMRequest) (*sandbox.LL
 	if model == "" {
 		model = req.Settings.Model
 	}
+	ctx, span := startSpan(ctx, req, model)
 	resp, outcome, err := c.chat(ctx, req, model)
 	if outcome == OutcomeError && ctx.Err() != nil {
 		// The turn ended the call: its deadline, or the sandbox stopping a
 		// handler at its deadline, which cancels the call's context.
 		outcome = OutcomeTimeout
 	}
+	endSpan(span, resp, outcome, err)
 	if resp != nil && resp.Model != "" {
 		model = resp.Model
 	}
