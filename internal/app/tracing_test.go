@@ -2,8 +2,12 @@ package app
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/internal/testredis"
 	"github.com/parleyhq/parley/internal/tracing"
@@ -76,4 +80,79 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestQueuedTurnContinuesTheWebhooksTrace: an asynchronous channel's turn
+// runs later from the queue, yet it is the same trace as the webhook that
+// brought it: the queued turn's span is the webhook span's child, the
+// engine's turn and the platform send are under it, and the send carries
+// the trace on to the platform in a traceparent.
+func TestQueuedTurnContinuesTheWebhooksTrace(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	tracing.Use(tp)
+	t.Cleanup(func() {
+		tracing.Use(noop.NewTracerProvider())
+		_ = tp.Shutdown(context.Background())
+	})
+	var mu sync.Mutex
+	var sent []string // the traceparent of every send
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent = append(sent, r.Header.Get("Traceparent"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true,"result":{"message_id":1,"date":1700000000,"chat":{"id":42,"type":"private"}}}`)
+	}))
+	t.Cleanup(api.Close)
+	cfg := testConfig(t, appOptions{redisURL: testredis.URL(t), prefix: testredis.Prefix(t)})
+	cfg.Tracing = true
+	cfg.QueueLease, cfg.QueuePoll, cfg.QueuePartitions = time.Second, 10*time.Millisecond, 2
+	ta := serveApp(t, cfg, testLogger(t))
+	ta.setupChatBot(t, "tg", "telegram", map[string]string{"secret_token": telegramSecret,
+		"bot_token": telegramToken, "api_base_url": api.URL})
+
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	h := http.Header{"Content-Type": {"application/json"}, "X-Telegram-Bot-Api-Secret-Token": {telegramSecret},
+		"Traceparent": {"00-" + traceID + "-00f067aa0ba902b7-01"}}
+	chatPost(t, http.MethodPost, ta.URL+"/hooks/tg/telegram", h, []byte(telegramText(7001, "hello"))).must(t, http.StatusOK)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(sent)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reply sent")
+		}
+	}
+	byName := map[string]tracetest.SpanStub{}
+	var spans tracetest.SpanStubs
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		// The queued turn's span ends just after the send is recorded.
+		spans = exp.GetSpans()
+		for _, s := range spans {
+			if s.SpanContext.TraceID().String() == traceID {
+				byName[s.Name] = s
+			}
+		}
+		if _, ok := byName["queue turn"]; ok || time.Now().After(deadline) {
+			break
+		}
+	}
+	server, queued, turn, send := byName["POST /hooks/:bot/:channel"], byName["queue turn"], byName["turn"], byName["HTTP POST"]
+	if server.Name == "" || queued.Name == "" || turn.Name == "" || send.Name == "" {
+		t.Fatalf("spans of the webhook's trace: %v", keys(byName))
+	}
+	if queued.Parent.SpanID() != server.SpanContext.SpanID() || turn.Parent.SpanID() != queued.SpanContext.SpanID() ||
+		send.Parent.SpanID() != queued.SpanContext.SpanID() {
+		t.Errorf("span tree: queued turn's parent %s (server %s), turn's %s, send's %s (queued %s)", queued.Parent.SpanID(),
+			server.SpanContext.SpanID(), turn.Parent.SpanID(), send.Parent.SpanID(), queued.SpanContext.SpanID())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "00-" + traceID + "-" + send.SpanContext.SpanID().String() + "-01"; sent[0] != want {
+		t.Errorf("the send's traceparent %q, want %q", sent[0], want)
+	}
 }

@@ -207,6 +207,8 @@ func (q *Queue) resume(ctx context.Context, p int, member string, due dueSet) er
 	if n > 0 {
 		return finish(ctx, "")
 	}
+	ctx, span := startTurn(ctx, ev, pe.Event)
+	defer span.End()
 	turn, rs, attempts, err := q.runStreamed(ctx, ev, pe.Attempts)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -231,7 +230,7 @@ func (q *Queue) Enqueue(ctx context.Context, ev *msg.Event) (bool, error) {
 }
 
 func (q *Queue) enqueue(ctx context.Context, ev *msg.Event, dedup time.Duration) (bool, error) {
-	raw, err := json.Marshal(ev)
+	raw, err := encodeEvent(ctx, ev)
 	if err != nil {
 		return false, fmt.Errorf("encode event: %w", err)
 	}

@@ -302,6 +302,8 @@ func (q *Queue) process(ctx context.Context, p int, key string, m redis.XMessage
 	if _, parked := due[member]; parked {
 		return q.park(ctx, p, m.ID, member, pe, time.Time{}, due)
 	}
+	ctx, span := startTurn(ctx, ev, []byte(raw))
+	defer span.End()
 	finish := func(ctx context.Context, sent string) error { return q.ack(ctx, key, m.ID, sent) }
 	turn, rs, attempts, err := q.runStreamed(ctx, ev, 0)
 	if err != nil {
