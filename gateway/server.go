@@ -19,6 +19,7 @@ import (
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/httpx"
 	"github.com/parleyhq/parley/internal/metrics"
+	"github.com/parleyhq/parley/internal/tracing"
 	"github.com/parleyhq/parley/msg"
 )
 
@@ -279,7 +280,9 @@ func (s *Server) hook(c *gin.Context) error {
 	req := &channels.Request{Bot: botName, Method: c.Request.Method, URL: s.publicURL(c.Request),
 		Header: c.Request.Header, Body: body, Settings: settings, Now: s.cfg.Now()}
 	parseStart := time.Now()
+	_, span := tracing.StartNamed(rctx, "adapter parse ", channel)
 	in, err := adapter.Parse(req)
+	endAdapterSpan(span, botName, channel, err)
 	s.stage(metrics.StageAdapter, parseStart)
 	if err != nil {
 		if hookRefusal(err) {
@@ -324,7 +327,9 @@ func (s *Server) hook(c *gin.Context) error {
 		results = append(results, res)
 	}
 	renderStart := time.Now()
+	_, span = tracing.StartNamed(rctx, "adapter render ", channel)
 	resp, err := adapter.Render(req, results)
+	endAdapterSpan(span, botName, channel, err)
 	s.stage(metrics.StageAdapter, renderStart)
 	if err != nil {
 		return streams.fail(c, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/logctx"
 	"github.com/parleyhq/parley/internal/tracing"
 	"go.opentelemetry.io/otel"
@@ -116,4 +117,17 @@ func (s *Server) stage(name string, start time.Time) {
 	if s.cfg.Instruments != nil {
 		s.cfg.Instruments.ObserveStage(name, time.Since(start))
 	}
+}
+
+// endAdapterSpan ends the span of a channel adapter's step (verifying and
+// parsing the webhook, rendering the answer) with its bot and channel.
+func endAdapterSpan(span trace.Span, bot, channel string, err error) {
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.String(tracing.AttrBot, bot), attribute.String(tracing.AttrChannel, channel))
+	if err != nil {
+		span.SetStatus(codes.Error, apierr.Classify(err).Code)
+	}
+	span.End()
 }

@@ -17,9 +17,9 @@ import (
 )
 
 // TestTurnIsOneTrace: with tracing on, a web turn is one trace that
-// continues the caller's traceparent: the server span, the turn with its
-// bot, channel, conversation, intent and outcome, the handler, and the
-// Redis round trips.
+// continues the caller's traceparent: the server span, the adapter's
+// parse and render, the turn with its bot, channel, conversation, intent
+// and outcome, the handler, and the Redis round trips.
 func TestTurnIsOneTrace(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
@@ -52,6 +52,11 @@ func TestTurnIsOneTrace(t *testing.T) {
 	if server.Parent.SpanID().String() != "00f067aa0ba902b7" || turn.Parent.SpanID() != server.SpanContext.SpanID() ||
 		handler.Parent.SpanID() != turn.SpanContext.SpanID() {
 		t.Errorf("span tree: server's parent %s, turn's %s, handler's %s", server.Parent.SpanID(), turn.Parent.SpanID(), handler.Parent.SpanID())
+	}
+	for _, step := range []string{"adapter parse web", "adapter render web"} {
+		if s, ok := byName[step]; !ok || s.Parent.SpanID() != server.SpanContext.SpanID() {
+			t.Errorf("no %s span under the server span: %v", step, keys(byName))
+		}
 	}
 	attrs := map[string]string{}
 	for _, a := range turn.Attributes {
