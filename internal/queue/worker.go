@@ -434,7 +434,9 @@ func (q *Queue) runTurn(ctx context.Context, ev *msg.Event, tried int) (*msg.Tur
 				q.log.Warn("queue: the store is unavailable; the turn waits", "bot", ev.Bot, "channel", ev.Channel,
 					"event", ev.ID, "err", err)
 			}
-			d := q.backoff(outage, 0)
+			// Backing off, but not so far that the partition idles long
+			// after the store is back.
+			d := min(q.backoff(outage, 0), maxOutageWait)
 			q.sleep(ctx, d)
 			waited += d
 			continue
@@ -537,6 +539,10 @@ func isDiscard(err error) bool {
 	var pe permanentError
 	return errors.As(err, &pe) && pe.discard
 }
+
+// maxOutageWait bounds the wait between tries of a turn while the store
+// is unavailable.
+const maxOutageWait = 5 * time.Second
 
 // unavailableError marks a failure of the store a turn needs (Redis
 // unreachable, failing over, restarting).
