@@ -74,11 +74,12 @@ export PARLEY_TEST_REQUIRE_BROWSER=1
 export PARLEY_TEST_OUTPUT_DIR="${PARLEY_TEST_OUTPUT_DIR:-$PWD/test-output}"
 go test -race -count=1 -timeout 30m "$@" ./...
 
-# The deployment files: the Kubernetes kustomizations (a Go module of its
-# own, so that the Kubernetes libraries stay out of Parley's build), and the
-# Prometheus configuration and alert rules with their unit tests.
+# The deployment files: the Compose file and the Kubernetes kustomizations
+# (a Go module of its own, so that their libraries stay out of Parley's
+# build), the dashboard's queries (through promtool), and the Prometheus
+# configuration and alert rules with their unit tests.
 log "deploy: kustomizations, Prometheus rules"
-(cd deploy && go vet ./... && go test -count=1 ./...)
+(cd deploy && go vet ./... && PARLEY_TEST_REQUIRE_PROMTOOL=1 go test -count=1 ./...)
 promtool check rules deploy/prometheus/alerts.yml
 (cd deploy/prometheus && promtool test rules alerts_test.yml)
 sed "s#/etc/prometheus/alerts.yml#$PWD/deploy/prometheus/alerts.yml#" deploy/compose/prometheus.yml >"$workdir/prometheus.yml"
