@@ -19,11 +19,13 @@
 // parley_analytics_dropped_turns_total{reason="buffer_full"}. [Service.Run]
 // flushes the buffer every FlushInterval (sooner when it is half full), and
 // once more when its context ends, so a graceful shutdown loses nothing. A
-// flush sums its turns in memory and writes them in two round trips: the
-// user index (one script call per user shard; it also says who is new and
-// who was erased), then one pipeline with everything else (one merge
-// script per bucket hash, one PFADD per user set, one transcript script per
-// conversation shard). A batch that fails three times is dropped and
+// flush sums its turns in memory and writes them in two steps: the user
+// index (one script call per user shard; it also says who is new and who
+// was erased), then everything else (one merge script per bucket hash, one
+// PFADD per user set, one transcript script per conversation shard). Each
+// step is sent in rounds of one script call (at most 64 users or
+// conversations) and the flush yields the processor while it plans, so that
+// the turns running beside it wait little. A batch that fails three times is dropped and
 // counted (reason="store"); a network error in the middle of a pipeline can
 // count part of a batch twice when it is retried.
 //
