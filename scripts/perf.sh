@@ -28,7 +28,8 @@
 # measures it as the server "base" in the same rounds, for before/after
 # ratios; --base-env passes a setting to it alone (after --parley-env's).
 # --profile DIR turns Parley's pprof endpoints on and saves CPU, allocation,
-# mutex and block profiles taken during its first measured round.
+# mutex and block profiles taken during its first measured round, and
+# prints Redis's time per command during that round.
 # The peers are installed with npm ci into PERF_CACHE (default
 # ~/.cache/parley-perf), once per version of tools/peers/package-lock.json.
 # scripts/load.sh is this script with Parley alone.
@@ -261,12 +262,15 @@ for r in $(seq "$rounds"); do
       purl=${url[parley]%%/hooks/*}/debug/pprof
       auth=(-H "Authorization: Bearer $key")
       for p in allocs mutex block; do curl -sf "${auth[@]}" "$purl/$p" -o "$profile/$p.before.pb.gz"; done
+      "${cli[@]}" redis-cli -p "$rport" config resetstat >/dev/null
       curl -sf "${auth[@]}" "$purl/profile?seconds=$((duration - 1))" -o "$profile/cpu.pb.gz" &
       cpu_pid=$!
       line=$(run "$s" "$duration")
       wait "$cpu_pid"
       for p in allocs mutex block; do curl -sf "${auth[@]}" "$purl/$p" -o "$profile/$p.pb.gz"; done
       cp "$work/parley" "$profile/parley"
+      "${cli[@]}" redis-cli -p "$rport" info commandstats | tr -d '\r' >"$profile/commandstats.txt"
+      profiled_line=$line
     else
       line=$(run "$s" "$duration")
     fi
@@ -343,6 +347,14 @@ for s in "${server_list[@]}"; do
   fi
 done
 if [ -n "$profile" ]; then
+  # Redis's time per command during the profiled round, per turn.
+  awk -v turns="$(field requests "$profiled_line")" -F'[:=,]' '
+    /^cmdstat_/ { sub(/^cmdstat_/, "", $1); printf "%s %d %d\n", $1, $3, $5 }' "$profile/commandstats.txt" |
+    sort -k3 -nr | awk -v turns="$(field requests "$profiled_line")" '
+      BEGIN { printf "\nredis time per command in parley'"'"'s profiled round (%d turns)\n", turns
+        printf "| %-16s | %14s | %14s | %14s |\n", "command", "calls per turn", "us per call", "us per turn" }
+      { printf "| %-16s | %14.2f | %14.1f | %14.1f |\n", $1, $2 / turns, $3 / $2, $3 / turns }
+      END { print "(a script call'"'"'s time includes the commands it runs, which are also counted on their own lines)" } '
   echo "profiles of parley's first round in $profile: go tool pprof $profile/parley $profile/cpu.pb.gz" \
     "(allocs, mutex and block: compare with -diff_base $profile/<name>.before.pb.gz)"
 fi

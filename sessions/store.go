@@ -26,13 +26,12 @@ import (
 var luaFS embed.FS
 
 var (
-	beginScript      = redisx.NewScript(luaFS, "lua/begin.lua")
 	commitScript     = redisx.NewScript(luaFS, "lua/commit.lua")
 	releaseScript    = redisx.NewScript(luaFS, "lua/release.lua")
 	eraseScript      = redisx.NewScript(luaFS, "lua/erase.lua")
 	indexScript      = redisx.NewScript(luaFS, "lua/index.lua")
 	forgetUserScript = redisx.NewScript(luaFS, "lua/forget_user.lua")
-	allScripts       = []*redisx.Script{beginScript, commitScript, releaseScript, eraseScript, indexScript, forgetUserScript}
+	allScripts       = []*redisx.Script{commitScript, releaseScript, eraseScript, indexScript, forgetUserScript}
 )
 
 // Defaults for [Options] fields left zero.
@@ -270,19 +269,15 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 		return nil, fmt.Errorf("wait for conversation %s: %w", conv, err)
 	}
 	token := newToken()
-	keys := []string{k.lock, k.state, k.erased}
-	if k.message != "" {
-		keys = append(keys, k.message)
-	}
 	received := opts.Received.UnixMilli()
 	backoff := initialLockBackof
 	for {
-		res, err := s.begin(ctx, bot, conv, keys, token, opts, received)
+		b, err := s.begin(ctx, bot, conv, k, token, opts, received)
 		if err != nil {
 			if ctx.Err() != nil {
-				// The caller left while the script ran: it may have taken
-				// the lock, which would block the conversation's next turns
-				// until the lease ran out.
+				// The caller left while the round trip ran: it may have
+				// taken the lock, which would block the conversation's next
+				// turns until the lease ran out.
 				s.releaseDetached(ctx, k.lock, token)
 			}
 			done()
@@ -291,19 +286,17 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 			}
 			return nil, fmt.Errorf("begin turn: %w", err)
 		}
-		status, _ := res[0].(int64)
-		switch status {
-		case 3:
+		switch b.outcome {
+		case beginErased:
 			done()
 			return nil, ErrErased
-		case 2:
+		case beginDone:
 			done()
-			answer, _ := res[1].(string)
-			return &Turn{Duplicate: []byte(answer)}, nil
-		case 1:
+			return &Turn{Duplicate: []byte(b.value)}, nil
+		case beginLocked:
 			t := &Turn{keys: k, token: token, received: received, done: done}
-			if raw, ok := res[1].(string); ok {
-				if err := json.Unmarshal([]byte(raw), &t.State); err != nil {
+			if b.found {
+				if err := json.Unmarshal([]byte(b.value), &t.State); err != nil {
 					_ = s.release(ctx, t) // best effort: the decode error is the one to report
 					return nil, fmt.Errorf("decode session of %s: %w", conv, err)
 				}
@@ -327,80 +320,119 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	}
 }
 
-// begin runs the begin script and, for a known user, the user's checks,
-// with opts.Extra, in one round trip. The checks are plain commands (the
-// user's erasure marker, whether the user's index names the conversation,
-// and the index's lifetime renewed); only a conversation the index does not
-// name yet costs a second round trip, the index script, which adds it
-// unless the user was erased meanwhile. A script call costs Redis several
-// times a plain command, and most turns are not a user's first in their
-// conversation.
-func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey, keys []string, token string, opts Options, received int64) ([]any, error) {
-	if opts.User == "" && opts.Extra == nil {
-		return beginScript.Do(ctx, s.batch, keys, token, opts.Lease.Milliseconds(), received).Slice()
-	}
+// What [Store.begin] found.
+const (
+	beginBusy   = iota // another turn holds the conversation
+	beginLocked        // the lock is ours; value is the state, if found
+	beginDone          // the message was processed; value is its answer
+	beginErased        // the conversation or the user was erased after the message was received
+)
+
+type beginAnswer struct {
+	outcome int
+	value   string
+	found   bool
+}
+
+// begin tries to take the conversation's lock and load its state, in one
+// round trip of plain commands: SET NX GET takes the lock (or names its
+// holder), then one MGET reads the conversation's erasure marker, state and
+// message marker. Commands of one connection run in order, and every write
+// of a conversation's state holds its lock, so what is read after the lock
+// is taken is what the last turn committed. A script would make the round
+// trip atomic, but costs Redis several times the commands it runs, and the
+// only cases that need undoing, a retried message and an erased
+// conversation, are rare: the lock taken for them is released.
+//
+// For a known user the same round trip reads the user's erasure marker,
+// whether the user's index names the conversation, and renews the index's
+// lifetime; only a conversation the index does not name yet costs a second
+// round trip, the index script, which adds it unless the user was erased
+// meanwhile. opts.Extra rides along too.
+func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey, k conversationKeys, token string, opts Options, received int64) (beginAnswer, error) {
 	var index, erased string
 	if opts.User != "" {
 		index, erased = s.userKeys(bot, opts.User)
 	}
-	var user userCheck
-	run := func() (*redis.Cmd, error) {
-		var b *redis.Cmd
-		_ = s.batch.Pipelined(ctx, func(p redis.Pipeliner) {
-			if opts.User != "" {
-				user = userCheck{
-					erased:  p.MGet(ctx, erased), // no redis.Nil error for a user never erased
-					indexed: p.SIsMember(ctx, index, string(conv)),
-				}
-				p.PExpire(ctx, index, s.cfg.UserIndexTTL)
+	var (
+		user  userCheck
+		lock  *redis.Cmd
+		reads *redis.SliceCmd
+	)
+	_ = s.batch.Pipelined(ctx, func(p redis.Pipeliner) {
+		if opts.User != "" {
+			user = userCheck{
+				erased:  p.MGet(ctx, erased), // no redis.Nil error for a user never erased
+				indexed: p.SIsMember(ctx, index, string(conv)),
 			}
-			b = beginScript.EvalSha(ctx, p, keys, token, opts.Lease.Milliseconds(), received)
-			if opts.Extra != nil {
-				opts.Extra.Queue(ctx, p)
-			}
-		})
-		// The answers of this package's commands decide; Extra's are its own.
-		return b, errors.Join(b.Err(), user.err())
-	}
-	b, err := run()
-	if redisx.IsNoScript(err) {
-		if lerr := s.Load(ctx); lerr != nil {
-			return nil, lerr
+			p.PExpire(ctx, index, s.cfg.UserIndexTTL)
 		}
-		b, err = run()
-	}
-	if err != nil {
-		return nil, err
-	}
-	res, err := b.Slice()
-	if err != nil || opts.User == "" {
-		return res, err
-	}
-	locked := len(res) > 0 && res[0] == int64(1)
-	if user.erasedAfter(received) {
-		// The user was erased after this message was received.
-		if locked {
-			_ = s.releaseKey(ctx, keys[0], token) // best effort: ErrErased is the answer
+		lock = p.Do(ctx, "set", k.lock, token, "px", opts.Lease.Milliseconds(), "nx", "get")
+		if k.message != "" {
+			reads = p.MGet(ctx, k.erased, k.state, k.message)
+		} else {
+			reads = p.MGet(ctx, k.erased, k.state)
 		}
-		return nil, ErrErased
+		if opts.Extra != nil {
+			opts.Extra.Queue(ctx, p)
+		}
+	})
+	// The answers of this package's commands decide; Extra's are its own.
+	holder, lerr := lock.Text()
+	if errors.Is(lerr, redis.Nil) {
+		lerr = nil
 	}
-	if locked && !user.indexed.Val() {
+	if err := errors.Join(lerr, reads.Err(), user.err()); err != nil {
+		return beginAnswer{}, err
+	}
+	// The lock is ours when it was free, or when this token holds it already
+	// (a try whose answer was lost).
+	held := lock.Val() == nil || holder == token
+	vals := reads.Val()
+	if len(vals) < 2 {
+		return beginAnswer{}, fmt.Errorf("begin: MGET answered %d values", len(vals))
+	}
+	undo := func() {
+		if held {
+			_ = s.releaseKey(ctx, k.lock, token) // best effort: the outcome is the answer
+		}
+	}
+	if at, ok := vals[0].(string); (ok && markedAfter(at, received)) || user.erasedAfter(received) {
+		undo()
+		return beginAnswer{outcome: beginErased}, nil
+	}
+	if len(vals) > 2 {
+		if answer, ok := vals[2].(string); ok {
+			undo()
+			return beginAnswer{outcome: beginDone, value: answer, found: true}, nil
+		}
+	}
+	if !held {
+		return beginAnswer{outcome: beginBusy}, nil
+	}
+	if opts.User != "" && !user.indexed.Val() {
 		// The conversation's first turn of this user (or the index expired):
 		// index it before anything of the turn is stored.
 		n, err := indexScript.Run(ctx, s.rdb, []string{index, erased}, received, string(conv), s.cfg.UserIndexTTL.Milliseconds()).Int64()
 		if err != nil || n == 0 {
-			_ = s.releaseKey(ctx, keys[0], token) // best effort: the index's answer is the one to report
+			undo()
 			if err != nil {
-				return nil, fmt.Errorf("index the conversation for its user: %w", err)
+				return beginAnswer{}, fmt.Errorf("index the conversation for its user: %w", err)
 			}
-			return nil, ErrErased
+			return beginAnswer{outcome: beginErased}, nil
 		}
 	}
-	return res, nil
+	state, found := vals[1].(string)
+	return beginAnswer{outcome: beginLocked, value: state, found: found}, nil
 }
 
-// userCheck is what one round trip reads of a user: the user's erasure
-// marker and whether the user's index names the conversation.
+// markedAfter reports whether the erasure marker at (ms since the epoch)
+// is at or after received.
+func markedAfter(at string, received int64) bool {
+	t, err := strconv.ParseInt(at, 10, 64)
+	return err == nil && received <= t
+}
+
 type userCheck struct {
 	erased  *redis.SliceCmd
 	indexed *redis.BoolCmd
@@ -427,9 +459,8 @@ func (u userCheck) erasedAfter(received int64) bool {
 	if len(v) != 1 {
 		return false
 	}
-	s, _ := v[0].(string)
-	at, err := strconv.ParseInt(s, 10, 64)
-	return err == nil && received <= at
+	at, ok := v[0].(string)
+	return ok && markedAfter(at, received)
 }
 
 // HistoryEntry is one turn as kept in the conversation's recent history.

@@ -132,8 +132,17 @@ func TestDuplicateMessageAnsweredFromMemory(t *testing.T) {
 		if err != nil || other.Duplicate != nil || other.State.Turns != 1 {
 			t.Fatalf("second message: %+v %v", other, err)
 		}
-		if err := s.Release(ctx, other); err != nil {
-			t.Fatal(err)
+		// A retry that arrives while another replica's turn holds the
+		// conversation is answered at once, and leaves that turn's lock alone.
+		replica := New(rdb, Config{KeyPrefix: s.prefix})
+		wait, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		retry, err := replica.Begin(wait, "bot", "c", Options{MessageID: "m-1"})
+		if err != nil || string(retry.Duplicate) != `{"text":"hello"}` {
+			t.Fatalf("retry while the conversation is held: %+v %v, want the remembered answer at once", retry, err)
+		}
+		if err := s.Commit(ctx, other, Commit{State: other.State}); err != nil {
+			t.Fatalf("the holder's commit after the retry: %v", err)
 		}
 	})
 }
