@@ -224,8 +224,7 @@ func (k fieldKey) name() string {
 
 // bucket sums one bucket's turns by every field it will write.
 type bucket struct {
-	fields map[fieldKey]*counts           // totals, one field per dimension value, the cube
-	users  map[string]map[string]struct{} // channel ("" for all) -> user ids
+	fields map[fieldKey]*counts // totals, one field per dimension value, the cube
 }
 
 func (b *bucket) merge(k fieldKey, c *counts) {
@@ -309,7 +308,7 @@ func (a *aggregate) add(t *Turn, withText bool) {
 
 // buckets spreads the sums over the buckets of every step that are still
 // within their retention: per bucket, the totals, one field per dimension
-// value, the cube, and the users of all channels and of each.
+// value and the cube. The users are not spread: see writeUsers.
 func (a *aggregate) buckets() map[bucketID]*bucket {
 	out := make(map[bucketID]*bucket)
 	get := func(bot string, s Step, minute int64) *bucket {
@@ -338,27 +337,6 @@ func (a *aggregate) buckets() map[bucketID]*bucket {
 			b.merge(fieldKey{kind: 's', value: k.source}, c)
 			b.merge(fieldKey{kind: 'o', value: k.outcome}, c)
 			b.merge(fieldKey{kind: 'x', tup: tup}, c)
-		}
-	}
-	for k, set := range a.users {
-		for _, s := range steps {
-			b := get(k.bot, s, k.minute)
-			if b == nil {
-				continue
-			}
-			if b.users == nil {
-				b.users = make(map[string]map[string]struct{})
-			}
-			for _, ch := range []string{"", k.channel} {
-				into := b.users[ch]
-				if into == nil {
-					into = make(map[string]struct{}, len(set))
-					b.users[ch] = into
-				}
-				for u := range set {
-					into[u] = struct{}{}
-				}
-			}
 		}
 	}
 	return out
@@ -516,25 +494,8 @@ func (s *Service) writeAggregate(p *pipe, a *aggregate, now time.Time) {
 				rest = rest[n:]
 			}
 		}
-		for ch, set := range b.users {
-			key := s.keys.users(id.bot, id.step, start, ch)
-			members := make([]any, 0, min(len(set), maxZAddMembers))
-			for u := range set {
-				members = append(members, u)
-				if len(members) == maxZAddMembers {
-					p.p.PFAdd(ctx, key, members...)
-					p.add(len(members) / 8)
-					members = members[:0] // PFAdd copies its arguments
-				}
-			}
-			if len(members) > 0 {
-				p.p.PFAdd(ctx, key, members...)
-				p.add(len(members)/8 + 1)
-			}
-			p.p.ExpireAt(ctx, key, expireAt)
-			p.add(1)
-		}
 	}
+	s.writeUsers(p, a, now)
 	touched := make(map[string]time.Time)
 	for id, n := range a.fallbacks {
 		day := time.Unix(id.day, 0).UTC()
@@ -553,6 +514,49 @@ func (s *Service) writeAggregate(p *pipe, a *aggregate, now time.Time) {
 		p.p.ZRemRangeByRank(ctx, key, 0, -(maxFallbacksPerDay + 1))
 		p.p.ExpireAt(ctx, key, expireAt)
 		p.add(2)
+	}
+}
+
+// writeUsers adds the users of each minute of a to the HyperLogLogs of
+// every live bucket that holds the minute, all channels' and the minute's
+// channel's. A user is added once per minute and key rather than once per
+// bucket: a HyperLogLog ignores a member it has seen, and copying every
+// minute's users into per-bucket sets first would cost a flush of many
+// users more time than the PFADDs, in one stretch that no turn could
+// interrupt. Members are sent in PFADDs of at most maxZAddMembers, and the
+// flush yields between them.
+func (s *Service) writeUsers(p *pipe, a *aggregate, now time.Time) {
+	ctx := p.ctx
+	var members []any
+	expires := make(map[string]time.Time)
+	for k, set := range a.users {
+		members = members[:0]
+		for u := range set {
+			members = append(members, u)
+			yieldEvery(len(members))
+		}
+		for _, step := range steps {
+			start := step.Floor(time.Unix(k.minute, 0)).UTC()
+			expireAt := start.Add(step.Duration()).Add(s.retention(step))
+			if !expireAt.After(now) {
+				continue
+			}
+			for _, ch := range []string{"", k.channel} {
+				key := s.keys.users(k.bot, step, start, ch)
+				for rest := members; len(rest) > 0; {
+					n := min(len(rest), maxZAddMembers)
+					p.p.PFAdd(ctx, key, rest[:n]...) // copies its arguments
+					p.add(n/8 + 1)
+					rest = rest[n:]
+					runtime.Gosched()
+				}
+				expires[key] = expireAt
+			}
+		}
+	}
+	for key, at := range expires {
+		p.p.ExpireAt(ctx, key, at)
+		p.add(1)
 	}
 }
 
