@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -430,7 +431,7 @@ func (p *pipe) resend(cmds []redis.Cmder) error {
 	var first error
 	for _, c := range cmds {
 		err := c.Err()
-		if err == nil {
+		if err == nil || errors.Is(err, redis.Nil) { // a read of nothing is an answer
 			continue
 		}
 		args := c.Args()

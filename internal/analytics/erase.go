@@ -76,6 +76,9 @@ func (s *Service) Erase(ctx context.Context, bot, user string) (*Erasure, error)
 	}
 	erased := map[msg.ConversationKey]bool{}
 	at := s.now()
+	s.flushMu.Lock()
+	s.known.forget([2]string{bot, user}) // the other replicas see the index change
+	s.flushMu.Unlock()
 	if err := s.eraseOnce(ctx, bot, user, at, er, erased); err != nil {
 		return nil, err
 	}

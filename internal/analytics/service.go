@@ -162,6 +162,8 @@ type Service struct {
 
 	settingsMu sync.Mutex
 	settings   map[string]cachedSettings
+
+	known knownUsers // used by flushes, under flushMu
 }
 
 // New returns a Service over rdb.
@@ -176,6 +178,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Service {
 		highWater: max(1, min(cfg.BufferSize/2, maxFlushBatch)),
 		wake:      make(chan struct{}, 1),
 		settings:  make(map[string]cachedSettings),
+		known:     knownUsers{m: make(map[[2]string]*knownUser)},
 	}
 }
 
@@ -397,21 +400,17 @@ func (s *Service) WriteAggregates(ctx context.Context, turns []Turn) error {
 	return nil
 }
 
-// indexUsers runs the user script once per shard of the batch's users,
+// indexUsers brings the user index up to date with the batch's turns,
 // marks each user's first recorded turn as NewUser, and the turns of users
-// erased after them as suppressed.
+// erased after them as suppressed. A user this process indexed lately, with
+// every conversation of the batch and no fallback utterance to remember,
+// costs only reads (see knownUsers); the others run the user script, once
+// per shard of users.
 func (s *Service) indexUsers(ctx context.Context, w *write) error {
 	w.suppressed = make([]bool, len(w.turns))
-	type user struct {
-		keys  userKeys
-		turns []int
-	}
-	type shard struct {
-		users []*user
-	}
-	users := make(map[[2]string]*user)
-	shardsOf := make(map[string]*shard)
-	var order []*shard
+	now := s.now()
+	users := make(map[[2]string]*batchUser)
+	var all []*batchUser
 	for i := range w.turns {
 		yieldEvery(i)
 		t := &w.turns[i]
@@ -421,25 +420,132 @@ func (s *Service) indexUsers(ctx context.Context, w *write) error {
 		id := [2]string{t.Bot, t.User}
 		u := users[id]
 		if u == nil {
-			u = &user{keys: s.keys.user(t.Bot, t.User)}
-			users[id] = u
-			sh := shardsOf[u.keys.shard]
-			if sh == nil {
-				sh = &shard{}
-				shardsOf[u.keys.shard] = sh
-				order = append(order, sh)
+			u = &batchUser{id: id, known: s.known.get(id, now)}
+			if u.known != nil {
+				u.keys = u.known.keys
+			} else {
+				u.keys = s.keys.user(t.Bot, t.User)
 			}
-			sh.users = append(sh.users, u)
+			users[id] = u
+			all = append(all, u)
 		}
 		u.turns = append(u.turns, i)
+		if u.known != nil && (t.fallbackUtterance() != "" || !u.known.has(w.convKeys[i])) {
+			u.known = nil // something to write
+		}
 	}
-	if len(order) == 0 {
+	var check, write []*batchUser
+	for _, u := range all {
+		if u.known != nil {
+			check = append(check, u)
+		} else {
+			write = append(write, u)
+		}
+	}
+	stale, err := s.checkKnown(ctx, w, check)
+	if err != nil {
+		return err
+	}
+	return s.runUserScript(ctx, w, append(write, stale...), now)
+}
+
+// batchUser is a user of a flush, with the indexes of their turns.
+type batchUser struct {
+	id    [2]string // bot, user
+	keys  userKeys
+	turns []int
+	known *knownUser // what this process indexed lately, if all the batch needs is there
+}
+
+// checkKnown reads, for users this process indexed lately, whether their
+// index is still the one it wrote (the time it was first seen, which an
+// erasure, a purge or an expiry would change) and when they were last
+// erased, in one round of plain reads. Turns up to an erasure are
+// suppressed, as the user script would; users whose index changed are
+// forgotten and returned, for the user script.
+func (s *Service) checkKnown(ctx context.Context, w *write, users []*batchUser) ([]*batchUser, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	firsts := make([]*redis.StringCmd, len(users))
+	markers := make([]*redis.SliceCmd, len(users))
+	p := s.pipeline(ctx)
+	// Erasure markers are read with one MGET per shard (a hash tag), in
+	// pieces of at most maxZAddMembers keys.
+	byShard := make(map[string][]int)
+	var shards []string
+	for i, u := range users {
+		firsts[i] = p.p.HGet(ctx, u.keys.info, "first")
+		p.add(1)
+		if _, ok := byShard[u.keys.shard]; !ok {
+			shards = append(shards, u.keys.shard)
+		}
+		byShard[u.keys.shard] = append(byShard[u.keys.shard], i)
+	}
+	at := make([]int, len(users)) // where each user's marker is in its MGET's answer
+	for _, sh := range shards {
+		for rest := byShard[sh]; len(rest) > 0; {
+			n := min(len(rest), maxZAddMembers)
+			keys := make([]string, n)
+			for j, i := range rest[:n] {
+				keys[j] = users[i].keys.erased
+				at[i] = j
+			}
+			cmd := p.p.MGet(ctx, keys...)
+			for _, i := range rest[:n] {
+				markers[i] = cmd
+			}
+			p.add(n/8 + 1)
+			rest = rest[n:]
+		}
+	}
+	p.exec()
+	if p.err != nil {
+		return nil, fmt.Errorf("check users: %w", p.err)
+	}
+	var stale []*batchUser
+	for i, u := range users {
+		first, err := firsts[i].Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("check users: %w", err)
+		}
+		if first != u.known.first {
+			s.known.forget(u.id)
+			stale = append(stale, u)
+			continue
+		}
+		var erased int64
+		if vals := markers[i].Val(); at[i] < len(vals) {
+			if v, ok := vals[at[i]].(string); ok {
+				erased, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		for _, ti := range u.turns {
+			if w.turns[ti].At.UnixMilli() <= erased {
+				w.suppressed[ti] = true
+			}
+		}
+	}
+	return stale, nil
+}
+
+// runUserScript runs the user script for users, once per shard and at most
+// maxScriptEntries users per call, and remembers what it indexed.
+func (s *Service) runUserScript(ctx context.Context, w *write, users []*batchUser, now time.Time) error {
+	if len(users) == 0 {
 		return nil
 	}
-	// One script call per shard, for at most maxScriptEntries users each.
-	var calls [][]*user
-	for _, sh := range order {
-		for rest := sh.users; len(rest) > 0; {
+	byShard := make(map[string][]*batchUser)
+	var shards []string
+	for _, u := range users {
+		if _, ok := byShard[u.keys.shard]; !ok {
+			shards = append(shards, u.keys.shard)
+		}
+		byShard[u.keys.shard] = append(byShard[u.keys.shard], u)
+	}
+	var calls [][]*batchUser
+	for _, sh := range shards {
+		for rest := byShard[sh]; len(rest) > 0; {
 			n := min(len(rest), maxScriptEntries)
 			calls = append(calls, rest[:n])
 			rest = rest[n:]
@@ -472,23 +578,28 @@ func (s *Service) indexUsers(ctx context.Context, w *write) error {
 	}
 	for i, users := range calls {
 		res, err := p.result(cmds[i]).Int64Slice()
-		if err != nil || len(res) != 2*len(users) {
+		if err != nil || len(res) != 3*len(users) {
 			return fmt.Errorf("index users: unexpected answer %v: %w", cmds[i].Val(), err)
 		}
 		for j, u := range users {
-			isNew, erased := res[2*j] == 1, res[2*j+1]
-			first := -1
+			isNew, erased, first := res[3*j] == 1, res[3*j+1], res[3*j+2]
+			earliest := -1
+			var convs []string
 			for _, ti := range u.turns {
 				if w.turns[ti].At.UnixMilli() <= erased {
 					w.suppressed[ti] = true
 					continue
 				}
-				if first < 0 || w.turns[ti].At.Before(w.turns[first].At) {
-					first = ti
+				convs = append(convs, w.convKeys[ti])
+				if earliest < 0 || w.turns[ti].At.Before(w.turns[earliest].At) {
+					earliest = ti
 				}
 			}
-			if isNew && first >= 0 {
-				w.turns[first].NewUser = true
+			if isNew && earliest >= 0 {
+				w.turns[earliest].NewUser = true
+			}
+			if first != 0 {
+				s.known.add(u.id, u.keys, first, convs, now)
 			}
 		}
 	}

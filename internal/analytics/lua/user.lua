@@ -8,8 +8,9 @@
 -- ARGV[1] retention ms, ARGV[2] max fallback references kept, then per
 -- user: the number of turns n, then n times three values: turn time (Unix
 -- ms), conversation, fallback reference ('' for none)
--- Returns per user two values: 1 if the user had no recorded turn before
--- else 0, and the erasure time ms or 0
+-- Returns per user three values: 1 if the user had no recorded turn before
+-- else 0, the erasure time ms or 0, and when the user was first seen (the
+-- index's first-seen time, Unix ms) or 0
 local retention, maxRefs = ARGV[1], tonumber(ARGV[2])
 local out = {}
 local a = 3
@@ -57,5 +58,6 @@ for k = 1, #KEYS, 4 do
   end
   out[#out + 1] = new
   out[#out + 1] = erased
+  out[#out + 1] = tonumber(redis.call('HGET', info, 'first') or '0')
 end
 return out
