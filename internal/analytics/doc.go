@@ -21,11 +21,15 @@
 // once more when its context ends, so a graceful shutdown loses nothing. A
 // flush sums its turns in memory and writes them in two steps: the user
 // index (one script call per user shard; it also says who is new and who
-// was erased), then everything else (one merge script per bucket hash, one
-// PFADD per user set, one transcript script per conversation shard). Each
-// step is sent in rounds of one script call (at most 64 users or
-// conversations) and the flush yields the processor while it plans, so that
-// the turns running beside it wait little. A batch that fails three times is dropped and
+// was erased), then everything else (one merge script per bucket hash,
+// PFADDs of each minute's users, one transcript script per conversation
+// shard). A user whose index this process wrote lately, in a conversation
+// it already put there, costs two reads instead of the user script (the
+// index's first-seen time, which tells that no erasure or purge came
+// since, and the erasure marker). Each step is sent in rounds of one script
+// call (at most 16 users or conversations) and the flush yields the
+// processor while it plans, so that the turns running beside it wait
+// little. A batch that fails three times is dropped and
 // counted (reason="store"); a network error in the middle of a pipeline can
 // count part of a batch twice when it is retried.
 //

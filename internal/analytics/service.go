@@ -57,7 +57,7 @@ const (
 // Internal limits.
 const (
 	maxFlushBatch      = 10_000           // turns one write plans together (their users and conversations once each)
-	maxScriptEntries   = 64               // users or conversations per script call, fields per merge call
+	maxScriptEntries   = 16               // users or conversations per script call, fields per merge call
 	maxZAddMembers     = 512              // members per ZADD or PFADD
 	maxFallbacksPerDay = 10_000           // distinct utterances kept per bot and day
 	maxFallbackRefs    = 500              // fallback utterances remembered per user, for erasure
