@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/parleyhq/parley/internal/apierr"
 	"github.com/parleyhq/parley/internal/redisx"
@@ -533,8 +534,7 @@ func (s *Store) Commit(ctx context.Context, t *Turn, c Commit) error {
 	// The handler has run: its turn is saved even when the caller has left
 	// meanwhile (a client that gave up, a shutdown), rather than leaving
 	// the conversation locked until the lease runs out.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-	defer cancel()
+	ctx = redisx.Detached(ctx, time.Now().Add(commitTimeout))
 	err := commitScript.Do(ctx, s.batch, keys, t.token, state, c.TTL.Milliseconds(), entry,
 		c.HistoryLength, c.Answer, c.AnswerTTL.Milliseconds(), time.Now().UnixMilli(), t.received).Err()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -80,3 +81,20 @@ func Preload(ctx context.Context, rdb redis.Scripter, scripts ...*Script) error 
 func IsNoScript(err error) bool {
 	return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT")
 }
+
+// Detached returns a context that keeps ctx's values but is never
+// canceled, whose deadline is d. Commands sent under it must run even when
+// their caller has left (a turn's commit, a lock's release), and d bounds
+// them through the client's socket deadlines and pool wait. Unlike
+// context.WithDeadline it starts no timer: a turn path that detaches on
+// every turn does not pay for one.
+func Detached(ctx context.Context, d time.Time) context.Context {
+	return detached{Context: context.WithoutCancel(ctx), deadline: d}
+}
+
+type detached struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c detached) Deadline() (time.Time, bool) { return c.deadline, true }
