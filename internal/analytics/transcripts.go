@@ -59,44 +59,43 @@ func (e *Entry) appendJSON(b []byte) []byte {
 	b = append(b, `{"t":"`...)
 	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
-	str := func(name, v string) {
-		if v != "" {
-			b = append(b, `,"`+name+`":`...)
-			b = jsonx.AppendString(b, v)
-		}
-	}
-	flag := func(name string, v bool) {
-		if v {
-			b = append(b, `,"`+name+`":true`...)
-		}
-	}
-	num := func(name string, v float64) {
-		b = append(b, `,"`+name+`":`...)
-		b = strconv.AppendFloat(b, v, 'f', -1, 64)
-	}
-	str("user", e.User)
-	str("channel", e.Channel)
-	str("text", e.Text)
-	str("reply", e.Reply)
+	b = appendField(b, `,"user":`, e.User)
+	b = appendField(b, `,"channel":`, e.Channel)
+	b = appendField(b, `,"text":`, e.Text)
+	b = appendField(b, `,"reply":`, e.Reply)
 	if len(e.Rich) > 0 {
 		b = append(b, `,"rich":`...)
 		b = append(b, e.Rich...)
 	}
-	flag("sensitive", e.Sensitive)
-	str("intent", e.Intent)
-	str("source", e.Source)
-	if e.Confidence != 0 {
-		num("confidence", e.Confidence)
+	if e.Sensitive {
+		b = append(b, `,"sensitive":true`...)
 	}
-	b = append(b, `,"outcome":`...)
-	b = jsonx.AppendString(b, e.Outcome)
-	num("latency_ms", e.LatencyMS)
-	num("handler_ms", e.HandlerMS)
-	flag("new_conversation", e.NewSession)
-	flag("end_conversation", e.EndSession)
-	str("request_id", e.RequestID)
-	str("agent", e.Agent)
+	b = appendField(b, `,"intent":`, e.Intent)
+	b = appendField(b, `,"source":`, e.Source)
+	if e.Confidence != 0 {
+		b = strconv.AppendFloat(append(b, `,"confidence":`...), e.Confidence, 'f', -1, 64)
+	}
+	b = jsonx.AppendString(append(b, `,"outcome":`...), e.Outcome)
+	b = strconv.AppendFloat(append(b, `,"latency_ms":`...), e.LatencyMS, 'f', -1, 64)
+	b = strconv.AppendFloat(append(b, `,"handler_ms":`...), e.HandlerMS, 'f', -1, 64)
+	if e.NewSession {
+		b = append(b, `,"new_conversation":true`...)
+	}
+	if e.EndSession {
+		b = append(b, `,"end_conversation":true`...)
+	}
+	b = appendField(b, `,"request_id":`, e.RequestID)
+	b = appendField(b, `,"agent":`, e.Agent)
 	return append(b, '}')
+}
+
+// appendField appends a string member (its key written as `,"name":`),
+// unless v is empty.
+func appendField(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return jsonx.AppendString(append(b, key...), v)
 }
 
 // ConversationSummary describes a recorded conversation.
