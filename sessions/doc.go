@@ -13,10 +13,16 @@
 //	turn.State.Data["count"] = 1
 //	err = store.Commit(ctx, turn, sessions.Commit{History: &entry, Answer: body})
 //
+// Begin sends plain commands (SET NX GET for the lock, then one MGET of the
+// erasure marker, the state and the message's marker), not a script: a
+// script call costs Redis several times the commands it runs. Commit is a
+// script, since it must write only while the lock is still the turn's.
+//
 // A conversation is named by its [msg.ConversationKey] (channel and
 // platform id), so equal ids on two channels never share state. Every key
 // of one conversation carries the hash tag {bot:<hash of the key>}, so each
-// script touches a single Redis Cluster slot and no key name holds an id.
+// script and MGET touches a single Redis Cluster slot and no key name holds
+// an id.
 // State expires after a sliding TTL. The lock is a lease with a random
 // token that Commit checks, so a turn that outlived its lease cannot
 // overwrite a newer turn's state.
