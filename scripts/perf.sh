@@ -11,7 +11,7 @@
 #
 # Every handler counts the turns of its session. The script builds Parley and
 # the floor, installs the peers with npm into a cache directory, starts a
-# private redis-server and every server on free loopback ports, and drives
+# private redis-server for each server, every server on free loopback ports, and drives
 # them with wrk (one thread, 32 connections, turns spread over 10,000
 # conversations) in rounds that alternate between the servers. With taskset
 # and at least two cores, the servers run on the last core and redis-server
@@ -136,16 +136,23 @@ key=perf-admin-key-0123456789
 secret_key=$(head -c 32 /dev/urandom | base64)
 bot=perfbot
 
-rport=$(free_port)
-"${cli[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --logfile "$work/redis.log" &
-pids+=($!)
-redis_pid=$!
-redis_url=redis://127.0.0.1:$rport/0
-for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# Every server gets a redis-server of its own, so that what one server
+# stores (transcripts, histories) or writes in the background after its
+# round (the analytics flush) does not weigh on the others' rounds.
+declare -A url pid rport rpid
+for s in "${server_list[@]}"; do
+  rp=$(free_port)
+  mkdir -p "$work/redis-$s"
+  "${cli[@]}" redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis-$s" \
+    --logfile "$work/redis-$s/redis.log" &
+  pids+=($!)
+  rport[$s]=$rp rpid[$s]=$!
+  for _ in $(seq 100); do redis-cli -p "$rp" ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
 
-declare -A url pid
 for s in "${server_list[@]}"; do
   port=$(free_port)
+  redis_url=redis://127.0.0.1:${rport[$s]}/0
   case "$s" in
     parley | base)
       bin=$work/parley prefix=parley:
@@ -255,26 +262,26 @@ for r in $(seq "$rounds"); do
   n=${#server_list[@]}
   for i in $(seq 0 $((n - 1))); do
     s=${server_list[$(((i + r - 1) % n))]}
-    cpu0=$(cpu_ticks "${pid[$s]}") redis0=$(cpu_ticks "$redis_pid")
+    cpu0=$(cpu_ticks "${pid[$s]}") redis0=$(cpu_ticks "${rpid[$s]}")
     if [ -n "$profile" ] && [ "$s" = parley ] && [ -z "$profiled" ]; then
       profiled=1
       mkdir -p "$profile"
       purl=${url[parley]%%/hooks/*}/debug/pprof
       auth=(-H "Authorization: Bearer $key")
       for p in allocs mutex block; do curl -sf "${auth[@]}" "$purl/$p" -o "$profile/$p.before.pb.gz"; done
-      "${cli[@]}" redis-cli -p "$rport" config resetstat >/dev/null
+      "${cli[@]}" redis-cli -p "${rport[parley]}" config resetstat >/dev/null
       curl -sf "${auth[@]}" "$purl/profile?seconds=$((duration - 1))" -o "$profile/cpu.pb.gz" &
       cpu_pid=$!
       line=$(run "$s" "$duration")
       wait "$cpu_pid"
       for p in allocs mutex block; do curl -sf "${auth[@]}" "$purl/$p" -o "$profile/$p.pb.gz"; done
       cp "$work/parley" "$profile/parley"
-      "${cli[@]}" redis-cli -p "$rport" info commandstats | tr -d '\r' >"$profile/commandstats.txt"
+      "${cli[@]}" redis-cli -p "${rport[parley]}" info commandstats | tr -d '\r' >"$profile/commandstats.txt"
       profiled_line=$line
     else
       line=$(run "$s" "$duration")
     fi
-    line="$line cpu_us=$((($(cpu_ticks "${pid[$s]}") - cpu0) * 1000000 / hz)) redis_us=$((($(cpu_ticks "$redis_pid") - redis0) * 1000000 / hz))"
+    line="$line cpu_us=$((($(cpu_ticks "${pid[$s]}") - cpu0) * 1000000 / hz)) redis_us=$((($(cpu_ticks "${rpid[$s]}") - redis0) * 1000000 / hz))"
     echo "$s $r $(loadavg | cut -d' ' -f1) $line" >>"$results"
     req=$(field requests "$line") dur=$(field duration_us "$line")
     errors=$(($(field connect "$line") + $(field read "$line") + $(field write "$line") + $(field status "$line") + $(field timeout "$line")))
