@@ -18,7 +18,7 @@
 # and wrk on the first. It prints each server's median throughput, p50 and
 # p99, the ratios against the targets, and the load average it ran under.
 #
-# Usage: scripts/perf.sh [web|alexa] [--rounds 3] [--duration 5] [--connections 32]
+# Usage: scripts/perf.sh [web|alexa] [--rounds 3] [--duration 5] [--warmup 5] [--connections 32]
 #          [--conversations 10000] [--servers floor,parley,botframework]
 #          [--parley-env NAME=VALUE]... [--base GIT-REF] [--base-env NAME=VALUE]...
 #          [--profile DIR]
@@ -40,12 +40,13 @@ export PATH="$PATH:/usr/local/go/bin"
 
 mode=web
 case "${1:-}" in web | alexa) mode=$1; shift ;; esac
-rounds=3 duration=5 connections=32 conversations=10000 servers="" profile="" base_ref=""
+rounds=3 duration=5 warmup=5 connections=32 conversations=10000 servers="" profile="" base_ref=""
 parley_env=() base_env=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --conversations) conversations=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
@@ -252,8 +253,11 @@ echo "load: wrk -t1 -c$connections, turns over $conversations conversations, $ro
 [ -n "$base_ref" ] && echo "base: $base_ref ($(git rev-parse --short "$base_ref"))${base_env:+, settings ${base_env[*]}}"
 echo "load average before (1, 5, 15 min): $load_before"
 
-echo "warming up..." >&2
-for s in "${server_list[@]}"; do run "$s" 2 >/dev/null; done
+# Warm-up: every conversation is visited a few times first, so that the
+# rounds measure warm turns (state, user index and analytics caches in
+# place) rather than conversations' first turns.
+echo "warming up (${warmup}s per server)..." >&2
+for s in "${server_list[@]}"; do run "$s" "$warmup" >/dev/null; done
 
 results=$work/results
 : >"$results"
