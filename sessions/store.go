@@ -394,8 +394,8 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 		return beginAnswer{}, fmt.Errorf("begin: MGET answered %d values", len(vals))
 	}
 	undo := func() {
-		if held {
-			_ = s.releaseKey(ctx, k.lock, token) // best effort: the outcome is the answer
+		if held { // in the next batch, like the round trip it follows
+			_ = releaseScript.Do(redisx.Detached(ctx, time.Now().Add(releaseTimeout)), s.batch, []string{k.lock}, token).Err() // best effort: the outcome is the answer
 		}
 	}
 	if at, ok := vals[0].(string); (ok && markedAfter(at, received)) || user.erasedAfter(received) {

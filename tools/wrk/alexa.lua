@@ -22,7 +22,7 @@ function request()
     '","application":{"applicationId":"' .. skill .. '"},"attributes":{},"user":{"userId":"' .. user ..
     '"}},"context":{"System":{"application":{"applicationId":"' .. skill .. '"},"user":{"userId":"' .. user ..
     '"},"device":{"deviceId":"amzn1.ask.device.perf","supportedInterfaces":{}},"apiEndpoint":"https://api.amazonalexa.com"}},' ..
-    '"request":{"type":"IntentRequest","requestId":"amzn1.echo-api.request.perf-' .. n .. '","timestamp":"' .. stamp ..
+    '"request":{"type":"IntentRequest","requestId":"amzn1.echo-api.request.perf-' .. common.run .. '-' .. n .. '","timestamp":"' .. stamp ..
     '","locale":"en-US","intent":{"name":"OrderPizza","confirmationStatus":"NONE","slots":{"size":' ..
     '{"name":"size","value":"large","confirmationStatus":"NONE"}}}}}'
   return wrk.format(nil, nil, nil, body)

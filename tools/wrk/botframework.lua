@@ -10,7 +10,7 @@ wrk.headers["Content-Type"] = "application/json"
 
 function request()
   local n, c = common.next()
-  local body = '{"type":"message","id":"perf-' .. n .. '","channelId":"test","serviceUrl":"http://127.0.0.1:9/",' ..
+  local body = '{"type":"message","id":"perf-' .. common.run .. '-' .. n .. '","channelId":"test","serviceUrl":"http://127.0.0.1:9/",' ..
     '"from":{"id":"perf-user-' .. c .. '"},"recipient":{"id":"perf-bot"},"conversation":{"id":"perf-conv-' .. c .. '"},' ..
     '"text":"hello","deliveryMode":"expectReplies"}'
   return wrk.format(nil, nil, nil, body)

@@ -6,6 +6,12 @@ local M = {}
 
 M.conversations = tonumber(os.getenv("PERF_CONVERSATIONS") or "10000")
 
+-- run tells this run's requests from those of the runs before it, whose
+-- ids a server may still remember (a retried platform request is answered
+-- from memory): each request id of a run is new.
+math.randomseed(os.time())
+M.run = string.format("%d%06d", os.time(), math.random(0, 999999))
+
 local n = 0
 -- next returns the next request's sequence number and conversation number.
 function M.next()
