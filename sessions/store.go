@@ -275,11 +275,15 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	for {
 		b, err := s.begin(ctx, bot, conv, k, token, opts, received)
 		if err != nil {
-			if ctx.Err() != nil {
+			if left := callerLeft(ctx); left != nil {
 				// The caller left while the round trip ran: it may have
 				// taken the lock, which would block the conversation's next
-				// turns until the lease ran out.
+				// turns until the lease ran out. Its deadline is the cause
+				// to report, whatever the client made of it (a socket
+				// deadline set from it can fire first).
 				s.releaseDetached(ctx, k.lock, token)
+				done()
+				return nil, fmt.Errorf("wait for conversation %s: %w", conv, errors.Join(left, err))
 			}
 			done()
 			if errors.Is(err, ErrErased) {
@@ -425,6 +429,19 @@ func (s *Store) begin(ctx context.Context, bot string, conv msg.ConversationKey,
 	}
 	state, found := vals[1].(string)
 	return beginAnswer{outcome: beginLocked, value: state, found: found}, nil
+}
+
+// callerLeft returns why ctx is over, or nil: its error, or
+// context.DeadlineExceeded from the moment its deadline passes, before the
+// context's own timer has marked it done.
+func callerLeft(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // markedAfter reports whether the erasure marker at (ms since the epoch)
