@@ -34,9 +34,11 @@ const (
 	// knownFor is how long a user's entry is trusted; the user script
 	// runs again after it.
 	knownFor = 10 * time.Minute
-	// maxKnownUsers bounds the entries; when it is reached, the expired
-	// ones go, and all of them if none has expired.
-	maxKnownUsers = 200_000
+	// maxKnownUsers bounds the entries (about 600 bytes each, so 30 MB at
+	// most); when it is reached, the expired ones go, and all of them if
+	// none has expired. A tenant that makes up many users can only push
+	// others' entries out, which costs them the user script again.
+	maxKnownUsers = 50_000
 	// maxKnownConvs bounds the conversations of one entry; a user with more
 	// is forgotten, and indexed by the script as before.
 	maxKnownConvs = 64

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -142,5 +143,45 @@ func TestKnownUserErasedByAnotherReplica(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKnownUsersBounded: the entries stay within maxKnownUsers (expired
+// ones go first), a user with too many conversations is not remembered,
+// and an entry expires after knownFor.
+func TestKnownUsersBounded(t *testing.T) {
+	k := knownUsers{m: make(map[[2]string]*knownUser)}
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	id := func(i int) [2]string { return [2]string{"bot", fmt.Sprint("u", i)} }
+	for i := range maxKnownUsers {
+		k.add(id(i), userKeys{}, 1, []string{"c"}, t0)
+	}
+	if len(k.m) != maxKnownUsers || k.get(id(7), t0.Add(time.Minute)) == nil {
+		t.Fatalf("%d entries after filling, want %d", len(k.m), maxKnownUsers)
+	}
+	if k.get(id(7), t0.Add(knownFor)) != nil {
+		t.Error("an entry is trusted after knownFor")
+	}
+	// Full and nothing expired: all go, the new one stays.
+	k.add(id(-1), userKeys{}, 1, []string{"c"}, t0.Add(time.Minute))
+	if len(k.m) != 1 || k.get(id(-1), t0.Add(time.Minute)) == nil {
+		t.Fatalf("%d entries after overflowing, want the new one alone", len(k.m))
+	}
+	// Full with expired ones: only they go.
+	for i := range maxKnownUsers - 1 {
+		k.add(id(i), userKeys{}, 1, []string{"c"}, t0)
+	}
+	later := t0.Add(knownFor)
+	k.add(id(-2), userKeys{}, 1, []string{"c"}, later)
+	if len(k.m) != 2 || k.get(id(-1), later) == nil || k.get(id(-2), later) == nil {
+		t.Fatalf("%d entries, want the two live ones", len(k.m))
+	}
+	convs := make([]string, maxKnownConvs+1)
+	for i := range convs {
+		convs[i] = fmt.Sprint("c", i)
+	}
+	k.add(id(-3), userKeys{}, 1, convs, later)
+	if k.get(id(-3), later) != nil {
+		t.Error("a user with more than maxKnownConvs conversations is remembered")
 	}
 }
