@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +10,8 @@ import (
 
 	"github.com/parleyhq/parley/internal/testredis"
 	"github.com/parleyhq/parley/internal/tracing"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"github.com/parleyhq/parley/internal/tracing/tracingtest"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // TestTurnIsOneTrace: with tracing on, a web turn is one trace that
@@ -21,13 +19,7 @@ import (
 // parse and render, the turn with its bot, channel, conversation, intent
 // and outcome, the handler, and the Redis round trips.
 func TestTurnIsOneTrace(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	tracing.Use(tp)
-	t.Cleanup(func() {
-		tracing.Use(noop.NewTracerProvider())
-		_ = tp.Shutdown(context.Background())
-	})
+	exp := tracingtest.Record(t)
 	cfg := testConfig(t, appOptions{redisURL: testredis.URL(t), prefix: testredis.Prefix(t)})
 	cfg.Tracing = true
 	ta := serveApp(t, cfg, testLogger(t))
@@ -93,13 +85,7 @@ func keys[V any](m map[string]V) []string {
 // engine's turn and the platform send are under it, and the send carries
 // the trace on to the platform in a traceparent.
 func TestQueuedTurnContinuesTheWebhooksTrace(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	tracing.Use(tp)
-	t.Cleanup(func() {
-		tracing.Use(noop.NewTracerProvider())
-		_ = tp.Shutdown(context.Background())
-	})
+	exp := tracingtest.Record(t)
 	var mu sync.Mutex
 	var sent []string // the traceparent of every send
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,11 +7,10 @@ import (
 
 	"github.com/parleyhq/parley/internal/llm/llmtest"
 	"github.com/parleyhq/parley/internal/tracing"
+	"github.com/parleyhq/parley/internal/tracing/tracingtest"
 	"go.opentelemetry.io/otel/attribute"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // TestModelCallSpan: within a traced turn, a model call is a client span
@@ -19,13 +18,7 @@ import (
 // HTTP request, which carries the trace to the API in a traceparent; the
 // conversation's words are not recorded.
 func TestModelCallSpan(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	tracing.Use(tp)
-	t.Cleanup(func() {
-		tracing.Use(noop.NewTracerProvider())
-		_ = tp.Shutdown(context.Background())
-	})
+	exp := tracingtest.Record(t)
 	h := newHarness(t, func(*llmtest.Request) llmtest.Reply {
 		return llmtest.Reply{Text: "Opening hours are 9 to 5.", InputTokens: 31, OutputTokens: 9, Model: "test-model-2026"}
 	})

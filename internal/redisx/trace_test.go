@@ -8,20 +8,12 @@ import (
 
 	"github.com/parleyhq/parley/internal/testredis"
 	"github.com/parleyhq/parley/internal/tracing"
+	"github.com/parleyhq/parley/internal/tracing/tracingtest"
 	"github.com/redis/go-redis/v9"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 func TestRedisHookRecordsRoundTripsOfATurn(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	tracing.Use(tp)
-	t.Cleanup(func() {
-		tracing.Use(noop.NewTracerProvider())
-		_ = tp.Shutdown(context.Background())
-	})
+	exp := tracingtest.Record(t)
 	rdb := testredis.Embedded(t)
 	rdb.AddHook(TracingHook())
 	bg := context.Background()
