@@ -48,16 +48,8 @@ func TestLaterBoundedByMaxDelay(t *testing.T) {
 	r.fail = func(*msg.Event) error { return Later(errors.New("over the rate limit"), time.Hour) }
 	q := testQueue(t, rdb, testredis.Prefix(t), r, s)
 	run(t, q)
-	ctx := context.Background()
 	enqueue(t, q, event("E1", "C1", "hi"))
-	var dl []DeadLetter
-	eventually(t, "the dead letter", func() bool {
-		dl, _ = q.DeadLetters(ctx, "b1", 10)
-		return len(dl) == 1
-	})
-	if d := dl[0]; d.Stage != "turn" || d.Attempts != 3 {
-		t.Fatalf("dead letter %+v", d)
-	}
+	wantTurnDeadLetter(t, q)
 }
 
 // TestEnqueueFull: a partition holding MaxPending events refuses more with
@@ -116,4 +108,18 @@ func TestDeadLetterHookAndStats(t *testing.T) {
 		stats, err := q.Stats(ctx)
 		return err == nil && stats[p].Depth == 0 && stats[p].Lag == 0
 	})
+}
+
+// wantTurnDeadLetter waits for bot b1's one dead letter, which must be a
+// turn tried MaxAttempts (3) times.
+func wantTurnDeadLetter(t *testing.T, q *Queue) {
+	t.Helper()
+	var dl []DeadLetter
+	eventually(t, "the dead letter", func() bool {
+		dl, _ = q.DeadLetters(context.Background(), "b1", 10)
+		return len(dl) == 1
+	})
+	if d := dl[0]; d.Stage != "turn" || d.Attempts != 3 {
+		t.Fatalf("dead letter %+v", d)
+	}
 }

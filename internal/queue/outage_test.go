@@ -52,16 +52,8 @@ func TestUnavailableBoundedByMaxDelay(t *testing.T) {
 	q := testQueue(t, rdb, testredis.Prefix(t), r, s)
 	q.cfg.MaxDelay = 50 * time.Millisecond
 	run(t, q)
-	ctx := context.Background()
 	enqueue(t, q, event("E1", "C1", "hi"))
-	var dl []DeadLetter
-	eventually(t, "the dead letter", func() bool {
-		dl, _ = q.DeadLetters(ctx, "b1", 10)
-		return len(dl) == 1
-	})
-	if d := dl[0]; d.Stage != "turn" || d.Attempts != 3 {
-		t.Fatalf("dead letter %+v", d)
-	}
+	wantTurnDeadLetter(t, q)
 }
 
 // TestGivenBackPartitionIsNotSentTwice: a replica that gives a partition
