@@ -173,7 +173,15 @@ type Turn struct {
 	keys     conversationKeys
 	token    string
 	received int64 // when the message was received, ms since the epoch
-	done     func()
+	held     heldKey
+	released atomic.Bool
+}
+
+// done gives the conversation back to the process's next turn, once.
+func (t *Turn) done() {
+	if t.released.CompareAndSwap(false, true) {
+		t.held.release()
+	}
 }
 
 // New reports whether the conversation had no state before this turn.
@@ -265,7 +273,7 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 		opts.Received = time.Now()
 	}
 	k := s.keys(bot, conv, opts.MessageID)
-	done, err := s.local.acquire(ctx, k.lock)
+	held, err := s.local.acquire(ctx, k.lock)
 	if err != nil {
 		return nil, fmt.Errorf("wait for conversation %s: %w", conv, err)
 	}
@@ -282,10 +290,10 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 				// to report, whatever the client made of it (a socket
 				// deadline set from it can fire first).
 				s.releaseDetached(ctx, k.lock, token)
-				done()
+				held.release()
 				return nil, fmt.Errorf("wait for conversation %s: %w", conv, errors.Join(left, err))
 			}
-			done()
+			held.release()
 			if errors.Is(err, ErrErased) {
 				return nil, err
 			}
@@ -293,16 +301,16 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 		}
 		switch b.outcome {
 		case beginErased:
-			done()
+			held.release()
 			return nil, ErrErased
 		case beginDone:
-			done()
+			held.release()
 			return &Turn{Duplicate: []byte(b.value)}, nil
 		case beginLocked:
-			t := &Turn{keys: k, token: token, received: received, done: done}
+			t := &Turn{keys: k, token: token, received: received, held: held}
 			if b.found {
 				if err := json.Unmarshal([]byte(b.value), &t.State); err != nil {
-					_ = s.release(ctx, t) // best effort: the decode error is the one to report
+					_ = s.Release(ctx, t) // best effort: the decode error is the one to report
 					return nil, fmt.Errorf("decode session of %s: %w", conv, err)
 				}
 			}
@@ -318,7 +326,7 @@ func (s *Store) Begin(ctx context.Context, bot string, conv msg.ConversationKey,
 		}
 		select {
 		case <-ctx.Done():
-			done()
+			held.release()
 			return nil, fmt.Errorf("wait for conversation %s: %w", conv, ctx.Err())
 		case <-time.After(wait):
 		}

@@ -365,3 +365,27 @@ func TestKeyNames(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadableStateFreesTheConversation: a state that cannot be decoded
+// fails its turn and leaves the conversation to the next one, in this
+// process and in Redis, instead of blocking it until the caller gives up.
+func TestUnreadableStateFreesTheConversation(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(t, rdb)
+		if err := rdb.Set(ctx, s.keys("bot", "web:c1", "").state, `{"data": [`, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := s.Begin(wait, "bot", "web:c1", Options{})
+			cancel()
+			if err == nil || !strings.Contains(err.Error(), "decode session") {
+				t.Fatalf("turn %d: err = %v, want the decode error", i+1, err)
+			}
+		}
+		if n, err := rdb.Exists(ctx, s.keys("bot", "web:c1", "").lock).Result(); err != nil || n != 0 {
+			t.Fatalf("lock left in Redis: %d, %v", n, err)
+		}
+	})
+}
