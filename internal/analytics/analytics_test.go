@@ -990,14 +990,16 @@ func TestEntryRich(t *testing.T) {
 	rich := json.RawMessage(`[{"options":["Yes","No"]},{"buttons":[{"title":"Site","url":"https://example.com/"}]}]`)
 	turn := &Turn{At: time.Date(2026, 11, 25, 14, 3, 4, 0, time.UTC), Text: "hi", Reply: "Pick one", Rich: rich, Outcome: "handled"}
 	var got Entry
-	if err := json.Unmarshal(entryOf(turn).appendJSON(nil), &got); err != nil {
+	e := entryOf(turn)
+	if err := json.Unmarshal(e.appendJSON(nil), &got); err != nil {
 		t.Fatal(err)
 	}
 	if string(got.Rich) != string(rich) || got.Reply != "Pick one" {
 		t.Fatalf("entry %+v, rich %s", got, got.Rich)
 	}
 	turn.Sensitive = true
-	if raw := entryOf(turn).appendJSON(nil); strings.Contains(string(raw), "rich") || strings.Contains(string(raw), "Yes") {
+	e = entryOf(turn)
+	if raw := e.appendJSON(nil); strings.Contains(string(raw), "rich") || strings.Contains(string(raw), "Yes") {
 		t.Fatalf("a sensitive turn keeps %s", raw)
 	}
 }

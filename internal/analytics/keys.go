@@ -82,15 +82,28 @@ type keys struct{ prefix string }
 // shards is the number of user and conversation shards per bot.
 const shards = 16
 
-// shardOf picks the shard of a user or conversation id (FNV-1a).
+// shardOf names the shard of a user or conversation id in its keys.
 func shardOf(id string) string {
+	return shardNames[shardNum(id)]
+}
+
+// shardNum picks the shard of a user or conversation id (FNV-1a).
+func shardNum(id string) int {
 	h := uint32(2166136261)
 	for i := 0; i < len(id); i++ {
 		h ^= uint32(id[i])
 		h *= 16777619
 	}
-	return strconv.FormatUint(uint64(h%shards), 16)
+	return int(h % shards)
 }
+
+// shardNames are the shards' names in keys: hexadecimal digits.
+var shardNames = func() (names [shards]string) {
+	for i := range names {
+		names[i] = strconv.FormatUint(uint64(i), 16)
+	}
+	return names
+}()
 
 // counters is the hash of a bucket's totals.
 func (k keys) counters(bot string, s Step, start time.Time) string {

@@ -618,73 +618,114 @@ type indexDay struct {
 }
 
 // writeTranscripts appends the batch's turns to their conversations'
-// transcripts and updates the conversations' descriptions and daily index:
-// one script call per shard, for at most maxScriptEntries conversations
-// each.
+// transcripts and updates their descriptions and the daily indexes: one
+// script call per shard of a bot, for at most maxScriptEntries
+// conversations each. Preparing them costs one map lookup per turn: a
+// conversation's turns are chained through next, and conversations are
+// grouped by their bot and shard as they first appear.
 func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolvedSettings) {
 	ctx := p.ctx
-	groups := make(map[transcriptConv][]int)
-	type shardID struct{ bot, shard string }
-	shardsOf := make(map[shardID][]transcriptConv)
-	var shardOrder []shardID
+	type conv struct {
+		transcriptConv
+		first, last int // the conversation's turns, chained by next in batch order
+		n           int
+	}
+	type botConvs struct {
+		bot    string
+		set    resolvedSettings
+		shards [shards][]int // conversations (indexes into convs) by shard
+	}
+	var (
+		convs  []conv
+		byBot  []*botConvs
+		bot    *botConvs // the previous turn's
+		at     = make(map[transcriptConv]int)
+		next   = make([]int, len(w.turns))
+		botsAt map[string]*botConvs
+	)
 	for i := range w.turns {
 		yieldEvery(i)
 		t := &w.turns[i]
 		if w.suppressed[i] || t.Outcome == OutcomeRejected || t.Conversation == "" || t.Kind == KindHandoff || t.Kind == KindRelease {
 			continue
 		}
-		if settings[t.Bot].retention <= 0 {
+		if bot == nil || bot.bot != t.Bot {
+			if bot = botsAt[t.Bot]; bot == nil {
+				if botsAt == nil {
+					botsAt = make(map[string]*botConvs)
+				}
+				bot = &botConvs{bot: t.Bot, set: settings[t.Bot]}
+				botsAt[t.Bot] = bot
+				byBot = append(byBot, bot)
+			}
+		}
+		if bot.set.retention <= 0 {
 			continue
 		}
 		c := transcriptConv{t.Bot, w.convKeys[i]}
-		if _, ok := groups[c]; !ok {
-			sh := shardID{t.Bot, shardOf(c.id)}
-			if _, ok := shardsOf[sh]; !ok {
-				shardOrder = append(shardOrder, sh)
-			}
-			shardsOf[sh] = append(shardsOf[sh], c)
+		next[i] = -1
+		k, ok := at[c]
+		if !ok {
+			k = len(convs)
+			at[c] = k
+			convs = append(convs, conv{transcriptConv: c, first: i, last: i})
+			sh := shardNum(c.id)
+			bot.shards[sh] = append(bot.shards[sh], k)
+		} else {
+			next[convs[k].last] = i
+			convs[k].last = i
 		}
-		groups[c] = append(groups[c], i)
+		convs[k].n++
 	}
 	// The daily indexes get their conversations in few ZADDs each.
 	index := make(map[indexDay][]redis.Z)
 	var buf []byte
-	for _, sh := range shardOrder {
-		set := settings[sh.bot]
-		for convs := shardsOf[sh]; len(convs) > 0; {
-			n := min(len(convs), maxScriptEntries)
-			keys := make([]string, 0, 2*n)
-			args := []any{set.retention.Milliseconds(), set.maxTurns}
-			for _, c := range convs[:n] {
-				idx := groups[c]
-				slices.SortStableFunc(idx, func(a, b int) int { return w.turns[a].At.Compare(w.turns[b].At) })
-				first, last := &w.turns[idx[0]], &w.turns[idx[len(idx)-1]]
-				var sessions int64
-				ended := ""
-				args = append(args, len(idx), first.At.UnixMilli(), last.User, last.Channel, last.At.UnixMilli(), nil, nil)
-				head := len(args) - 2 // ended and sessions, known after the entries
-				for k, i := range idx {
-					t := &w.turns[i]
-					buf = entryOf(t).appendJSON(buf[:0])
-					args = append(args, string(buf))
-					if t.NewConversation {
-						sessions++
+	var idx []int
+	for _, b := range byBot {
+		for _, shard := range b.shards {
+			for len(shard) > 0 {
+				n := min(len(shard), maxScriptEntries)
+				keys := make([]string, 0, 2*n)
+				args := make([]any, 2, 2+8*n)
+				args[0], args[1] = b.set.retention.Milliseconds(), b.set.maxTurns
+				for _, k := range shard[:n] {
+					c := &convs[k]
+					idx = idx[:0]
+					for i := c.first; i >= 0; i = next[i] {
+						idx = append(idx, i)
 					}
-					if t.EndConversation {
-						ended = strconv.FormatInt(t.At.UnixMilli(), 10)
+					if len(idx) > 1 {
+						slices.SortStableFunc(idx, func(a, b int) int { return w.turns[a].At.Compare(w.turns[b].At) })
 					}
-					day := Day.Floor(t.At).Unix()
-					if k == len(idx)-1 || Day.Floor(w.turns[idx[k+1]].At).Unix() != day {
-						d := indexDay{c.bot, day}
-						index[d] = append(index[d], redis.Z{Score: float64(t.At.UnixMilli()), Member: c.id})
+					first, last := &w.turns[idx[0]], &w.turns[idx[len(idx)-1]]
+					var sessions int64
+					ended := ""
+					args = append(args, len(idx), first.At.UnixMilli(), last.User, last.Channel, last.At.UnixMilli(), nil, nil)
+					head := len(args) - 2 // ended and sessions, known after the entries
+					for j, i := range idx {
+						t := &w.turns[i]
+						e := entryOf(t)
+						buf = e.appendJSON(buf[:0])
+						args = append(args, string(buf))
+						if t.NewConversation {
+							sessions++
+						}
+						if t.EndConversation {
+							ended = strconv.FormatInt(t.At.UnixMilli(), 10)
+						}
+						day := Day.Floor(t.At).Unix()
+						if j == len(idx)-1 || Day.Floor(w.turns[idx[j+1]].At).Unix() != day {
+							d := indexDay{c.bot, day}
+							index[d] = append(index[d], redis.Z{Score: float64(t.At.UnixMilli()), Member: c.id})
+						}
 					}
+					args[head], args[head+1] = ended, sessions
+					keys = append(keys, s.keys.transcript(c.bot, c.id), s.keys.conversation(c.bot, c.id))
 				}
-				args[head], args[head+1] = ended, sessions
-				keys = append(keys, s.keys.transcript(c.bot, c.id), s.keys.conversation(c.bot, c.id))
+				transcriptScript.EvalSha(ctx, p.p, keys, args...)
+				p.add(n)
+				shard = shard[n:]
 			}
-			transcriptScript.EvalSha(ctx, p.p, keys, args...)
-			p.add(n)
-			convs = convs[n:]
 		}
 	}
 	for k, members := range index {

@@ -42,8 +42,8 @@ type Entry struct {
 }
 
 // entryOf is t as its transcript keeps it: a sensitive turn without its texts.
-func entryOf(t *Turn) *Entry {
-	e := &Entry{Time: t.At, User: t.User, Channel: t.Channel, Text: t.Text, Reply: t.Reply, Rich: t.Rich, Intent: t.Intent,
+func entryOf(t *Turn) Entry {
+	e := Entry{Time: t.At, User: t.User, Channel: t.Channel, Text: t.Text, Reply: t.Reply, Rich: t.Rich, Intent: t.Intent,
 		Source: t.Source, Confidence: round(t.Confidence, 4), Outcome: t.Outcome,
 		LatencyMS: round(float64(t.Latency.Microseconds())/1000, 3), HandlerMS: round(float64(t.HandlerTime.Microseconds())/1000, 3),
 		NewSession: t.NewConversation, EndSession: t.EndConversation, RequestID: t.RequestID, Agent: t.Agent}
