@@ -45,6 +45,10 @@ const (
 	maxRequestIDLength = 128
 )
 
+// serverSpan marks a request's span; made once, as building an option
+// allocates.
+var serverSpan = trace.WithSpanKind(trace.SpanKindServer)
+
 // trace gives every request an id (the client's X-Request-Id when it is
 // sensible, else a new one), echoes it, and puts it in the request context
 // so that every log line of the request carries it. After a webhook it
@@ -63,7 +67,7 @@ func (s *Server) trace(c *gin.Context) {
 	if tracing.Enabled() { // reading the caller's trace context costs allocations
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(c.Request.Header))
 	}
-	ctx, span := tracing.StartNamed(ctx, c.Request.Method+" ", route, trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := tracing.StartNamed(ctx, c.Request.Method+" ", route, serverSpan)
 	defer span.End()
 	c.Request = c.Request.WithContext(logctx.WithRequestID(ctx, id))
 	start := time.Now()
