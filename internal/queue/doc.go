@@ -51,8 +51,11 @@
 //	fresh, err := q.Enqueue(ctx, event) // from a webhook; fresh is false for a retry
 //
 // Concurrency: a Queue is safe for concurrent use. Run is called once per
-// process; reads are short polls (no blocking command holds a pooled
-// connection), and an Enqueue wakes the partition in the same process at once.
+// process. Reads never block (no blocking command holds a pooled
+// connection): a partition whose read found nothing waits until an Enqueue
+// in the same process wakes it, at once, or until Run's one watcher, which
+// looks at the streams of all the idle partitions in one pipelined round
+// trip every Config.PollInterval, finds an event enqueued elsewhere.
 // Only a partition's lease holder changes its parked entries (the scripts
 // check the lease), so it keeps their due times in memory.
 //

@@ -68,9 +68,10 @@ type Config struct {
 	// Lease is how long a replica owns a partition without renewing it
 	// (default 15s); a crashed replica's partitions move after this long.
 	Lease time.Duration
-	// PollInterval is how often an idle partition is checked for events
-	// enqueued by other replicas (default 100ms). Events enqueued in this
-	// process wake the partition at once.
+	// PollInterval is how often the idle partitions are checked for events
+	// enqueued by other replicas, all in one pipelined round trip (default
+	// 100ms); such an event waits up to about two intervals to be read.
+	// Events enqueued in this process wake their partition at once.
 	PollInterval time.Duration
 	// Batch is how many entries one read fetches (default 16).
 	Batch int

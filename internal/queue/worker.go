@@ -24,17 +24,28 @@ type owned struct {
 
 // Run processes events until ctx ends. It takes a fair share of the
 // partitions (partitions / live replicas, rounded up) by lease, renews the
-// leases, and processes each owned partition in order on its own goroutine.
-// When ctx ends, each partition finishes its in-flight entry (up to
-// DrainTimeout) and its lease is released, so another replica takes over at
-// once. Run returns nil after a graceful stop.
+// leases, and processes each owned partition in order on its own goroutine;
+// one watcher looks for events enqueued elsewhere in all the idle
+// partitions at once (see [watcher]). When ctx ends, each partition
+// finishes its in-flight entry (up to DrainTimeout) and its lease is
+// released, so another replica takes over at once. Run returns nil after a
+// graceful stop.
 func (q *Queue) Run(ctx context.Context) error {
 	if q.cfg.Runner == nil || q.cfg.Sender == nil || q.cfg.Settings == nil {
 		return errors.New("queue: Run needs a Runner, a Sender and Settings")
 	}
 	held := map[int]*owned{}
 	leaving := map[int]*owned{} // given back, finishing their in-flight entry
+	w := newWatcher(q)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		w.run(watchCtx)
+	}()
 	defer func() {
+		stopWatch()
+		<-watching
 		for _, o := range held {
 			o.stop()
 		}
@@ -53,7 +64,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	tick := time.NewTicker(q.cfg.Lease / 3)
 	defer tick.Stop()
 	for {
-		if err := q.balance(ctx, held, leaving, offset); err != nil && ctx.Err() == nil {
+		if err := q.balance(ctx, w, held, leaving, offset); err != nil && ctx.Err() == nil {
 			q.log.Warn("queue: partition balancing failed; retrying", "err", err)
 		}
 		select {
@@ -70,7 +81,7 @@ func (q *Queue) Run(ctx context.Context) error {
 // then: were the lease left to lapse, another replica could take the
 // partition and claim that entry while it is still being sent, and send
 // its reply a second time.
-func (q *Queue) balance(ctx context.Context, held, leaving map[int]*owned, offset int) error {
+func (q *Queue) balance(ctx context.Context, w *watcher, held, leaving map[int]*owned, offset int) error {
 	now := time.Now()
 	var live *redis.IntCmd
 	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -131,15 +142,16 @@ func (q *Queue) balance(ctx context.Context, held, leaving map[int]*owned, offse
 			return fmt.Errorf("take partition lease: %w", err)
 		}
 		if ok {
-			held[p] = q.start(ctx, p)
+			held[p] = q.start(ctx, w, p)
 		}
 	}
 	return nil
 }
 
-// start runs partition p on its own goroutine.
-func (q *Queue) start(ctx context.Context, p int) *owned {
+// start runs partition p on its own goroutine, watched by w while idle.
+func (q *Queue) start(ctx context.Context, w *watcher, p int) *owned {
 	stopCtx, stop := context.WithCancel(ctx)
+	idle, forget := w.own(p)
 	workCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	o := &owned{stop: stop, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -153,7 +165,8 @@ func (q *Queue) start(ctx context.Context, p int) *owned {
 	go func() {
 		defer close(o.done)
 		defer cancel()
-		q.runPartition(stopCtx, workCtx, p)
+		defer forget()
+		q.runPartition(stopCtx, workCtx, p, idle)
 	}()
 	return o
 }
@@ -162,8 +175,10 @@ func (q *Queue) start(ctx context.Context, p int) *owned {
 // over, it first loads the partition's parked conversations and claims every
 // pending entry of the group (a previous owner's unfinished work) and
 // processes those in order. Between reads it runs the parked entries that
-// are due.
-func (q *Queue) runPartition(stop, work context.Context, p int) {
+// are due. When a read finds nothing, it waits, marked idle, until it is
+// woken (by an Enqueue in this process, or by the watcher for an entry
+// enqueued elsewhere) or its first parked entry is due.
+func (q *Queue) runPartition(stop, work context.Context, p int, idle *idleState) {
 	key := q.streamKey(p)
 	err := q.rdb.XGroupCreateMkStream(work, key, group, "0-0").Err()
 	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
@@ -209,17 +224,7 @@ func (q *Queue) runPartition(stop, work context.Context, p int) {
 			continue
 		}
 		if len(msgs) == 0 {
-			wait := q.cfg.PollInterval
-			if at, ok := due.next(); ok {
-				wait = max(min(wait, time.Until(at)), 0)
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-stop.Done():
-			case <-q.wake[p]:
-			case <-t.C:
-			}
-			t.Stop()
+			q.waitIdle(stop, p, idle, due)
 			continue
 		}
 		for _, m := range msgs {
@@ -239,6 +244,24 @@ func (q *Queue) runPartition(stop, work context.Context, p int) {
 				break
 			}
 		}
+	}
+}
+
+// waitIdle waits, marked idle for the watcher, until partition p is woken,
+// its first parked entry is due, or stop ends.
+func (q *Queue) waitIdle(stop context.Context, p int, idle *idleState, due dueSet) {
+	var dueC <-chan time.Time
+	if at, ok := due.next(); ok {
+		t := time.NewTimer(max(time.Until(at), 0))
+		defer t.Stop()
+		dueC = t.C
+	}
+	idle.waiting.Store(true)
+	defer idle.waiting.Store(false)
+	select {
+	case <-stop.Done():
+	case <-q.wake[p]:
+	case <-dueC:
 	}
 }
 
