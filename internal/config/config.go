@@ -93,8 +93,9 @@ type Config struct {
 	// QueueLease is how long a replica owns a queue partition without renewing
 	// it: a crashed replica's work moves after this long (PARLEY_QUEUE_LEASE, default 15s).
 	QueueLease time.Duration
-	// QueuePoll is how often an idle queue partition is checked for events
-	// enqueued on other replicas (PARLEY_QUEUE_POLL, default 100ms).
+	// QueuePoll is how often a replica checks its idle queue partitions, all
+	// in one round trip, for events enqueued on other replicas
+	// (PARLEY_QUEUE_POLL, default 100ms).
 	QueuePoll time.Duration
 	// SandboxHeapLimit is the heap size above which the sandbox interrupts
 	// the handler call that allocates most (PARLEY_SANDBOX_HEAP_LIMIT, bytes
