@@ -321,6 +321,7 @@ func (s *Service) Flush(ctx context.Context) error {
 func (s *Service) writeRetrying(ctx context.Context, turns []Turn) error {
 	w := &write{turns: turns, convKeys: make([]string, len(turns))}
 	for i := range turns {
+		yieldEvery(i)
 		w.convKeys[i] = turns[i].key()
 	}
 	backoff := 100 * time.Millisecond
@@ -507,6 +508,7 @@ func (s *Service) checkKnown(ctx context.Context, w *write, users []*batchUser) 
 	}
 	var stale []*batchUser
 	for i, u := range users {
+		yieldEvery(i)
 		first, err := firsts[i].Int64()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("check users: %w", err)
@@ -539,7 +541,8 @@ func (s *Service) runUserScript(ctx context.Context, w *write, users []*batchUse
 	}
 	byShard := make(map[string][]*batchUser)
 	var shards []string
-	for _, u := range users {
+	for i, u := range users {
+		yieldEvery(i)
 		if _, ok := byShard[u.keys.shard]; !ok {
 			shards = append(shards, u.keys.shard)
 		}
@@ -578,12 +581,15 @@ func (s *Service) runUserScript(ctx context.Context, w *write, users []*batchUse
 	if p.err != nil {
 		return fmt.Errorf("index users: %w", p.err)
 	}
+	seen := 0
 	for i, users := range calls {
 		res, err := p.result(cmds[i]).Int64Slice()
 		if err != nil || len(res) != 3*len(users) {
 			return fmt.Errorf("index users: unexpected answer %v: %w", cmds[i].Val(), err)
 		}
 		for j, u := range users {
+			yieldEvery(seen)
+			seen++
 			isNew, erased, first := res[3*j] == 1, res[3*j+1], res[3*j+2]
 			earliest := -1
 			var convs []string
