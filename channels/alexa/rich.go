@@ -1,8 +1,8 @@
 package alexa
 
 import (
-	"bytes"
-	"encoding/json"
+	gojson "github.com/goccy/go-json"
+
 	"strings"
 
 	"github.com/parleyhq/parley/channels"
@@ -18,13 +18,12 @@ const channelDataKind = Name
 // shouldEndSession, which the dialog step decides.
 func (b ResponseBody) MarshalJSON() ([]byte, error) {
 	type plain ResponseBody
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // SSML stays readable, as respond writes the rest
-	if err := enc.Encode(plain(b)); err != nil {
+	// SSML stays readable, as respond writes the rest.
+	body, err := gojson.MarshalWithOption(plain(b), gojson.DisableHTMLEscape())
+	if err != nil {
 		return nil, err
 	}
-	return channels.MergeJSON(bytes.TrimRight(buf.Bytes(), "\n"), b.Extra, "shouldEndSession"), nil
+	return channels.MergeJSON(body, b.Extra, "shouldEndSession"), nil
 }
 
 // CardImage is a Standard card's image: Alexa picks the size that suits
