@@ -34,6 +34,8 @@
 package web
 
 import (
+	gojson "github.com/goccy/go-json"
+
 	"bytes"
 	"context"
 	"crypto/subtle"
@@ -296,7 +298,7 @@ func NewAnswer(r *msg.TurnResult) Answer {
 
 // Render implements [channels.Adapter].
 func (a *Adapter) Render(req *channels.Request, results []*msg.TurnResult) (*channels.Response, error) {
-	body, err := json.Marshal(NewAnswer(results[0]))
+	body, err := gojson.Marshal(NewAnswer(results[0])) // Parley's own data: see docs/dependencies.md
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +315,7 @@ func (a *Adapter) Send(ctx context.Context, _ channels.Settings, res *msg.TurnRe
 	if res.Event == nil || res.Event.Bot == "" || res.Conversation == "" {
 		return &channels.SendError{Err: errors.New("web: a pushed answer needs its bot and conversation")}
 	}
-	body, err := json.Marshal(NewAnswer(res))
+	body, err := gojson.Marshal(NewAnswer(res))
 	if err != nil {
 		return &channels.SendError{Err: err}
 	}

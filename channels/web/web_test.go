@@ -141,3 +141,27 @@ func TestRich(t *testing.T) {
 	}
 	golden.Check(t, "rich", golden.Render(ev, resp))
 }
+
+// TestAnswerWritesWhatEncodingJSONWrites: an answer's bytes are
+// encoding/json's, with HTML and line separators escaped the same way.
+func TestAnswerWritesWhatEncodingJSONWrites(t *testing.T) {
+	ev := &msg.Event{ID: "m1", Bot: "b", Channel: "web", User: "u<1>", Conversation: "u<1>", Text: "hi"}
+	res := golden.Handled(ev, "Menu", msg.Reply{
+		Text:    "<b>Fish & chips</b>\u2028next\u2029 \x01 é 😀 \xff\xed\xa0\x80",
+		Buttons: []msg.Button{{Title: "A&B", Payload: "<p>"}, {Title: "Site", URL: "https://example.com/?a=1&b=2"}},
+		Cards:   []msg.Card{{Title: "T", Subtitle: "<s>", Image: "https://example.com/i.png"}},
+		Media:   []msg.Media{{Type: msg.MediaImage, URL: "https://example.com/m.png", Caption: "&"}},
+		ChannelData: map[string]json.RawMessage{"web": json.RawMessage(`{"theme": "<dark>"}`)},
+	})
+	got, err := New(Config{}).Render(&channels.Request{}, []*msg.TurnResult{res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(NewAnswer(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Body) != string(want) {
+		t.Fatalf("got  %s\nwant %s", got.Body, want)
+	}
+}
