@@ -16,7 +16,10 @@
 # conversations) in rounds that alternate between the servers. With taskset
 # and at least two cores, the servers run on the last core and redis-server
 # and wrk on the first. It prints each server's median throughput, p50 and
-# p99, the ratios against the targets, and the load average it ran under.
+# p99, the ratios against the targets, the throughput ratios round by
+# round (servers of one round run one after the other, so these pair
+# measurements taken under the same conditions), and the load average it
+# ran under.
 #
 # Usage: scripts/perf.sh [web|alexa] [--rounds 3] [--duration 5] [--warmup 5] [--connections 32]
 #          [--conversations 10000] [--servers floor,parley,botframework]
@@ -301,6 +304,15 @@ load_after=$(loadavg)
 # Medians per server, then the ratios against the targets.
 awk -v mode="$mode" -v order="$servers" -v load_before="$load_before" -v load_after="$load_after" '
 function val(line, name,   m) { return match(line, " " name "=[0-9]+") ? substr(line, RSTART + length(name) + 2, RLENGTH - length(name) - 2) + 0 : 0 }
+# pairs: the per-round throughput ratios of server a to server b (the two
+# ran one after the other, under the same conditions as far as this
+# machine allows), and their median.
+function pairs(a, b,   r, list, out) {
+  for (r = 1; r <= rounds; r++) if ((a, r) in byRound && (b, r) in byRound) {
+    list = list " " byRound[a, r] / byRound[b, r]; out = out sprintf(" %.2f", byRound[a, r] / byRound[b, r])
+  }
+  return list == "" ? "" : sprintf("%s (median %.2fx)", out, median(list))
+}
 function median(list,   a, n, i, j, t) {
   n = split(list, a, " ")
   for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
@@ -308,7 +320,9 @@ function median(list,   a, n, i, j, t) {
 }
 {
   s = $1
-  rps[s] = rps[s] " " val($0, "requests") / (val($0, "duration_us") / 1e6)
+  byRound[s, $2] = val($0, "requests") / (val($0, "duration_us") / 1e6)
+  if ($2 + 0 > rounds) rounds = $2 + 0
+  rps[s] = rps[s] " " byRound[s, $2]
   p50[s] = p50[s] " " val($0, "p50_us") / 1000
   p99[s] = p99[s] " " val($0, "p99_us") / 1000
   cpu[s] = cpu[s] " " val($0, "cpu_us") / val($0, "requests")
@@ -332,6 +346,7 @@ END {
     printf "parley/floor throughput %.2fx (target >= 0.60x): %s\n", a, (a >= 0.6 ? "met" : "NOT met")
     printf "parley/floor p99        %.2fx (target <= 2.00x): %s\n", b, (b <= 2 ? "met" : "NOT met")
     printf "parley/floor cpu per turn %.2fx (its inverse, %.2fx, is the throughput ratio on a core of their own)\n", C["parley"] / C["floor"], C["floor"] / C["parley"]
+    printf "parley/floor throughput round by round:%s\n", pairs("parley", "floor")
     if (a < 0.6 || b > 2) met = 0
   } else if ("parley" in R && "floor" in R) {
     printf "parley/floor throughput %.2fx, p99 %.2fx (no target)\n", R["parley"] / R["floor"], P99["parley"] / P99["floor"]
@@ -342,6 +357,7 @@ END {
     printf "parley/ask throughput   %.2fx (target >= 3.00x): %s\n", a, (a >= 3 ? "met" : "NOT met")
     printf "parley/ask p99          %.2fx (target < 1.00x): %s\n", b, (b < 1 ? "met" : "NOT met")
     printf "parley/ask cpu per turn %.2fx\n", C["parley"] / C["ask"]
+    printf "parley/ask throughput round by round:%s\n", pairs("parley", "ask")
     if (a < 3 || b >= 1) met = 0
   }
   if ("parley" in R && "base" in R)
