@@ -147,10 +147,10 @@ func TestRich(t *testing.T) {
 func TestAnswerWritesWhatEncodingJSONWrites(t *testing.T) {
 	ev := &msg.Event{ID: "m1", Bot: "b", Channel: "web", User: "u<1>", Conversation: "u<1>", Text: "hi"}
 	res := golden.Handled(ev, "Menu", msg.Reply{
-		Text:    "<b>Fish & chips</b>\u2028next\u2029 \x01 é 😀 \xff\xed\xa0\x80",
-		Buttons: []msg.Button{{Title: "A&B", Payload: "<p>"}, {Title: "Site", URL: "https://example.com/?a=1&b=2"}},
-		Cards:   []msg.Card{{Title: "T", Subtitle: "<s>", Image: "https://example.com/i.png"}},
-		Media:   []msg.Media{{Type: msg.MediaImage, URL: "https://example.com/m.png", Caption: "&"}},
+		Text:        "<b>Fish & chips</b>\u2028next\u2029 \x01 é 😀 \xff\xed\xa0\x80",
+		Buttons:     []msg.Button{{Title: "A&B", Payload: "<p>"}, {Title: "Site", URL: "https://example.com/?a=1&b=2"}},
+		Cards:       []msg.Card{{Title: "T", Subtitle: "<s>", Image: "https://example.com/i.png"}},
+		Media:       []msg.Media{{Type: msg.MediaImage, URL: "https://example.com/m.png", Caption: "&"}},
 		ChannelData: map[string]json.RawMessage{"web": json.RawMessage(`{"theme": "<dark>"}`)},
 	})
 	got, err := New(Config{}).Render(&channels.Request{}, []*msg.TurnResult{res})
