@@ -404,7 +404,8 @@ func (p *pipe) exec() {
 }
 
 // yieldEvery lets the goroutines waiting for the processor run after every
-// planStep turns a flush has gone through while it prepares its commands:
+// planStep turns or users a flush has gone through while it prepares its
+// commands or reads their answers:
 // with one core, a turn would otherwise wait for as much of that work as
 // the scheduler lets run at once (up to 10 ms).
 func yieldEvery(i int) {
