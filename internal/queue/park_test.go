@@ -250,8 +250,14 @@ func TestParkedCountTowardMaxPending(t *testing.T) {
 	})
 }
 
-// cutOff cuts a client off Redis, as if its process died.
-type cutOff struct{ dead atomic.Bool }
+// cutOff cuts a client off Redis, as if its process died: every command
+// fails while dead is set. When pipelines is set, the pipelines it names
+// fail too. failed counts the pipelines failed.
+type cutOff struct {
+	dead      atomic.Bool
+	pipelines func(cmds []redis.Cmder) bool
+	failed    atomic.Int64
+}
 
 var errCut = errors.New("replica killed")
 
@@ -267,7 +273,8 @@ func (c *cutOff) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (c *cutOff) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if c.dead.Load() {
+		if c.dead.Load() || (c.pipelines != nil && c.pipelines(cmds)) {
+			c.failed.Add(1)
 			for _, cmd := range cmds {
 				cmd.SetErr(errCut)
 			}

@@ -2,11 +2,9 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,25 +143,6 @@ func TestIdleReplicaCostsOneRoundTripPerPoll(t *testing.T) {
 	})
 }
 
-// failWatch fails every pipeline of the idle partitions' watcher.
-type failWatch struct{ failed atomic.Int64 }
-
-func (f *failWatch) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (f *failWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (f *failWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) > 0 && cmds[0].Name() == "xrevrange" {
-			f.failed.Add(1)
-			err := errors.New("connection reset by peer")
-			for _, cmd := range cmds {
-				cmd.SetErr(err)
-			}
-			return err
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // TestFailingWatcherWakesPartitions: while the watcher's round trips fail,
 // the idle partitions are woken to read for themselves, so events
 // enqueued by another replica are still processed.
@@ -171,7 +150,8 @@ func TestFailingWatcherWakesPartitions(t *testing.T) {
 	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		prefix := testredis.Prefix(t)
 		r, s := newRunner(), &fakeSender{}
-		hook := &failWatch{}
+		// Every pipeline of the idle partitions' watcher fails.
+		hook := &cutOff{pipelines: func(cmds []redis.Cmder) bool { return len(cmds) > 0 && cmds[0].Name() == "xrevrange" }}
 		rdb.AddHook(hook)
 		owner := testQueue(t, rdb, prefix, r, s)
 		other := testQueue(t, rdb, prefix, r, s) // never runs: it only enqueues
