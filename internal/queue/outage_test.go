@@ -139,3 +139,28 @@ func TestSentReplyRecordedAfterABlip(t *testing.T) {
 		t.Fatalf("sent %v, want E1 then E2, each once", got)
 	}
 }
+
+// TestLostGroupIsCreatedAgain: a partition whose consumer group is gone
+// (its creation failed when the partition started, or Redis lost it while
+// the lease stayed) creates it again instead of failing every read until
+// the lease moves.
+func TestLostGroupIsCreatedAgain(t *testing.T) {
+	testredis.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		prefix := testredis.Prefix(t)
+		r, s := newRunner(), &fakeSender{}
+		q := testQueue(t, rdb, prefix, r, s)
+		run(t, q)
+		ownsAll(t, rdb, q)
+		for p := range q.cfg.Partitions {
+			// The partition creates its group once it runs, after its lease.
+			eventually(t, fmt.Sprint("the group of partition ", p, " destroyed"), func() bool {
+				return rdb.XGroupDestroy(ctx, q.streamKey(p), group).Val() == 1
+			})
+		}
+		for i := range 8 {
+			enqueue(t, q, event(fmt.Sprint("E", i), fmt.Sprint("C", i), "x"))
+		}
+		eventually(t, "every send", func() bool { return len(s.sentIDs()) == 8 })
+	})
+}

@@ -180,8 +180,8 @@ func (q *Queue) start(ctx context.Context, w *watcher, p int) *owned {
 // enqueued elsewhere) or its first parked entry is due.
 func (q *Queue) runPartition(stop, work context.Context, p int, idle *idleState) {
 	key := q.streamKey(p)
-	err := q.rdb.XGroupCreateMkStream(work, key, group, "0-0").Err()
-	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+	err := q.createGroup(work, key)
+	if err != nil {
 		q.log.Warn("queue: create consumer group", "partition", p, "err", err)
 	}
 	var due dueSet
@@ -218,6 +218,14 @@ func (q *Queue) runPartition(stop, work context.Context, p int, idle *idleState)
 		if err != nil {
 			if stop.Err() == nil {
 				q.log.Warn("queue: read partition", "partition", p, "err", err)
+				if strings.HasPrefix(err.Error(), "NOGROUP") {
+					// The group is gone (its creation failed when the
+					// partition started, or Redis lost it): create it again,
+					// or every read would fail until the lease moves.
+					if err := q.createGroup(work, key); err != nil {
+						q.log.Warn("queue: create consumer group", "partition", p, "err", err)
+					}
+				}
 				q.sleep(stop, q.cfg.PollInterval)
 			}
 			reclaim = true
@@ -245,6 +253,16 @@ func (q *Queue) runPartition(stop, work context.Context, p int, idle *idleState)
 			}
 		}
 	}
+}
+
+// createGroup creates the partition's stream and consumer group, unless
+// the group exists. A new group starts at the stream's first entry.
+func (q *Queue) createGroup(ctx context.Context, key string) error {
+	err := q.rdb.XGroupCreateMkStream(ctx, key, group, "0-0").Err()
+	if err != nil && strings.Contains(err.Error(), "BUSYGROUP") {
+		return nil
+	}
+	return err
 }
 
 // waitIdle waits, marked idle for the watcher, until partition p is woken,
