@@ -634,7 +634,6 @@ func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolv
 	type conv struct {
 		transcriptConv
 		first, last int // the conversation's turns, chained by next in batch order
-		n           int
 	}
 	type botConvs struct {
 		bot    string
@@ -647,7 +646,7 @@ func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolv
 		bot    *botConvs // the previous turn's
 		at     = make(map[transcriptConv]int)
 		next   = make([]int, len(w.turns))
-		botsAt map[string]*botConvs
+		botsAt = make(map[string]*botConvs)
 	)
 	for i := range w.turns {
 		yieldEvery(i)
@@ -657,9 +656,6 @@ func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolv
 		}
 		if bot == nil || bot.bot != t.Bot {
 			if bot = botsAt[t.Bot]; bot == nil {
-				if botsAt == nil {
-					botsAt = make(map[string]*botConvs)
-				}
 				bot = &botConvs{bot: t.Bot, set: settings[t.Bot]}
 				botsAt[t.Bot] = bot
 				byBot = append(byBot, bot)
@@ -681,7 +677,6 @@ func (s *Service) writeTranscripts(p *pipe, w *write, settings map[string]resolv
 			next[convs[k].last] = i
 			convs[k].last = i
 		}
-		convs[k].n++
 	}
 	// The daily indexes get their conversations in few ZADDs each.
 	index := make(map[indexDay][]redis.Z)
